@@ -4,6 +4,8 @@
 package payload
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"path"
@@ -55,4 +57,31 @@ func (n *Node) Lookup(p string) (File, bool) {
 		return n.Files[i], true
 	}
 	return File{}, false
+}
+
+// Entry describes one output file in a manifest: build, bundle and diff share it.
+// Path is relative to the manifest's directory for output trees, or the
+// absolute path on the node for payload files.
+type Entry struct {
+	Path   string `json:"path"`
+	Mode   string `json:"mode"` // octal, e.g. "0600"
+	Owner  string `json:"owner,omitempty"`
+	Group  string `json:"group,omitempty"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	Secret bool   `json:"secret,omitempty"`
+}
+
+// EntryOf describes f for a manifest.
+func EntryOf(f File) Entry {
+	sum := sha256.Sum256(f.Content)
+	return Entry{
+		Path:   f.Path,
+		Mode:   fmt.Sprintf("%04o", f.Mode.Perm()),
+		Owner:  f.Owner,
+		Group:  f.Group,
+		Size:   int64(len(f.Content)),
+		SHA256: hex.EncodeToString(sum[:]),
+		Secret: f.Secret,
+	}
 }
