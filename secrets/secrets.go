@@ -1,0 +1,207 @@
+// Package secrets holds the cluster's generated passwords. They are made once
+// with crypto/rand, kept in one file with mode 0600 that every later build
+// reuses (so rebuilds diff clean), and never printed.
+package secrets
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Secrets is every password the cluster uses. Field names are stable: they are
+// the keys of the secrets file.
+type Secrets struct {
+	SuperuserPassword    string `yaml:"superuser_password"`
+	ReplicationPassword  string `yaml:"replication_password"`
+	RewindPassword       string `yaml:"rewind_password"`
+	RestAPIPassword      string `yaml:"restapi_password"`
+	HAProxyStatsPassword string `yaml:"haproxy_stats_password"`
+}
+
+const header = "# pgha-bundle cluster secrets: generated once, reused by every build.\n" +
+	"# Keep this file private (mode 0600) and backed up; losing it rotates every password.\n"
+
+// passwordAlphabet avoids characters that need quoting in YAML, pg_hba, libpq
+// connection strings or HAProxy's config.
+const passwordAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+const passwordLength = 32
+
+// ErrTooOpen is returned for a secrets file that group or others can read.
+var ErrTooOpen = errors.New("is readable by group or others: run chmod 0600 on it")
+
+// New generates every secret from rnd (crypto/rand.Reader outside tests).
+func New(rnd io.Reader) (*Secrets, error) {
+	s := &Secrets{}
+	if _, err := s.FillMissing(rnd); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// FillMissing generates the secrets that are empty, so a file from an older
+// version gains new secrets without rotating the existing ones. It reports
+// whether anything was added.
+func (s *Secrets) FillMissing(rnd io.Reader) (bool, error) {
+	added := false
+	for _, f := range s.fields() {
+		if f.String() != "" {
+			continue
+		}
+		p, err := password(rnd)
+		if err != nil {
+			return false, err
+		}
+		f.SetString(p)
+		added = true
+	}
+	return added, nil
+}
+
+// Values returns every secret value, for redaction.
+func (s *Secrets) Values() []string {
+	var out []string
+	for _, f := range s.fields() {
+		if f.String() != "" {
+			out = append(out, f.String())
+		}
+	}
+	return out
+}
+
+func (s *Secrets) fields() []reflect.Value {
+	v := reflect.ValueOf(s).Elem()
+	out := make([]reflect.Value, v.NumField())
+	for i := range out {
+		out[i] = v.Field(i)
+	}
+	return out
+}
+
+// Validate rejects values that cannot be used safely in the rendered configs.
+func (s *Secrets) Validate() error {
+	t := reflect.TypeOf(*s)
+	for i, f := range s.fields() {
+		key := t.Field(i).Tag.Get("yaml")
+		v := f.String()
+		if len(v) < 16 {
+			return fmt.Errorf("%s is shorter than 16 characters: remove it from the file to have a new one generated", key)
+		}
+		for _, r := range v {
+			if r <= ' ' || r > '~' || r == '\'' || r == '"' || r == '\\' || r == '#' || r == ':' {
+				return fmt.Errorf("%s holds a character that needs quoting (%q): remove it from the file to have a new one generated", key, r)
+			}
+		}
+	}
+	return nil
+}
+
+func password(rnd io.Reader) (string, error) {
+	// Rejection sampling keeps every character equally likely.
+	const limit = 256 - 256%len(passwordAlphabet)
+	out := make([]byte, 0, passwordLength)
+	buf := make([]byte, 64)
+	for len(out) < passwordLength {
+		if _, err := io.ReadFull(rnd, buf); err != nil {
+			return "", fmt.Errorf("generate password: %w", err)
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < passwordLength {
+				out = append(out, passwordAlphabet[int(b)%len(passwordAlphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// Load reads a secrets file, refusing one that group or others can read.
+func Load(path string) (*Secrets, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("secrets %s %w", path, ErrTooOpen)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	var s Secrets
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// LoadOrCreate loads the secrets file at path, generating it (or the secrets
+// it lacks) with rnd. It reports whether the file was written.
+func LoadOrCreate(path string, rnd io.Reader) (*Secrets, bool, error) {
+	s, err := Load(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s = &Secrets{}
+	case err != nil:
+		return nil, false, err
+	}
+	added, err := s.FillMissing(rnd)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, false, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if added {
+		if err := s.Save(path); err != nil {
+			return nil, false, err
+		}
+	}
+	return s, added, nil
+}
+
+// Save writes the file with mode 0600 through a temporary file and a rename,
+// so an interrupted write never leaves half a secrets file.
+func (s *Secrets) Save(path string) error {
+	body, err := yaml.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("secrets %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("secrets %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if _, err := tmp.Write(append([]byte(header), body...)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("secrets %s: %w", path, err)
+	}
+	return nil
+}
+
+// Reader is crypto/rand's reader, named here so callers need not import it.
+var Reader io.Reader = rand.Reader
