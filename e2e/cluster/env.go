@@ -1,0 +1,72 @@
+package e2ecluster
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ParseEnvFile reads KEY=VALUE lines as written in node.env and systemd
+// EnvironmentFile= files: comments and blank lines skipped, an optional
+// leading "export", values unquoted ('…' literally, "…" with backslash
+// escapes). It refuses what a shell would evaluate ($(…), backticks), since
+// node.env must be sourceable without running anything.
+func ParseEnvFile(s string) (map[string]string, error) {
+	env := map[string]string{}
+	for n, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !isName(k) {
+			return nil, fmt.Errorf("line %d: not KEY=VALUE: %q", n+1, line)
+		}
+		val, err := unquote(v)
+		if err != nil {
+			return nil, fmt.Errorf("line %d (%s): %w", n+1, k, err)
+		}
+		env[k] = val
+	}
+	return env, nil
+}
+
+func unquote(v string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\'':
+			j := strings.IndexByte(v[i+1:], '\'')
+			if j < 0 {
+				return "", fmt.Errorf("unterminated single quote")
+			}
+			b.WriteString(v[i+1 : i+1+j])
+			i += j + 1
+		case '"':
+			i++
+			for ; i < len(v) && v[i] != '"'; i++ {
+				if v[i] == '\\' && i+1 < len(v) {
+					i++
+				} else if v[i] == '$' || v[i] == '`' {
+					return "", fmt.Errorf("expansion inside double quotes is not supported")
+				}
+				b.WriteByte(v[i])
+			}
+			if i >= len(v) {
+				return "", fmt.Errorf("unterminated double quote")
+			}
+		case '$', '`':
+			return "", fmt.Errorf("unquoted %q would be expanded by the shell", c)
+		case ' ', '\t':
+			return "", fmt.Errorf("unquoted white space")
+		case '\\':
+			if i+1 < len(v) {
+				i++
+				b.WriteByte(v[i])
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}
