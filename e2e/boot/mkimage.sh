@@ -1,0 +1,224 @@
+#!/bin/bash
+# mkimage.sh builds the Debian bookworm root image the boot test runs in:
+# a raw ext4 file system (mkfs.ext4 -d, no partition table, no bootloader)
+# plus the kernel and initrd copied out of its /boot, so qemu boots it with
+# -kernel/-initrd root=/dev/vda.
+#
+# The image carries Debian's etcd, Patroni, PostgreSQL 15 and HAProxy (no EL
+# packages can be had here) with their own services disabled and no
+# PostgreSQL cluster created, cloud-init restricted to the NoCloud datasource,
+# and two small units of the test's own:
+#   pgha-e2e-net.service       puts the address given as pgha_e2e_addr= on
+#                              the kernel command line on a dummy interface
+#                              (the VM has no NIC)
+#   pgha-e2e-observe.service   waits for cloud-init, runs check.sh from the
+#                              disk labelled pghacheck, prints its markers to
+#                              the serial console and powers off
+#
+# The result is cached in ${PGHA_E2E_CACHE:-/var/cache/pgha-bundle-e2e}/<hash
+# of this script>/ and reused: any change to this script builds a new image.
+# Prints the image directory on stdout; progress goes to stderr.
+#
+# Usage (as root): e2e/boot/mkimage.sh [--force]
+set -euo pipefail
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'mkimage: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot)"
+
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+self=$(readlink -f "${BASH_SOURCE[0]}")
+cache=${PGHA_E2E_CACHE:-/var/cache/pgha-bundle-e2e}
+key=$(sha256sum "$self" | cut -c1-16)
+out=$cache/bookworm-$key
+
+if [ "$force" = 0 ] && [ -s "$out/root.img" ] && [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.img" ]; then
+	log "image cached: $out"
+	printf '%s\n' "$out"
+	exit 0
+fi
+
+# Tools this script needs, from Debian's own archive.
+need_pkgs=()
+command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
+command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
+[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need_pkgs+=(debian-archive-keyring)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+	log "apt-get install ${need_pkgs[*]}"
+	apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2
+fi
+
+# The mirror the host's apt uses (deb822 or one-line format), else Debian's.
+mirror=${PGHA_E2E_MIRROR:-}
+if [ -z "$mirror" ]; then
+	mirror=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\/debian\)\/\{0,1\}$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 || true)
+fi
+if [ -z "$mirror" ]; then
+	mirror=$(sed -n 's/^deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\/debian\)\/\{0,1\}[[:space:]].*/\2/p' /etc/apt/sources.list 2>/dev/null | head -n1 || true)
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
+
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+
+work=$(mktemp -d "$cache/.build.XXXXXX")
+cleanup() {
+	# Never leave a half-built image behind, nor mounts inside the chroot.
+	for m in proc sys dev/pts dev; do
+		mountpoint -q "$work/root/$m" 2>/dev/null && umount -l "$work/root/$m"
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+start=$(date +%s)
+
+packages=(
+	linux-image-amd64 systemd systemd-sysv udev kmod
+	cloud-init python3-cffi-backend
+	etcd-server etcd-client patroni postgresql-15 postgresql-client-15 haproxy
+	iproute2 util-linux procps curl ca-certificates rpm
+)
+root=$work/root
+log "debootstrap bookworm from $mirror"
+debootstrap --variant=minbase --components=main \
+	--include="$(IFS=,; echo "${packages[*]}")" \
+	bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+	{ tail -n 40 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
+
+chroot_run() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+
+log "configure the image"
+# Patroni needs an empty PGDATA: drop the cluster the postgresql-15 package
+# created and tell postgresql-common never to create one again.
+sed -i 's/^#\{0,1\}[[:space:]]*create_main_cluster.*/create_main_cluster = false/' "$root/etc/postgresql-common/createcluster.conf"
+grep -q '^create_main_cluster = false' "$root/etc/postgresql-common/createcluster.conf" ||
+	echo 'create_main_cluster = false' >>"$root/etc/postgresql-common/createcluster.conf"
+if [ -d "$root/etc/postgresql/15/main" ]; then
+	chroot_run pg_dropcluster 15 main
+fi
+[ -z "$(ls -A "$root/var/lib/postgresql/15" 2>/dev/null)" ] || die "a PostgreSQL cluster is still in the image"
+
+# Only the units install.sh writes may run etcd, Patroni and HAProxy; the
+# packages' own services stay disabled (not masked: a mask is a symlink to
+# /dev/null in /etc/systemd/system, exactly where our units are written).
+for unit in etcd.service patroni.service patroni@.service haproxy.service postgresql.service; do
+	chroot_run systemctl disable "$unit" >/dev/null 2>&1 || true
+done
+chroot_run systemctl mask serial-getty@ttyS0.service >/dev/null
+chroot_run systemctl mask getty@tty1.service >/dev/null
+
+echo pgha-e2e-template >"$root/etc/hostname"
+cat >"$root/etc/hosts" <<'HOSTS'
+127.0.0.1	localhost
+::1	localhost ip6-localhost ip6-loopback
+HOSTS
+cat >"$root/etc/fstab" <<'FSTAB'
+/dev/vda	/	ext4	defaults,errors=remount-ro	0	1
+FSTAB
+# No root password: nobody logs in, the observer reports on the console.
+chroot_run passwd -l root >/dev/null
+
+cat >"$root/etc/cloud/cloud.cfg.d/90_pgha_e2e.cfg" <<'CFG'
+# The boot test's seed is a NoCloud ISO on /dev/sr0; nothing else is probed.
+datasource_list: [ NoCloud, None ]
+CFG
+
+cat >"$root/usr/local/sbin/pgha-e2e-net" <<'NET'
+#!/bin/sh
+# Puts the address from pgha_e2e_addr=ADDR/PREFIX (kernel command line) on a
+# dummy interface: the VM has no NIC, so no packet ever leaves it.
+set -eu
+addr=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^pgha_e2e_addr=//p' | tail -n1)
+[ -n "$addr" ] || exit 0
+ip link add dummy0 type dummy 2>/dev/null || true
+ip addr replace "$addr" dev dummy0
+ip link set dummy0 up
+NET
+chmod 0755 "$root/usr/local/sbin/pgha-e2e-net"
+cat >"$root/etc/systemd/system/pgha-e2e-net.service" <<'UNIT'
+[Unit]
+Description=pgha-bundle e2e: node address on a dummy interface
+DefaultDependencies=no
+After=systemd-modules-load.service
+Before=network-pre.target cloud-init-local.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/pgha-e2e-net
+
+[Install]
+WantedBy=sysinit.target
+UNIT
+
+cat >"$root/usr/local/sbin/pgha-e2e-observe" <<'OBS'
+#!/bin/bash
+# Waits for cloud-init to finish, runs check.sh from the disk labelled
+# pghacheck (the test's checks, kept out of the image so they can change
+# without a rebuild) and powers the VM off. Every line goes to the serial
+# console; the host reads the "PGHA-E2E:" markers.
+exec >/dev/ttyS0 2>&1
+echo "PGHA-E2E: OBSERVER uptime=$(cut -d' ' -f1 /proc/uptime)"
+timeout 3000 cloud-init status --wait >/dev/null 2>&1
+echo "PGHA-E2E: CLOUD-INIT-DONE uptime=$(cut -d' ' -f1 /proc/uptime) status=$(cloud-init status 2>/dev/null | sed -n 's/^status: //p')"
+mkdir -p /run/pghacheck
+if mount -o ro LABEL=pghacheck /run/pghacheck; then
+	timeout 1800 bash /run/pghacheck/check.sh
+	echo "PGHA-E2E: CHECKS-EXIT rc=$?"
+else
+	echo "PGHA-E2E: FAIL check-disk not found"
+fi
+echo "PGHA-E2E: END"
+sync
+systemctl poweroff
+OBS
+chmod 0755 "$root/usr/local/sbin/pgha-e2e-observe"
+cat >"$root/etc/systemd/system/pgha-e2e-observe.service" <<'UNIT'
+[Unit]
+Description=pgha-bundle e2e: report checks on the serial console, then power off
+After=cloud-final.service
+Wants=cloud-final.service
+
+[Service]
+Type=simple
+ExecStart=/usr/local/sbin/pgha-e2e-observe
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+chroot_run systemctl enable pgha-e2e-net.service pgha-e2e-observe.service >/dev/null 2>&1
+
+# Apt caches and per-machine identity do not belong in a shared image.
+chroot_run apt-get clean
+rm -rf "$root/var/lib/apt/lists/"* "$root/var/log/"*.log
+: >"$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+
+# shellcheck disable=SC2016 # dpkg-query's format, not the shell's
+chroot_run dpkg-query -W -f '${Package} ${Version}\n' >"$work/packages.txt"
+
+log "copy kernel and initrd"
+kernel=$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' | sort -V | tail -n1)
+initrd=$(find "$root/boot" -maxdepth 1 -name 'initrd.img-*' | sort -V | tail -n1)
+if [ ! -f "$kernel" ] || [ ! -f "$initrd" ]; then
+	die "no kernel or initrd in the image's /boot"
+fi
+cp "$kernel" "$work/vmlinuz"
+cp "$initrd" "$work/initrd.img"
+
+log "mkfs.ext4 -d"
+mkfs.ext4 -q -F -L pgharoot -d "$root" "$work/root.img" 4G >&2
+
+mkdir -p "$work/img"
+mv "$work/root.img" "$work/vmlinuz" "$work/initrd.img" "$work/packages.txt" "$work/img/"
+echo "$(( $(date +%s) - start ))" >"$work/img/build-seconds"
+rm -rf "$out"
+mv "$work/img" "$out"
+log "image built in $(cat "$out/build-seconds") s: $out"
+printf '%s\n' "$out"
