@@ -21,6 +21,12 @@ type Spec struct {
 	Etcd       Etcd       `yaml:"etcd"`
 	Users      []User     `yaml:"users"`
 	Packages   Packages   `yaml:"packages"`
+
+	// file is the spec's file name, as given to Parse or Load.
+	file string
+	// pos maps a spec path (cluster.name, nodes[2].address) to where it was
+	// written, so later stages can report problems against the spec.
+	pos map[string]position
 }
 
 // Cluster names the cluster and its target.
@@ -36,11 +42,16 @@ type Cluster struct {
 	// Generation is part of every node's cloud-init instance-id: bump it to make
 	// nodes run their first boot again.
 	Generation int `yaml:"generation"`
+	// AllowLoopback accepts loopback node addresses (127.0.0.0/8, ::1). It is
+	// for local test clusters only: a real cluster on loopback cannot form.
+	AllowLoopback bool `yaml:"allow_loopback"`
 }
 
 // Node is one cluster member.
 type Node struct {
-	Name    string `yaml:"name"`
+	// Name is the host name and the Patroni and etcd member name (a DNS label).
+	Name string `yaml:"name"`
+	// Address is the node's IPv4 or IPv6 address, used by every component.
 	Address string `yaml:"address"`
 	Tags    Tags   `yaml:"tags"`
 }
