@@ -49,17 +49,17 @@ else
 fi
 
 # The bundle was verified and install.sh completed: its receipt exists and
-# lists what it installed; cloud-init's output log holds install.sh's lines.
+# lists what it installed; the seed's install log holds install.sh's lines.
 if [ -s "$E2E_RECEIPT" ]; then
 	pass install-receipt "$E2E_RECEIPT $(wc -l <"$E2E_RECEIPT") lines"
 else
 	fail install-receipt "$E2E_RECEIPT missing or empty"
 fi
-out=/var/log/cloud-init-output.log
+out=$E2E_INSTALL_LOG
 info "install_runs=$(grep -c -F -- "$E2E_INSTALL_DONE" "$out" 2>/dev/null)"
 info "verify_runs=$(grep -c -F -- "$E2E_VERIFY_OK" "$out" 2>/dev/null)"
-# install.sh's lines from the last final stage that ran it, for the host to
-# judge (boot 3: nothing to change). Never secrets: install.sh prints none.
+# The lines of the last seed install, for the host to judge (boot 3: nothing
+# to change). Never secrets: the seed script and install.sh print none.
 awk -v start="$E2E_INSTALL_START" 'index($0, start) { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$out" 2>/dev/null |
 	grep -F -A10000 -- "$E2E_INSTALL_START" | sed 's/^/PGHA-E2E: INSTALL-LOG /' | tail -n 80
 

@@ -1,0 +1,7 @@
+// Package boot is the end-to-end boot test of the seed ISO: a Debian bookworm
+// VM under qemu (KVM when it really works, TCG otherwise, no NIC) boots with a
+// generated seed ISO as its CD-ROM, and real cloud-init runs the node's
+// install bundle. The test lives behind the e2e build tag; run it with
+// e2e/boot/run.sh (as root), which builds or reuses the disk image made by
+// e2e/boot/mkimage.sh and then runs go test -tags e2e on this package.
+package boot

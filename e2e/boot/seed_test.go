@@ -1,0 +1,184 @@
+//go:build e2e
+
+package boot
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kdomanski/iso9660"
+)
+
+// What the seed's install script (cloudinit/seed-install.sh.tmpl) and the
+// bundle's install.sh leave on the node, as the guest checks look for it.
+const (
+	installLog       = "/var/log/pgha-bundle/seed-install.log"
+	installStartLine = "seed install of node " + clusterName + "-" + nodeName + " starts"
+	installDoneLine  = "install.sh finished"
+	verifyOKLine     = "bundle.tgz sha256 verified"
+	installReceipt   = "/var/lib/pgha-bundle/receipt"
+)
+
+// installUnchanged reports whether the last install.sh run said it had
+// nothing to change.
+func installUnchanged(lines []string) bool {
+	for _, l := range lines {
+		if strings.Contains(strings.ToLower(l), "nothing to change") {
+			return true
+		}
+	}
+	return false
+}
+
+// seed is one built seed ISO and what the guest checks need from its build.
+type seed struct {
+	ISO           string
+	Files         []byte // the bundle's FILES, read back out of the ISO
+	EtcdEndpoints string
+	PatroniURL    string
+}
+
+// seedBuilder runs the real pgha-bundle build on the one-node spec, from the
+// Debian-layout fixture RPMs, into one output directory (so the secrets
+// made by the first build are reused by the next).
+type seedBuilder struct {
+	bin, dir, packages, key string
+}
+
+func newSeedBuilder(t *testing.T, work string) *seedBuilder {
+	t.Helper()
+	b := &seedBuilder{dir: filepath.Join(work, "build")}
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b.bin = filepath.Join(b.dir, "pgha-bundle")
+	cmd := exec.Command("go", "build", "-o", b.bin, "./cmd/pgha-bundle")
+	cmd.Dir = moduleRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/pgha-bundle: %v\n%s", err, out)
+	}
+	b.packages, b.key = fixturePackages(t, filepath.Join(b.dir, "rpms"))
+	return b
+}
+
+// build writes the spec with the given generation and builds the node's seed.
+func (b *seedBuilder) build(t *testing.T, generation int) seed {
+	t.Helper()
+	spec := filepath.Join(b.dir, "cluster.yaml")
+	if err := os.WriteFile(spec, []byte(specYAML(generation)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(b.dir, "out")
+	args := []string{"build", "-f", spec, "--packages", b.packages, "--key", b.key, "--out", out,
+		"--seed-without-packages"}
+	args = append(args, installArgFlags...)
+	cmd := exec.Command(b.bin, args...)
+	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pgha-bundle %s: %v\n%s", strings.Join(args, " "), err, o)
+	}
+	built := filepath.Join(out, clusterName, "seeds", nodeName+".iso")
+	iso := filepath.Join(filepath.Dir(b.dir), fmt.Sprintf("seed-g%d.iso", generation))
+	if err := copyFile(built, iso); err != nil {
+		t.Fatal(err)
+	}
+	files, err := bundleFILES(iso)
+	if err != nil {
+		t.Fatalf("seed %s: %v", iso, err)
+	}
+	return seed{
+		ISO:           iso,
+		Files:         files,
+		EtcdEndpoints: fmt.Sprintf("http://%s:%d", nodeAddr, portEtcd),
+		PatroniURL:    fmt.Sprintf("http://%s:%d", nodeAddr, portAPI),
+	}
+}
+
+// specYAML is the one-node cluster. network.mode dhcp: the seed carries no
+// network-config, and the image puts the node address on a dummy interface
+// (the VM has no NIC). The target stays an EL one, as the product supports
+// only those; install.sh's OS check is overridden (installArgFlags).
+func specYAML(generation int) string {
+	return fmt.Sprintf(`apiVersion: pgha-bundle/v1
+cluster:
+  name: %s
+  os: el9
+  arch: x86_64
+  generation: %d
+network:
+  mode: dhcp
+nodes:
+  - name: %s
+    address: %s
+ports:
+  haproxy_rw: %d
+  patroni_api: %d
+  etcd_client: %d
+patroni:
+  watchdog: "off"
+`, clusterName, generation, nodeName, nodeAddr, portRW, portAPI, portEtcd)
+}
+
+// bundleFILES reads bundle.tgz from the seed ISO, as the guest will, and
+// returns its FILES list.
+func bundleFILES(isoPath string) ([]byte, error) {
+	f, err := os.Open(isoPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img, err := iso9660.OpenImage(f)
+	if err != nil {
+		return nil, fmt.Errorf("open iso: %w", err)
+	}
+	root, err := img.RootDir()
+	if err != nil {
+		return nil, fmt.Errorf("iso root: %w", err)
+	}
+	kids, err := root.GetChildren()
+	if err != nil {
+		return nil, fmt.Errorf("iso root: %w", err)
+	}
+	for _, k := range kids {
+		if k.Name() != "bundle.tgz" {
+			continue
+		}
+		zr, err := gzip.NewReader(k.Reader())
+		if err != nil {
+			return nil, fmt.Errorf("bundle.tgz: %w", err)
+		}
+		tr := tar.NewReader(zr)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("bundle.tgz: %w", err)
+			}
+			if path.Base(h.Name) == "FILES" && strings.Count(strings.Trim(h.Name, "/"), "/") == 1 {
+				return io.ReadAll(tr)
+			}
+		}
+		return nil, errors.New("bundle.tgz has no FILES")
+	}
+	return nil, errors.New("no bundle.tgz on the seed")
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644)
+}
