@@ -1,0 +1,141 @@
+package diff
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ConsequenceKind names a change that needs an action beyond new files.
+type ConsequenceKind string
+
+// The consequences diff calls out.
+const (
+	// EtcdMembership: a node added or removed; etcd does not learn it from
+	// a config file once the cluster runs.
+	EtcdMembership ConsequenceKind = "etcd-membership"
+	// PatroniDCS: bootstrap.dcs changed; Patroni reads it only when the
+	// cluster is first initialised.
+	PatroniDCS ConsequenceKind = "patroni-dcs"
+	// FirstBoot: the seed's instance-id changed; cloud-init runs the first
+	// boot again (users, write_files, runcmd) on a live node.
+	FirstBoot ConsequenceKind = "first-boot"
+	// PackageVersion: an RPM is added, removed or at another version.
+	PackageVersion ConsequenceKind = "package"
+)
+
+// Consequence is one action a change needs, on the nodes listed.
+type Consequence struct {
+	Kind    ConsequenceKind `json:"kind"`
+	Nodes   []string        `json:"nodes"`
+	Path    string          `json:"path,omitempty"`
+	Message string          `json:"message"`
+}
+
+const (
+	patroniYML  = "/etc/patroni/patroni.yml"
+	dcsYML      = "/etc/patroni/dcs.yml"
+	etcdConfYML = "/etc/etcd/etcd.conf.yml"
+	metaData    = seedPrefix + "meta-data"
+)
+
+var kindOrder = map[ConsequenceKind]int{EtcdMembership: 0, PatroniDCS: 1, FirstBoot: 2, PackageVersion: 3}
+
+// consequences reads them off a result; nodes of the same consequence are
+// listed together.
+func consequences(res *Result, an, bn map[string]*Node) []Consequence {
+	type key struct {
+		kind          ConsequenceKind
+		path, message string
+	}
+	groups := map[key][]string{}
+	add := func(k ConsequenceKind, node, path, msg string) {
+		kk := key{k, path, msg}
+		groups[kk] = append(groups[kk], node)
+	}
+	for _, nd := range res.Nodes {
+		switch nd.Status {
+		case Added:
+			add(EtcdMembership, nd.Name, "", fmt.Sprintf(
+				"node added: etcd membership must change: on a running member run `etcdctl member add %s --peer-urls=%s` before the node first starts",
+				nd.Name, peerURLs(bn[nd.Name])))
+			continue
+		case Removed:
+			add(EtcdMembership, nd.Name, "", fmt.Sprintf(
+				"node removed: etcd membership must change: run `etcdctl member remove <ID>` (the ID of %s in `etcdctl member list`) before the node is retired",
+				nd.Name))
+			continue
+		}
+		for _, fd := range nd.Files {
+			switch {
+			case fd.Path == dcsYML && fd.Status == Changed && fd.Content != "":
+				add(PatroniDCS, nd.Name, fd.Path, dcsMessage)
+			case fd.Path == patroniYML && anyKey(fd.Keys, "bootstrap.dcs"):
+				add(PatroniDCS, nd.Name, fd.Path, dcsMessage)
+			case fd.Path == metaData && anyKey(fd.Keys, "instance-id"):
+				add(FirstBoot, nd.Name, fd.Path,
+					"instance-id changed: cloud-init will run the node's first boot again (users, write_files, runcmd) when it boots with the new seed")
+			}
+		}
+		for _, p := range nd.Packages {
+			add(PackageVersion, nd.Name, "", fmt.Sprintf(
+				"package %s %s → %s: upgrade.sh applies it one node at a time (replicas first, the leader after a switchover)",
+				p.Name, orNone(p.Old), orNone(p.New)))
+		}
+	}
+	out := make([]Consequence, 0, len(groups))
+	for k, nodes := range groups {
+		sort.Strings(nodes)
+		out = append(out, Consequence{Kind: k.kind, Nodes: nodes, Path: k.path, Message: k.message})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Kind != b.Kind {
+			return kindOrder[a.Kind] < kindOrder[b.Kind]
+		}
+		if a.Message != b.Message {
+			return a.Message < b.Message
+		}
+		return strings.Join(a.Nodes, ",") < strings.Join(b.Nodes, ",")
+	})
+	return out
+}
+
+const dcsMessage = "bootstrap.dcs changed: Patroni reads it only when the cluster is first initialised; " +
+	"on a running cluster apply it with upgrade.sh (patronictl edit-config)"
+
+func anyKey(keys []KeyChange, prefix string) bool {
+	for _, k := range keys {
+		if hasKeyPrefix(k.Key, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// peerURLs reads the new node's advertised peer URLs from its etcd config,
+// so the member add command can be run as printed.
+func peerURLs(n *Node) string {
+	if n != nil {
+		for _, f := range n.Files {
+			if f.Path != etcdConfYML {
+				continue
+			}
+			if v, ok := parseYAML(f.Content); ok {
+				if m, ok := v.(map[string]any); ok {
+					if u, ok := m["initial-advertise-peer-urls"].(string); ok && u != "" {
+						return u
+					}
+				}
+			}
+		}
+	}
+	return "<its peer URL>"
+}
