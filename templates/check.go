@@ -1,0 +1,231 @@
+package templates
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pgha-bundle/pgha-bundle/payload"
+)
+
+const (
+	patroniPath = "/etc/patroni/patroni.yml"
+	etcdPath    = "/etc/etcd/etcd.conf.yml"
+	haproxyPath = "/etc/haproxy/haproxy.cfg"
+)
+
+// parsed is what the cross-check reads back from one node's rendered files.
+type parsed struct {
+	node string
+
+	etcdName, etcdPeerURL, etcdClientURL, etcdToken string
+	etcdInitial                                     map[string]string // name -> peer URL
+
+	patroniScope, patroniName, patroniPG, patroniAPI string
+	patroniEtcdHosts                                 []string
+
+	haproxy []haproxyServer
+}
+
+type haproxyServer struct {
+	listen, name, addr, checkPort string
+}
+
+// CrossCheck parses every node's rendered files back and checks that they
+// agree with each other: every etcd name and peer URL is in every
+// initial-cluster, Patroni's etcd3 hosts are the etcd client URLs, HAProxy's
+// servers are the Patroni members and its check port is their REST port. A
+// mismatch names both files.
+func CrossCheck(nodes []payload.Node) error {
+	var all []parsed
+	var errs []error
+	for _, n := range nodes {
+		p, err := parseNode(n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		all = append(all, p)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	loc := func(node, file string) string { return "nodes/" + node + file }
+
+	clientHosts := map[string]string{} // host:port -> node
+	for _, p := range all {
+		u, err := url.Parse(p.etcdClientURL)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: advertise-client-urls %q: %w", loc(p.node, etcdPath), p.etcdClientURL, err))
+			continue
+		}
+		clientHosts[u.Host] = p.node
+	}
+	members := map[string]parsed{}
+	for _, p := range all {
+		members[p.patroniName] = p
+	}
+
+	for _, p := range all {
+		for _, q := range all {
+			if got, ok := p.etcdInitial[q.etcdName]; !ok || got != q.etcdPeerURL {
+				errs = append(errs, fmt.Errorf("%s: initial-cluster has %s=%q but %s advertises peer URL %q",
+					loc(p.node, etcdPath), q.etcdName, got, loc(q.node, etcdPath), q.etcdPeerURL))
+			}
+			if p.etcdToken != q.etcdToken {
+				errs = append(errs, fmt.Errorf("%s: initial-cluster-token %q differs from %q in %s",
+					loc(p.node, etcdPath), p.etcdToken, q.etcdToken, loc(q.node, etcdPath)))
+			}
+			if p.patroniScope != q.patroniScope {
+				errs = append(errs, fmt.Errorf("%s: scope %q differs from %q in %s",
+					loc(p.node, patroniPath), p.patroniScope, q.patroniScope, loc(q.node, patroniPath)))
+			}
+		}
+		if len(p.etcdInitial) != len(all) {
+			errs = append(errs, fmt.Errorf("%s: initial-cluster has %d members, the cluster has %d",
+				loc(p.node, etcdPath), len(p.etcdInitial), len(all)))
+		}
+
+		hosts := append([]string(nil), p.patroniEtcdHosts...)
+		sort.Strings(hosts)
+		var want []string
+		for h := range clientHosts {
+			want = append(want, h)
+		}
+		sort.Strings(want)
+		if strings.Join(hosts, ",") != strings.Join(want, ",") {
+			errs = append(errs, fmt.Errorf("%s: etcd3 hosts %v are not the etcd client URLs %v of the %s files",
+				loc(p.node, patroniPath), hosts, want, etcdPath))
+		}
+
+		seen := map[string]map[string]bool{}
+		for _, s := range p.haproxy {
+			m, ok := members[s.name]
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("%s: server %s in listen %s is not a Patroni member (no %s names it)",
+					loc(p.node, haproxyPath), s.name, s.listen, patroniPath))
+				continue
+			case s.addr != m.patroniPG:
+				errs = append(errs, fmt.Errorf("%s: server %s points at %s but %s has postgresql.connect_address %s",
+					loc(p.node, haproxyPath), s.name, s.addr, loc(m.node, patroniPath), m.patroniPG))
+			}
+			if _, apiPort, _ := net.SplitHostPort(m.patroniAPI); s.checkPort != apiPort {
+				errs = append(errs, fmt.Errorf("%s: server %s checks port %s but %s has the REST API on %s",
+					loc(p.node, haproxyPath), s.name, s.checkPort, loc(m.node, patroniPath), m.patroniAPI))
+			}
+			if seen[s.listen] == nil {
+				seen[s.listen] = map[string]bool{}
+			}
+			seen[s.listen][s.name] = true
+		}
+		for _, l := range []string{"primary", "replicas"} {
+			if len(seen[l]) != len(members) {
+				errs = append(errs, fmt.Errorf("%s: listen %s has %d servers, the cluster has %d Patroni members",
+					loc(p.node, haproxyPath), l, len(seen[l]), len(members)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func parseNode(n payload.Node) (parsed, error) {
+	p := parsed{node: n.Name}
+	get := func(path string) ([]byte, error) {
+		f, ok := n.Lookup(path)
+		if !ok {
+			return nil, fmt.Errorf("nodes/%s%s: missing from the payload", n.Name, path)
+		}
+		return f.Content, nil
+	}
+
+	raw, err := get(etcdPath)
+	if err != nil {
+		return p, err
+	}
+	var etcd struct {
+		Name    string `yaml:"name"`
+		Peer    string `yaml:"initial-advertise-peer-urls"`
+		Client  string `yaml:"advertise-client-urls"`
+		Initial string `yaml:"initial-cluster"`
+		Token   string `yaml:"initial-cluster-token"`
+	}
+	if err := yaml.Unmarshal(raw, &etcd); err != nil {
+		return p, fmt.Errorf("nodes/%s%s: %w", n.Name, etcdPath, err)
+	}
+	p.etcdName, p.etcdPeerURL, p.etcdClientURL, p.etcdToken = etcd.Name, etcd.Peer, etcd.Client, etcd.Token
+	p.etcdInitial = map[string]string{}
+	for _, kv := range strings.Split(etcd.Initial, ",") {
+		name, u, _ := strings.Cut(kv, "=")
+		p.etcdInitial[name] = u
+	}
+
+	raw, err = get(patroniPath)
+	if err != nil {
+		return p, err
+	}
+	var pat struct {
+		Scope   string `yaml:"scope"`
+		Name    string `yaml:"name"`
+		RestAPI struct {
+			Connect string `yaml:"connect_address"`
+		} `yaml:"restapi"`
+		Etcd3 struct {
+			Hosts []string `yaml:"hosts"`
+		} `yaml:"etcd3"`
+		PostgreSQL struct {
+			Connect string `yaml:"connect_address"`
+		} `yaml:"postgresql"`
+	}
+	if err := yaml.Unmarshal(raw, &pat); err != nil {
+		return p, fmt.Errorf("nodes/%s%s: %w", n.Name, patroniPath, err)
+	}
+	p.patroniScope, p.patroniName = pat.Scope, pat.Name
+	p.patroniAPI, p.patroniPG, p.patroniEtcdHosts = pat.RestAPI.Connect, pat.PostgreSQL.Connect, pat.Etcd3.Hosts
+
+	raw, err = get(haproxyPath)
+	if err != nil {
+		return p, err
+	}
+	p.haproxy = parseHAProxyServers(raw)
+	return p, nil
+}
+
+// parseHAProxyServers reads the server lines of each listen section.
+func parseHAProxyServers(cfg []byte) []haproxyServer {
+	var out []haproxyServer
+	listen := ""
+	sc := bufio.NewScanner(bytes.NewReader(cfg))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch f[0] {
+		case "listen", "frontend", "backend", "global", "defaults":
+			listen = ""
+			if len(f) > 1 {
+				listen = f[1]
+			}
+		case "server":
+			if len(f) < 3 {
+				continue
+			}
+			s := haproxyServer{listen: listen, name: f[1], addr: f[2]}
+			for i := 3; i+1 < len(f); i++ {
+				if f[i] == "port" {
+					s.checkPort = f[i+1]
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}

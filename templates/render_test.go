@@ -1,0 +1,278 @@
+package templates
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
+)
+
+// el7Components is what the example EL7 package set provides.
+var el7Components = rpm.Components{
+	PostgreSQL: rpm.PostgreSQLComponent{Version: "15.4", Major: 15, BinDir: "/usr/pgsql-15/bin"},
+	Patroni:    rpm.PatroniComponent{Version: "3.2.2", Bin: "/usr/bin/patroni", Ctl: "/usr/bin/patronictl"},
+	Etcd:       rpm.EtcdComponent{Version: "3.3.11", Bin: "/usr/bin/etcd", Ctl: "/usr/bin/etcdctl"},
+	HAProxy:    rpm.HAProxyComponent{Version: "1.5.18", Bin: "/usr/sbin/haproxy"},
+}
+
+// el9Components is a newer set: etcd 3.5 needs no gateway flag, HAProxy 2.4
+// runs in master-worker mode.
+var el9Components = rpm.Components{
+	PostgreSQL: rpm.PostgreSQLComponent{Version: "16.2", Major: 16, BinDir: "/opt/vmware/postgres/16/bin"},
+	Patroni:    rpm.PatroniComponent{Version: "3.3.0", Bin: "/usr/bin/patroni", Ctl: "/usr/bin/patronictl"},
+	Etcd:       rpm.EtcdComponent{Version: "3.5.12", Bin: "/usr/bin/etcd", Ctl: "/usr/bin/etcdctl"},
+	HAProxy:    rpm.HAProxyComponent{Version: "2.4.22", Bin: "/usr/sbin/haproxy"},
+}
+
+func testSecrets(t *testing.T) *secrets.Secrets {
+	t.Helper()
+	s, err := secrets.Load("testdata/secrets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func loadSpec(t *testing.T, name string, data []byte) *cluster.Spec {
+	t.Helper()
+	spec, probs, err := cluster.Parse(name, data)
+	if err != nil {
+		t.Fatalf("spec %s: %v\n%v", name, err, probs)
+	}
+	return spec
+}
+
+type renderCase struct {
+	name string
+	spec []byte
+	comp rpm.Components
+}
+
+func renderCases(t *testing.T) []renderCase {
+	el9 := strings.NewReplacer("os: el7", "os: el9", "wal_keep_size: 1024MB", "wal_keep_size: 2048MB",
+		`watchdog: "off"`, `watchdog: "required"`, "  # tags:\n  #   nofailover: true", "    tags:\n      nofailover: true").
+		Replace(string(cluster.Example()))
+	return []renderCase{
+		{"example-el7", cluster.Example(), el7Components},
+		{"example-el9", []byte(el9), el9Components},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, c := range renderCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			spec := loadSpec(t, c.name+".yaml", c.spec)
+			nodes, err := RenderAll(spec, c.comp, testSecrets(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := CrossCheck(nodes); err != nil {
+				t.Fatalf("cross-check of a correct render failed: %v", err)
+			}
+			for _, n := range nodes {
+				for _, f := range n.Files {
+					golden := filepath.Join("testdata", "golden", c.name, n.Name, filepath.FromSlash(f.Path))
+					testutil.Golden(t, golden, f.Content)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderedYAMLParsesAndDCSMatches(t *testing.T) {
+	for _, c := range renderCases(t) {
+		spec := loadSpec(t, c.name+".yaml", c.spec)
+		nodes, err := RenderAll(spec, c.comp, testSecrets(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			docs := map[string]map[string]interface{}{}
+			for _, f := range n.Files {
+				if !strings.HasSuffix(f.Path, ".yml") {
+					continue
+				}
+				var m map[string]interface{}
+				if err := yaml.Unmarshal(f.Content, &m); err != nil {
+					t.Fatalf("%s %s: not YAML: %v", n.Name, f.Path, err)
+				}
+				docs[f.Path] = m
+			}
+			pat := docs["/etc/patroni/patroni.yml"]
+			dcs := pat["bootstrap"].(map[string]interface{})["dcs"]
+			if diff := cmp.Diff(docs["/etc/patroni/dcs.yml"], dcs); diff != "" {
+				t.Errorf("%s: dcs.yml differs from patroni.yml bootstrap.dcs:\n%s", n.Name, diff)
+			}
+			params := dcs.(map[string]interface{})["postgresql"].(map[string]interface{})["parameters"].(map[string]interface{})
+			// YAML 1.1 readers must see strings, never booleans.
+			if params["hot_standby"] != "on" || params["archive_mode"] != "on" {
+				t.Errorf("%s: on/off parameters not kept as strings: %#v %#v", n.Name, params["hot_standby"], params["archive_mode"])
+			}
+		}
+	}
+}
+
+func TestVersionDependentSettings(t *testing.T) {
+	spec := loadSpec(t, "ex.yaml", cluster.Example())
+	cases := []struct {
+		name     string
+		mutate   func(*rpm.Components)
+		file     string
+		want     []string
+		dontWant []string
+	}{
+		{"etcd 3.3 needs the gateway", func(c *rpm.Components) { c.Etcd.Version = "3.3.11" },
+			"/etc/etcd/etcd.conf.yml", []string{"enable-grpc-gateway: true"}, nil},
+		{"etcd 3.4 needs the gateway", func(c *rpm.Components) { c.Etcd.Version = "3.4.23" },
+			"/etc/etcd/etcd.conf.yml", []string{"enable-grpc-gateway: true"}, nil},
+		{"etcd 3.5 does not", func(c *rpm.Components) { c.Etcd.Version = "3.5.0" },
+			"/etc/etcd/etcd.conf.yml", nil, []string{"enable-grpc-gateway"}},
+		{"unknown etcd gets it", func(c *rpm.Components) { c.Etcd.Version = "" },
+			"/etc/etcd/etcd.conf.yml", []string{"enable-grpc-gateway: true"}, nil},
+		{"haproxy 1.5 runs under the wrapper", func(c *rpm.Components) { c.HAProxy.Version = "1.5.18" },
+			"/etc/systemd/system/haproxy.service", []string{"ExecStart=/usr/sbin/haproxy-systemd-wrapper -f /etc/haproxy/haproxy.cfg"}, []string{"-Ws"}},
+		{"haproxy 2.6 master-worker", func(c *rpm.Components) { c.HAProxy.Version = "2.6.12" },
+			"/etc/systemd/system/haproxy.service", []string{"Type=notify", "ExecStart=/usr/sbin/haproxy -Ws -f /etc/haproxy/haproxy.cfg"}, []string{"wrapper"}},
+		{"pg 12 keeps wal_keep_segments and md5", func(c *rpm.Components) { c.PostgreSQL.Major = 12 },
+			"/etc/patroni/dcs.yml", []string{"wal_keep_segments: 8", `password_encryption: "scram-sha-256"`}, []string{"wal_keep_size: \"128MB\""}},
+		{"pg 9.6 uses md5 and no rewind user", func(c *rpm.Components) { c.PostgreSQL.Major = 9 },
+			"/etc/patroni/patroni.yml", []string{"replicator   192.168.0.81/32      md5"}, []string{"rewind_user"}},
+		{"bin_dir from the packages", func(c *rpm.Components) { c.PostgreSQL.BinDir = "/opt/vmware/postgres/15/bin" },
+			"/etc/patroni/patroni.yml", []string{`bin_dir: "/opt/vmware/postgres/15/bin"`}, nil},
+		{"patroni path in the unit", func(c *rpm.Components) { c.Patroni.Bin = "/opt/patroni/bin/patroni" },
+			"/etc/systemd/system/patroni.service", []string{"ExecStart=/opt/patroni/bin/patroni /etc/patroni/patroni.yml", "Restart=on-failure"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			comp := el7Components
+			c.mutate(&comp)
+			n, err := Render(spec, "co7-node02", comp, testSecrets(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, ok := n.Lookup(c.file)
+			if !ok {
+				t.Fatalf("%s not rendered", c.file)
+			}
+			for _, w := range c.want {
+				if !bytes.Contains(f.Content, []byte(w)) {
+					t.Errorf("%s lacks %q:\n%s", c.file, w, f.Content)
+				}
+			}
+			for _, w := range c.dontWant {
+				if bytes.Contains(f.Content, []byte(w)) {
+					t.Errorf("%s has %q:\n%s", c.file, w, f.Content)
+				}
+			}
+		})
+	}
+}
+
+func TestModesAndOwners(t *testing.T) {
+	spec := loadSpec(t, "ex.yaml", cluster.Example())
+	n, err := Render(spec, "co7-node01", el7Components, testSecrets(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := testSecrets(t)
+	for _, f := range n.Files {
+		holds := false
+		for _, v := range sec.Values() {
+			holds = holds || bytes.Contains(f.Content, []byte(v))
+		}
+		if holds && (!f.Secret || f.Mode&0o007 != 0) {
+			t.Errorf("%s holds a secret but is marked secret=%v mode %04o", f.Path, f.Secret, f.Mode)
+		}
+	}
+	p, _ := n.Lookup("/etc/patroni/patroni.yml")
+	if p.Mode != 0o600 || p.Owner != "postgres" {
+		t.Errorf("patroni.yml %04o %s, want 0600 postgres", p.Mode, p.Owner)
+	}
+}
+
+func TestCrossCheckNamesBothFiles(t *testing.T) {
+	spec := loadSpec(t, "ex.yaml", cluster.Example())
+	cases := []struct {
+		name, node, file, old, new string
+		want                       []string
+	}{
+		{"peer url", "co7-node03", "/etc/etcd/etcd.conf.yml", `initial-advertise-peer-urls: "http://192.168.0.83:2380"`, `initial-advertise-peer-urls: "http://192.168.0.83:2381"`,
+			[]string{"nodes/co7-node01/etc/etcd/etcd.conf.yml: initial-cluster has co7-node03=", "nodes/co7-node03/etc/etcd/etcd.conf.yml advertises peer URL"}},
+		{"etcd3 host", "co7-node02", "/etc/patroni/patroni.yml", `- "192.168.0.83:2379"`, `- "192.168.0.84:2379"`,
+			[]string{"nodes/co7-node02/etc/patroni/patroni.yml: etcd3 hosts", "/etc/etcd/etcd.conf.yml"}},
+		{"check port", "co7-node01", "/etc/haproxy/haproxy.cfg", "5432 maxconn 1000 check port 8008\n\nlisten replicas", "5432 maxconn 1000 check port 8009\n\nlisten replicas",
+			[]string{"nodes/co7-node01/etc/haproxy/haproxy.cfg: server co7-node03 checks port 8009", "nodes/co7-node03/etc/patroni/patroni.yml has the REST API on"}},
+		{"server not a member", "co7-node01", "/etc/haproxy/haproxy.cfg", "server co7-node02", "server co7-node09",
+			[]string{"nodes/co7-node01/etc/haproxy/haproxy.cfg: server co7-node09 in listen primary is not a Patroni member"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			nodes, err := RenderAll(spec, el7Components, testSecrets(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tampered := false
+			for i := range nodes {
+				if nodes[i].Name != c.node {
+					continue
+				}
+				for j := range nodes[i].Files {
+					f := &nodes[i].Files[j]
+					if f.Path == c.file && bytes.Contains(f.Content, []byte(c.old)) {
+						f.Content = bytes.Replace(f.Content, []byte(c.old), []byte(c.new), 1)
+						tampered = true
+					}
+				}
+			}
+			if !tampered {
+				t.Fatalf("test setup: %q not found in %s of %s", c.old, c.file, c.node)
+			}
+			err = CrossCheck(nodes)
+			if err == nil {
+				t.Fatal("cross-check passed a mismatched render")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestHAProxyAcceptsConfig runs Debian's haproxy -c on every rendered config.
+func TestHAProxyAcceptsConfig(t *testing.T) {
+	haproxy := testutil.NeedTool(t, "haproxy", "haproxy")
+	dir := t.TempDir()
+	for _, c := range renderCases(t) {
+		spec := loadSpec(t, c.name+".yaml", c.spec)
+		nodes, err := RenderAll(spec, c.comp, testSecrets(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			f, _ := n.Lookup("/etc/haproxy/haproxy.cfg")
+			path := filepath.Join(dir, c.name+"-"+n.Name+".cfg")
+			if err := os.WriteFile(path, f.Content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(haproxy, "-c", "-f", path).CombinedOutput()
+			if err != nil {
+				t.Errorf("haproxy -c rejects %s of %s: %v\n%s", n.Name, c.name, err, out)
+			}
+		}
+	}
+}
+
+var _ = payload.Node{}

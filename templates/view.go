@@ -1,0 +1,269 @@
+package templates
+
+import (
+	"fmt"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
+)
+
+// view is everything the templates print, derived once in Go so the templates
+// stay free of logic.
+type view struct {
+	Cluster    string
+	OS         string
+	Generation int
+	Node       cluster.Node
+	Members    []member
+	MemberList string
+	EtcdHosts  []string
+	Ports      cluster.Ports
+	Patroni    cluster.Patroni
+	HAProxy    haproxyView
+	Postgres   postgresView
+	Parameters []param
+	HBA        []string
+	Archive    archiveView
+	Etcd       etcdView
+	Bin        binView
+	Watchdog   string
+	Users      struct{ Superuser, Replication, Rewind, RestAPI, HAProxyStats string }
+	Secrets    *secrets.Secrets
+	DCS        string // the bootstrap.dcs section, rendered first
+}
+
+type member struct{ Name, Address, FQDN string }
+
+type postgresView struct {
+	Major   int
+	BinDir  string
+	DataDir string
+	Pgpass  string
+	Rewind  bool
+}
+
+type archiveView struct {
+	Dir            string // empty unless archiving copies to a directory
+	RestoreCommand string
+}
+
+type etcdView struct {
+	DataDir, PeerURL, ClientURL, InitialCluster, Token, Endpoints string
+	HeartbeatInterval, ElectionTimeout                            int
+	GRPCGateway                                                   bool
+}
+
+type haproxyView struct {
+	cluster.HAProxy
+	ReplicaCheck string
+}
+
+type binView struct {
+	Patroni, Patronictl, Etcd, Etcdctl, HAProxy, HAProxyWrapper string
+}
+
+func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secrets.Secrets) (*view, error) {
+	self := spec.NodeByName(nodeName)
+	if self == nil {
+		return nil, fmt.Errorf("render: node %q is not in the spec", nodeName)
+	}
+	major := comp.PostgreSQL.Major
+	if major == 0 {
+		return nil, fmt.Errorf("render %s: PostgreSQL major version unknown: set postgresql.major for a preinstalled server", nodeName)
+	}
+	for what, p := range map[string]string{
+		"PostgreSQL bin_dir": comp.PostgreSQL.BinDir, "patroni": comp.Patroni.Bin,
+		"patronictl": comp.Patroni.Ctl, "etcd": comp.Etcd.Bin, "etcdctl": comp.Etcd.Ctl, "haproxy": comp.HAProxy.Bin,
+	} {
+		if !path.IsAbs(p) {
+			return nil, fmt.Errorf("render %s: path of %s is %q, not absolute", nodeName, what, p)
+		}
+	}
+
+	v := &view{
+		Cluster:    spec.Cluster.Name,
+		OS:         spec.Cluster.OS,
+		Generation: spec.Cluster.Generation,
+		Node:       *self,
+		Ports:      spec.Ports,
+		Patroni:    spec.Patroni,
+		Watchdog:   spec.Patroni.Watchdog,
+		Users:      users,
+		Secrets:    sec,
+	}
+	var names []string
+	for _, n := range spec.Nodes {
+		m := member{Name: n.Name, Address: n.Address}
+		if fqdn := spec.FQDN(n); fqdn != n.Name {
+			m.FQDN = fqdn
+		}
+		v.Members = append(v.Members, m)
+		names = append(names, n.Name+"="+n.Address)
+	}
+	v.MemberList = strings.Join(names, " ")
+	v.EtcdHosts = spec.EtcdHosts()
+
+	dataDir := spec.DataDir(major)
+	v.Postgres = postgresView{
+		Major:   major,
+		BinDir:  comp.PostgreSQL.BinDir,
+		DataDir: dataDir,
+		// Beside PGDATA, in a directory the postgres user owns on every layout.
+		Pgpass: path.Join(path.Dir(dataDir), ".pgpass_patroni"),
+		// pg_rewind as a non-superuser needs PostgreSQL 11.
+		Rewind: useRewind(spec) && major >= 11,
+	}
+
+	params := defaultParameters(major)
+	if spec.Archive.Enabled {
+		params["archive_mode"] = "on"
+		params["archive_command"] = spec.ArchiveCommand()
+		if spec.Archive.Command == "" {
+			v.Archive.Dir = spec.Archive.Directory
+		}
+		if spec.Archive.Timeout > 0 {
+			params["archive_timeout"] = spec.Archive.Timeout
+		}
+	}
+	v.Archive.RestoreCommand = spec.Archive.RestoreCommand
+	for k, val := range spec.PostgreSQL.Parameters {
+		params[k] = val
+	}
+	v.Parameters = sortedParams(params)
+	v.HBA = hbaLines(spec, authMethod(params, major))
+
+	v.Etcd = etcdView{
+		DataDir:           spec.Etcd.DataDir,
+		PeerURL:           spec.EtcdPeerURL(*self),
+		ClientURL:         spec.EtcdClientURL(*self),
+		InitialCluster:    spec.InitialCluster(),
+		Endpoints:         strings.Join(spec.EtcdEndpoints(), ","),
+		Token:             spec.Etcd.Token,
+		HeartbeatInterval: spec.Etcd.HeartbeatInterval,
+		ElectionTimeout:   spec.Etcd.ElectionTimeout,
+		GRPCGateway:       needsGRPCGateway(comp.Etcd.Version),
+	}
+
+	v.HAProxy = haproxyView{HAProxy: spec.HAProxy, ReplicaCheck: "/replica"}
+	if spec.HAProxy.ReplicaMaxLag != "" {
+		v.HAProxy.ReplicaCheck = "/replica?lag=" + spec.HAProxy.ReplicaMaxLag
+	}
+
+	v.Bin = binView{
+		Patroni: comp.Patroni.Bin, Patronictl: comp.Patroni.Ctl,
+		Etcd: comp.Etcd.Bin, Etcdctl: comp.Etcd.Ctl, HAProxy: comp.HAProxy.Bin,
+	}
+	// HAProxy before 1.8 has no master-worker mode for systemd: EL7's 1.5
+	// runs under its haproxy-systemd-wrapper.
+	if versionBefore(comp.HAProxy.Version, 1, 8) {
+		v.Bin.HAProxyWrapper = path.Join(path.Dir(comp.HAProxy.Bin), "haproxy-systemd-wrapper")
+	}
+	return v, nil
+}
+
+func useRewind(spec *cluster.Spec) bool {
+	return spec.Patroni.UsePgRewind == nil || *spec.Patroni.UsePgRewind
+}
+
+// defaultParameters are the settings every member needs, before the spec's own.
+func defaultParameters(major int) map[string]interface{} {
+	p := map[string]interface{}{
+		"wal_level":             "replica",
+		"hot_standby":           "on",
+		"wal_log_hints":         "on",
+		"max_connections":       100,
+		"max_wal_senders":       10,
+		"max_replication_slots": 10,
+	}
+	if major >= 13 {
+		p["wal_keep_size"] = "128MB"
+	} else {
+		p["wal_keep_segments"] = 8
+	}
+	if major >= 10 {
+		p["password_encryption"] = "scram-sha-256"
+	} else {
+		p["password_encryption"] = "md5"
+	}
+	return p
+}
+
+// authMethod follows password_encryption: a scram pg_hba line cannot check an
+// md5-hashed password.
+func authMethod(params map[string]interface{}, major int) string {
+	if major >= 10 && fmt.Sprint(params["password_encryption"]) == "scram-sha-256" {
+		return "scram-sha-256"
+	}
+	return "md5"
+}
+
+// hbaLines derives pg_hba from the topology: replication needs explicit lines
+// ("all" does not match the replication pseudo-database) for every member and
+// for loopback, from where local tools and same-host members connect.
+func hbaLines(spec *cluster.Spec, method string) []string {
+	line := func(typ, db, user, addr string) string {
+		return fmt.Sprintf("%-7s %-12s %-12s %-20s %s", typ, db, user, addr, method)
+	}
+	out := []string{
+		fmt.Sprintf("%-7s %-12s %-12s %-20s %s", "local", "all", "all", "", "peer"),
+		line("host", "all", "all", "127.0.0.1/32"),
+		line("host", "all", "all", "::1/128"),
+		line("host", "replication", users.Replication, "127.0.0.1/32"),
+		line("host", "replication", users.Replication, "::1/128"),
+	}
+	for _, n := range spec.Nodes {
+		out = append(out, line("host", "replication", users.Replication, hostCIDR(n.Address)))
+	}
+	for _, n := range spec.Nodes {
+		out = append(out, line("host", "all", "all", hostCIDR(n.Address)))
+	}
+	for _, c := range spec.Network.Clients {
+		out = append(out, line("host", "all", "all", c))
+	}
+	return append(out, spec.PostgreSQL.HBA...)
+}
+
+func hostCIDR(addr string) string {
+	if ip := net.ParseIP(addr); ip != nil && ip.To4() == nil {
+		return addr + "/128"
+	}
+	return addr + "/32"
+}
+
+// needsGRPCGateway reports whether etcd must be told to serve the /v3 HTTP
+// gateway Patroni uses: before 3.5 a config file leaves it off. An unknown
+// version (preinstalled etcd) gets it, as the key is accepted by 3.5 too.
+func needsGRPCGateway(version string) bool {
+	if version == "" {
+		return true
+	}
+	return versionBefore(version, 3, 5)
+}
+
+// versionBefore reports whether a dotted version is older than major.minor;
+// an unparsable or empty version is not.
+func versionBefore(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(leadingDigits(parts[1]))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma < major || (ma == major && mi < minor)
+}
+
+func leadingDigits(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
+}
