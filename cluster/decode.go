@@ -20,12 +20,32 @@ type position struct{ line, col int }
 type decoder struct {
 	file  string
 	pos   map[string]position // every path met, null values included
-	set   map[string]bool     // paths given a non-null value
+	set   map[string]bool     // paths given a non-null value of the right type
+	bad   map[string]bool     // paths whose value could not be decoded
 	probs Problems
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, pos: map[string]position{}, set: map[string]bool{}}
+	return &decoder{file: file, pos: map[string]position{}, set: map[string]bool{}, bad: map[string]bool{}}
+}
+
+// fail reports a value that cannot be decoded. The path then counts as not
+// set (its default applies) and validation stays quiet about it, so one
+// mistake gives one problem.
+func (d *decoder) fail(path string, at position, msg string) {
+	delete(d.set, path)
+	d.bad[path] = true
+	d.problem(path, at, false, msg)
+}
+
+// failed reports whether path or one of its parents could not be decoded.
+func (d *decoder) failed(path string) bool {
+	for q := path; q != ""; q = parentPath(q) {
+		if d.bad[q] {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) problem(path string, p position, warning bool, msg string) {
@@ -78,7 +98,7 @@ func (d *decoder) decode(path string, key, n *yaml.Node, v reflect.Value) {
 		d.decodeStruct(path, n, v)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.problem(path, at, false, fmtWantList(path, describe(n)))
+			d.fail(path, at, fmtWantList(path, describe(n)))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -90,7 +110,7 @@ func (d *decoder) decode(path string, key, n *yaml.Node, v reflect.Value) {
 		d.decodeParams(path, n, v)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!bool" {
-			d.problem(path, at, false, fmtWantString(path, describe(n)))
+			d.fail(path, at, fmtWantString(path, describe(n)))
 			return
 		}
 		v.SetString(n.Value)
@@ -98,14 +118,14 @@ func (d *decoder) decode(path string, key, n *yaml.Node, v reflect.Value) {
 		var i int64
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil ||
 			(v.Kind() == reflect.Int && (i > math.MaxInt32 || i < math.MinInt32)) {
-			d.problem(path, at, false, fmtWantInt(path, describe(n)))
+			d.fail(path, at, fmtWantInt(path, describe(n)))
 			return
 		}
 		v.SetInt(i)
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-			d.problem(path, at, false, fmtWantBool(path, describe(n)))
+			d.fail(path, at, fmtWantBool(path, describe(n)))
 			return
 		}
 		v.SetBool(b)
@@ -118,7 +138,11 @@ func (d *decoder) decode(path string, key, n *yaml.Node, v reflect.Value) {
 // every key/value pair in document order.
 func (d *decoder) mapping(path string, n *yaml.Node, f func(k, val *yaml.Node)) {
 	if n.Kind != yaml.MappingNode {
-		d.problem(path, nodePos(n), false, fmtWantMapping(orDocument(path), describe(n)))
+		at, ok := d.pos[path]
+		if !ok {
+			at = nodePos(n)
+		}
+		d.fail(path, at, fmtWantMapping(orDocument(path), describe(n)))
 		return
 	}
 	seen := map[string]int{}
@@ -165,12 +189,12 @@ func (d *decoder) decodeParams(path string, n *yaml.Node, v reflect.Value) {
 		d.pos[p] = nodePos(val)
 		if val.Kind != yaml.ScalarNode || isNull(val) {
 			d.pos[p] = nodePos(k)
-			d.problem(p, nodePos(k), false, fmtParamNotScalar(k.Value, describe(val)))
+			d.fail(p, nodePos(k), fmtParamNotScalar(k.Value, describe(val)))
 			return
 		}
 		var x interface{}
 		if err := val.Decode(&x); err != nil {
-			d.problem(p, nodePos(val), false, fmtParamNotScalar(k.Value, describe(val)))
+			d.fail(p, nodePos(val), fmtParamNotScalar(k.Value, describe(val)))
 			return
 		}
 		d.set[p] = true

@@ -57,7 +57,12 @@ func Parse(filename string, data []byte) (*Spec, Problems, error) {
 	d.decode("", nil, doc.Content[0], reflect.ValueOf(s).Elem())
 	s.pos = d.pos
 	s.applyDefaults(d.set)
-	ps := append(d.probs, s.validate(d.set)...)
+	ps := d.probs
+	for _, p := range s.validate(d.set) {
+		if !d.failed(p.Path) {
+			ps = append(ps, p)
+		}
+	}
 	if s.PostgreSQL.Major > 0 {
 		ps = append(ps, s.CheckForMajor(s.PostgreSQL.Major)...)
 	}

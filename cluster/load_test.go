@@ -1,0 +1,337 @@
+package cluster
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// base is a valid three-node spec of 11 lines; cases append to it (from
+// line 12) or replace lines in it.
+const base = `apiVersion: pgha-bundle/v1
+cluster:
+  name: pg
+  os: el9
+nodes:
+  - name: n1
+    address: 10.0.0.1
+  - name: n2
+    address: 10.0.0.2
+  - name: n3
+    address: 10.0.0.3
+`
+
+func TestBaseIsValid(t *testing.T) {
+	_, ps, err := Parse("c.yaml", []byte(base))
+	if err != nil || len(ps) != 0 {
+		t.Fatalf("base spec has problems:\n%s", ps)
+	}
+}
+
+// TestBadSpecs checks the exact text and position of every problem of each
+// bad spec.
+func TestBadSpecs(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"typo with suggestion", base + "patroni:\n  synchronus_mode: true\n", []string{
+			`c.yaml:13:3: unknown key "synchronus_mode", did you mean "synchronous_mode"?`}},
+		{"key in the wrong section", base + "postgresql:\n  synchronous_mode: true\n", []string{
+			`c.yaml:13:3: unknown key "synchronous_mode" in postgresql; it belongs in patroni`}},
+		{"unknown key without suggestion", base + "frobnicate: 1\n", []string{
+			`c.yaml:12:1: unknown key "frobnicate" in the spec`}},
+		{"duplicate key", base + "ports:\n  postgresql: 5433\n  postgresql: 5434\n", []string{
+			`c.yaml:14:3: duplicate key "postgresql" (first set on line 13); keep one`}},
+		{"wrong type int", base + "patroni:\n  ttl: 30s\n", []string{
+			`c.yaml:13:8: patroni.ttl must be an integer, got "30s"`}},
+		{"wrong type bool", base + "patroni:\n  synchronous_mode: yes\n", []string{
+			`c.yaml:13:21: patroni.synchronous_mode must be true or false, got "yes"`}},
+		{"wrong type list", base + "network:\n  dns: 10.0.0.254\n", []string{
+			`c.yaml:13:8: network.dns must be a list, got "10.0.0.254"`}},
+		{"wrong type mapping", base + "etcd: [a, b]\n", []string{
+			`c.yaml:12:1: etcd must be a mapping of keys, got a list`}},
+		{"bool for a string", base + "patroni:\n  watchdog: off\n", nil}, // yaml.v3 reads off as a string
+		{"bool for a string, true", base + "patroni:\n  watchdog: true\n", []string{
+			`c.yaml:13:13: patroni.watchdog must be a string, got "true"; quote it`}},
+		{"missing apiVersion", strings.Replace(base, "apiVersion: pgha-bundle/v1\n", "", 1), []string{
+			"c.yaml:1:1: apiVersion is missing; add `apiVersion: pgha-bundle/v1` at the top"}},
+		{"wrong apiVersion", strings.Replace(base, "pgha-bundle/v1", "pgha-bundle/v2", 1), []string{
+			`c.yaml:1:13: apiVersion "pgha-bundle/v2" is not supported; use "pgha-bundle/v1"`}},
+		{"cluster name not a DNS label", strings.Replace(base, "name: pg\n", "name: PG_1\n", 1), []string{
+			`c.yaml:3:9: cluster.name "PG_1" must be a DNS label (lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit): it is the Patroni scope`}},
+		{"os missing", strings.Replace(base, "  os: el9\n", "", 1), []string{
+			`c.yaml:2:1: cluster.os is required; use el7, el8 or el9`}},
+		{"os unknown", strings.Replace(base, "os: el9", "os: el6", 1), []string{
+			`c.yaml:4:7: cluster.os "el6" is not supported; use el7, el8 or el9`}},
+		{"node name duplicated", strings.Replace(base, "name: n3", "name: n1", 1), []string{
+			`c.yaml:10:11: node name "n1" is already used by nodes[0]`}},
+		{"node name bad", strings.Replace(base, "name: n2", "name: -n2", 1), []string{
+			`c.yaml:8:11: node name "-n2" must be a DNS label (lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit)`}},
+		{"address invalid", strings.Replace(base, "10.0.0.2", "10.0.0.256", 1), []string{
+			`c.yaml:9:14: address "10.0.0.256" is not a valid IPv4 or IPv6 address`}},
+		{"address duplicated", strings.Replace(base, "10.0.0.3", "10.0.0.1", 1), []string{
+			`c.yaml:11:14: address 10.0.0.1 is already used by node "n1"`}},
+		{"address loopback", strings.Replace(base, "10.0.0.1", "127.0.0.11", 1), []string{
+			`c.yaml:7:14: address "127.0.0.11" is a loopback address: a real cluster cannot form on it; set cluster.allow_loopback: true only for a local test cluster`}},
+		{"address unspecified", strings.Replace(base, "10.0.0.1", "0.0.0.0", 1), []string{
+			`c.yaml:7:14: address "0.0.0.0" is unspecified; give the node's real address`}},
+		{"address multicast", strings.Replace(base, "10.0.0.1", "ff02::1", 1), []string{
+			`c.yaml:7:14: address "ff02::1" is a multicast address; give the node's own unicast address`}},
+		{"gateway outside the subnet", base + "network:\n  gateway: 10.0.1.1\n", []string{
+			`c.yaml:13:12: network.gateway 10.0.1.1 is not in node "n1"'s subnet 10.0.0.0/24; fix the gateway, network.prefix or the node's address`,
+			`c.yaml:13:12: network.gateway 10.0.1.1 is not in node "n2"'s subnet 10.0.0.0/24; fix the gateway, network.prefix or the node's address`,
+			`c.yaml:13:12: network.gateway 10.0.1.1 is not in node "n3"'s subnet 10.0.0.0/24; fix the gateway, network.prefix or the node's address`}},
+		{"port clash", base + "ports:\n  haproxy_rw: 5432\n", []string{
+			`c.yaml:13:15: ports.haproxy_rw 5432 is already used by ports.postgresql; all seven ports must differ`}},
+		{"port out of range", base + "ports:\n  etcd_peer: 70000\n", []string{
+			`c.yaml:13:14: ports.etcd_peer 70000 is out of range 1-65535`}},
+		{"patroni timing", base + "patroni:\n  retry_timeout: 15\n", []string{
+			`c.yaml:13:18: patroni timing: loop_wait + 2*retry_timeout = 10 + 2*15 = 40 exceeds ttl 30; raise ttl or lower loop_wait or retry_timeout`}},
+		{"sync count above replicas", strings.Replace(base, "    address: 10.0.0.3\n", "    address: 10.0.0.3\n    tags: {nosync: true}\n", 1) +
+			"patroni:\n  synchronous_mode: true\n  synchronous_node_count: 2\n", []string{
+			`c.yaml:15:27: patroni.synchronous_node_count 2 exceeds the 1 replicas that can be synchronous (members without nosync, minus the leader); lower it or add members`}},
+		{"strict without sync", base + "patroni:\n  synchronous_mode_strict: true\n", []string{
+			`c.yaml:13:28: patroni.synchronous_mode_strict needs synchronous_mode: true`}},
+		{"even member count", base + "  - name: n4\n    address: 10.0.0.4\n", []string{
+			`warning: c.yaml:5:1: an even number of members (4) adds no fault tolerance over 3; use an odd number`}},
+		{"single member", strings.SplitAfter(base, "10.0.0.1\n")[0], []string{
+			`warning: c.yaml:5:1: 1 member gives no fault tolerance; use 3 or 5 members`}},
+		{"nofailover with priority", strings.Replace(base, "    address: 10.0.0.3\n", "    address: 10.0.0.3\n    tags:\n      nofailover: true\n      failover_priority: 2\n", 1), []string{
+			`c.yaml:14:26: node "n3" has both nofailover and failover_priority; Patroni refuses that, keep one`}},
+		{"watchdog value", base + "patroni:\n  watchdog: sometimes\n", []string{
+			`c.yaml:13:13: patroni.watchdog "sometimes" is not supported; use off, automatic or required`}},
+		{"archive nowhere", base + "archive:\n  enabled: true\n  directory: \"\"\n", []string{
+			`c.yaml:12:1: archive is enabled with neither archive.directory nor archive.command; set one`}},
+		{"managed parameter", base + "postgresql:\n  parameters:\n    port: 5433\n    listen_addresses: '*'\n", []string{
+			`c.yaml:14:11: parameter port is set by Patroni from ports.postgresql; remove it`,
+			`c.yaml:15:23: parameter listen_addresses is set by Patroni from the node's address (nodes[].address); remove it`}},
+		{"parameter not scalar", base + "postgresql:\n  parameters:\n    shared_buffers: [1, 2]\n", []string{
+			`c.yaml:14:5: parameter shared_buffers must be a string, number or boolean, got a list`}},
+		{"removed parameter for the given major", base + "postgresql:\n  major: 16\n  parameters:\n    wal_keep_segments: 64\n    vacuum_defer_cleanup_age: 0\n", []string{
+			`c.yaml:15:24: parameter wal_keep_segments was removed in PostgreSQL 13; use wal_keep_size (in MB: segments * 16)`,
+			`c.yaml:16:31: parameter vacuum_defer_cleanup_age was removed in PostgreSQL 16; use hot_standby_feedback or a replication slot`}},
+		{"hba shape", base + "postgresql:\n  pg_hba:\n    - host all all scram-sha-256\n    - hots all all 10.0.0.0/8 md5\n    - host all all 10.0.0.0/33 scram-sha-256\n", []string{
+			`c.yaml:14:7: pg_hba line "host all all scram-sha-256" must be TYPE DATABASE USER ADDRESS METHOD [OPTIONS]`,
+			`c.yaml:15:7: pg_hba line "hots all all 10.0.0.0/8 md5": unknown connection type "hots"; use local, host, hostssl, hostnossl, hostgssenc or hostnogssenc`,
+			`c.yaml:16:7: pg_hba line "host all all 10.0.0.0/33 scram-sha-256": "10.0.0.0/33" is not a valid address or CIDR`}},
+		{"etcd election below 5 heartbeats", base + "etcd:\n  heartbeat_interval: 300\n", []string{
+			`c.yaml:12:1: etcd.election_timeout 1000 must be at least 5 times etcd.heartbeat_interval 300`}},
+		{"haproxy time", base + "haproxy:\n  timeout_client: 30 minutes\n", []string{
+			`c.yaml:13:19: haproxy.timeout_client "30 minutes" is not an HAProxy time like 4s, 500ms or 30m`}},
+		{"generation zero", strings.Replace(base, "  os: el9\n", "  os: el9\n  generation: 0\n", 1), []string{
+			`c.yaml:5:15: cluster.generation must be at least 1, got 0`}},
+		{"too many members", base + "  - {name: n4, address: 10.0.0.4}\n  - {name: n5, address: 10.0.0.5}\n  - {name: n6, address: 10.0.0.6}\n  - {name: n7, address: 10.0.0.7}\n  - {name: n8, address: 10.0.0.8}\n", []string{
+			`c.yaml:5:1: 8 members are too many: every node runs etcd, which supports at most 7 members`}},
+		{"reserved user", base + "users:\n  - name: postgres\n", []string{
+			`c.yaml:13:11: user name "postgres" is an account the cluster's services use; choose another name`}},
+		{"typo in a list item", strings.Replace(base, "    address: 10.0.0.2", "    adress: 10.0.0.2", 1), []string{
+			`c.yaml:8:5: nodes[1].address is required`,
+			`c.yaml:9:5: unknown key "adress", did you mean "address"?`}},
+		{"wrong type hides the checks of what it holds", strings.Replace(base, "cluster:\n  name: pg\n  os: el9\n", "cluster: pg\n", 1), []string{
+			`c.yaml:2:10: cluster must be a mapping of keys, got "pg"`}},
+		{"two documents", base + "---\napiVersion: x\n", []string{
+			`c.yaml:12:1: the spec must be a single YAML document; remove the extra documents`}},
+		{"not YAML", "cluster: [\n", []string{
+			`c.yaml:1:1: invalid YAML: did not find expected node content`}},
+		{"empty", "# nothing\n", []string{`c.yaml: the spec is empty; start from ` + "`pgha-bundle init`"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ps, _ := Parse("c.yaml", []byte(tt.yaml))
+			var got []string
+			for _, p := range ps {
+				got = append(got, p.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestEveryProblemAtOnce checks that one run reports every problem of a spec
+// with many, errors and warnings, in document order.
+func TestEveryProblemAtOnce(t *testing.T) {
+	spec := `apiVersion: pgha-bundle/v1
+cluster:
+  name: pg
+  os: el9
+  arhc: x86_64
+nodes:
+  - name: n1
+    address: 10.0.0.1
+  - name: n1
+    address: 10.0.0.1
+ports:
+  patroni_api: 5432
+patroni:
+  ttl: 25
+  synchronous_mode_strict: true
+postgresql:
+  parameters:
+    port: 5432
+`
+	_, ps, err := Parse("m.yaml", []byte(spec))
+	want := []string{
+		`m.yaml:5:3: unknown key "arhc", did you mean "arch"?`,
+		`warning: m.yaml:6:1: 2 members give no fault tolerance: etcd needs both to keep quorum; use 3 or 5 members`,
+		`m.yaml:9:11: node name "n1" is already used by nodes[0]`,
+		`m.yaml:10:14: address 10.0.0.1 is already used by node "n1"`,
+		`m.yaml:12:16: ports.patroni_api 5432 is already used by ports.postgresql; all seven ports must differ`,
+		`m.yaml:14:8: patroni timing: loop_wait + 2*retry_timeout = 10 + 2*10 = 30 exceeds ttl 25; raise ttl or lower loop_wait or retry_timeout`,
+		`m.yaml:15:28: patroni.synchronous_mode_strict needs synchronous_mode: true`,
+		`m.yaml:18:11: parameter port is set by Patroni from ports.postgresql; remove it`,
+	}
+	if got := strings.TrimSuffix(ps.String(), "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if len(ps.Errors()) != 7 || len(ps.Warnings()) != 1 {
+		t.Errorf("%d errors, %d warnings; want 7 and 1", len(ps.Errors()), len(ps.Warnings()))
+	}
+	var se *SpecError
+	if !errors.As(err, &se) || len(se.Problems) != 7 {
+		t.Errorf("err = %v, want a *SpecError with the 7 errors", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s, ps, err := Parse("c.yaml", []byte(base))
+	if err != nil || len(ps) != 0 {
+		t.Fatalf("problems: %s", ps)
+	}
+	tr := true
+	want := *s
+	want.Cluster = Cluster{Name: "pg", OS: "el9", Arch: "x86_64", Generation: 1}
+	want.Network = Network{Mode: "static", Interface: "eth0", Prefix: 24}
+	want.Ports = Ports{5432, 8008, 2379, 2380, 5000, 5001, 7000}
+	want.Patroni = Patroni{TTL: 30, LoopWait: 10, RetryTimeout: 10, MaximumLagOnFailover: 1048576,
+		SynchronousNodeCount: 1, UsePgRewind: &tr, Watchdog: "off"}
+	want.Archive = Archive{Directory: "/var/lib/pgsql/wal_archive"}
+	want.HAProxy = HAProxy{MaxConn: 1000, ConnectTimeout: "4s", ClientTimeout: "30m", ServerTimeout: "30m", CheckInterval: "3s"}
+	want.Etcd = Etcd{DataDir: "/var/lib/etcd", HeartbeatInterval: 100, ElectionTimeout: 1000, Token: "pg"}
+	if !reflect.DeepEqual(*s, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", *s, want)
+	}
+	if got := s.DataDir(16); got != "/var/lib/pgsql/16/data" {
+		t.Errorf("DataDir(16) = %q", got)
+	}
+	if got := s.ArchiveCommand(); got != "" {
+		t.Errorf("archive command with archiving off = %q", got)
+	}
+
+	// Explicit values win over defaults, including an explicit false.
+	s, _, _ = Parse("c.yaml", []byte(base+"patroni:\n  use_pg_rewind: false\npostgresql:\n  data_dir: /data/pg\n"))
+	if *s.Patroni.UsePgRewind || s.DataDir(16) != "/data/pg" {
+		t.Errorf("use_pg_rewind = %v, data_dir = %q", *s.Patroni.UsePgRewind, s.DataDir(16))
+	}
+	// An IPv6 cluster gets a /64 by default.
+	s, ps, _ = Parse("c.yaml", []byte(strings.NewReplacer("10.0.0.", "fd00::").Replace(base)))
+	if s.Network.Prefix != 64 || len(ps) != 0 {
+		t.Errorf("IPv6 prefix = %d, problems: %s", s.Network.Prefix, ps)
+	}
+}
+
+// The end-to-end tests run a real cluster on 127.0.0.11-13.
+func TestAllowLoopback(t *testing.T) {
+	spec := strings.NewReplacer("  os: el9\n", "  os: el9\n  allow_loopback: true\n", "10.0.0.", "127.0.0.1").Replace(base)
+	s, ps, err := Parse("c.yaml", []byte(spec))
+	if err != nil || len(ps) != 0 {
+		t.Fatalf("problems: %s", ps)
+	}
+	if got := s.InitialCluster(); got != "n1=http://127.0.0.11:2380,n2=http://127.0.0.12:2380,n3=http://127.0.0.13:2380" {
+		t.Errorf("InitialCluster = %q", got)
+	}
+}
+
+func TestCheckForMajor(t *testing.T) {
+	s, ps, err := Parse("c.yaml", []byte(base+"postgresql:\n  parameters:\n    wal_keep_segments: 64\n    checkpoint_segments: 3\n    password_encryption: md5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// md5 is doubtful whatever the major.
+	if got := ps.String(); got != "warning: c.yaml:16:26: password_encryption md5 is deprecated and weak; use scram-sha-256\n" {
+		t.Errorf("problems without a major: %s", got)
+	}
+	tests := []struct {
+		major int
+		want  string
+	}{
+		{10, "c.yaml:15:26: parameter checkpoint_segments was removed in PostgreSQL 9.5; use max_wal_size and min_wal_size\n"},
+		{12, "c.yaml:15:26: parameter checkpoint_segments was removed in PostgreSQL 9.5; use max_wal_size and min_wal_size\n"},
+		{13, "c.yaml:14:24: parameter wal_keep_segments was removed in PostgreSQL 13; use wal_keep_size (in MB: segments * 16)\n" +
+			"c.yaml:15:26: parameter checkpoint_segments was removed in PostgreSQL 9.5; use max_wal_size and min_wal_size\n"},
+	}
+	for _, tt := range tests {
+		if got := s.CheckForMajor(tt.major).String(); got != tt.want {
+			t.Errorf("CheckForMajor(%d):\n%s\nwant:\n%s", tt.major, got, tt.want)
+		}
+	}
+}
+
+func TestProblemAt(t *testing.T) {
+	s, _, _ := Parse("c.yaml", []byte(base))
+	tests := []struct {
+		path string
+		want string
+	}{
+		{"nodes[1].address", "c.yaml:9:14: m"},
+		{"nodes[1].tags.nofailover", "c.yaml:8:5: m"}, // not written: its node
+		{"postgresql.bin_dir", "c.yaml:1:1: m"},       // no postgresql section: the document
+		{"cluster.name", "c.yaml:3:9: m"},
+	}
+	for _, tt := range tests {
+		if got := s.ProblemAt(tt.path, false, "m").String(); got != tt.want {
+			t.Errorf("ProblemAt(%q) = %q, want %q", tt.path, got, tt.want)
+		}
+	}
+	if got := s.ProblemAt("cluster.os", true, "x %d", 1).String(); got != "warning: c.yaml:4:7: x 1" {
+		t.Errorf("warning = %q", got)
+	}
+}
+
+func TestTopology(t *testing.T) {
+	s, _, _ := Parse("c.yaml", []byte(strings.Replace(base, "  os: el9\n", "  os: el9\n  domain: db.example.\n", 1)+
+		"ports:\n  etcd_client: 12379\n"))
+	n2 := s.NodeByName("n2")
+	if n2 == nil || n2.Address != "10.0.0.2" || s.NodeByName("n9") != nil {
+		t.Fatalf("NodeByName: %+v", n2)
+	}
+	if got := s.FQDN(*n2); got != "n2.db.example" {
+		t.Errorf("FQDN = %q", got)
+	}
+	if got := strings.Join(s.EtcdEndpoints(), ","); got != "http://10.0.0.1:12379,http://10.0.0.2:12379,http://10.0.0.3:12379" {
+		t.Errorf("EtcdEndpoints = %q", got)
+	}
+	v6 := Node{Name: "x", Address: "fd00::1"}
+	if got := s.EtcdPeerURL(v6); got != "http://[fd00::1]:2380" {
+		t.Errorf("EtcdPeerURL(v6) = %q", got)
+	}
+	if got := s.PatroniAPIURL(*n2); got != "http://10.0.0.2:8008" {
+		t.Errorf("PatroniAPIURL = %q", got)
+	}
+}
+
+func TestSyncCandidates(t *testing.T) {
+	tests := []struct {
+		tags []Tags
+		want int
+	}{
+		{[]Tags{{}, {}, {}}, 2},
+		{[]Tags{{}, {}, {NoSync: true}}, 1},
+		{[]Tags{{}, {NoFailover: true}, {NoFailover: true}}, 2},
+		{[]Tags{{NoSync: true}, {NoFailover: true}, {NoFailover: true}}, 2}, // the leader is never a candidate
+		{[]Tags{{}}, 0},
+	}
+	for _, tt := range tests {
+		s := &Spec{}
+		for _, tg := range tt.tags {
+			s.Nodes = append(s.Nodes, Node{Tags: tg})
+		}
+		if got := s.SyncCandidates(); got != tt.want {
+			t.Errorf("SyncCandidates(%+v) = %d, want %d", tt.tags, got, tt.want)
+		}
+	}
+}
