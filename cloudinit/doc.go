@@ -1,0 +1,45 @@
+// Package cloudinit writes and reads the cloud-init NoCloud seed of one node:
+// the three small files (user-data, meta-data, network-config) rendered from
+// the cluster spec, and the seed ISO that carries them with the node's
+// install bundle.
+//
+// # Seed files
+//
+//   - meta-data: instance-id "iid-<cluster>-<node>-g<generation>", stable
+//     across rebuilds and changed only by cluster.generation (a new
+//     instance-id makes cloud-init run a first boot again on a live node),
+//     and local-hostname.
+//   - network-config (static mode only; none for network.mode: dhcp):
+//     version 1 for el7, whose cloud-init 18.5 converts version 2 to ifcfg
+//     files unreliably; version 2 for el8 and el9 (cloud-init 20.3 and
+//     later). The default route is written as a route to 0.0.0.0/0 (::/0),
+//     not with the deprecated gateway4 key nor the newer "default" keyword.
+//   - user-data (#cloud-config): hostname and fqdn, manage_etc_hosts: false,
+//     optional users (when the spec lists users they replace the image's
+//     default user), timezone, ntp servers, and one script written by
+//     write_files (0700 root) and started by runcmd. The script merges the
+//     cluster members into /etc/hosts (a marked block, replaced on every
+//     run), finds the seed by its label (blkid, falling back to /dev/sr0),
+//     mounts it read-only, checks the bundle's sha256 (written into the
+//     script at build time), unpacks it under /var/lib/pgha-bundle/bundle/
+//     and runs the bundle's install.sh. Everything it and install.sh print
+//     goes to /var/log/pgha-bundle/seed-install.log (0600), not to cloud-init's
+//     world-readable output log. No secret appears in user-data or on a
+//     command line: secrets only travel inside the bundle.
+//
+// Lint checks user-data against the keys the target's cloud-init understands
+// (18.5 on el7: no write_files.append or defer); Render runs it on its own
+// output.
+//
+// # Seed ISO
+//
+// WriteISO uses github.com/kdomanski/iso9660, which writes plain ISO 9660
+// without Rock Ridge or Joliet. Linux presents its names lowercased without
+// the ";1" version, so the short lowercase names used here survive, and
+// WriteISO refuses any name the library would change (CheckName). The
+// volume label is "cidata" in lowercase, which cloud-init 18.5 matches
+// exactly. Volume and directory-record dates are set to the build epoch
+// after writing, so the same inputs give the same bytes, and the image is
+// read back and compared name by name and byte by byte before it is renamed
+// into place.
+package cloudinit

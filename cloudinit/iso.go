@@ -1,0 +1,393 @@
+package cloudinit
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kdomanski/iso9660"
+)
+
+// ISO 9660 layout facts used to fix the dates (ECMA-119 8.4 and 9.1).
+const (
+	sectorSize  = 2048
+	pvdOffset   = 16 * sectorSize // the primary volume descriptor
+	pvdSystemID = 8               // 32 bytes, a-characters
+	pvdRootDir  = 156             // the root directory record, 34 bytes
+	pvdCreated  = 813             // 17-byte dates: creation, modification, expiration, effective
+	pvdModified = 830
+	pvdEffected = 864
+	recDate     = 18 // offset of the 7-byte recording date in a directory record
+	recFlags    = 25
+	systemID    = "LINUX"
+)
+
+// maxNameLen is the longest name (without extension) kdomanski/iso9660 keeps:
+// 30 characters of file identifier minus ";1".
+const maxNameLen = 28
+
+// CheckName returns an error unless name is stored by kdomanski/iso9660 and
+// presented by Linux (no Rock Ridge, no Joliet) exactly as given: lowercase
+// letters, digits, '-' and '_', at most one '.' followed by an extension of
+// 1 to 8 characters, and at most 28 characters before the ";1" version.
+func CheckName(name string) error {
+	base, ext := name, ""
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		base, ext = name[:i], name[i+1:]
+		if ext == "" || len(ext) > 8 || strings.IndexByte(ext, '.') >= 0 {
+			return fmt.Errorf("iso name %q: at most one '.' followed by 1 to 8 characters survives a plain ISO 9660 image", name)
+		}
+	}
+	if base == "" {
+		return fmt.Errorf("iso name %q: empty name", name)
+	}
+	limit := maxNameLen
+	if ext != "" {
+		limit -= 1 + len(ext)
+	}
+	if len(base) > limit {
+		return fmt.Errorf("iso name %q: longer than %d characters before the extension, it would be cut", name, limit)
+	}
+	for _, c := range []byte(base + ext) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("iso name %q: only lowercase letters, digits, '-' and '_' survive a plain ISO 9660 image", name)
+		}
+	}
+	return nil
+}
+
+// WriteISO writes the seed ISO of one node to path: volume label cidata, the
+// seed's files and, when bundlePath is not empty, that archive as bundle.tgz
+// (streamed from disk, never held in memory). Every date in the image is
+// epoch, so the same inputs give the same bytes. The image is written to a
+// temporary file beside path, read back and compared with its inputs, then
+// renamed into place; on error path is left untouched.
+func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (err error) {
+	if (bundlePath == "") != (seed.BundleSHA256 == "") {
+		return fmt.Errorf("seed iso %s: the bundle path (%q) and the bundle sha256 in user-data (%q) must be given together", path, bundlePath, seed.BundleSHA256)
+	}
+	if y := epoch.UTC().Year(); y < 1970 || y > 2155 {
+		return fmt.Errorf("seed iso %s: epoch %s is outside what ISO 9660 dates hold", path, epoch.UTC().Format(time.RFC3339))
+	}
+	small := seed.Files()
+	for _, f := range small {
+		if err := CheckName(f.Name); err != nil {
+			return fmt.Errorf("seed iso %s: %w", path, err)
+		}
+	}
+	var bundleSum string
+	if bundlePath != "" {
+		if bundleSum, err = FileSHA256(bundlePath); err != nil {
+			return fmt.Errorf("seed iso %s: %w", path, err)
+		}
+		if bundleSum != seed.BundleSHA256 {
+			return fmt.Errorf("seed iso %s: bundle %s has sha256 %s but user-data expects %s", path, bundlePath, bundleSum, seed.BundleSHA256)
+		}
+	}
+
+	iw, err := iso9660.NewWriter()
+	if err != nil {
+		return fmt.Errorf("seed iso %s: %w", path, err)
+	}
+	defer iw.Cleanup()
+	for _, f := range small {
+		if err := iw.AddFile(bytes.NewReader(f.Content), f.Name); err != nil {
+			return fmt.Errorf("seed iso %s: add %s: %w", path, f.Name, err)
+		}
+	}
+	if bundlePath != "" {
+		// AddLocalFile hard-links the archive into the staging directory, or
+		// copies it there in a stream when it lives on another file system.
+		if err := iw.AddLocalFile(bundlePath, NameBundle); err != nil {
+			return fmt.Errorf("seed iso %s: add bundle %s: %w", path, bundlePath, err)
+		}
+	}
+
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("seed iso %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := iw.WriteTo(bw, VolumeLabel); err != nil {
+		return fmt.Errorf("seed iso %s: write: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("seed iso %s: write: %w", path, err)
+	}
+	if err := fixDates(tmp, epoch); err != nil {
+		return fmt.Errorf("seed iso %s: set dates: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("seed iso %s: %w", path, err)
+	}
+	if err := verifyISO(tmp.Name(), small, bundleSum); err != nil {
+		return fmt.Errorf("seed iso %s: read back: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("seed iso %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("seed iso %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("seed iso %s: %w", path, err)
+	}
+	return nil
+}
+
+// fixDates replaces the dates kdomanski/iso9660 stamps (time.Now() in the
+// primary volume descriptor, a zero time in directory records) and the
+// system identifier (the build machine's GOOS) with fixed values.
+func fixDates(f *os.File, epoch time.Time) error {
+	pvd := make([]byte, sectorSize)
+	if _, err := f.ReadAt(pvd, pvdOffset); err != nil {
+		return err
+	}
+	if pvd[0] != 1 || string(pvd[1:6]) != "CD001" {
+		return errors.New("no primary volume descriptor at sector 16")
+	}
+	vdt := iso9660.VolumeDescriptorTimestampFromTime(epoch)
+	stamp, err := vdt.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	for _, off := range []int{pvdCreated, pvdModified, pvdEffected} {
+		copy(pvd[off:off+17], stamp)
+	}
+	copy(pvd[pvdSystemID:pvdSystemID+32], iso9660.MarshalString(systemID, 32))
+	var rec [7]byte
+	iso9660.RecordingTimestamp(epoch.UTC()).MarshalBinary(rec[:])
+	root := pvd[pvdRootDir : pvdRootDir+34]
+	copy(root[recDate:recDate+7], rec[:])
+	if _, err := f.WriteAt(pvd, pvdOffset); err != nil {
+		return err
+	}
+
+	// The root directory's extent holds ".", ".." and one record per file.
+	loc := int64(binary.LittleEndian.Uint32(root[2:6])) * sectorSize
+	size := int64(binary.LittleEndian.Uint32(root[10:14]))
+	dir := make([]byte, size)
+	if _, err := f.ReadAt(dir, loc); err != nil {
+		return err
+	}
+	for s := 0; s < len(dir); s += sectorSize {
+		for i := s; i < s+sectorSize && i < len(dir) && dir[i] != 0; i += int(dir[i]) {
+			r := dir[i : i+int(dir[i])]
+			if len(r) < 34 {
+				return fmt.Errorf("short directory record at byte %d", loc+int64(i))
+			}
+			isSelfOrParent := r[32] == 1 && (r[33] == 0 || r[33] == 1)
+			if r[recFlags]&2 != 0 && !isSelfOrParent {
+				return errors.New("a subdirectory: seeds are flat")
+			}
+			copy(r[recDate:recDate+7], rec[:])
+		}
+	}
+	_, err = f.WriteAt(dir, loc)
+	return err
+}
+
+// verifyISO reads the image back with kdomanski's reader and checks the
+// label, that it holds exactly the expected names, the small files' bytes and
+// the bundle's sha256 (hashed in a stream).
+func verifyISO(isoPath string, small []NamedFile, bundleSum string) error {
+	label, err := Label(isoPath)
+	if err != nil {
+		return err
+	}
+	if label != VolumeLabel {
+		return fmt.Errorf("volume label %q, want %q", label, VolumeLabel)
+	}
+	files, err := ReadISO(isoPath)
+	if err != nil {
+		return err
+	}
+	want := map[string][]byte{}
+	var names []string
+	for _, f := range small {
+		want[f.Name] = f.Content
+		names = append(names, f.Name)
+	}
+	if bundleSum != "" {
+		names = append(names, NameBundle)
+	}
+	sort.Strings(names)
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Name)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(names) {
+		return fmt.Errorf("the image holds %q, want %q", got, names)
+	}
+	for _, f := range files {
+		if f.Name == NameBundle {
+			sum, err := f.SHA256()
+			if err != nil {
+				return err
+			}
+			if sum != bundleSum {
+				return fmt.Errorf("%s in the image has sha256 %s, want %s", NameBundle, sum, bundleSum)
+			}
+			continue
+		}
+		b, err := f.ReadAll()
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(b, want[f.Name]) {
+			return fmt.Errorf("%s in the image differs from what was written", f.Name)
+		}
+	}
+	return nil
+}
+
+// File is one file of an ISO image, read with kdomanski/iso9660.
+type File struct {
+	// Name is the slash-separated path in the image as Linux presents it
+	// without Rock Ridge (no ";1" version).
+	Name string
+	Size int64
+	iso  string
+	off  int64
+}
+
+type sectionFile struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (s sectionFile) Close() error { return s.f.Close() }
+
+// Open returns the file's content; the caller closes it.
+func (f File) Open() (io.ReadCloser, error) {
+	osf, err := os.Open(f.iso)
+	if err != nil {
+		return nil, fmt.Errorf("iso %s: %w", f.iso, err)
+	}
+	return sectionFile{io.NewSectionReader(osf, f.off, f.Size), osf}, nil
+}
+
+// ReadAll returns the file's content; meant for small files.
+func (f File) ReadAll() ([]byte, error) {
+	r, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("iso %s: %s: %w", f.iso, f.Name, err)
+	}
+	return b, nil
+}
+
+// SHA256 returns the hex sha256 of the file's content, read in a stream.
+func (f File) SHA256() (string, error) {
+	r, err := f.Open()
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", fmt.Errorf("iso %s: %s: %w", f.iso, f.Name, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ReadISO lists the regular files of an ISO 9660 image, sorted by name, with
+// kdomanski's reader. Contents are read later through File.Open.
+func ReadISO(isoPath string) ([]File, error) {
+	osf, err := os.Open(isoPath)
+	if err != nil {
+		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	defer osf.Close()
+	img, err := iso9660.OpenImage(osf)
+	if err != nil {
+		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	root, err := img.RootDir()
+	if err != nil {
+		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	var files []File
+	var walk func(dir *iso9660.File, prefix string) error
+	walk = func(dir *iso9660.File, prefix string) error {
+		children, err := dir.GetChildren()
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			name := path.Join(prefix, c.Name())
+			if c.IsDir() {
+				if err := walk(c, name); err != nil {
+					return err
+				}
+				continue
+			}
+			sr, ok := c.Reader().(*io.SectionReader)
+			if !ok {
+				return fmt.Errorf("%s: unexpected reader type", name)
+			}
+			_, off, n := sr.Outer()
+			files = append(files, File{Name: name, Size: n, iso: isoPath, off: off})
+		}
+		return nil
+	}
+	if err := walk(root, ""); err != nil {
+		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	return files, nil
+}
+
+// Label returns the volume label of an ISO 9660 image.
+func Label(isoPath string) (string, error) {
+	osf, err := os.Open(isoPath)
+	if err != nil {
+		return "", fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	defer osf.Close()
+	img, err := iso9660.OpenImage(osf)
+	if err != nil {
+		return "", fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	l, err := img.Label()
+	if err != nil {
+		return "", fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	return l, nil
+}
+
+// FileSHA256 returns the hex sha256 of a file, read in a stream: the digest
+// Input.BundleSHA256 wants for a bundle archive.
+func FileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
