@@ -1,0 +1,132 @@
+// Package bundle writes and reads the self-contained install bundle of one
+// node: a reproducible gzip'd tarball holding the node payload, the verified
+// RPMs and their keys, and the install/upgrade/uninstall scripts that apply
+// them on an air-gapped host (layout in docs/layout.md).
+package bundle
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
+)
+
+// Format is the bundle layout version recorded in manifest.json and
+// bundle.env; the scripts refuse a receipt written by a newer format.
+const Format = 1
+
+// DefaultCompression is the gzip level used when Input.Compression is zero.
+// RPM payloads are already xz/zstd-compressed, so higher levels only burn CPU:
+// on a 200 MiB EL-like package set (bench/bundle.sh) BestSpeed gave the same
+// size as DefaultCompression within 0.2 % at a fraction of the time.
+const DefaultCompression = 1 // gzip.BestSpeed
+
+// NoCompression asks for a gzip stream of stored blocks (level 0); use it
+// through Input.Compression since zero means DefaultCompression.
+const NoCompression = -100
+
+// Package is one verified RPM to carry in packages/. Its digest and size were
+// computed when it was verified; Write re-hashes the bytes while streaming and
+// fails if they no longer match.
+type Package struct {
+	// Path is where the RPM is on the build host.
+	Path string
+	// Filename is the name inside packages/.
+	Filename string
+	// Name is the RPM name (e.g. postgresql15-server) and NEVRA its full
+	// name-[epoch:]version-release.arch.
+	Name   string
+	NEVRA  string
+	SHA256 string
+	Size   int64
+}
+
+// Key is an OpenPGP public key the packages were verified with, carried in
+// packages/keys/ so install.sh can run `rpm -K` against it.
+type Key struct {
+	Name string
+	Data []byte
+}
+
+// Input is everything one node's bundle holds.
+type Input struct {
+	Cluster string
+	Node    string
+	// BuildID identifies the build; it becomes the bundle id in the receipt.
+	BuildID string
+	// Epoch is the modification time of every entry (SOURCE_DATE_EPOCH).
+	Epoch      time.Time
+	Payload    payload.Node
+	Packages   []Package
+	Keys       []Key
+	Components rpm.Components
+	// Compression is the gzip level 1..9, NoCompression, or zero for
+	// DefaultCompression.
+	Compression int
+}
+
+// Names accepted in the bundle: the scripts parse FILES, PACKAGES and the
+// receipt with plain shell, so names never hold spaces, quotes or newlines.
+var (
+	reName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	reID       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]*$`)
+	rePath     = regexp.MustCompile(`^(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+$`)
+	reAccount  = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
+	reFilename = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~^-]*$`)
+	reNEVRA    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~^:-]*$`)
+	reSHA256   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+func (in *Input) validate() error {
+	switch {
+	case !reName.MatchString(in.Cluster):
+		return fmt.Errorf("cluster name %q: want letters, digits, '.', '_' or '-'", in.Cluster)
+	case !reName.MatchString(in.Node):
+		return fmt.Errorf("node name %q: want letters, digits, '.', '_' or '-'", in.Node)
+	case !reID.MatchString(in.BuildID):
+		return fmt.Errorf("build id %q: want letters, digits, '.', '_', ':', '+' or '-'", in.BuildID)
+	}
+	for i, f := range in.Payload.Files {
+		if !rePath.MatchString(f.Path) {
+			return fmt.Errorf("payload file %q: path must be absolute, clean, without spaces or quotes", f.Path)
+		}
+		if i > 0 && in.Payload.Files[i-1].Path >= f.Path {
+			return fmt.Errorf("payload file %q: files must be sorted and unique (call payload.Node.Sort)", f.Path)
+		}
+		if f.Mode&^0o7777 != 0 {
+			return fmt.Errorf("payload file %s: mode %v holds more than permission bits", f.Path, f.Mode)
+		}
+		if !reAccount.MatchString(f.Owner) || !reAccount.MatchString(f.Group) {
+			return fmt.Errorf("payload file %s: owner %q / group %q is not a valid account name", f.Path, f.Owner, f.Group)
+		}
+	}
+	seen := map[string]bool{}
+	for _, p := range in.Packages {
+		switch {
+		case !reFilename.MatchString(p.Filename) || len(p.Filename) < 5 || p.Filename[len(p.Filename)-4:] != ".rpm":
+			return fmt.Errorf("rpm %s: file name %q must be a plain *.rpm name", p.Path, p.Filename)
+		case seen[p.Filename]:
+			return fmt.Errorf("rpm %s: file name %q appears twice", p.Path, p.Filename)
+		case !reName.MatchString(p.Name) || !reNEVRA.MatchString(p.NEVRA):
+			return fmt.Errorf("rpm %s: name %q / NEVRA %q is not a plain package name", p.Filename, p.Name, p.NEVRA)
+		case !reSHA256.MatchString(p.SHA256):
+			return fmt.Errorf("rpm %s: sha256 %q is not a lowercase hex digest", p.Filename, p.SHA256)
+		case p.Size < 0:
+			return fmt.Errorf("rpm %s: negative size", p.Filename)
+		}
+		seen[p.Filename] = true
+	}
+	seen = map[string]bool{}
+	for _, k := range in.Keys {
+		if !reFilename.MatchString(k.Name) || seen[k.Name] {
+			return fmt.Errorf("key %q: want a unique plain file name", k.Name)
+		}
+		seen[k.Name] = true
+	}
+	if in.Compression != 0 && in.Compression != NoCompression && (in.Compression < 1 || in.Compression > 9) {
+		return fmt.Errorf("compression level %d: want 1..9 or NoCompression", in.Compression)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/payload"
+)
+
+// maxSmallFile bounds what Read holds in memory: everything but the RPMs,
+// which are only hashed.
+const maxSmallFile = 64 << 20
+
+// Bundle is a bundle read back: its manifest and the node payload it carries,
+// with modes, owners and secret flags from FILES and manifest.json.
+type Bundle struct {
+	Manifest Manifest
+	Payload  payload.Node
+}
+
+// Read opens the bundle tarball at path; see ReadFrom.
+func Read(path string) (*Bundle, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	defer f.Close()
+	b, err := ReadFrom(f)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// ReadFrom reads a bundle from r (e.g. the bundle.tgz of a seed ISO),
+// streaming the RPMs. It checks every member against SHA256SUMS and the
+// payload against FILES and manifest.json, so what it returns is what
+// install.sh would install.
+func ReadFrom(r io.Reader) (*Bundle, error) {
+	zr, err := gzip.NewReader(bufio.NewReaderSize(r, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	tr := tar.NewReader(zr)
+	top := ""
+	small := map[string][]byte{} // everything but packages/*.rpm
+	digests := map[string]string{}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tar: %w", err)
+		}
+		name := strings.TrimSuffix(hdr.Name, "/")
+		if top == "" {
+			if hdr.Typeflag != tar.TypeDir || strings.Contains(name, "/") {
+				return nil, fmt.Errorf("first entry %q is not the top directory", hdr.Name)
+			}
+			top = name
+			continue
+		}
+		rel, ok := strings.CutPrefix(name, top+"/")
+		if !ok || rel == "" || strings.Contains("/"+rel+"/", "/../") {
+			return nil, fmt.Errorf("entry %q is outside the top directory %s", hdr.Name, top)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			continue
+		case tar.TypeReg:
+		default:
+			return nil, fmt.Errorf("entry %q: unexpected type %q", hdr.Name, hdr.Typeflag)
+		}
+		if _, dup := digests[rel]; dup {
+			return nil, fmt.Errorf("entry %q appears twice", hdr.Name)
+		}
+		h := sha256.New()
+		if strings.HasPrefix(rel, "packages/") && strings.HasSuffix(rel, ".rpm") {
+			if _, err := io.Copy(h, tr); err != nil {
+				return nil, fmt.Errorf("%s: %w", rel, err)
+			}
+		} else {
+			if hdr.Size > maxSmallFile {
+				return nil, fmt.Errorf("%s: %d bytes is too large for a bundle file", rel, hdr.Size)
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", rel, err)
+			}
+			h.Write(data)
+			small[rel] = data
+		}
+		digests[rel] = hex.EncodeToString(h.Sum(nil))
+	}
+	if top == "" {
+		return nil, errors.New("empty archive")
+	}
+	if err := checkSums(small["SHA256SUMS"], digests); err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(small["manifest.json"], &m); err != nil {
+		return nil, fmt.Errorf("manifest.json: %w", err)
+	}
+	if want := TopDir(m.Cluster, m.Node); top != want {
+		return nil, fmt.Errorf("top directory %s does not match manifest.json's %s", top, want)
+	}
+	if m.Format > Format {
+		return nil, fmt.Errorf("bundle format %d is newer than this tool's %d", m.Format, Format)
+	}
+	node, err := payloadOf(&m, small)
+	if err != nil {
+		return nil, err
+	}
+	return &Bundle{Manifest: m, Payload: node}, nil
+}
+
+// checkSums compares every member's digest with SHA256SUMS, both ways.
+func checkSums(sums []byte, digests map[string]string) error {
+	if sums == nil {
+		return errors.New("SHA256SUMS is missing")
+	}
+	listed := map[string]bool{}
+	for i, line := range strings.Split(strings.TrimSuffix(string(sums), "\n"), "\n") {
+		want, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			return fmt.Errorf("SHA256SUMS line %d: want \"SHA256  NAME\"", i+1)
+		}
+		got, present := digests[name]
+		switch {
+		case !present:
+			return fmt.Errorf("SHA256SUMS lists %s, which the bundle lacks", name)
+		case got != want:
+			return fmt.Errorf("%s: sha256 %s, SHA256SUMS says %s", name, got, want)
+		}
+		listed[name] = true
+	}
+	for name := range digests {
+		if name != "SHA256SUMS" && !listed[name] {
+			return fmt.Errorf("%s is not listed in SHA256SUMS", name)
+		}
+	}
+	return nil
+}
+
+// payloadOf rebuilds the node payload from files/, FILES and manifest.json,
+// which must agree.
+func payloadOf(m *Manifest, small map[string][]byte) (payload.Node, error) {
+	node := payload.Node{Name: m.Node}
+	if got, want := small["FILES"], filesList(m); !bytes.Equal(got, want) {
+		return node, errors.New("FILES does not match manifest.json")
+	}
+	listed := map[string]bool{}
+	for _, f := range m.Files {
+		content, ok := small["files"+f.Path]
+		if !ok {
+			return node, fmt.Errorf("payload file %s is listed but missing from files/", f.Path)
+		}
+		if sum(content) != f.SHA256 {
+			return node, fmt.Errorf("payload file %s: content does not match its sha256 in manifest.json", f.Path)
+		}
+		mode, err := strconv.ParseUint(f.Mode, 8, 32)
+		if err != nil || mode&^0o7777 != 0 {
+			return node, fmt.Errorf("payload file %s: bad mode %q", f.Path, f.Mode)
+		}
+		node.Add(payload.File{
+			Path: f.Path, Mode: fs.FileMode(mode), Owner: f.Owner, Group: f.Group,
+			Secret: f.Secret, Content: content,
+		})
+		listed["files"+f.Path] = true
+	}
+	for name := range small {
+		if strings.HasPrefix(name, "files/") && !listed[name] {
+			return node, fmt.Errorf("%s is in files/ but not in FILES", name)
+		}
+	}
+	if err := node.Sort(); err != nil {
+		return node, err
+	}
+	return node, nil
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# install.sh: installs this bundle's cluster member on this host, offline.
+# Idempotent: a second run changes nothing and says so.
+set -euo pipefail
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+	cat <<EOF
+usage: install.sh [options]
+
+Installs this bundle's member of the cluster: preflight, verify the bundle,
+packages, accounts, directories, files, host setup, then etcd, Patroni and
+HAProxy, each gated on its health, and a receipt in /var/lib/pgha-bundle.
+
+  --no-packages         skip the package step (the image carries the packages)
+$COMMON_USAGE
+EOF
+}
+
+while [ $# -gt 0 ]; do
+	n=0
+	common_flag "$@" || n=$?
+	if [ "$n" -gt 0 ]; then
+		shift "$n"
+		continue
+	fi
+	case $1 in
+	--no-packages) NO_PACKAGES=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+
+load_bundle
+start_log install
+step "install bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER member $PGHA_NODE ($PGHA_ADDRESS)"
+[ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
+
+check_root
+check_systemd
+check_os
+check_address
+load_receipt
+if [ -r "$RECEIPT" ]; then
+	check_receipt_owner
+fi
+check_ports
+check_pgdata
+verify_bundle
+
+install_packages
+ensure_accounts
+ensure_dirs
+install_files
+merge_hosts
+mask_distro_postgresql
+open_firewall
+selinux_setup
+setup_watchdog
+write_receipt
+start_services
+
+if [ "$CHANGES" = 0 ]; then
+	step "done: no changes, $PGHA_NODE already matches bundle $PGHA_BUNDLE_ID"
+elif [ "$DRY_RUN" = 1 ]; then
+	step "dry run done: $CHANGES change(s) planned"
+else
+	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID"
+fi

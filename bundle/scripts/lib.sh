@@ -1,0 +1,1000 @@
+# shellcheck shell=bash
+# Variables set here are read by the scripts that source this file.
+# shellcheck disable=SC2034
+# lib.sh: shared by install.sh, upgrade.sh and uninstall.sh (sourced, never
+# run). Bash 4.2 (EL7) compatible. Every path written on the node goes
+# through $ROOT (PGHA_ROOT or --root), empty on a real node.
+#
+# Environment (each also a flag of the scripts):
+#   PGHA_ROOT                prefix of every path read or written (tests)
+#   PGHA_PKG_TOOL            yum | dnf | rpm (default: yum on el7, dnf on el8/9,
+#                            rpm when neither exists)
+#   PGHA_TIMEOUT_ETCD        seconds to wait for the local etcd member (900)
+#   PGHA_TIMEOUT_PATRONI     seconds to wait for Patroni/PostgreSQL (1800)
+#   PGHA_TIMEOUT_HAPROXY     seconds to wait for HAProxy's checks (120)
+#   PGHA_TIMEOUT_SWITCHOVER  seconds to wait for a switchover (300)
+#   PGHA_POLL_INTERVAL       seconds between two health probes (2)
+
+ROOT=${PGHA_ROOT:-}
+DRY_RUN=0
+FORCE=0
+NO_START=0
+NO_PACKAGES=0
+SKIP_OS_CHECK=0
+PKG_TOOL=${PGHA_PKG_TOOL:-}
+TIMEOUT_ETCD=${PGHA_TIMEOUT_ETCD:-900}
+TIMEOUT_PATRONI=${PGHA_TIMEOUT_PATRONI:-1800}
+TIMEOUT_HAPROXY=${PGHA_TIMEOUT_HAPROXY:-120}
+TIMEOUT_SWITCHOVER=${PGHA_TIMEOUT_SWITCHOVER:-300}
+POLL_INTERVAL=${PGHA_POLL_INTERVAL:-2}
+CHANGES=0
+DAEMON_RELOAD=0
+DCS_CHANGED=0
+# Services whose unit, config or package changed in this run.
+declare -A SERVICE_CHANGED=()
+BUNDLE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# What the receipt records, one entry per element (space-separated fields).
+R_FILES=()    # path sha256 mode owner group
+R_PACKAGES=() # name nevra (installed by us)
+R_BACKUPS=()  # path backup
+R_PORTS=()    # port/tcp opened by us in firewalld
+R_MASKED=()   # units masked by us
+R_USERS=()    # accounts created by us
+
+# ---------------------------------------------------------------- logging
+
+step() { printf '==> %s\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# changed counts one change to the node and says what it was.
+changed() {
+	CHANGES=$((CHANGES + 1))
+	if [ "$DRY_RUN" = 1 ]; then info "would change: $*"; else info "changed: $*"; fi
+}
+
+# run runs a command that changes the node; under --dry-run it only prints it.
+# Never pass a secret as an argument: it would be printed here.
+run() {
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would run: $*"
+		return 0
+	fi
+	"$@"
+}
+
+# start_log tees stdout and stderr to /var/log/pgha-bundle/<name>-<time>.log.
+start_log() {
+	[ "$DRY_RUN" = 1 ] && return 0
+	local dir=$ROOT/var/log/pgha-bundle
+	mkdir -p "$dir"
+	chmod 0750 "$dir"
+	LOG_FILE=$dir/$1-$(date -u +%Y%m%dT%H%M%SZ)-$$.log
+	exec > >(tee -a "$LOG_FILE") 2>&1
+	info "log: $LOG_FILE"
+}
+
+# common_flag parses one flag shared by every script; returns the number of
+# arguments it consumed (0 when the flag is not a common one).
+common_flag() {
+	case $1 in
+	--dry-run) DRY_RUN=1 ;;
+	--force) FORCE=1 ;;
+	--no-start) NO_START=1 ;;
+	--skip-os-check) SKIP_OS_CHECK=1 ;;
+	--root) ROOT=${2:?--root needs a directory}; return 2 ;;
+	--root=*) ROOT=${1#--root=} ;;
+	--pkg-tool) PKG_TOOL=${2:?--pkg-tool needs yum, dnf or rpm}; return 2 ;;
+	--timeout-etcd) TIMEOUT_ETCD=${2:?}; return 2 ;;
+	--timeout-patroni) TIMEOUT_PATRONI=${2:?}; return 2 ;;
+	--timeout-haproxy) TIMEOUT_HAPROXY=${2:?}; return 2 ;;
+	--timeout-switchover) TIMEOUT_SWITCHOVER=${2:?}; return 2 ;;
+	*) return 0 ;;
+	esac
+	return 1
+}
+
+COMMON_USAGE='  --dry-run             print the plan, change nothing
+  --force               accept a host whose addresses do not include the node'"'"'s, or busy ports
+  --no-start            do not touch systemd (no mask, enable, start, stop, reload)
+  --skip-os-check       do not compare /etc/os-release with the bundle'"'"'s OS (tests only:
+                        the product targets EL7/8/9)
+  --root DIR            prefix every path with DIR (tests)
+  --pkg-tool TOOL       yum, dnf or rpm
+  --timeout-etcd S, --timeout-patroni S, --timeout-haproxy S, --timeout-switchover S'
+
+# ---------------------------------------------------------------- bundle
+
+# load_bundle sources bundle.env and the node's node.env from the bundle.
+load_bundle() {
+	[ -r "$BUNDLE_DIR/bundle.env" ] || die "$BUNDLE_DIR/bundle.env missing: run the script from an extracted bundle"
+	# shellcheck source=/dev/null
+	. "$BUNDLE_DIR/bundle.env"
+	[ -r "$BUNDLE_DIR/files/etc/pgha-bundle/node.env" ] || die "files/etc/pgha-bundle/node.env missing from the bundle"
+	# shellcheck source=/dev/null
+	. "$BUNDLE_DIR/files/etc/pgha-bundle/node.env"
+	local v
+	for v in PGHA_CLUSTER PGHA_NODE PGHA_ADDRESS PGHA_OS PGHA_PGDATA PGHA_ETCD_DATA_DIR \
+		PGHA_ETCDCTL_BIN PGHA_HAPROXY_BIN PGHA_PATRONICTL_BIN \
+		PGHA_PORT_POSTGRESQL PGHA_PORT_PATRONI_API PGHA_PORT_ETCD_CLIENT PGHA_PORT_ETCD_PEER \
+		PGHA_PORT_HAPROXY_RW PGHA_PORT_HAPROXY_RO PGHA_PORT_HAPROXY_STATS; do
+		[ -n "${!v:-}" ] || die "node.env does not set $v"
+	done
+	PGHA_WATCHDOG=${PGHA_WATCHDOG:-off}
+	if [ "$PGHA_CLUSTER" != "$PGHA_BUNDLE_CLUSTER" ] || [ "$PGHA_NODE" != "$PGHA_BUNDLE_NODE" ]; then
+		die "node.env ($PGHA_CLUSTER/$PGHA_NODE) does not match bundle.env ($PGHA_BUNDLE_CLUSTER/$PGHA_BUNDLE_NODE)"
+	fi
+	RECEIPT=$ROOT/var/lib/pgha-bundle/receipt.json
+	PATRONI_CONF=$ROOT/etc/patroni/patroni.yml
+	PATRONI_URL=${PGHA_PATRONI_SCHEME:-http}://$PGHA_ADDRESS:$PGHA_PORT_PATRONI_API
+}
+
+cluster_ports() {
+	printf '%s\n' "$PGHA_PORT_POSTGRESQL" "$PGHA_PORT_PATRONI_API" "$PGHA_PORT_ETCD_CLIENT" \
+		"$PGHA_PORT_ETCD_PEER" "$PGHA_PORT_HAPROXY_RW" "$PGHA_PORT_HAPROXY_RO" "$PGHA_PORT_HAPROXY_STATS"
+}
+
+# service_of maps a payload path to the service it configures.
+service_of() {
+	case $1 in
+	/etc/etcd/* | /etc/systemd/system/etcd.service) echo etcd ;;
+	/etc/patroni/patroni.yml | /etc/systemd/system/patroni.service) echo patroni ;;
+	/etc/haproxy/* | /etc/systemd/system/haproxy.service) echo haproxy ;;
+	*) echo none ;;
+	esac
+}
+
+# ---------------------------------------------------------------- receipt
+
+# receipt_section prints the entries of one array of the receipt, one per
+# line, fields separated by spaces. The receipt is written by write_receipt
+# with one entry per line and values without spaces or quotes.
+receipt_section() {
+	[ -r "$RECEIPT" ] || return 0
+	awk -v s="$1" '
+		$0 == "  \"" s "\": [" { on = 1; next }
+		on && /^  \]/ { on = 0 }
+		on {
+			gsub(/[{}",]/, "")
+			out = ""
+			if ($0 ~ /:/) { for (i = 2; i <= NF; i += 2) out = out (out == "" ? "" : " ") $i }
+			else { out = $1 }
+			print out
+		}' "$RECEIPT"
+}
+
+# receipt_value prints a top-level string value of the receipt.
+receipt_value() {
+	[ -r "$RECEIPT" ] || return 0
+	sed -n 's/^  "'"$1"'": "\{0,1\}\([^",]*\)"\{0,1\},\{0,1\}$/\1/p' "$RECEIPT"
+}
+
+# load_receipt reads the receipt of an earlier run into the R_* arrays.
+load_receipt() {
+	[ -r "$RECEIPT" ] || return 0
+	local fmt line
+	fmt=$(receipt_value format)
+	[ "${fmt:-0}" -le "$PGHA_BUNDLE_FORMAT" ] || die "$RECEIPT has format $fmt, newer than this bundle's: use a newer bundle"
+	while IFS= read -r line; do R_FILES+=("$line"); done < <(receipt_section files)
+	while IFS= read -r line; do R_PACKAGES+=("$line"); done < <(receipt_section packages)
+	while IFS= read -r line; do R_BACKUPS+=("$line"); done < <(receipt_section backups)
+	while IFS= read -r line; do R_PORTS+=("$line"); done < <(receipt_section firewall_ports)
+	while IFS= read -r line; do R_MASKED+=("$line"); done < <(receipt_section masked_units)
+	while IFS= read -r line; do R_USERS+=("$line"); done < <(receipt_section users)
+}
+
+# receipt_sha256 prints the digest the receipt records for a node path.
+receipt_sha256() {
+	local e
+	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
+		if [ "${e%% *}" = "$1" ]; then
+			e=${e#* }
+			echo "${e%% *}"
+			return 0
+		fi
+	done
+	return 0
+}
+
+# has ELEMENT ARRAY... succeeds when ELEMENT is one of the others.
+has() {
+	local x=$1 e
+	shift
+	for e in "$@"; do [ "$e" = "$x" ] && return 0; done
+	return 1
+}
+
+json_array() { # name element... (objects already rendered)
+	local name=$1 sep=''
+	shift
+	printf '  "%s": [' "$name"
+	if [ $# -gt 0 ]; then
+		printf '\n'
+		for e in "$@"; do
+			printf '%s    %s' "$sep" "$e"
+			sep=$',\n'
+		done
+		printf '\n  '
+	fi
+	printf ']'
+}
+
+# write_receipt writes /var/lib/pgha-bundle/receipt.json from the R_* arrays,
+# atomically, and only when its content changes.
+write_receipt() {
+	step "write the receipt"
+	local files=() pkgs=() backups=() ports=() masked=() users=() e p1 p2 p3 p4 p5
+	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
+		read -r p1 p2 p3 p4 p5 <<<"$e"
+		set -- "$p1" "$p2" "$p3" "$p4" "$p5"
+		files+=("{\"path\": \"$1\", \"sha256\": \"$2\", \"mode\": \"$3\", \"owner\": \"$4\", \"group\": \"$5\"}")
+	done
+	for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
+		read -r p1 p2 <<<"$e"
+		set -- "$p1" "$p2"
+		pkgs+=("{\"name\": \"$1\", \"nevra\": \"$2\"}")
+	done
+	for e in ${R_BACKUPS[@]+"${R_BACKUPS[@]}"}; do
+		read -r p1 p2 <<<"$e"
+		set -- "$p1" "$p2"
+		backups+=("{\"path\": \"$1\", \"backup\": \"$2\"}")
+	done
+	for e in ${R_PORTS[@]+"${R_PORTS[@]}"}; do ports+=("\"$e\""); done
+	for e in ${R_MASKED[@]+"${R_MASKED[@]}"}; do masked+=("\"$e\""); done
+	for e in ${R_USERS[@]+"${R_USERS[@]}"}; do users+=("\"$e\""); done
+	local new
+	new=$(
+		printf '{\n  "format": %s,\n  "bundle_id": "%s",\n  "cluster": "%s",\n  "node": "%s",\n' \
+			"$PGHA_BUNDLE_FORMAT" "$PGHA_BUNDLE_ID" "$PGHA_CLUSTER" "$PGHA_NODE"
+		json_array files ${files[@]+"${files[@]}"}
+		printf ',\n'
+		json_array packages ${pkgs[@]+"${pkgs[@]}"}
+		printf ',\n'
+		json_array backups ${backups[@]+"${backups[@]}"}
+		printf ',\n'
+		json_array firewall_ports ${ports[@]+"${ports[@]}"}
+		printf ',\n'
+		json_array masked_units ${masked[@]+"${masked[@]}"}
+		printf ',\n'
+		json_array users ${users[@]+"${users[@]}"}
+		printf '\n}'
+	)
+	if [ -r "$RECEIPT" ] && [ "$(cat "$RECEIPT")" = "$new" ]; then
+		info "receipt unchanged"
+		return 0
+	fi
+	changed "receipt $RECEIPT"
+	[ "$DRY_RUN" = 1 ] && return 0
+	mkdir -p "$(dirname "$RECEIPT")"
+	chmod 0700 "$(dirname "$RECEIPT")"
+	printf '%s\n' "$new" >"$RECEIPT.tmp.$$"
+	chmod 0600 "$RECEIPT.tmp.$$"
+	mv -f "$RECEIPT.tmp.$$" "$RECEIPT"
+}
+
+# check_receipt_owner refuses a receipt written for another member.
+check_receipt_owner() {
+	local c n
+	c=$(receipt_value cluster)
+	n=$(receipt_value node)
+	if [ "$c" != "$PGHA_CLUSTER" ] || [ "$n" != "$PGHA_NODE" ]; then
+		die "$RECEIPT belongs to $c/$n, not $PGHA_CLUSTER/$PGHA_NODE: uninstall that first"
+	fi
+}
+
+# ---------------------------------------------------------------- preflight
+
+check_root() {
+	step "preflight: root"
+	[ "$(id -u)" = 0 ] || die "run as root"
+	info "running as root"
+}
+
+check_systemd() {
+	step "preflight: systemd"
+	if [ "$NO_START" = 1 ]; then
+		info "--no-start: systemd not required"
+		return 0
+	fi
+	[ -d "$ROOT/run/systemd/system" ] || die "systemd is not running here (use --no-start to install without units)"
+	info "systemd is running"
+}
+
+check_os() {
+	step "preflight: operating system is $PGHA_OS"
+	if [ "$SKIP_OS_CHECK" = 1 ]; then
+		warn "--skip-os-check: not comparing /etc/os-release with $PGHA_OS (test use only)"
+		return 0
+	fi
+	local f=$ROOT/etc/os-release id like version
+	[ -r "$f" ] || die "$f missing: cannot tell the OS (the bundle is for $PGHA_OS)"
+	# shellcheck source=/dev/null
+	id=$(. "$f" && echo "${ID:-}")
+	# shellcheck source=/dev/null
+	like=$(. "$f" && echo "${ID_LIKE:-}")
+	# shellcheck source=/dev/null
+	version=$(. "$f" && echo "${VERSION_ID:-}")
+	case " $id $like " in
+	*" rhel "* | *" centos "* | *" fedora "* | *" rocky "* | *" almalinux "* | *" ol "*) ;;
+	*) die "this host runs $id $version, not an Enterprise Linux ($PGHA_OS)" ;;
+	esac
+	[ "el${version%%.*}" = "$PGHA_OS" ] || die "this host runs $id $version (el${version%%.*}); the bundle is for $PGHA_OS"
+	info "$id $version"
+}
+
+check_address() {
+	step "preflight: this host is $PGHA_NODE ($PGHA_ADDRESS)"
+	if ip -o addr show | awk -v a="$PGHA_ADDRESS" '{ split($4, p, "/"); if (p[1] == a) f = 1 } END { exit !f }'; then
+		info "$PGHA_ADDRESS is configured here"
+	elif [ "$FORCE" = 1 ]; then
+		warn "$PGHA_ADDRESS is not configured on this host; going on because of --force"
+	else
+		die "$PGHA_ADDRESS is not configured on this host: this bundle is for $PGHA_NODE (--force overrides)"
+	fi
+}
+
+check_ports() {
+	step "preflight: ports free"
+	local listening p busy=()
+	listening=$(ss -ltn | awk 'NR > 1 { n = split($4, a, ":"); print a[n] }')
+	for p in $(cluster_ports); do
+		if printf '%s\n' "$listening" | grep -qx "$p"; then busy+=("$p"); fi
+	done
+	if [ ${#busy[@]} -eq 0 ]; then
+		info "all cluster ports are free"
+	elif [ -r "$RECEIPT" ]; then
+		info "ports ${busy[*]} in use by the cluster installed earlier"
+	elif [ "$FORCE" = 1 ]; then
+		warn "ports ${busy[*]} are in use; going on because of --force"
+	else
+		die "ports ${busy[*]} are already in use by another program (--force overrides)"
+	fi
+}
+
+check_pgdata() {
+	step "preflight: PGDATA $PGHA_PGDATA empty or Patroni's"
+	local d=$ROOT$PGHA_PGDATA
+	if [ ! -d "$d" ] || [ -z "$(ls -A "$d")" ]; then
+		info "PGDATA is empty"
+	elif [ -f "$d/patroni.dynamic.json" ]; then
+		info "PGDATA belongs to Patroni"
+	elif [ -r "$RECEIPT" ]; then
+		info "PGDATA was created by an earlier install"
+	else
+		die "PGDATA $PGHA_PGDATA holds a cluster Patroni did not create (one initialised by a package?): move it away first"
+	fi
+}
+
+# ---------------------------------------------------------------- verify
+
+verify_bundle() {
+	step "verify bundle checksums"
+	(cd "$BUNDLE_DIR" && sha256sum --quiet --strict -c SHA256SUMS) ||
+		die "SHA256SUMS does not match: the bundle is damaged or was altered; nothing was changed"
+	local name nevra file
+	while read -r name nevra file; do
+		[ -f "$BUNDLE_DIR/packages/$file" ] || die "packages/$file ($nevra) missing from the bundle"
+	done <"$BUNDLE_DIR/PACKAGES"
+	info "every file matches SHA256SUMS"
+	verify_signatures
+}
+
+# verify_signatures runs rpm -K on every package against the bundled keys,
+# imported into a throwaway rpm database: the host keyring is not touched.
+verify_signatures() {
+	step "verify package signatures"
+	if [ ! -s "$BUNDLE_DIR/PACKAGES" ]; then
+		info "the bundle carries no packages"
+		return 0
+	fi
+	local db keys=() k out name nevra file
+	db=$(mktemp -d)
+	for k in "$BUNDLE_DIR"/packages/keys/*; do
+		[ -f "$k" ] || continue
+		keys+=("$k")
+		rpm --dbpath "$db" --import "$k" || { rm -rf "$db"; die "cannot import key $(basename "$k")"; }
+	done
+	[ ${#keys[@]} -gt 0 ] || warn "the bundle carries no signing key: checking digests only"
+	while read -r name nevra file; do
+		if ! out=$(rpm --dbpath "$db" -K "$BUNDLE_DIR/packages/$file" 2>&1); then
+			rm -rf "$db"
+			die "rpm -K $file: $out; nothing was changed"
+		fi
+		case $out in *"NOT OK"* | *"not OK"*)
+			rm -rf "$db"
+			die "rpm -K $file: $out; nothing was changed"
+			;;
+		esac
+		if [ ${#keys[@]} -gt 0 ]; then
+			case $out in
+			*"signatures OK"* | *" pgp "* | *" gpg "*) ;;
+			*)
+				rm -rf "$db"
+				die "rpm -K $file: $out: not signed by a bundled key; nothing was changed"
+				;;
+			esac
+		fi
+		info "$file: ${out##*: }"
+	done <"$BUNDLE_DIR/PACKAGES"
+	rm -rf "$db"
+}
+
+# ---------------------------------------------------------------- packages
+
+pkg_tool() {
+	if [ -n "$PKG_TOOL" ]; then
+		echo "$PKG_TOOL"
+	elif [ "$PGHA_OS" = el7 ] && command -v yum >/dev/null; then
+		echo yum
+	elif command -v dnf >/dev/null; then
+		echo dnf
+	elif command -v yum >/dev/null; then
+		echo yum
+	else
+		echo rpm
+	fi
+}
+
+# installed_nvra prints the installed name-version-release.arch of a package.
+installed_nvra() {
+	rpm ${ROOT:+--root "$ROOT"} -q --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n' "$1" 2>/dev/null | grep -v 'not installed' || true
+}
+
+# nvra drops the epoch from a NEVRA (name-epoch:version-release.arch).
+nvra() { printf '%s\n' "$1" | sed 's/-[0-9][0-9]*:/-/'; }
+
+# packages_to_install prints "name new|upgrade file" for each package of the
+# bundle not installed at its exact version.
+packages_to_install() {
+	local name nevra file have
+	while read -r name nevra file; do
+		have=$(installed_nvra "$name")
+		if [ -z "$have" ]; then
+			echo "$name new $file"
+		elif ! printf '%s\n' "$have" | grep -qxF "$(nvra "$nevra")"; then
+			echo "$name upgrade $file"
+		fi
+	done <"$BUNDLE_DIR/PACKAGES"
+}
+
+install_packages() {
+	step "install packages offline"
+	if [ "$NO_PACKAGES" = 1 ]; then
+		info "--no-packages: using the packages already on this host"
+		return 0
+	fi
+	local todo name kind file files=() new=() tool
+	todo=$(packages_to_install)
+	if [ -z "$todo" ]; then
+		info "every package is installed at the bundle's version"
+		return 0
+	fi
+	while read -r name kind file; do
+		files+=("$BUNDLE_DIR/packages/$file")
+		[ "$kind" = new ] && new+=("$name")
+		info "$kind: $file"
+		SERVICE_CHANGED[$(package_service "$name")]=1
+	done <<<"$todo"
+	tool=$(pkg_tool)
+	case $tool in
+	yum) run yum -y --disablerepo='*' --nogpgcheck ${ROOT:+--installroot="$ROOT"} localinstall "${files[@]}" ;;
+	dnf) run dnf -y --disablerepo='*' --nogpgcheck ${ROOT:+--installroot="$ROOT"} install "${files[@]}" ;;
+	rpm) run rpm -Uvh ${ROOT:+--root "$ROOT"} "${files[@]}" ;;
+	*) die "unknown package tool $tool (want yum, dnf or rpm)" ;;
+	esac
+	changed "installed ${#files[@]} package(s) with $tool"
+	local n nevra
+	for n in ${new[@]+"${new[@]}"}; do
+		nevra=$(awk -v n="$n" '$1 == n { print $2 }' "$BUNDLE_DIR/PACKAGES")
+		record_package "$n" "$nevra"
+	done
+	# Packages we installed earlier and upgraded now: record the new NEVRA.
+	while read -r name nevra file; do
+		if receipt_has_package "$name"; then record_package "$name" "$nevra"; fi
+	done <"$BUNDLE_DIR/PACKAGES"
+}
+
+package_service() {
+	case $1 in
+	*etcd*) echo etcd ;;
+	*haproxy*) echo haproxy ;;
+	*) echo patroni ;; # postgresql, patroni and their libraries
+	esac
+}
+
+receipt_has_package() {
+	local e
+	for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
+		[ "${e%% *}" = "$1" ] && return 0
+	done
+	return 1
+}
+
+record_package() {
+	local e out=()
+	for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
+		[ "${e%% *}" = "$1" ] || out+=("$e")
+	done
+	out+=("$1 $2")
+	R_PACKAGES=("${out[@]}")
+}
+
+# ---------------------------------------------------------------- accounts
+
+user_exists() {
+	if [ -n "$ROOT" ]; then grep -q "^$1:" "$ROOT/etc/passwd" 2>/dev/null; else getent passwd "$1" >/dev/null; fi
+}
+group_exists() {
+	if [ -n "$ROOT" ]; then grep -q "^$1:" "$ROOT/etc/group" 2>/dev/null; else getent group "$1" >/dev/null; fi
+}
+uid_of() {
+	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT/etc/passwd"; else getent passwd "$1" | cut -d: -f3; fi
+}
+gid_of() {
+	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT/etc/group"; else getent group "$1" | cut -d: -f3; fi
+}
+
+home_of() {
+	case $1 in
+	postgres) echo /var/lib/pgsql ;;
+	etcd) echo /var/lib/etcd ;;
+	haproxy) echo /var/lib/haproxy ;;
+	*) echo / ;;
+	esac
+}
+
+# ensure_accounts creates the service accounts the payload's files belong to
+# when the packages did not.
+ensure_accounts() {
+	step "service accounts"
+	local names u
+	names=$( (awk '{ print $2; print $3 }' "$BUNDLE_DIR/FILES"; echo postgres) | sort -u)
+	for u in $names; do
+		[ "$u" = root ] && continue
+		if user_exists "$u"; then
+			continue
+		fi
+		if group_exists "$u"; then
+			run useradd ${ROOT:+--root "$ROOT"} --system --no-create-home --home-dir "$(home_of "$u")" \
+				--shell /sbin/nologin --gid "$u" "$u"
+		else
+			run useradd ${ROOT:+--root "$ROOT"} --system --no-create-home --home-dir "$(home_of "$u")" \
+				--shell /sbin/nologin --user-group "$u"
+		fi
+		has "$u" ${R_USERS[@]+"${R_USERS[@]}"} || R_USERS+=("$u")
+		changed "created account $u"
+	done
+	info "accounts present: $(echo "$names" | tr '\n' ' ')"
+}
+
+# ---------------------------------------------------------------- files
+
+# ensure_owner_mode fixes the mode and ownership of an existing path.
+ensure_owner_mode() { # path mode owner group
+	local p=$1 mode=$2 uid gid cur
+	if [ "$DRY_RUN" = 1 ] && ! user_exists "$3"; then return 0; fi
+	uid=$(uid_of "$3")
+	gid=$(gid_of "$4")
+	if [ -z "$uid" ] || [ -z "$gid" ]; then die "account $3:$4 does not exist"; fi
+	local cmode cuid cgid
+	read -r cmode cuid cgid < <(stat -c '%a %u %g' "$p")
+	if [ $((8#$cmode)) -ne $((8#$mode)) ] || [ "$cuid" != "$uid" ] || [ "$cgid" != "$gid" ]; then
+		run chmod "$mode" "$p"
+		run chown "$uid:$gid" "$p"
+		changed "mode/owner of ${p#"$ROOT"}"
+	fi
+}
+
+ensure_dir() { # path mode owner group
+	local d=$ROOT$1
+	if [ ! -d "$d" ]; then
+		run mkdir -p "$d"
+		changed "created directory $1"
+		[ "$DRY_RUN" = 1 ] && return 0
+	fi
+	ensure_owner_mode "$d" "$2" "$3" "$4"
+}
+
+ensure_dirs() {
+	step "directories"
+	ensure_dir "$PGHA_PGDATA" 0700 postgres postgres
+	ensure_dir "$PGHA_ETCD_DATA_DIR" 0700 "$(etcd_user)" "$(etcd_user)"
+	if [ -n "${PGHA_ARCHIVE_DIR:-}" ]; then ensure_dir "$PGHA_ARCHIVE_DIR" 0700 postgres postgres; fi
+	info "PGDATA, etcd data and archive directories in place"
+}
+
+etcd_user() { if user_exists etcd; then echo etcd; else echo root; fi; }
+
+# install_file puts one payload file in place atomically (temp file + mv).
+# A file we did not create is never overwritten unless it equals ours: it is
+# kept as PATH.pgha-orig and recorded as a backup.
+install_file() { # mode owner group sha256 path
+	local mode=$1 owner=$2 group=$3 want=$4 path=$5
+	local src=$BUNDLE_DIR/files$path dst=$ROOT$path cur ours
+	ours=$(receipt_sha256 "$path")
+	if [ -e "$dst" ] || [ -L "$dst" ]; then
+		cur=$(sha256sum <"$dst" | cut -c1-64)
+		if [ "$cur" = "$want" ]; then
+			ensure_owner_mode "$dst" "$mode" "$owner" "$group"
+			record_file "$path $want $mode $owner $group"
+			return 0
+		fi
+		if [ -z "$ours" ]; then
+			if [ -e "$dst.pgha-orig" ]; then
+				die "$path exists, is not ours and $path.pgha-orig is taken: move one of them away"
+			fi
+			run cp -p "$dst" "$dst.pgha-orig"
+			R_BACKUPS+=("$path $path.pgha-orig")
+			info "kept the existing $path as $path.pgha-orig"
+		elif [ "$cur" != "$ours" ]; then
+			run cp -p "$dst" "$dst.pgha-modified"
+			warn "$path was modified on this host since it was installed: kept as $path.pgha-modified"
+		fi
+	fi
+	local dir tmp
+	dir=$(dirname "$dst")
+	[ -d "$dir" ] || run mkdir -p "$dir"
+	tmp=$dir/.$(basename "$dst").pgha-tmp.$$
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would install $path ($mode $owner:$group)"
+	else
+		local uid gid
+		uid=$(uid_of "$owner")
+		gid=$(gid_of "$group")
+		if [ -z "$uid" ] || [ -z "$gid" ]; then die "account $owner:$group for $path does not exist"; fi
+		cp "$src" "$tmp"
+		chmod "$mode" "$tmp"
+		chown "$uid:$gid" "$tmp"
+		mv -f "$tmp" "$dst"
+	fi
+	changed "installed $path"
+	case $path in /etc/systemd/system/*) DAEMON_RELOAD=1 ;; esac
+	SERVICE_CHANGED[$(service_of "$path")]=1
+	[ "$path" = /etc/patroni/dcs.yml ] && DCS_CHANGED=1
+	record_file "$path $want $mode $owner $group"
+}
+
+record_file() {
+	local e out=() p=${1%% *}
+	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
+		[ "${e%% *}" = "$p" ] || out+=("$e")
+	done
+	out+=("$1")
+	R_FILES=("${out[@]}")
+}
+
+install_files() {
+	step "install configuration files"
+	local mode owner group sum path n=$CHANGES
+	while read -r mode owner group sum path; do
+		install_file "$mode" "$owner" "$group" "$sum" "$path"
+	done <"$BUNDLE_DIR/FILES"
+	[ "$n" = "$CHANGES" ] && info "every file is up to date"
+	return 0
+}
+
+# merge_hosts keeps the members' /etc/hosts lines in a marked block.
+merge_hosts() {
+	step "merge /etc/hosts"
+	local src=$BUNDLE_DIR/files/etc/pgha-bundle/hosts dst=$ROOT/etc/hosts new
+	[ -r "$src" ] || {
+		info "no hosts lines in the bundle"
+		return 0
+	}
+	new=$(hosts_without_block "$dst"
+		echo "# BEGIN pgha-bundle $PGHA_CLUSTER"
+		cat "$src"
+		echo "# END pgha-bundle $PGHA_CLUSTER")
+	if [ -r "$dst" ] && [ "$(cat "$dst")" = "$new" ]; then
+		info "/etc/hosts already holds the members"
+		return 0
+	fi
+	write_atomic "$dst" "$new"
+	changed "/etc/hosts block for $PGHA_CLUSTER"
+}
+
+hosts_without_block() {
+	[ -r "$1" ] || return 0
+	awk -v b="# BEGIN pgha-bundle $PGHA_CLUSTER" -v e="# END pgha-bundle $PGHA_CLUSTER" '
+		$0 == b { skip = 1; next }
+		$0 == e { skip = 0; next }
+		!skip' "$1"
+}
+
+write_atomic() { # path content
+	[ "$DRY_RUN" = 1 ] && return 0
+	local tmp
+	tmp=$(dirname "$1")/.$(basename "$1").pgha-tmp.$$
+	mkdir -p "$(dirname "$1")"
+	printf '%s\n' "$2" >"$tmp"
+	chmod 0644 "$tmp"
+	mv -f "$tmp" "$1"
+}
+
+# ---------------------------------------------------------------- host setup
+
+mask_distro_postgresql() {
+	step "mask the distribution's postgresql unit"
+	if [ "$NO_START" = 1 ]; then
+		info "--no-start: not touching systemd"
+		return 0
+	fi
+	local u
+	for u in postgresql.service "postgresql-${PGHA_PG_MAJOR:-}.service"; do
+		[ "$u" = postgresql-.service ] && continue
+		if [ "$(systemctl is-enabled "$u" 2>/dev/null || true)" = masked ]; then
+			info "$u is masked"
+			continue
+		fi
+		run systemctl mask "$u"
+		has "$u" ${R_MASKED[@]+"${R_MASKED[@]}"} || R_MASKED+=("$u")
+		changed "masked $u"
+	done
+}
+
+open_firewall() {
+	step "firewalld"
+	if ! command -v firewall-cmd >/dev/null || ! firewall-cmd --state >/dev/null 2>&1; then
+		info "firewalld is not running: nothing to open"
+		return 0
+	fi
+	local p
+	for p in $(cluster_ports); do
+		if ! firewall-cmd --permanent --query-port="$p/tcp" >/dev/null 2>&1; then
+			run firewall-cmd --permanent --add-port="$p/tcp" >/dev/null
+			has "$p/tcp" ${R_PORTS[@]+"${R_PORTS[@]}"} || R_PORTS+=("$p/tcp")
+			changed "firewalld: opened $p/tcp (permanent)"
+		fi
+		if ! firewall-cmd --query-port="$p/tcp" >/dev/null 2>&1; then
+			run firewall-cmd --add-port="$p/tcp" >/dev/null
+			changed "firewalld: opened $p/tcp (runtime)"
+		fi
+	done
+	info "cluster ports are open"
+}
+
+selinux_setup() {
+	step "SELinux"
+	local mode
+	if ! command -v getenforce >/dev/null; then
+		info "SELinux tools absent: nothing to do"
+		return 0
+	fi
+	mode=$(getenforce)
+	if [ "$mode" != Enforcing ]; then
+		info "SELinux is $mode: nothing to do"
+		return 0
+	fi
+	# HAProxy connects to PostgreSQL and Patroni ports and binds its own.
+	if ! getsebool haproxy_connect_any 2>/dev/null | grep -q 'on$'; then
+		run setsebool -P haproxy_connect_any 1
+		changed "SELinux boolean haproxy_connect_any on"
+	fi
+	local labels
+	labels=$(semanage port -l 2>/dev/null | awk '$1 == "postgresql_port_t" && $2 == "tcp"')
+	if ! printf '%s\n' "$labels" | tr -s ', ' '\n' | grep -qx "$PGHA_PORT_POSTGRESQL"; then
+		run semanage port -a -t postgresql_port_t -p tcp "$PGHA_PORT_POSTGRESQL" ||
+			run semanage port -m -t postgresql_port_t -p tcp "$PGHA_PORT_POSTGRESQL"
+		changed "SELinux port $PGHA_PORT_POSTGRESQL/tcp labelled postgresql_port_t"
+	fi
+	info "SELinux booleans and port labels in place"
+}
+
+setup_watchdog() {
+	step "watchdog ($PGHA_WATCHDOG)"
+	if [ "$PGHA_WATCHDOG" = off ]; then
+		info "watchdog off"
+		return 0
+	fi
+	if [ ! -e "$ROOT/dev/watchdog" ]; then
+		run modprobe softdog
+		changed "loaded softdog"
+	fi
+	if [ "$DRY_RUN" = 1 ] && [ ! -e "$ROOT/dev/watchdog" ]; then return 0; fi
+	[ -e "$ROOT/dev/watchdog" ] || die "no /dev/watchdog after loading softdog"
+	local uid
+	uid=$(uid_of postgres)
+	if [ "$(stat -c %u "$ROOT/dev/watchdog")" != "$uid" ]; then
+		run chown "$uid" "$ROOT/dev/watchdog"
+		changed "/dev/watchdog owned by postgres"
+	fi
+	info "/dev/watchdog belongs to postgres"
+}
+
+# ---------------------------------------------------------------- services
+
+# wait_for DESCRIPTION TIMEOUT COMMAND...: polls COMMAND until it succeeds or
+# the deadline passes.
+wait_for() {
+	local what=$1 timeout=$2
+	shift 2
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would wait up to ${timeout}s for $what"
+		return 0
+	fi
+	local deadline=$((SECONDS + timeout))
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || die "timed out after ${timeout}s waiting for $what"
+		sleep "$POLL_INTERVAL"
+	done
+	info "$what"
+}
+
+local_etcd_endpoint() {
+	local e
+	for e in ${PGHA_ETCD_ENDPOINTS//,/ }; do
+		case $e in *"//$PGHA_ADDRESS:"*) echo "$e"; return 0 ;; esac
+	done
+	echo "http://$PGHA_ADDRESS:$PGHA_PORT_ETCD_CLIENT"
+}
+
+etcd_healthy() {
+	local tls=()
+	[ -n "${PGHA_ETCD_CACERT:-}" ] && tls+=(--cacert "$ROOT$PGHA_ETCD_CACERT")
+	[ -n "${PGHA_ETCD_CERT:-}" ] && tls+=(--cert "$ROOT$PGHA_ETCD_CERT" --key "$ROOT$PGHA_ETCD_KEY")
+	ETCDCTL_API=3 "$PGHA_ETCDCTL_BIN" --endpoints="$(local_etcd_endpoint)" ${tls[@]+"${tls[@]}"} \
+		endpoint health >/dev/null 2>&1
+}
+
+http_code() { # url
+	local tls=()
+	[ -n "${PGHA_PATRONI_CACERT:-}" ] && tls+=(--cacert "$ROOT$PGHA_PATRONI_CACERT")
+	curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${tls[@]+"${tls[@]}"} "$1" 2>/dev/null || true
+}
+
+http_get() { # url
+	local tls=()
+	[ -n "${PGHA_PATRONI_CACERT:-}" ] && tls+=(--cacert "$ROOT$PGHA_PATRONI_CACERT")
+	curl -s -f --max-time 5 ${tls[@]+"${tls[@]}"} "$1" 2>/dev/null
+}
+
+patroni_healthy() { [ "$(http_code "$PATRONI_URL/health")" = 200 ]; }
+
+# haproxy_stats_csv prints HAProxy's stats CSV. The stats credentials go to
+# curl on stdin, never on a command line or in the log.
+haproxy_stats_csv() {
+	local cfg=$ROOT/etc/haproxy/haproxy.cfg uri auth
+	uri=$(awk '$1 == "stats" && $2 == "uri" { print $3; exit }' "$cfg")
+	auth=$(awk '$1 == "stats" && $2 == "auth" { print $3; exit }' "$cfg")
+	printf 'user = "%s"\n' "$auth" | curl -s -f --max-time 5 -K - \
+		"http://$PGHA_ADDRESS:$PGHA_PORT_HAPROXY_STATS${uri:-/};csv" 2>/dev/null
+}
+
+# haproxy_checked succeeds once every server has completed a health check
+# and at least one is UP (before 3.1 HAProxy starts servers as UP unchecked).
+haproxy_checked() {
+	local csv
+	csv=$(haproxy_stats_csv) || return 1
+	printf '%s\n' "$csv" | awk -F, '
+		NR == 1 { sub(/^# */, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
+		$2 == "FRONTEND" || $2 == "BACKEND" || $1 == "stats" || $1 == "" { next }
+		{ n++; cs = $col["check_status"]; if (cs == "" || cs ~ /INI/) bad++; if ($col["status"] ~ /^UP/) up++ }
+		END { exit !(n > 0 && bad == 0 && up > 0) }'
+}
+
+haproxy_config_ok() {
+	local out
+	if out=$("$PGHA_HAPROXY_BIN" -c -f "$ROOT/etc/haproxy/haproxy.cfg" 2>&1); then
+		info "haproxy -c: configuration is valid"
+	else
+		# Error lines may quote the offending line: never its credentials.
+		printf '%s\n' "$out" | sed 's/\(auth\|password\|insecure-password\).*/\1 <redacted>/' >&2
+		die "haproxy -c rejects /etc/haproxy/haproxy.cfg"
+	fi
+}
+
+enable_unit() {
+	if [ "$(systemctl is-enabled "$1" 2>/dev/null || true)" != enabled ]; then
+		run systemctl enable "$1"
+		changed "enabled $1"
+	fi
+}
+
+# apply_service enables and starts a unit (--no-block for etcd: a notify unit
+# of a new cluster blocks until a quorum is up), restarts or reloads it when
+# its config, unit or package changed, then waits on its health.
+apply_service() { # unit how(restart|reload)
+	local u=$1 how=$2
+	enable_unit "$u"
+	if ! systemctl is-active --quiet "$u"; then
+		run systemctl start --no-block "$u"
+		changed "started $u"
+	elif [ -n "${SERVICE_CHANGED[$u]:-}" ]; then
+		run systemctl "$how" "$u"
+		changed "${how}ed $u"
+	fi
+}
+
+daemon_reload() {
+	if [ "$DAEMON_RELOAD" = 1 ]; then
+		run systemctl daemon-reload
+		DAEMON_RELOAD=0
+	fi
+}
+
+start_etcd() {
+	step "start etcd"
+	apply_service etcd restart
+	wait_for "etcd member $PGHA_NODE healthy" "$TIMEOUT_ETCD" etcd_healthy
+}
+
+start_patroni() {
+	step "start Patroni"
+	apply_service patroni reload
+	wait_for "Patroni on $PGHA_NODE healthy (GET /health 200)" "$TIMEOUT_PATRONI" patroni_healthy
+}
+
+start_haproxy() {
+	step "start HAProxy"
+	haproxy_config_ok
+	apply_service haproxy reload
+	wait_for "HAProxy checked every server" "$TIMEOUT_HAPROXY" haproxy_checked
+}
+
+start_services() {
+	if [ "$NO_START" = 1 ]; then
+		step "start services"
+		info "--no-start: not enabling or starting units"
+		return 0
+	fi
+	step "reload systemd"
+	if [ "$DAEMON_RELOAD" = 1 ]; then daemon_reload; else info "units unchanged"; fi
+	start_etcd
+	start_patroni
+	start_haproxy
+}
+
+# ---------------------------------------------------------------- Patroni state
+
+# patroni_members prints "name role state" for each member of /cluster.
+patroni_members() {
+	http_get "$PATRONI_URL/cluster" | sed 's/{"name"/\n{"name"/g' | awk '
+		/^\{"name"/ {
+			n = r = s = ""
+			if (match($0, /"name": *"[^"]*"/)) { n = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", n); sub(/"$/, "", n) }
+			if (match($0, /"role": *"[^"]*"/)) { r = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", r); sub(/"$/, "", r) }
+			if (match($0, /"state": *"[^"]*"/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", s); sub(/"$/, "", s) }
+			print n, r, s
+		}'
+}
+
+# local_role prints this member's role as Patroni reports it.
+local_role() {
+	http_get "$PATRONI_URL/patroni" | sed -n 's/.*"role": *"\([a-z_]*\)".*/\1/p'
+}
+
+is_leader_role() { case $1 in master | primary | leader | standby_leader) return 0 ;; esac; return 1; }
+
+# cluster_healthy: every member of PGHA_MEMBERS is running or streaming and
+# there is exactly one leader.
+cluster_healthy() {
+	local members want leaders=0 n=0 name role state
+	members=$(patroni_members) || return 1
+	want=$(echo "${PGHA_MEMBERS:-}" | wc -w)
+	while read -r name role state; do
+		[ -n "$name" ] || continue
+		n=$((n + 1))
+		case $state in running | streaming) ;; *) return 1 ;; esac
+		is_leader_role "$role" && leaders=$((leaders + 1))
+	done <<<"$members"
+	[ "$leaders" = 1 ] && { [ "$want" = 0 ] || [ "$n" -ge "$want" ]; }
+}
+
+# replica_streaming: this member runs as a replica that receives WAL.
+replica_streaming() {
+	local js
+	js=$(http_get "$PATRONI_URL/patroni") || return 1
+	case $js in *'"state": "running"'* | *'"state":"running"'*) ;; *) return 1 ;; esac
+	case $js in *'"role": "replica"'* | *'"role":"replica"'*) ;; *) return 1 ;; esac
+	case $js in *'"replication_state"'*)
+		case $js in *'"replication_state": "streaming"'* | *'"replication_state":"streaming"'*) ;; *) return 1 ;; esac ;;
+	esac
+	return 0
+}
+
+not_leader() { ! is_leader_role "$(local_role)"; }

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# uninstall.sh: stops and disables the cluster's units, removes what the
+# receipt lists (files, backups restored, /etc/hosts block, firewalld ports,
+# masks) and the packages the bundle installed. PGDATA and etcd's data stay
+# unless --purge --yes.
+set -euo pipefail
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PURGE=0
+YES=0
+KEEP_PACKAGES=0
+
+usage() {
+	cat <<EOF
+usage: uninstall.sh [options]
+
+  --purge --yes         also delete PGDATA and etcd's data directory
+  --keep-packages       leave the packages the bundle installed
+$COMMON_USAGE
+EOF
+}
+
+while [ $# -gt 0 ]; do
+	n=0
+	common_flag "$@" || n=$?
+	if [ "$n" -gt 0 ]; then
+		shift "$n"
+		continue
+	fi
+	case $1 in
+	--purge) PURGE=1 ;;
+	--yes) YES=1 ;;
+	--keep-packages) KEEP_PACKAGES=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+
+stop_units() {
+	step "stop and disable units"
+	if [ "$NO_START" = 1 ]; then
+		info "--no-start: not touching systemd"
+		return 0
+	fi
+	local u
+	# Reverse of the start order: clients of etcd first.
+	for u in haproxy patroni etcd; do
+		if systemctl is-active --quiet "$u"; then
+			run systemctl stop "$u"
+			changed "stopped $u"
+		fi
+		if [ "$(systemctl is-enabled "$u" 2>/dev/null || true)" = enabled ]; then
+			run systemctl disable "$u"
+			changed "disabled $u"
+		fi
+	done
+}
+
+remove_files() {
+	step "remove installed files"
+	local e path sum cur b orig
+	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
+		path=${e%% *}
+		sum=${e#* }
+		sum=${sum%% *}
+		[ -e "$ROOT$path" ] || continue
+		cur=$(sha256sum <"$ROOT$path" | cut -c1-64)
+		if [ "$cur" != "$sum" ]; then
+			run mv -f "$ROOT$path" "$ROOT$path.pgha-modified"
+			warn "$path was modified on this host: kept as $path.pgha-modified"
+		else
+			run rm -f "$ROOT$path"
+		fi
+		changed "removed $path"
+	done
+	for b in ${R_BACKUPS[@]+"${R_BACKUPS[@]}"}; do
+		path=${b%% *}
+		orig=${b#* }
+		if [ -e "$ROOT$orig" ]; then
+			run mv -f "$ROOT$orig" "$ROOT$path"
+			changed "restored $path from $orig"
+		fi
+	done
+}
+
+remove_hosts_block() {
+	step "remove the /etc/hosts block"
+	local f=$ROOT/etc/hosts new
+	if [ ! -r "$f" ] || ! grep -qxF "# BEGIN pgha-bundle $PGHA_CLUSTER" "$f"; then
+		info "no block for $PGHA_CLUSTER"
+		return 0
+	fi
+	new=$(hosts_without_block "$f")
+	write_atomic "$f" "$new"
+	changed "/etc/hosts block for $PGHA_CLUSTER removed"
+}
+
+unmask_units() {
+	step "unmask units"
+	[ ${#R_MASKED[@]} -gt 0 ] || { info "nothing masked by us"; return 0; }
+	if [ "$NO_START" = 1 ]; then
+		info "--no-start: not touching systemd"
+		return 0
+	fi
+	local u
+	for u in "${R_MASKED[@]}"; do
+		run systemctl unmask "$u"
+		changed "unmasked $u"
+	done
+}
+
+close_firewall() {
+	step "firewalld"
+	[ ${#R_PORTS[@]} -gt 0 ] || { info "no ports opened by us"; return 0; }
+	if ! command -v firewall-cmd >/dev/null || ! firewall-cmd --state >/dev/null 2>&1; then
+		info "firewalld is not running: ports ${R_PORTS[*]} stay in its permanent config"
+		return 0
+	fi
+	local p
+	for p in "${R_PORTS[@]}"; do
+		run firewall-cmd --permanent --remove-port="$p" >/dev/null
+		run firewall-cmd --remove-port="$p" >/dev/null
+		changed "firewalld: closed $p"
+	done
+}
+
+remove_packages() {
+	step "remove packages installed by the bundle"
+	if [ "$KEEP_PACKAGES" = 1 ]; then
+		info "--keep-packages: leaving them"
+		return 0
+	fi
+	local e names=()
+	for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
+		if [ -n "$(installed_nvra "${e%% *}")" ]; then names+=("${e%% *}"); fi
+	done
+	[ ${#names[@]} -gt 0 ] || { info "none installed"; return 0; }
+	run rpm -e ${ROOT:+--root "$ROOT"} "${names[@]}"
+	changed "removed packages ${names[*]}"
+}
+
+purge_data() {
+	step "data"
+	local d
+	if [ "$PURGE" = 0 ]; then
+		info "kept PGDATA $PGHA_PGDATA and etcd data $PGHA_ETCD_DATA_DIR (--purge --yes deletes them)"
+		return 0
+	fi
+	for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
+		case $d in "" | / | /etc | /usr | /var | /var/lib) die "refusing to purge $d" ;; esac
+		if [ -e "$ROOT$d" ]; then
+			run rm -rf "${ROOT:?}$d"
+			changed "deleted $d"
+		fi
+	done
+}
+
+load_bundle
+# The node.env installed on the host wins over the bundle's: it says what is there.
+if [ -r "$ROOT/etc/pgha-bundle/node.env" ]; then
+	# shellcheck source=/dev/null
+	. "$ROOT/etc/pgha-bundle/node.env"
+fi
+if [ "$PURGE" = 1 ] && [ "$YES" = 0 ]; then
+	die "--purge deletes PGDATA ($PGHA_PGDATA) and etcd's data ($PGHA_ETCD_DATA_DIR): add --yes to confirm"
+fi
+start_log uninstall
+step "uninstall $PGHA_CLUSTER member $PGHA_NODE"
+[ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
+check_root
+[ -r "$RECEIPT" ] || die "no receipt at $RECEIPT: nothing installed by pgha-bundle here"
+check_receipt_owner
+load_receipt
+
+stop_units
+remove_files
+remove_hosts_block
+unmask_units
+if [ "$NO_START" = 0 ]; then run systemctl daemon-reload; fi
+close_firewall
+remove_packages
+purge_data
+step "remove the receipt"
+run rm -f "$RECEIPT"
+changed "removed $RECEIPT"
+info "accounts, SELinux booleans and port labels are left in place"
+
+if [ "$DRY_RUN" = 1 ]; then
+	step "dry run done: $CHANGES change(s) planned"
+else
+	step "done: $PGHA_NODE uninstalled"
+fi

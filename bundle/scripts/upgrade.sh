@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# upgrade.sh: applies this (newer) bundle of the same cluster to a member
+# installed by install.sh. Config-only changes are applied and reloaded;
+# package changes roll: a replica stops Patroni, upgrades, restarts and waits
+# until it streams again; the leader first switches over to a healthy
+# replica. Refuses to start on an unhealthy cluster, and stops at the first
+# failure saying in which state it left the node.
+set -euo pipefail
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+	cat <<EOF
+usage: upgrade.sh [options]
+
+  --no-packages         ignore the bundle's packages
+$COMMON_USAGE
+EOF
+}
+
+while [ $# -gt 0 ]; do
+	n=0
+	common_flag "$@" || n=$?
+	if [ "$n" -gt 0 ]; then
+		shift "$n"
+		continue
+	fi
+	case $1 in
+	--no-packages) NO_PACKAGES=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+
+STATE=""
+STATE_FILE=""
+
+# set_state records where the upgrade is, and how to recover from there.
+set_state() {
+	STATE=$1
+	info "state: $STATE"
+	[ "$DRY_RUN" = 1 ] || printf '%s\n' "$STATE" >"$STATE_FILE"
+}
+
+on_exit() {
+	local rc=$?
+	if [ "$rc" != 0 ] && [ -n "$STATE" ]; then
+		printf 'error: upgrade stopped; node %s is in this state: %s\n' "$PGHA_NODE" "$STATE" >&2
+	fi
+}
+
+# plan_files lists payload files that differ from the receipt, and stale
+# files the receipt lists that the new bundle no longer carries.
+plan_files() {
+	local mode owner group sum path e
+	while read -r mode owner group sum path; do
+		has "$path $sum $mode $owner $group" ${R_FILES[@]+"${R_FILES[@]}"} || echo "update $path"
+	done <"$BUNDLE_DIR/FILES"
+	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
+		grep -q " ${e%% *}\$" "$BUNDLE_DIR/FILES" || echo "remove ${e%% *}"
+	done
+}
+
+remove_stale_files() {
+	local e path sum cur out=()
+	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
+		path=${e%% *}
+		if grep -q " $path\$" "$BUNDLE_DIR/FILES"; then
+			out+=("$e")
+			continue
+		fi
+		sum=${e#* }
+		sum=${sum%% *}
+		if [ -e "$ROOT$path" ]; then
+			cur=$(sha256sum <"$ROOT$path" | cut -c1-64)
+			[ "$cur" = "$sum" ] || run cp -p "$ROOT$path" "$ROOT$path.pgha-modified"
+			run rm -f "$ROOT$path"
+		fi
+		SERVICE_CHANGED[$(service_of "$path")]=1
+		changed "removed $path (no longer in the bundle)"
+	done
+	R_FILES=(${out[@]+"${out[@]}"})
+}
+
+# switchover_candidate prints a healthy replica to hand the leadership to.
+switchover_candidate() {
+	patroni_members | awk -v me="$PGHA_NODE" '
+		$1 != me && ($2 == "replica" || $2 == "sync_standby") && ($3 == "streaming" || $3 == "running") { print $1; exit }'
+}
+
+switched_over() { not_leader && cluster_healthy; }
+
+switch_over_if_leader() {
+	step "leadership"
+	local role cand
+	role=$(local_role)
+	if ! is_leader_role "$role"; then
+		info "$PGHA_NODE is a $role: no switchover needed"
+		return 0
+	fi
+	cand=$(switchover_candidate)
+	[ -n "$cand" ] || die "$PGHA_NODE is the leader and no healthy replica can take over; nothing was changed"
+	set_state "switching the leadership from $PGHA_NODE to $cand; packages not yet upgraded (check with patronictl list)"
+	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" switchover --leader "$PGHA_NODE" --candidate "$cand" --force "$PGHA_CLUSTER"
+	wait_for "$cand leads, $PGHA_NODE is a healthy replica" "$TIMEOUT_SWITCHOVER" switched_over
+}
+
+apply_dcs() {
+	[ "$DCS_CHANGED" = 1 ] || return 0
+	step "apply bootstrap.dcs changes with patronictl edit-config"
+	if [ "$NO_START" = 1 ]; then
+		info "--no-start: not changing the cluster configuration"
+		return 0
+	fi
+	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" edit-config --apply "$ROOT/etc/patroni/dcs.yml" --force "$PGHA_CLUSTER"
+	changed "cluster configuration (dcs.yml) applied"
+}
+
+restart_etcd_if_changed() {
+	[ -n "${SERVICE_CHANGED[etcd]:-}" ] || return 0
+	step "restart etcd"
+	set_state "restarting etcd on $PGHA_NODE (recover: systemctl start etcd)"
+	run systemctl restart etcd
+	changed "restarted etcd"
+	wait_for "etcd member $PGHA_NODE healthy" "$TIMEOUT_ETCD" etcd_healthy
+}
+
+reload_haproxy_if_changed() {
+	[ -n "${SERVICE_CHANGED[haproxy]:-}" ] || return 0
+	step "reload HAProxy"
+	haproxy_config_ok
+	set_state "reloading HAProxy on $PGHA_NODE (recover: systemctl restart haproxy)"
+	if systemctl is-active --quiet haproxy; then
+		run systemctl reload haproxy
+		changed "reloaded haproxy"
+	else
+		run systemctl start haproxy
+		changed "started haproxy"
+	fi
+	wait_for "HAProxy checked every server" "$TIMEOUT_HAPROXY" haproxy_checked
+}
+
+# rolling_restart stops Patroni (and with it PostgreSQL) on this replica,
+# upgrades the packages and files, starts it again and waits until it streams.
+rolling_restart() {
+	switch_over_if_leader
+	step "stop Patroni on $PGHA_NODE"
+	set_state "Patroni stopped on $PGHA_NODE, packages not yet upgraded (recover: systemctl start patroni)"
+	run systemctl stop patroni
+	changed "stopped patroni"
+	set_state "Patroni stopped on $PGHA_NODE, packages being upgraded (recover: re-run upgrade.sh)"
+	install_packages
+	install_files
+	remove_stale_files
+	merge_hosts
+	write_receipt
+	step "reload systemd"
+	daemon_reload
+	restart_etcd_if_changed
+	step "start Patroni on $PGHA_NODE"
+	set_state "packages upgraded, Patroni starting on $PGHA_NODE (recover: systemctl start patroni)"
+	run systemctl start patroni
+	changed "started patroni"
+	wait_for "Patroni on $PGHA_NODE healthy (GET /health 200)" "$TIMEOUT_PATRONI" patroni_healthy
+	wait_for "$PGHA_NODE streams from the leader again" "$TIMEOUT_PATRONI" replica_streaming
+	apply_dcs
+	reload_haproxy_if_changed
+}
+
+# configs_only applies changed files and reloads what uses them.
+configs_only() {
+	set_state "configuration files being replaced on $PGHA_NODE (recover: re-run upgrade.sh)"
+	install_files
+	remove_stale_files
+	merge_hosts
+	write_receipt
+	if [ "$NO_START" = 1 ]; then
+		step "reload services"
+		info "--no-start: not reloading units"
+		apply_dcs
+		return 0
+	fi
+	step "reload systemd"
+	daemon_reload
+	restart_etcd_if_changed
+	if [ -n "${SERVICE_CHANGED[patroni]:-}" ]; then
+		step "reload Patroni"
+		set_state "patroni.yml replaced, Patroni reloading on $PGHA_NODE (recover: systemctl reload patroni)"
+		run systemctl reload patroni
+		changed "reloaded patroni"
+		wait_for "Patroni on $PGHA_NODE healthy (GET /health 200)" "$TIMEOUT_PATRONI" patroni_healthy
+	fi
+	apply_dcs
+	reload_haproxy_if_changed
+}
+
+load_bundle
+STATE_FILE=$ROOT/var/lib/pgha-bundle/upgrade.state
+start_log upgrade
+trap on_exit EXIT
+step "upgrade to bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER member $PGHA_NODE ($PGHA_ADDRESS)"
+[ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
+
+check_root
+check_systemd
+check_os
+[ -r "$RECEIPT" ] || die "no receipt at $RECEIPT: this host was not installed by install.sh (run that instead)"
+check_receipt_owner
+load_receipt
+OLD_ID=$(receipt_value bundle_id)
+verify_bundle
+
+step "plan: bundle $OLD_ID -> $PGHA_BUNDLE_ID"
+FILE_PLAN=$(plan_files)
+PKG_PLAN=""
+[ "$NO_PACKAGES" = 1 ] || PKG_PLAN=$(packages_to_install)
+[ -z "$FILE_PLAN" ] || printf '%s\n' "$FILE_PLAN" | sed 's/^/    file: /'
+[ -z "$PKG_PLAN" ] || printf '%s\n' "$PKG_PLAN" | sed 's/^/    package: /'
+if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
+	info "files and packages already match the bundle"
+	write_receipt
+	if [ "$CHANGES" = 0 ]; then
+		step "done: no changes, $PGHA_NODE already matches bundle $PGHA_BUNDLE_ID"
+	else
+		step "done: receipt now names bundle $PGHA_BUNDLE_ID"
+	fi
+	exit 0
+fi
+
+step "cluster health"
+if [ "$NO_START" = 1 ]; then
+	info "--no-start: not checking the running cluster"
+elif cluster_healthy; then
+	info "every member is running and there is one leader"
+else
+	die "the cluster is not healthy (see patronictl list): refusing to upgrade; nothing was changed"
+fi
+
+[ "$DRY_RUN" = 1 ] || mkdir -p "$(dirname "$STATE_FILE")"
+if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -q ' /etc/systemd/system/patroni.service$'; then
+	if [ "$NO_START" = 1 ]; then
+		install_packages
+		configs_only
+	else
+		rolling_restart
+	fi
+else
+	configs_only
+fi
+
+STATE=""
+[ "$DRY_RUN" = 1 ] || rm -f "$STATE_FILE"
+if [ "$DRY_RUN" = 1 ]; then
+	step "dry run done: $CHANGES change(s) planned"
+else
+	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID"
+fi

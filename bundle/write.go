@@ -1,0 +1,239 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+)
+
+// scriptFS holds the on-node scripts; every *.sh lands at the bundle's top.
+//
+//go:embed scripts/*.sh
+var scriptFS embed.FS
+
+// Scripts returns the embedded scripts by name (install.sh, upgrade.sh,
+// uninstall.sh, lib.sh), e.g. for a seed that runs install.sh directly.
+func Scripts() (map[string][]byte, error) {
+	ents, err := scriptFS.ReadDir("scripts")
+	if err != nil {
+		return nil, fmt.Errorf("embedded scripts: %w", err)
+	}
+	out := make(map[string][]byte, len(ents))
+	for _, e := range ents {
+		b, err := scriptFS.ReadFile("scripts/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("embedded script %s: %w", e.Name(), err)
+		}
+		out[e.Name()] = b
+	}
+	return out, nil
+}
+
+// TopDir is the single top directory of a node's bundle.
+func TopDir(cluster, node string) string { return cluster + "-" + node }
+
+// entry is one tar member, relative to the top directory.
+type entry struct {
+	name string // "" for the top directory itself
+	dir  bool
+	mode int64
+	data []byte   // regular files held in memory (small: configs, scripts)
+	pkg  *Package // RPMs streamed from disk
+}
+
+func (e *entry) size() int64 {
+	if e.pkg != nil {
+		return e.pkg.Size
+	}
+	return int64(len(e.data))
+}
+
+// Write writes the bundle of one node to w as a gzip'd tarball, byte for byte
+// the same for the same input: entries sorted by name, every mtime Epoch,
+// owner root:root (uid/gid 0), a gzip header without name or time. RPMs are
+// streamed from their Path and re-hashed on the way; a digest or size that
+// differs from Input fails the write (the caller discards the partial output).
+func Write(w io.Writer, in Input) error {
+	if err := in.validate(); err != nil {
+		return fmt.Errorf("bundle %s: %w", in.Node, err)
+	}
+	ents, err := entries(&in)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", in.Node, err)
+	}
+	level := in.Compression
+	switch level {
+	case 0:
+		level = DefaultCompression
+	case NoCompression:
+		level = gzip.NoCompression
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	zw, err := gzip.NewWriterLevel(bw, level)
+	if err != nil {
+		return fmt.Errorf("bundle %s: gzip: %w", in.Node, err)
+	}
+	// Name and ModTime stay empty so the header carries neither.
+	tw := tar.NewWriter(zw)
+	top := TopDir(in.Cluster, in.Node)
+	mtime := in.Epoch.UTC().Truncate(1e9)
+	for _, e := range ents {
+		name := top
+		if e.name != "" {
+			name = top + "/" + e.name
+		}
+		hdr := &tar.Header{
+			Name: name, Mode: e.mode, ModTime: mtime,
+			Uid: 0, Gid: 0, Uname: "root", Gname: "root",
+			Typeflag: tar.TypeReg, Size: e.size(),
+		}
+		if e.dir {
+			hdr.Name += "/"
+			hdr.Typeflag = tar.TypeDir
+			hdr.Size = 0
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("bundle %s: %s: %w", in.Node, name, err)
+		}
+		switch {
+		case e.pkg != nil:
+			if err := copyPackage(tw, e.pkg); err != nil {
+				return fmt.Errorf("bundle %s: %w", in.Node, err)
+			}
+		case !e.dir:
+			if _, err := tw.Write(e.data); err != nil {
+				return fmt.Errorf("bundle %s: %s: %w", in.Node, name, err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("bundle %s: tar: %w", in.Node, err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("bundle %s: gzip: %w", in.Node, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("bundle %s: %w", in.Node, err)
+	}
+	return nil
+}
+
+// copyPackage streams one RPM into the archive, verifying its size and digest
+// against what the caller verified earlier.
+func copyPackage(w io.Writer, p *Package) error {
+	f, err := os.Open(p.Path)
+	if err != nil {
+		return fmt.Errorf("rpm %s: %w", p.Filename, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.CopyN(w, io.TeeReader(f, h), p.Size)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("rpm %s: %s is %d bytes, verified as %d: it changed since it was verified", p.Filename, p.Path, n, p.Size)
+		}
+		return fmt.Errorf("rpm %s: %w", p.Filename, err)
+	}
+	if m, _ := f.Read(make([]byte, 1)); m != 0 {
+		return fmt.Errorf("rpm %s: %s is longer than the %d bytes verified: it changed since it was verified", p.Filename, p.Path, p.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != p.SHA256 {
+		return fmt.Errorf("rpm %s: sha256 of %s is %s, verified as %s: it changed since it was verified", p.Filename, p.Path, got, p.SHA256)
+	}
+	return nil
+}
+
+func sortedPackages(ps []Package) []Package {
+	out := append([]Package(nil), ps...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Filename < out[j].Filename })
+	return out
+}
+
+func sortedKeys(ks []Key) []Key {
+	out := append([]Key(nil), ks...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// entries lists every member of the bundle, sorted, with SHA256SUMS computed
+// from the payload, the scripts and the packages' given digests.
+func entries(in *Input) ([]*entry, error) {
+	scripts, err := Scripts()
+	if err != nil {
+		return nil, err
+	}
+	var ents []*entry
+	sums := map[string]string{}
+	addFile := func(name string, mode int64, data []byte) {
+		ents = append(ents, &entry{name: name, mode: mode, data: data})
+		sums[name] = sum(data)
+	}
+	var scriptEntries []ManifestEntry
+	for _, name := range sortedNames(scripts) {
+		addFile(name, 0o755, scripts[name])
+		scriptEntries = append(scriptEntries, ManifestEntry{Name: name, SHA256: sum(scripts[name])})
+	}
+	m := manifest(in, scriptEntries)
+	mj, err := m.encode()
+	if err != nil {
+		return nil, err
+	}
+	addFile("manifest.json", 0o644, mj)
+	addFile("FILES", 0o644, filesList(&m))
+	addFile("PACKAGES", 0o644, packagesList(&m))
+	addFile("bundle.env", 0o644, bundleEnv(&m))
+	// Payload files may hold secrets: 0600 inside the bundle whatever their
+	// mode on the node (FILES says that one).
+	for _, f := range in.Payload.Files {
+		addFile("files"+f.Path, 0o600, f.Content)
+	}
+	for _, k := range sortedKeys(in.Keys) {
+		addFile("packages/keys/"+k.Name, 0o644, k.Data)
+	}
+	for _, p := range sortedPackages(in.Packages) {
+		p := p
+		ents = append(ents, &entry{name: "packages/" + p.Filename, mode: 0o644, pkg: &p})
+		sums["packages/"+p.Filename] = p.SHA256
+	}
+	var sb strings.Builder
+	for _, name := range sortedNames(sums) {
+		fmt.Fprintf(&sb, "%s  %s\n", sums[name], name)
+	}
+	ents = append(ents, &entry{name: "SHA256SUMS", mode: 0o644, data: []byte(sb.String())})
+
+	// Directories: the top, and every parent of a file.
+	dirs := map[string]bool{"": true}
+	for _, e := range ents {
+		for d := path.Dir(e.name); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	for d := range dirs {
+		mode := int64(0o755)
+		if d == "" || d == "files" || strings.HasPrefix(d, "files/") {
+			mode = 0o700 // the payload holds secrets
+		}
+		ents = append(ents, &entry{name: d, dir: true, mode: mode})
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
+	return ents, nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
