@@ -129,7 +129,15 @@ func walkSecrets(v any, secret bool, set map[string]bool) {
 	case nil:
 	default:
 		if secret {
-			set[fmt.Sprint(t)] = true
+			v := fmt.Sprint(t)
+			set[v] = true
+			// A multi-line secret (a key in a block scalar) is also
+			// looked for line by line.
+			if strings.Contains(v, "\n") {
+				for _, l := range strings.Split(v, "\n") {
+					set[strings.TrimSpace(l)] = true
+				}
+			}
 		}
 	}
 }
@@ -181,4 +189,29 @@ func (r *redactor) value(v any, secret bool) any {
 		}
 		return t
 	}
+}
+
+// RedactFile returns the content of f fit to print, for inspect: every known
+// secret of side (see IsSecretKey) is replaced by its short hash, and in a
+// file marked secret every line that still looks like it carries one (see
+// secretLine) is replaced whole.
+func RedactFile(side *Side, f payload.File) []byte {
+	r := newRedactor(side)
+	yamlFile := isYAMLName(f.Path)
+	ls := lines(string(f.Content))
+	var sb strings.Builder
+	for _, l := range ls {
+		text, nl := strings.CutSuffix(l, "\n")
+		for _, k := range r.known {
+			text = strings.ReplaceAll(text, k, "[redacted "+ShortHash([]byte(k))+"]")
+		}
+		if f.Secret && secretLine.MatchString(text) && !(yamlFile && strings.Contains(text, "[redacted ")) {
+			text = "[redacted line " + ShortHash([]byte(strings.TrimSuffix(l, "\n"))) + "]"
+		}
+		sb.WriteString(text)
+		if nl {
+			sb.WriteString("\n")
+		}
+	}
+	return []byte(sb.String())
 }

@@ -1,0 +1,176 @@
+// Package source reads what pgha-bundle diff and inspect are given (a build
+// output directory, a node bundle, a seed ISO) into diff sides: node payloads
+// with their seed files and packages.
+package source
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/build"
+	"github.com/pgha-bundle/pgha-bundle/bundle"
+	"github.com/pgha-bundle/pgha-bundle/cloudinit"
+	"github.com/pgha-bundle/pgha-bundle/diff"
+	"github.com/pgha-bundle/pgha-bundle/payload"
+)
+
+// Loaders returns the readers of every kind; specs are rendered with opts
+// (packages and secrets overrides, as for build).
+func Loaders(opts build.Options) diff.Loaders {
+	return diff.Loaders{diff.KindBuild: Build, diff.KindBundle: Bundle, diff.KindISO: ISO, diff.KindSpec: Spec(opts)}
+}
+
+// seedMode is what a seed file shows as: a plain ISO 9660 image (no Rock
+// Ridge) has no modes, and Linux presents every file read-only.
+const seedMode fs.FileMode = 0o444
+
+// Bundle reads one node's bundle tarball.
+func Bundle(path string) (*diff.Side, error) {
+	b, err := bundle.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return &diff.Side{Label: path, Nodes: []diff.Node{fromBundle(b)}}, nil
+}
+
+func fromBundle(b *bundle.Bundle) diff.Node {
+	n := diff.Node{Name: b.Manifest.Node, Files: b.Payload.Files, HasPackages: true}
+	for _, p := range b.Manifest.Packages {
+		n.Packages = append(n.Packages, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
+	}
+	return n
+}
+
+// ISO reads one node's seed ISO: its seed files and the bundle it carries.
+func ISO(path string) (*diff.Side, error) {
+	n, err := readISO(path, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.Name == "" {
+		n.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	return &diff.Side{Label: path, Nodes: []diff.Node{n}}, nil
+}
+
+// readISO returns the seed files of an ISO and, when withBundle is set, the
+// payload and packages of the bundle it carries.
+func readISO(path string, withBundle bool) (diff.Node, error) {
+	files, err := cloudinit.ReadISO(path)
+	if err != nil {
+		return diff.Node{}, err
+	}
+	n := diff.Node{HasSeed: true}
+	for _, f := range files {
+		if f.Name == cloudinit.NameBundle {
+			if !withBundle {
+				continue
+			}
+			r, err := f.Open()
+			if err != nil {
+				return diff.Node{}, err
+			}
+			b, err := bundle.ReadFrom(r)
+			r.Close()
+			if err != nil {
+				return diff.Node{}, fmt.Errorf("iso %s: %s: %w", path, f.Name, err)
+			}
+			bn := fromBundle(b)
+			n.Name, n.Files, n.Packages, n.HasPackages = bn.Name, bn.Files, bn.Packages, true
+			continue
+		}
+		content, err := f.ReadAll()
+		if err != nil {
+			return diff.Node{}, err
+		}
+		n.Seed = append(n.Seed, payload.File{Path: f.Name, Mode: seedMode, Content: content})
+	}
+	return n, nil
+}
+
+// Build reads a build output directory: every nodes/<node>/ tree with the
+// owners, groups and secret flags manifest.json lists for it, the packages the
+// manifest lists (every bundle carries the same set), and the seed files of
+// seeds/<node>.iso. Bundles are not opened: the tree and the manifest say
+// the same, and reading RPMs would only cost time.
+func Build(dir string) (*diff.Side, error) {
+	m, err := build.ReadManifest(dir)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", dir, err)
+	}
+	var pkgs []diff.Package
+	for _, p := range m.Packages {
+		pkgs = append(pkgs, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
+	}
+	side := &diff.Side{Label: dir}
+	for _, nm := range m.Nodes {
+		n, err := buildNode(dir, nm.Name, nm.Files)
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w", dir, err)
+		}
+		n.Packages, n.HasPackages = pkgs, true
+		side.Nodes = append(side.Nodes, n)
+	}
+	// A tree the manifest does not list is a sign of a mixed-up directory.
+	ents, err := os.ReadDir(filepath.Join(dir, "nodes"))
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", dir, err)
+	}
+	if len(ents) != len(m.Nodes) {
+		return nil, fmt.Errorf("build %s: nodes/ holds %d entries, manifest.json lists %d nodes", dir, len(ents), len(m.Nodes))
+	}
+	sort.Slice(side.Nodes, func(i, j int) bool { return side.Nodes[i].Name < side.Nodes[j].Name })
+	return side, nil
+}
+
+func buildNode(dir, name string, entries []payload.Entry) (diff.Node, error) {
+	tree, err := payload.ReadTree(filepath.Join(dir, "nodes", name))
+	if err != nil {
+		return diff.Node{}, err
+	}
+	tree.Name = name
+	if err := tree.ApplyEntries(entries); err != nil {
+		return diff.Node{}, err
+	}
+	n := diff.Node{Name: name, Files: tree.Files}
+	isoPath := filepath.Join(dir, "seeds", name+".iso")
+	if _, err := os.Stat(isoPath); err == nil {
+		seed, err := readISO(isoPath, false)
+		if err != nil {
+			return diff.Node{}, err
+		}
+		n.Seed, n.HasSeed = seed.Seed, true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return diff.Node{}, err
+	}
+	return n, nil
+}
+
+// Spec returns a loader that renders a cluster spec in memory with its
+// packages and its existing secrets file (never creating one), to preview
+// what a build of it would change. A spec side has no seed files: user-data
+// holds the digest of a bundle that is not written.
+func Spec(opts build.Options) diff.Loader {
+	return func(path string) (*diff.Side, error) {
+		o := opts
+		o.SpecPath = path
+		r, err := build.Render(o, true)
+		if err != nil {
+			return nil, fmt.Errorf("spec %s: %w", path, err)
+		}
+		var pkgs []diff.Package
+		for _, p := range r.Packages.Packages {
+			pkgs = append(pkgs, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
+		}
+		side := &diff.Side{Label: path}
+		for _, n := range r.Nodes {
+			side.Nodes = append(side.Nodes, diff.Node{Name: n.Name, Files: n.Files, Packages: pkgs, HasPackages: true})
+		}
+		return side, nil
+	}
+}
