@@ -224,24 +224,19 @@ func readCaps(h *header, nameTag, flagTag, verTag int) ([]Capability, error) {
 	return caps, nil
 }
 
-// distTag returns the EL major named by the release's dist tag ("el7" for
-// "15.4-1.el7", "1.el8_6", "2.module+el8.4.0+…"), or "" when there is none.
+// distTag returns the EL release named by the release's dist tag: "el7"
+// for "15.4-1.el7", "1.el8_6", "1PGDG.rhel7", "2.module+el8.4.0+10+abc", or
+// "" when there is none.
 func distTag(release string) string {
-	for i := 0; i+3 <= len(release); i++ {
-		if release[i:i+2] != "el" || release[i+2] < '0' || release[i+2] > '9' {
+	for _, tok := range strings.FieldsFunc(release, func(r rune) bool { return strings.ContainsRune(".+~-", r) }) {
+		tok, _, _ = strings.Cut(tok, "_")
+		tok = strings.TrimPrefix(tok, "rh")
+		if len(tok) < 3 || !strings.HasPrefix(tok, "el") {
 			continue
 		}
-		if i > 0 && release[i-1] != '.' && release[i-1] != '+' {
-			continue
+		if _, err := strconv.Atoi(tok[2:]); err == nil {
+			return tok
 		}
-		j := i + 2
-		for j < len(release) && release[j] >= '0' && release[j] <= '9' {
-			j++
-		}
-		if j < len(release) && !strings.ContainsRune("._+~-", rune(release[j])) {
-			continue
-		}
-		return release[i:j]
 	}
 	return ""
 }
