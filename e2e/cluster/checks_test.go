@@ -1,0 +1,271 @@
+//go:build e2e
+
+package e2ecluster
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ports are the node's ports as its node.env states them.
+type ports struct {
+	pg, api, etcdClient, rw, ro, stats int
+}
+
+func portsFromEnv(env map[string]string) (ports, error) {
+	var p ports
+	for key, dst := range map[string]*int{
+		"PGHA_PORT_POSTGRESQL": &p.pg, "PGHA_PORT_PATRONI_API": &p.api, "PGHA_PORT_ETCD_CLIENT": &p.etcdClient,
+		"PGHA_PORT_HAPROXY_RW": &p.rw, "PGHA_PORT_HAPROXY_RO": &p.ro, "PGHA_PORT_HAPROXY_STATS": &p.stats,
+	} {
+		v, err := strconv.Atoi(env[key])
+		if err != nil {
+			return p, fmt.Errorf("node.env %s=%q: %w", key, env[key], err)
+		}
+		*dst = v
+	}
+	return p, nil
+}
+
+// etcdMembers checks, with Debian's etcdctl (v3 API), that every endpoint
+// answers healthy and the member list has want started members.
+func etcdMembers(ctx context.Context, r *nsRoot, endpoints []string, want int) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	env := []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}
+	if _, err := r.run(ctx, env, "etcdctl", "--endpoints="+strings.Join(endpoints, ","), "--command-timeout=3s", "endpoint", "health"); err != nil {
+		return err
+	}
+	out, err := r.run(ctx, env, "etcdctl", "--endpoints="+strings.Join(endpoints, ","), "--command-timeout=3s", "member", "list", "-w", "json")
+	if err != nil {
+		return err
+	}
+	var ml struct {
+		Members []struct {
+			Name       string   `json:"name"`
+			ClientURLs []string `json:"clientURLs"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal(out, &ml); err != nil {
+		return fmt.Errorf("etcdctl member list: %w", err)
+	}
+	started := 0
+	for _, m := range ml.Members {
+		if m.Name != "" && len(m.ClientURLs) > 0 {
+			started++
+		}
+	}
+	if len(ml.Members) != want || started != want {
+		return fmt.Errorf("etcd: %d members, %d started, want %d", len(ml.Members), started, want)
+	}
+	return nil
+}
+
+// etcdModRevision returns the mod revision of key (0 when absent).
+func etcdModRevision(ctx context.Context, ns *nsRoot, endpoints []string, key string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := ns.run(ctx, []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}, "etcdctl",
+		"--endpoints="+strings.Join(endpoints, ","), "--command-timeout=3s", "get", key, "-w", "json")
+	if err != nil {
+		return 0, err
+	}
+	var r struct {
+		Kvs []struct {
+			ModRevision int64 `json:"mod_revision"`
+		} `json:"kvs"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		return 0, fmt.Errorf("etcdctl get %s: %w", key, err)
+	}
+	if len(r.Kvs) == 0 {
+		return 0, nil
+	}
+	return r.Kvs[0].ModRevision, nil
+}
+
+// member is one entry of Patroni's GET /cluster.
+type member struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	State    string `json:"state"`
+	Host     string `json:"host"`
+	Timeline int    `json:"timeline"`
+}
+
+// patroniMembers reads the cluster view from one member's REST API.
+func patroniMembers(ctx context.Context, r *nsRoot, addr string, port int) ([]member, error) {
+	var c struct {
+		Members []member `json:"members"`
+	}
+	body, err := r.httpGet(ctx, fmt.Sprintf("http://%s/cluster", net.JoinHostPort(addr, strconv.Itoa(port))), "", "")
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("patroni /cluster on %s: %w", addr, err)
+	}
+	sort.Slice(c.Members, func(i, j int) bool { return c.Members[i].Name < c.Members[j].Name })
+	return c.Members, nil
+}
+
+// topology is what the health gates check: one running leader, the other
+// members running replicas, exactly one synchronous standby.
+type topology struct {
+	leader   member
+	replicas []member
+	sync     member
+}
+
+func describe(ms []member) string {
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s=%s/%s", m.Name, m.Role, m.State))
+	}
+	return strings.Join(parts, " ")
+}
+
+func healthyTopology(ms []member, want int) (topology, error) {
+	var t topology
+	leaders, syncs := 0, 0
+	for _, m := range ms {
+		switch {
+		case m.Role == "leader" && m.State == "running":
+			t.leader = m
+			leaders++
+		case (m.Role == "replica" || m.Role == "sync_standby") && (m.State == "running" || m.State == "streaming"):
+			t.replicas = append(t.replicas, m)
+			if m.Role == "sync_standby" {
+				t.sync = m
+				syncs++
+			}
+		}
+	}
+	if len(ms) != want || leaders != 1 || len(t.replicas) != want-1 || syncs != 1 {
+		return t, fmt.Errorf("patroni: %d members [%s], want %d with 1 running leader, %d running replicas, 1 sync standby",
+			len(ms), describe(ms), want, want-1)
+	}
+	return t, nil
+}
+
+// replication checks on the leader itself that want replicas are streaming
+// and one of them is synchronous; it returns the synchronous one's address.
+func replication(ctx context.Context, c pgConn, leaderAddr string, pgPort, want int) (string, error) {
+	out, err := c.query(ctx, leaderAddr, pgPort,
+		"SELECT client_addr, state, sync_state, application_name FROM pg_stat_replication ORDER BY application_name")
+	if err != nil {
+		return "", err
+	}
+	streaming, sync := 0, ""
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 4 {
+			continue
+		}
+		if f[1] == "streaming" {
+			streaming++
+		}
+		if f[2] == "sync" {
+			sync = f[3]
+		}
+	}
+	if streaming != want || sync == "" {
+		return "", fmt.Errorf("pg_stat_replication on %s: %d streaming, synchronous %q; want %d streaming and one sync:\n%s",
+			leaderAddr, streaming, sync, want, out)
+	}
+	return sync, nil
+}
+
+// routes checks HAProxy on one node: the read-write port reaches the primary
+// at leaderAddr, the read-only port a replica.
+func routes(ctx context.Context, c pgConn, addr string, p ports, leaderAddr string) error {
+	out, err := c.query(ctx, addr, p.rw, "SELECT pg_is_in_recovery(), host(inet_server_addr())")
+	if err != nil {
+		return fmt.Errorf("haproxy rw on %s: %w", addr, err)
+	}
+	if out != "f|"+leaderAddr {
+		return fmt.Errorf("haproxy rw on %s reached %q (in recovery|server), want the primary f|%s", addr, out, leaderAddr)
+	}
+	out, err = c.query(ctx, addr, p.ro, "SELECT pg_is_in_recovery(), host(inet_server_addr())")
+	if err != nil {
+		return fmt.Errorf("haproxy ro on %s: %w", addr, err)
+	}
+	if !strings.HasPrefix(out, "t|") || out == "t|"+leaderAddr {
+		return fmt.Errorf("haproxy ro on %s reached %q (in recovery|server), want a replica", addr, out)
+	}
+	return nil
+}
+
+// haproxyStats reads HAProxy's CSV statistics and returns, per proxy, the
+// status and last check result of every server ("UP|L7OK", "DOWN|L7STS", …). user and password come from the
+// generated haproxy.cfg and are never printed.
+func haproxyStats(ctx context.Context, ns *nsRoot, addr string, port int, user, password string) (map[string]map[string]string, error) {
+	body, err := ns.httpGet(ctx, fmt.Sprintf("http://%s/;csv", net.JoinHostPort(addr, strconv.Itoa(port))), user, password)
+	if err != nil {
+		return nil, fmt.Errorf("haproxy stats on %s: %w", addr, err)
+	}
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(body), "# ")))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) == 0 {
+		return nil, fmt.Errorf("haproxy stats on %s: unreadable csv: %v", addr, err)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	out := map[string]map[string]string{}
+	for _, row := range rows[1:] {
+		px, sv, st := row[col["pxname"]], row[col["svname"]], row[col["status"]]+"|"+row[col["check_status"]]
+		if sv == "FRONTEND" || sv == "BACKEND" {
+			continue
+		}
+		if out[px] == nil {
+			out[px] = map[string]string{}
+		}
+		out[px][sv] = st
+	}
+	return out, nil
+}
+
+// checkedRouting requires the stats to show every server checked, with
+// exactly the leader UP behind the read-write proxy and exactly the replicas
+// UP behind the read-only one (HAProxy before 3.1 starts servers UP until
+// their first check, so "UP" alone right after a start proves nothing).
+func checkedRouting(stats map[string]map[string]string, rw, ro, leader string, replicas []string) error {
+	want := map[string]map[string]bool{rw: {leader: true}, ro: {}}
+	for _, r := range replicas {
+		want[ro][r] = true
+	}
+	for px, up := range want {
+		servers, ok := stats[px]
+		if !ok {
+			return fmt.Errorf("haproxy stats: no proxy %q (have %v)", px, keys(stats))
+		}
+		for sv, st := range servers {
+			status, check, _ := strings.Cut(st, "|")
+			isUp := status == "UP"
+			if !strings.HasPrefix(check, "L") || isUp != up[sv] || (!isUp && status != "DOWN") {
+				return fmt.Errorf("haproxy %s: server %s is %q (status|last check), want %s after a completed check",
+					px, sv, st, map[bool]string{true: "UP", false: "DOWN"}[up[sv]])
+			}
+		}
+	}
+	return nil
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
