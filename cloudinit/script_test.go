@@ -1,0 +1,174 @@
+package cloudinit
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+)
+
+// writeTestBundle writes a .tgz whose <top>/install.sh records its arguments
+// in /var/lib/pgha-bundle/install-args.
+func writeTestBundle(t *testing.T, p, top string) string {
+	t.Helper()
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	script := "#!/bin/bash\nprintf '%s\\n' \"$@\" >/var/lib/pgha-bundle/install-args\necho 'install ran'\n"
+	for _, h := range []*tar.Header{
+		{Name: top + "/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: top + "/install.sh", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(script))},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tw.Write([]byte(script)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []interface{ Close() error }{tw, zw, f} {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fileSum(t, p)
+}
+
+const (
+	stubBlkid = `#!/bin/bash
+[ "$*" = "-t LABEL=cidata -o device" ] || { echo "blkid stub: unexpected arguments: $*" >&2; exit 2; }
+echo "$SEED_ISO"
+`
+	// The kernel here has no iso9660 driver: "mounting" extracts the image with xorriso.
+	stubMount = `#!/bin/bash
+[ "$#" -eq 4 ] && [ "$1 $2" = "-o ro" ] || { echo "mount stub: unexpected arguments: $*" >&2; exit 2; }
+xorriso -osirrox on -indev "$3" -extract / "$4" >/dev/null 2>&1
+`
+	stubUmount = `#!/bin/bash
+rm -rf "${1:?}"/*
+`
+)
+
+// TestSeedScriptRuns runs the generated script as cloud-init would, as root
+// in a private mount namespace where /etc/hosts, /run, /var/lib and /var/log
+// are test directories and blkid/mount are stubs that find and read the real
+// seed ISO. It checks the /etc/hosts merge (twice: the block is replaced,
+// other lines kept), the bundle check, unpacking, install.sh and its
+// arguments, and that cloud-init's output gets one line only.
+func TestSeedScriptRuns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root in CI")
+		}
+		t.Skip("needs root for a private mount namespace")
+	}
+	unshare := testutil.NeedTool(t, "unshare", "util-linux")
+	testutil.NeedTool(t, "xorriso", "xorriso")
+	dir := t.TempDir()
+	for _, d := range []string{"bin", "run", "varlib", "varlog"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range map[string]string{"blkid": stubBlkid, "mount": stubMount, "umount": stubUmount} {
+		if err := os.WriteFile(filepath.Join(dir, "bin", name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hosts := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n# BEGIN pgha-bundle seed\n10.9.9.9 stale\n# END pgha-bundle seed\n::1 localhost6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "bundle.tgz")
+	sum := writeTestBundle(t, bundle, "pgprod-pg1")
+	spec := loadSpec(t, "el7-static")
+	args := []string{"--skip-os-check", "--it's quoted"}
+	seed := mustRender(t, Input{Spec: spec, Node: "pg1", BundleSHA256: sum, InstallArgs: args})
+	iso := filepath.Join(dir, "pg1.iso")
+	if err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(ud []byte) (string, error) {
+		script := filepath.Join(dir, "seed-install.sh")
+		if err := os.WriteFile(script, []byte(seedScript(t, ud)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		inner := `set -e
+mount --make-rprivate /
+mount --bind "$T/hosts" /etc/hosts
+mount --bind "$T/run" /run
+mount --bind "$T/varlib" /var/lib
+mount --bind "$T/varlog" /var/log
+PATH="$T/bin:$PATH" exec bash "$T/seed-install.sh"`
+		cmd := exec.Command(unshare, "-m", "bash", "-c", inner)
+		cmd.Env = append(os.Environ(), "T="+dir, "SEED_ISO="+iso)
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	for i := 1; i <= 2; i++ {
+		out, err := run(seed.UserData)
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(dir, "varlog/pgha-bundle/seed-install.log"))
+			t.Fatalf("run %d: %v\n%s\nlog:\n%s", i, err, out, log)
+		}
+		if out != "pgha-bundle seed install done: see "+LogFile+"\n" {
+			t.Errorf("run %d: cloud-init would log %q", i, out)
+		}
+	}
+	got, err := os.ReadFile(hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHosts := "127.0.0.1 localhost\n::1 localhost6\n# BEGIN pgha-bundle seed\n" +
+		"10.20.0.11 pg1.db.example.com pg1\n10.20.0.12 pg2.db.example.com pg2\n10.20.0.13 pg3.db.example.com pg3\n" +
+		"# END pgha-bundle seed\n"
+	if string(got) != wantHosts {
+		t.Errorf("/etc/hosts:\n%s\nwant:\n%s", got, wantHosts)
+	}
+	gotArgs, err := os.ReadFile(filepath.Join(dir, "varlib/pgha-bundle/install-args"))
+	if err != nil || string(gotArgs) != strings.Join(args, "\n")+"\n" {
+		t.Errorf("install.sh arguments %q (%v), want %q", gotArgs, err, args)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "varlib/pgha-bundle/bundle/pgprod-pg1/install.sh")); err != nil {
+		t.Errorf("bundle not unpacked under %s: %v", BundleDir, err)
+	}
+	logPath := filepath.Join(dir, "varlog/pgha-bundle/seed-install.log")
+	log, err := os.ReadFile(logPath)
+	if err != nil || !strings.Contains(string(log), "sha256 verified") || !strings.Contains(string(log), "install ran") {
+		t.Errorf("log: %v\n%s", err, log)
+	}
+	if fi, err := os.Stat(logPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("log mode %v, %v", fi.Mode(), err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "run"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "pgha-") { // libmount's own mount/utab may be there
+			t.Errorf("left in /run: %s", e.Name())
+		}
+	}
+
+	// A seed whose recorded sha256 does not match the bundle must not run it.
+	if err := os.Remove(filepath.Join(dir, "varlib/pgha-bundle/install-args")); err != nil {
+		t.Fatal(err)
+	}
+	wrong := mustRender(t, Input{Spec: spec, Node: "pg1", BundleSHA256: strings.Repeat("ab", 32), InstallArgs: args})
+	out, err := run(wrong.UserData)
+	if err == nil || !strings.HasPrefix(out, "pgha-bundle seed install failed") {
+		t.Errorf("a wrong sha256 did not fail: %v %q", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "varlib/pgha-bundle/install-args")); err == nil {
+		t.Error("install.sh ran from a bundle that failed its check")
+	}
+	if log, _ := os.ReadFile(logPath); !strings.Contains(string(log), "the seed expects "+strings.Repeat("ab", 32)) {
+		t.Errorf("log does not say why:\n%s", log)
+	}
+}
