@@ -66,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand(),
+		initCommand(), validateCommand(), buildCommand(),
 		diffCommand(), inspectCommand(),
 	}
 }

@@ -1,0 +1,58 @@
+package build
+
+import (
+	"fmt"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
+)
+
+// scanPackages verifies the package directory (flags win over the spec) and
+// derives the components; with no directory at all every component must be
+// named as preinstalled in the spec.
+func scanPackages(spec *cluster.Spec, opts *Options) (*rpm.Set, error) {
+	pre := rpm.Preinstalled{
+		PostgreSQLBinDir: spec.PostgreSQL.BinDir,
+		PostgreSQLMajor:  spec.PostgreSQL.Major,
+		PatroniBin:       spec.Patroni.Bin,
+		PatroniCtl:       spec.Patroni.Ctl,
+		EtcdBin:          spec.Etcd.Bin,
+		EtcdCtl:          spec.Etcd.Ctl,
+		HAProxyBin:       spec.HAProxy.Bin,
+	}
+	dir := opts.PackagesDir
+	if dir == "" {
+		dir = spec.Path(spec.Packages.Dir)
+	}
+	keys := opts.Keys
+	if len(keys) == 0 {
+		for _, k := range spec.Packages.Keys {
+			keys = append(keys, spec.Path(k))
+		}
+	}
+	if dir == "" {
+		comps, err := rpm.FindComponents(nil, pre)
+		if err != nil {
+			return nil, fmt.Errorf("no packages directory (--packages or packages.dir), so every component must be preinstalled:\n%w", err)
+		}
+		return &rpm.Set{Components: comps, SignaturesChecked: true}, nil
+	}
+	set, err := rpm.Scan(dir, rpm.ScanOptions{
+		Keys:          keys,
+		AllowUnsigned: spec.Packages.AllowUnsigned,
+		OS:            spec.Cluster.OS,
+		Arch:          spec.Cluster.Arch,
+		Preinstalled:  pre,
+		BaseProvides:  opts.BaseProvides,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("packages in %s:\n%w", dir, err)
+	}
+	if !set.SignaturesChecked {
+		opts.logf("warning: NO PACKAGE SIGNATURES WERE CHECKED (packages.allow_unsigned: true): only digests were verified")
+	}
+	for _, p := range set.Packages {
+		opts.logf("    %s: %s, signature %s %s", p.Filename, p.NEVRA, p.Signature, p.KeyID)
+	}
+	return set, nil
+}
