@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+)
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "write an annotated example cluster spec, or convert the old playbook's Ansible inventory",
+		UsageText: "pgha-bundle init [-o cluster.yaml] [--from-ansible INVENTORY] [--force]",
+		Description: "Without --from-ansible, writes the annotated example: the three-node el7 cluster the old\n" +
+			"playbook built (co7-node01..03 at 192.168.0.81-83, synchronous replication, WAL archiving).\n" +
+			"With --from-ansible, converts the playbook's INI inventory ([postgres-ha], [master], [slave],\n" +
+			"[all:vars]); notes on what was ignored or assumed go to stderr, and hosts that cannot be placed\n" +
+			"are errors. An existing file is never overwritten without --force.\n\n" +
+			"Examples:\n" +
+			"   pgha-bundle init                                # writes cluster.yaml\n" +
+			"   pgha-bundle init -o - | less                    # print the example\n" +
+			"   pgha-bundle init --from-ansible ansible-hosts -o prod.yaml",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "cluster.yaml", Usage: "write the spec to `FILE` (- for standard output)"},
+			&cli.StringFlag{Name: "from-ansible", Usage: "convert the Ansible INI `INVENTORY` of the old playbook", TakesFile: true},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return exitWith(exitUsage, fmt.Errorf("init takes no arguments (usage: %s)", c.Command.UsageText))
+			}
+			spec := cluster.Example()
+			if inv := c.String("from-ansible"); inv != "" {
+				var err error
+				if spec, err = convertInventory(inv, c.App.ErrWriter); err != nil {
+					return exitWith(exitUsage, err)
+				}
+			}
+			out := c.String("output")
+			if out == "-" {
+				_, err := c.App.Writer.Write(spec)
+				return err
+			}
+			if err := writeNew(out, spec, c.Bool("force")); err != nil {
+				return exitWith(exitUsage, err)
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s; check it with: pgha-bundle validate -f %s\n", out, out)
+			return nil
+		},
+	}
+}
+
+// convertInventory converts an Ansible inventory, printing the notes and, on
+// failure, every host it could not place.
+func convertInventory(path string, stderr io.Writer) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	defer f.Close()
+	spec, notes, err := cluster.FromAnsible(f, path)
+	for _, n := range notes {
+		fmt.Fprintf(stderr, "note: %s\n", n)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, fmt.Errorf("%s not converted; nothing written", path)
+	}
+	return spec, nil
+}
+
+// writeNew writes data to path through a temporary file renamed into place,
+// refusing to replace an existing file unless force is set.
+func writeNew(path string, data []byte, force bool) error {
+	if _, err := os.Lstat(path); err == nil && !force {
+		return fmt.Errorf("%s exists; use --force to overwrite it", path)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

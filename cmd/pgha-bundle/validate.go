@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+)
+
+// errInvalid ends a validate run that printed its problems: nothing more to say.
+var errInvalid = errors.New("")
+
+func validateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate",
+		Usage:     "check a cluster spec and report every problem at once",
+		UsageText: "pgha-bundle validate [-f cluster.yaml] [--strict] [--major N]",
+		Description: "Loads the spec strictly (unknown keys, wrong types, duplicated keys), applies the defaults and\n" +
+			"checks it as a whole. Every problem is printed on stderr, one per line, as FILE:LINE:COL: message;\n" +
+			"warnings start with \"warning: \". Exit status: 0 valid, 2 errors (or warnings with --strict).\n\n" +
+			"Examples:\n" +
+			"   pgha-bundle validate                       # checks cluster.yaml\n" +
+			"   pgha-bundle validate -f prod.yaml --strict # warnings fail too (for CI)\n" +
+			"   pgha-bundle validate --major 16            # also check the parameters against PostgreSQL 16",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE`", TakesFile: true},
+			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
+			&cli.IntFlag{Name: "major", Usage: "check postgresql.parameters against PostgreSQL major `N` (the packages' major)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return exitWith(exitUsage, fmt.Errorf("validate takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
+			}
+			file := c.String("file")
+			s, ps, err := cluster.Load(file)
+			var specErr *cluster.SpecError
+			if err != nil && !errors.As(err, &specErr) {
+				return exitWith(exitUsage, err)
+			}
+			if m := c.Int("major"); s != nil && m != 0 && m != s.PostgreSQL.Major {
+				ps = append(ps, s.CheckForMajor(m)...)
+				ps.Sort()
+			}
+			for _, p := range ps {
+				fmt.Fprintln(c.App.ErrWriter, p)
+			}
+			errs, warns := len(ps.Errors()), len(ps.Warnings())
+			if errs > 0 || (c.Bool("strict") && warns > 0) {
+				fmt.Fprintf(c.App.Writer, "%s: invalid: %s, %s\n", file, plural(errs, "error"), plural(warns, "warning"))
+				return exitWith(exitUsage, errInvalid)
+			}
+			fmt.Fprintf(c.App.Writer, "%s: valid: %s, %s\n", file, plural(len(s.Nodes), "node"), plural(warns, "warning"))
+			return nil
+		},
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
