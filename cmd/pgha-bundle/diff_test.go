@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pgha-bundle/pgha-bundle/build"
+	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+)
+
+// builds holds real builds of the spec variants in diff/testdata/specs, made
+// once per test binary in a temporary directory: name -> build directory
+// relative to that directory (the tests chdir there so labels are stable).
+type builds struct {
+	root    string
+	secrets []string // every secret value of every secrets file used
+}
+
+const specDir = "../../diff/testdata/specs"
+
+// makeBuilds writes the fixture packages (PostgreSQL 15.4, and a 15.5 set for
+// the upgrade pair), then builds every variant with one shared secrets file
+// (and a second one for the rotated pair), deterministic throughout.
+func makeBuilds(t *testing.T) *builds {
+	t.Helper()
+	root := t.TempDir()
+	key, err := fixture.NewKeyFromSeed("diff-test", []byte("diff-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(root, "RPM-GPG-KEY")
+	if err := os.WriteFile(keyPath, key.ArmoredPublic(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkgs := func(dir, pgVersion string) string {
+		set := fixture.DebianComponents("el9", "x86_64")
+		for i := range set {
+			if strings.HasPrefix(set[i].Name, "postgresql15") {
+				set[i].Version = pgVersion
+				for j, r := range set[i].Requires {
+					set[i].Requires[j] = strings.ReplaceAll(r, "15.4-", pgVersion+"-")
+				}
+				for j, p := range set[i].Provides {
+					set[i].Provides[j] = strings.ReplaceAll(p, "15.4", pgVersion)
+				}
+			}
+		}
+		d := filepath.Join(root, dir)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fixture.WriteSet(d, set, key); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	pg154, pg155 := pkgs("pkgs-15.4", "15.4"), pkgs("pkgs-15.5", "15.5")
+	b := &builds{root: root}
+	for _, v := range []struct{ out, spec, pkgs, secrets string }{
+		{"base", "base.yaml", pg154, "a.secrets.yaml"},
+		{"parameter", "parameter.yaml", pg154, "a.secrets.yaml"},
+		{"nodes-added", "nodes-added.yaml", pg154, "a.secrets.yaml"},
+		{"generation", "generation.yaml", pg154, "a.secrets.yaml"},
+		{"package-upgrade", "base.yaml", pg155, "a.secrets.yaml"},
+		{"secret-rotated", "base.yaml", pg154, "b.secrets.yaml"},
+		{"rebuild", "base.yaml", pg154, "a.secrets.yaml"},
+	} {
+		seed := int64(1)
+		if v.secrets == "b.secrets.yaml" {
+			seed = 2
+		}
+		_, err := build.Run(build.Options{
+			SpecPath: filepath.Join(specDir, v.spec), OutDir: filepath.Join(root, v.out),
+			SecretsPath: filepath.Join(root, v.secrets), PackagesDir: v.pkgs, Keys: []string{keyPath},
+			Version: "test", Rand: rand.New(rand.NewSource(seed)),
+		})
+		if err != nil {
+			t.Fatalf("build %s: %v", v.out, err)
+		}
+	}
+	for _, f := range []string{"a.secrets.yaml", "b.secrets.yaml"} {
+		b.secrets = append(b.secrets, secretValues(t, filepath.Join(root, f))...)
+	}
+	// The mode pair: the same build, with patroni.yml's mode as a template
+	// change to 0640 would make it, recorded in the manifest the tree is read with.
+	copyDir(t, filepath.Join(root, "base"), filepath.Join(root, "mode"))
+	mp := filepath.Join(root, "mode", "demo", "manifest.json")
+	raw, err := os.ReadFile(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m["nodes"].([]any) {
+		for _, f := range n.(map[string]any)["files"].([]any) {
+			if e := f.(map[string]any); e["path"] == "/etc/patroni/patroni.yml" {
+				e["mode"] = "0640"
+			}
+		}
+	}
+	raw, _ = json.Marshal(m)
+	if err := os.WriteFile(mp, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// secretValues returns every value of a secrets file: all of them are secret.
+func secretValues(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		case string:
+			if len(x) >= 8 {
+				out = append(out, x)
+			}
+		}
+	}
+	walk(m)
+	if len(out) < 5 {
+		t.Fatalf("%s: found %d secret values, want the five passwords at least", path, len(out))
+	}
+	return out
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			return err
+		}
+		return os.Chmod(dst, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runDiffCLI(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	code := run(append([]string{"pgha-bundle"}, args...), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestDiffBuilds runs pgha-bundle diff over pairs of real builds, in every
+// output form: output against golden files, exit code, and no secret.
+func TestDiffBuilds(t *testing.T) {
+	b := makeBuilds(t)
+	specs, err := filepath.Abs(specDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The spec's own package and key settings are overridden, as build's flags do.
+	os.Symlink(filepath.Join(specs, "parameter.yaml"), filepath.Join(b.root, "parameter.yaml"))
+	specFlags := []string{"--packages", "pkgs-15.4", "--key", "RPM-GPG-KEY", "--secrets", "a.secrets.yaml"}
+	t.Chdir(b.root)
+	pairs := []struct {
+		name, a, b string
+		code       int
+		flags      []string
+	}{
+		{"identical", "base/demo", "rebuild/demo", 0, nil},
+		{"parameter", "base/demo", "parameter/demo", 1, nil},
+		{"nodes-added", "base/demo", "nodes-added/demo", 1, nil},
+		{"nodes-removed", "nodes-added/demo", "base/demo", 1, nil},
+		{"package-upgrade", "base/demo", "package-upgrade/demo", 1, nil},
+		{"secret-rotated", "base/demo", "secret-rotated/demo", 1, nil},
+		{"mode", "base/demo", "mode/demo", 1, nil},
+		{"generation", "base/demo", "generation/demo", 1, nil},
+		{"bundle", "base/demo/bundles/pg1.tar.gz", "parameter/demo/bundles/pg1.tar.gz", 1, nil},
+		{"iso", "base/demo/seeds/pg1.iso", "generation/demo/seeds/pg1.iso", 1, nil},
+		{"iso-vs-bundle", "base/demo/seeds/pg1.iso", "base/demo/bundles/pg1.tar.gz", 0, nil},
+		{"spec", "base/demo", "parameter.yaml", 1, specFlags},
+		{"spec-built", "parameter/demo", "parameter.yaml", 0, specFlags},
+	}
+	forms := []struct {
+		ext  string
+		args []string
+	}{
+		{"txt", nil},
+		{"stat", []string{"--stat"}},
+		{"json", []string{"--format", "json"}},
+		{"color", []string{"--color", "always", "--stat"}},
+	}
+	for _, p := range pairs {
+		t.Run(p.name, func(t *testing.T) {
+			for _, f := range forms {
+				args := append(append(append([]string{"diff"}, p.flags...), f.args...), p.a, p.b)
+				out, stderr, code := runDiffCLI(args...)
+				if code != p.code {
+					t.Errorf("%s: exit %d, want %d; stderr: %s", strings.Join(args, " "), code, p.code, stderr)
+				}
+				if stderr != "" {
+					t.Errorf("%s: stderr %q", strings.Join(args, " "), stderr)
+				}
+				for _, s := range b.secrets {
+					if strings.Contains(out, s) {
+						t.Errorf("%s: output holds a secret value (%d characters)", strings.Join(args, " "), len(s))
+					}
+				}
+				if f.ext == "json" && !json.Valid([]byte(out)) {
+					t.Errorf("JSON output does not parse")
+				}
+				testutil.Golden(t, filepath.Join(goldenDir, p.name+"."+f.ext), []byte(out))
+			}
+		})
+	}
+}
+
+var goldenDir, _ = filepath.Abs("testdata/diff")
+
+func TestDiffUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	notABuild := filepath.Join(dir, "empty")
+	os.Mkdir(notABuild, 0o755)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"one path", []string{"diff", dir}, "two paths"},
+		{"bad format", []string{"diff", "--format", "xml", dir, dir}, "--format"},
+		{"bad color", []string{"diff", "--color", "sometimes", dir, dir}, "--color"},
+		{"missing", []string{"diff", filepath.Join(dir, "nope.iso"), dir}, "no such file"},
+		{"not a build", []string{"diff", notABuild, notABuild}, "without manifest.json"},
+		{"unknown kind", []string{"diff", filepath.Join(dir, "x.txt"), dir}, "no such file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := runDiffCLI(tt.args...)
+			if code != exitUsage || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
