@@ -131,7 +131,15 @@ func TestBootSeed(t *testing.T) {
 		t.Fatal("boot 1: no instance-id")
 	}
 	if n := atoi(r1.Info["install_runs"]); n != 1 {
-		t.Errorf("boot 1: install.sh completed %d times in cloud-init's output, want 1", n)
+		t.Errorf("boot 1: install.sh completed %d times in the seed install log, want 1", n)
+	}
+	for _, want := range []string{verifyOKLine, installVerifyStep, installDonePrefix, installDoneLine} {
+		if !logHas(r1.InstallLog, want) {
+			t.Errorf("boot 1: the seed install log lacks %q", want)
+		}
+	}
+	if logHas(r1.InstallLog, installNoChanges) {
+		t.Errorf("boot 1: install.sh found nothing to change on a fresh image")
 	}
 
 	// Boot 2: same seed, same instance-id: nothing runs again, the enabled
@@ -160,7 +168,7 @@ func TestBootSeed(t *testing.T) {
 	if a, b := atoi(r3.Info["install_runs"]), atoi(r2.Info["install_runs"]); a != b+1 {
 		t.Errorf("boot 3: install.sh completions %d, want %d", a, b+1)
 	}
-	if !installUnchanged(r3.InstallLog) {
+	if !logHas(r3.InstallLog, installNoChanges) {
 		t.Errorf("boot 3: install.sh did not report nothing to change; its output:\n%s", strings.Join(r3.InstallLog, "\n"))
 	}
 }
@@ -212,6 +220,7 @@ func checkDisk(t *testing.T, work string, n int, s seed) string {
 		"E2E_ETCD_ENDPOINTS": s.EtcdEndpoints,
 		"E2E_PATRONI_URL":    s.PatroniURL,
 		"E2E_RECEIPT":        installReceipt,
+		"E2E_INSTALL_LOG":    installLog,
 		"E2E_INSTALL_START":  installStartLine,
 		"E2E_INSTALL_DONE":   installDoneLine,
 		"E2E_VERIFY_OK":      verifyOKLine,

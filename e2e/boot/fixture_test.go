@@ -2,17 +2,38 @@
 
 package boot
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
+)
 
 // installArgFlags pass install.sh's test-only overrides through the build:
 // the OS check (the product targets EL, the image is Debian) and the package
 // step (Debian's packages are preinstalled in the image).
 var installArgFlags = []string{"--install-arg", "--skip-os-check", "--install-arg", "--no-packages"}
 
-// fixturePackages writes the Debian-layout fixture RPMs and their signing
-// key, returning the package directory and the key's path.
-func fixturePackages(t *testing.T, dir string) (pkgDir, key string) {
+// fixturePackages writes the Debian-layout fixture RPMs (file lists at the
+// paths Debian installs the programs to, so the generated configs name the
+// binaries the image has), signed with a fresh key, and that key.
+func fixturePackages(t *testing.T, dir string) (pkgDir, keyPath string) {
 	t.Helper()
-	t.Fatal("the Debian-layout fixture RPMs (internal/fixture) are not available yet")
-	return "", ""
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key, err := fixture.NewKey("pgha-bundle e2e boot")
+	if err != nil {
+		t.Fatalf("fixture key: %v", err)
+	}
+	if _, err := fixture.WriteSet(dir, fixture.DebianComponents("el9", "x86_64"), key); err != nil {
+		t.Fatalf("fixture packages: %v", err)
+	}
+	armored := key.ArmoredPublic()
+	keyPath = filepath.Join(filepath.Dir(dir), "RPM-GPG-KEY-e2e")
+	if err := os.WriteFile(keyPath, armored, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, keyPath
 }

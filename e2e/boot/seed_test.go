@@ -25,14 +25,21 @@ const (
 	installStartLine = "seed install of node " + clusterName + "-" + nodeName + " starts"
 	installDoneLine  = "install.sh finished"
 	verifyOKLine     = "bundle.tgz sha256 verified"
-	installReceipt   = "/var/lib/pgha-bundle/receipt"
+	installReceipt   = "/var/lib/pgha-bundle/receipt.json"
 )
 
-// installUnchanged reports whether the last install.sh run said it had
-// nothing to change.
-func installUnchanged(lines []string) bool {
+// Lines of bundle/scripts/install.sh: its checksum step, and its closing
+// line when a run found the node already matching the bundle.
+const (
+	installVerifyStep = "==> verify bundle checksums"
+	installNoChanges  = "==> done: no changes, " + nodeName + " already matches bundle"
+	installDonePrefix = "==> done: "
+)
+
+// logHas reports whether any line of an install log contains s.
+func logHas(lines []string, s string) bool {
 	for _, l := range lines {
-		if strings.Contains(strings.ToLower(l), "nothing to change") {
+		if strings.Contains(l, s) {
 			return true
 		}
 	}
