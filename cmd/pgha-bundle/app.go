@@ -68,6 +68,7 @@ func commands() []*cli.Command {
 		versionCommand(),
 		initCommand(), validateCommand(), buildCommand(),
 		diffCommand(), inspectCommand(),
+		verifyCommand(),
 	}
 }
 
