@@ -96,6 +96,9 @@ func consequences(res *Result, an, bn map[string]*Node) []Consequence {
 		if a.Message != b.Message {
 			return a.Message < b.Message
 		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
 		return strings.Join(a.Nodes, ",") < strings.Join(b.Nodes, ",")
 	})
 	return out
