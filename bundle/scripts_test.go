@@ -1,0 +1,516 @@
+package bundle
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+)
+
+// stubbed are the host commands replaced by testdata/stubs/stub.
+var stubbed = []string{
+	"id", "ip", "ss", "rpm", "yum", "dnf", "systemctl", "firewall-cmd", "getenforce", "getsebool",
+	"setsebool", "semanage", "etcdctl", "curl", "patronictl", "useradd", "modprobe", "haproxy", "chown",
+}
+
+// host is a temporary root with recorded stand-ins, and an extracted bundle.
+type host struct {
+	t                              *testing.T
+	dir, root, state, log, bin, bd string
+	env                            []string
+}
+
+const healthyCluster = `{"members": [{"name": "pg1", "role": "leader", "state": "running", "api_url": "http://10.0.0.1:8008/patroni", "tags": {}}, {"name": "pg2", "role": "replica", "state": "streaming", "lag": 0}]}`
+
+func newHost(t *testing.T, except ...string) *host {
+	t.Helper()
+	testutil.NeedTool(t, "sha256sum", "coreutils")
+	dir := t.TempDir()
+	h := &host{t: t, dir: dir, root: filepath.Join(dir, "root"), state: filepath.Join(dir, "state"),
+		log: filepath.Join(dir, "calls.log"), bin: filepath.Join(dir, "bin")}
+	for _, d := range []string{h.root + "/etc", h.root + "/run/systemd/system", h.state, h.bin} {
+		must(t, os.MkdirAll(d, 0o755))
+	}
+	writeFile(t, h.root+"/etc/passwd", "root:x:0:0::/root:/bin/bash\n")
+	writeFile(t, h.root+"/etc/group", "root:x:0:\n")
+	writeFile(t, h.root+"/etc/hosts", "127.0.0.1 localhost\n")
+	writeFile(t, h.root+"/etc/os-release", "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n")
+	writeFile(t, h.state+"/cluster.json", healthyCluster)
+	stub, err := filepath.Abs("testdata/stubs/stub")
+	must(t, err)
+	for _, name := range stubbed {
+		skip := false
+		for _, e := range except {
+			skip = skip || e == name
+		}
+		if !skip {
+			must(t, os.Symlink(stub, filepath.Join(h.bin, name)))
+		}
+	}
+	h.env = append(os.Environ(), "PATH="+h.bin+":"+os.Getenv("PATH"), "STUB_LOG="+h.log, "STUB_STATE="+h.state,
+		"STUB_ADDR=10.0.0.2", "PGHA_ROOT="+h.root, "PGHA_POLL_INTERVAL=0", "PGHA_TIMEOUT_ETCD=2",
+		"PGHA_TIMEOUT_PATRONI=2", "PGHA_TIMEOUT_HAPROXY=2", "PGHA_TIMEOUT_SWITCHOVER=2")
+	return h
+}
+
+// extract writes in as a bundle and extracts it under the host's dir.
+func (h *host) extract(in Input) string {
+	h.t.Helper()
+	p := writeBundle(h.t, h.dir, in)
+	out := filepath.Join(h.dir, "bundles", in.BuildID)
+	must(h.t, os.MkdirAll(out, 0o755))
+	if b, err := exec.Command("tar", "-xzf", p, "-C", out).CombinedOutput(); err != nil {
+		h.t.Fatalf("tar -x: %v\n%s", err, b)
+	}
+	h.bd = filepath.Join(out, TopDir(in.Cluster, in.Node))
+	return h.bd
+}
+
+// run runs a script of the current bundle and returns its output and exit code.
+func (h *host) run(script string, args ...string) (string, int) {
+	h.t.Helper()
+	must(h.t, os.WriteFile(h.log, nil, 0o644))
+	cmd := exec.Command("bash", append([]string{filepath.Join(h.bd, script)}, args...)...)
+	cmd.Env = h.env
+	out, err := cmd.CombinedOutput()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// calls returns the stand-ins' log of the last run.
+func (h *host) calls() []string {
+	b, err := os.ReadFile(h.log)
+	must(h.t, err)
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// index is the position of the first call starting with prefix, or -1.
+func index(calls []string, prefix string) int {
+	for i, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			return i
+		}
+	}
+	return -1
+}
+
+// mutating reports the calls that change the host.
+func mutating(calls []string) []string {
+	var out []string
+	for _, c := range calls {
+		f := strings.Fields(c)
+		if len(f) == 0 {
+			continue
+		}
+		switch {
+		case f[0] == "systemctl" && !strings.Contains(c, "is-enabled") && !strings.Contains(c, "is-active"),
+			f[0] == "rpm" && (strings.Contains(c, " -U") || strings.Contains(c, " -e ")),
+			f[0] == "yum", f[0] == "dnf", f[0] == "useradd", f[0] == "chown", f[0] == "setsebool", f[0] == "modprobe",
+			f[0] == "firewall-cmd" && (strings.Contains(c, "--add-port") || strings.Contains(c, "--remove-port")),
+			f[0] == "semanage" && !strings.Contains(c, " -l"),
+			f[0] == "patronictl":
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type receipt struct {
+	Format   int    `json:"format"`
+	BundleID string `json:"bundle_id"`
+	Cluster  string `json:"cluster"`
+	Node     string `json:"node"`
+	Files    []struct {
+		Path, SHA256, Mode, Owner, Group string
+	} `json:"files"`
+	Packages []struct{ Name, NEVRA string } `json:"packages"`
+	Backups  []struct{ Path, Backup string } `json:"backups"`
+	Ports    []string                        `json:"firewall_ports"`
+	Masked   []string                        `json:"masked_units"`
+	Users    []string                        `json:"users"`
+}
+
+func (h *host) receipt() (receipt, bool) {
+	h.t.Helper()
+	var r receipt
+	b, err := os.ReadFile(h.root + "/var/lib/pgha-bundle/receipt.json")
+	if errors.Is(err, os.ErrNotExist) {
+		return r, false
+	}
+	must(h.t, err)
+	if err := json.Unmarshal(b, &r); err != nil {
+		h.t.Fatalf("receipt.json is not JSON: %v\n%s", err, b)
+	}
+	return r, true
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t testing.TB, p, s string) {
+	t.Helper()
+	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	must(t, os.WriteFile(p, []byte(s), 0o644))
+}
+
+func TestShellcheck(t *testing.T) {
+	sc := testutil.NeedTool(t, "shellcheck", "shellcheck")
+	cmd := exec.Command(sc, "-x", "-s", "bash", "-P", "SCRIPTDIR", "install.sh", "upgrade.sh", "uninstall.sh", "lib.sh", "../testdata/stubs/stub")
+	cmd.Dir = "scripts"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+// noSecrets fails when a secret of the test payload shows in text.
+func noSecrets(t *testing.T, what, text string) {
+	t.Helper()
+	for _, s := range []string{testSuperuserPassword, testStatsPassword} {
+		if strings.Contains(text, s) {
+			t.Errorf("%s shows a secret", what)
+		}
+	}
+}
+
+func TestInstall(t *testing.T) {
+	h := newHost(t)
+	writeFile(t, h.state+"/firewalld", "")
+	writeFile(t, h.state+"/enforcing", "")
+	in := testInput(t, h.dir)
+	h.extract(in)
+
+	out, code := h.run("install.sh")
+	if code != 0 {
+		t.Fatalf("install.sh exit %d\n%s", code, out)
+	}
+	calls := h.calls()
+	noSecrets(t, "install output", out)
+	noSecrets(t, "the commands run", strings.Join(calls, "\n"))
+	logs, _ := filepath.Glob(h.root + "/var/log/pgha-bundle/install-*.log")
+	if len(logs) != 1 {
+		t.Fatalf("want one install log, got %v", logs)
+	}
+	logText, _ := os.ReadFile(logs[0])
+	noSecrets(t, "the install log", string(logText))
+	if !strings.Contains(string(logText), "==> verify bundle checksums") {
+		t.Error("the log file lacks the steps")
+	}
+
+	// Order: verify before any change; etcd, then Patroni, then HAProxy,
+	// each started after the previous one's health gate.
+	lastVerify := -1
+	for i, c := range calls {
+		if strings.HasPrefix(c, "rpm --dbpath") {
+			lastVerify = i
+		}
+	}
+	firstChange := index(calls, mutating(calls)[0])
+	if lastVerify < 0 || lastVerify > firstChange {
+		t.Errorf("verification (last rpm -K at %d) must precede the first change (%q at %d)", lastVerify, calls[firstChange], firstChange)
+	}
+	order := []string{
+		"systemctl start --no-block etcd", "etcdctl --endpoints=http://10.0.0.2:2379",
+		"systemctl start --no-block patroni", "curl -s -o /dev/null -w %{http_code} --max-time 5 http://10.0.0.2:8008/health",
+		"haproxy -c -f " + h.root + "/etc/haproxy/haproxy.cfg", "systemctl start --no-block haproxy",
+		"curl -s -f --max-time 5 -K - http://10.0.0.2:7000/;csv",
+	}
+	prev := -1
+	for _, o := range order {
+		i := index(calls, o)
+		if i <= prev {
+			t.Errorf("%q at %d, want after %d\n%s", o, i, prev, strings.Join(calls, "\n"))
+		}
+		prev = i
+	}
+	for _, want := range []string{
+		"dnf -y --disablerepo=* --nogpgcheck --installroot=" + h.root + " install",
+		"systemctl mask postgresql.service", "systemctl mask postgresql-16.service",
+		"firewall-cmd --permanent --add-port=5432/tcp", "firewall-cmd --add-port=7000/tcp",
+		"setsebool -P haproxy_connect_any 1", "useradd --root " + h.root,
+		"systemctl daemon-reload",
+	} {
+		if index(calls, want) < 0 {
+			t.Errorf("no call %q", want)
+		}
+	}
+	if i, j := index(calls, "dnf "), index(calls, "useradd"); i > j {
+		t.Error("accounts must be created after the packages (which create them when they can)")
+	}
+
+	// Files: content, mode and owner from FILES; /etc/hosts merged.
+	uid := map[string]string{}
+	for _, line := range strings.Split(readFile(t, h.root+"/etc/passwd"), "\n") {
+		if f := strings.Split(line, ":"); len(f) > 3 {
+			uid[f[0]] = f[2]
+		}
+	}
+	for _, f := range in.Payload.Files {
+		p := h.root + f.Path
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s not installed: %v", f.Path, err)
+			continue
+		}
+		if fi.Mode().Perm() != f.Mode.Perm() {
+			t.Errorf("%s: mode %v, want %v", f.Path, fi.Mode().Perm(), f.Mode.Perm())
+		}
+		if got := strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid)); got != uid[f.Owner] {
+			t.Errorf("%s: uid %s, want %s (%s)", f.Path, got, uid[f.Owner], f.Owner)
+		}
+		if readFile(t, p) != string(f.Content) {
+			t.Errorf("%s: content differs", f.Path)
+		}
+	}
+	hosts := readFile(t, h.root+"/etc/hosts")
+	if !strings.HasPrefix(hosts, "127.0.0.1 localhost\n# BEGIN pgha-bundle demo\n10.0.0.1 pg1\n10.0.0.2 pg2\n# END pgha-bundle demo") {
+		t.Errorf("/etc/hosts:\n%s", hosts)
+	}
+	for _, d := range []string{"/var/lib/pgsql/16/data", "/var/lib/etcd/demo"} {
+		if fi, err := os.Stat(h.root + d); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v %v", d, fi, err)
+		}
+	}
+
+	r, ok := h.receipt()
+	if !ok {
+		t.Fatal("no receipt")
+	}
+	if r.BundleID != in.BuildID || r.Cluster != "demo" || r.Node != "pg2" || len(r.Files) != len(in.Payload.Files) {
+		t.Errorf("receipt: %+v", r)
+	}
+	for i, f := range r.Files {
+		if want := in.Payload.Files[i]; f.Path != want.Path || f.SHA256 != sum(want.Content) {
+			t.Errorf("receipt file %d: %+v, want %s %s", i, f, want.Path, sum(want.Content))
+		}
+	}
+	if len(r.Packages) != 3 || len(r.Ports) != 7 || len(r.Masked) != 2 {
+		t.Errorf("receipt packages %v ports %v masked %v", r.Packages, r.Ports, r.Masked)
+	}
+
+	// Second run: nothing changes, and it says so.
+	out2, code := h.run("install.sh")
+	if code != 0 {
+		t.Fatalf("second install.sh exit %d\n%s", code, out2)
+	}
+	if m := mutating(h.calls()); len(m) > 0 {
+		t.Errorf("second run changed the host: %v", m)
+	}
+	if !strings.Contains(out2, "==> done: no changes, pg2 already matches bundle "+in.BuildID) {
+		t.Errorf("second run does not say it changed nothing:\n%s", out2)
+	}
+	if strings.Contains(out2, "changed:") {
+		t.Errorf("second run reports changes:\n%s", out2)
+	}
+}
+
+func readFile(t testing.TB, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	must(t, err)
+	return string(b)
+}
+
+func TestInstallDryRun(t *testing.T) {
+	h := newHost(t)
+	h.extract(testInput(t, h.dir))
+	out, code := h.run("install.sh", "--dry-run")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if m := mutating(h.calls()); len(m) > 0 {
+		t.Errorf("--dry-run changed the host: %v", m)
+	}
+	for _, want := range []string{"would run: dnf -y", "would install /etc/patroni/patroni.yml (0600 postgres:postgres)", "would run: systemctl start --no-block etcd", "dry run done:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(h.root + "/etc/patroni"); err == nil {
+		t.Error("--dry-run created /etc/patroni")
+	}
+}
+
+// TestInstallStopsBeforeAnyChange: a tampered file or package, or a bad
+// signature, stops the install before anything is touched.
+func TestInstallStopsBeforeAnyChange(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(h *host)
+		want   string
+	}{
+		{"payload file", func(h *host) {
+			writeFile(t, h.bd+"/files/etc/etcd/etcd.conf.yml", "name: evil\n")
+		}, "SHA256SUMS does not match"},
+		{"package", func(h *host) {
+			f, err := os.OpenFile(h.bd+"/packages/etcd-3.5.12-1.el9.x86_64.rpm", os.O_WRONLY|os.O_APPEND, 0)
+			must(t, err)
+			f.Write([]byte{0})
+			f.Close()
+		}, "SHA256SUMS does not match"},
+		{"signature", func(h *host) {
+			writeFile(t, h.state+"/badsig-patroni-3.2.2-1.el9.noarch.rpm", "")
+		}, "rpm -K patroni-3.2.2-1.el9.noarch.rpm"},
+		{"files list", func(h *host) {
+			writeFile(t, h.bd+"/FILES", "0777 root root 00 /etc/shadow\n")
+		}, "SHA256SUMS does not match"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t)
+			h.extract(testInput(t, h.dir))
+			tc.tamper(h)
+			out, code := h.run("install.sh")
+			if code == 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, want a failure saying %q:\n%s", code, tc.want, out)
+			}
+			if m := mutating(h.calls()); len(m) > 0 {
+				t.Errorf("changed the host before failing: %v", m)
+			}
+			for _, p := range []string{"/etc/patroni", "/etc/etcd", "/var/lib/pgha-bundle", "/var/lib/pgsql"} {
+				if _, err := os.Stat(h.root + p); err == nil {
+					t.Errorf("%s exists after a failed verification", p)
+				}
+			}
+		})
+	}
+}
+
+func TestInstallPreflight(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(h *host)
+		args  []string
+		want  string // empty: the install succeeds
+	}{
+		{"not root", func(h *host) { h.env = append(h.env, "STUB_UID=1000") }, nil, "run as root"},
+		{"other host", func(h *host) { h.env = append(h.env, "STUB_ADDR=10.0.0.3") }, nil, "10.0.0.2 is not configured on this host"},
+		{"other host forced", func(h *host) { h.env = append(h.env, "STUB_ADDR=10.0.0.3") }, []string{"--force"}, ""},
+		{"other OS", func(h *host) {
+			writeFile(t, h.root+"/etc/os-release", "ID=\"centos\"\nID_LIKE=\"rhel fedora\"\nVERSION_ID=\"7\"\n")
+		}, nil, "the bundle is for el9"},
+		{"other OS skipped", func(h *host) { writeFile(t, h.root+"/etc/os-release", "ID=debian\nVERSION_ID=12\n") }, []string{"--skip-os-check"}, ""},
+		{"no systemd", func(h *host) { must(t, os.Remove(h.root+"/run/systemd/system")) }, nil, "systemd is not running"},
+		{"no systemd, no start", func(h *host) { must(t, os.Remove(h.root+"/run/systemd/system")) }, []string{"--no-start"}, ""},
+		{"busy port", func(h *host) { h.env = append(h.env, "STUB_LISTEN=22 5432") }, nil, "ports 5432 are already in use"},
+		{"foreign PGDATA", func(h *host) { writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n") }, nil, "holds a cluster Patroni did not create"},
+		{"Patroni's PGDATA", func(h *host) {
+			writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
+			writeFile(t, h.root+"/var/lib/pgsql/16/data/patroni.dynamic.json", "{}")
+		}, nil, ""},
+		{"etcd never healthy", func(h *host) { writeFile(t, h.state+"/fail-etcd-health", "") }, nil, "timed out after 2s waiting for etcd member pg2 healthy"},
+		{"haproxy config rejected", func(h *host) { writeFile(t, h.state+"/fail-haproxy-check", "") }, nil, "haproxy -c rejects"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t)
+			h.extract(testInput(t, h.dir))
+			tc.setup(h)
+			out, code := h.run("install.sh", tc.args...)
+			switch {
+			case tc.want == "" && code != 0:
+				t.Fatalf("exit %d\n%s", code, out)
+			case tc.want != "" && (code == 0 || !strings.Contains(out, tc.want)):
+				t.Fatalf("exit %d, want a failure saying %q\n%s", code, tc.want, out)
+			}
+		})
+	}
+}
+
+// TestInstallKeepsForeignFiles: a config the package put there is kept as
+// *.pgha-orig, recorded, and restored by uninstall.
+func TestInstallKeepsForeignFiles(t *testing.T) {
+	h := newHost(t)
+	h.extract(testInput(t, h.dir))
+	writeFile(t, h.root+"/etc/haproxy/haproxy.cfg", "# from the haproxy package\n")
+	out, code := h.run("install.sh")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if got := readFile(t, h.root+"/etc/haproxy/haproxy.cfg.pgha-orig"); got != "# from the haproxy package\n" {
+		t.Errorf("backup holds %q", got)
+	}
+	r, _ := h.receipt()
+	if len(r.Backups) != 1 || r.Backups[0].Path != "/etc/haproxy/haproxy.cfg" || r.Backups[0].Backup != "/etc/haproxy/haproxy.cfg.pgha-orig" {
+		t.Errorf("receipt backups: %+v", r.Backups)
+	}
+	out, code = h.run("uninstall.sh")
+	if code != 0 {
+		t.Fatalf("uninstall exit %d\n%s", code, out)
+	}
+	if got := readFile(t, h.root+"/etc/haproxy/haproxy.cfg"); got != "# from the haproxy package\n" {
+		t.Errorf("uninstall left haproxy.cfg as %q", got)
+	}
+}
+
+func TestUninstall(t *testing.T) {
+	h := newHost(t)
+	writeFile(t, h.state+"/firewalld", "")
+	h.extract(testInput(t, h.dir))
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
+	writeFile(t, h.root+"/var/lib/etcd/demo/member/snap/db", "x")
+
+	if out, code := h.run("uninstall.sh", "--purge"); code == 0 || !strings.Contains(out, "add --yes to confirm") {
+		t.Fatalf("--purge without --yes: exit %d\n%s", code, out)
+	}
+	out, code := h.run("uninstall.sh")
+	if code != 0 {
+		t.Fatalf("uninstall exit %d\n%s", code, out)
+	}
+	calls := h.calls()
+	stops := []int{index(calls, "systemctl stop haproxy"), index(calls, "systemctl stop patroni"), index(calls, "systemctl stop etcd")}
+	if stops[0] < 0 || stops[0] > stops[1] || stops[1] > stops[2] {
+		t.Errorf("stop order haproxy, patroni, etcd: %v\n%s", stops, strings.Join(calls, "\n"))
+	}
+	for _, want := range []string{"systemctl disable etcd", "systemctl unmask postgresql.service",
+		"firewall-cmd --permanent --remove-port=5432/tcp", "rpm -e --root " + h.root + " etcd patroni postgresql16-server"} {
+		if index(calls, want) < 0 {
+			t.Errorf("no call %q\n%s", want, strings.Join(calls, "\n"))
+		}
+	}
+	for _, p := range []string{"/etc/patroni/patroni.yml", "/etc/systemd/system/etcd.service", "/var/lib/pgha-bundle/receipt.json"} {
+		if _, err := os.Stat(h.root + p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+	if strings.Contains(readFile(t, h.root+"/etc/hosts"), "pgha-bundle") {
+		t.Error("/etc/hosts block left behind")
+	}
+	for _, p := range []string{"/var/lib/pgsql/16/data/PG_VERSION", "/var/lib/etcd/demo/member/snap/db"} {
+		if _, err := os.Stat(h.root + p); err != nil {
+			t.Errorf("uninstall without --purge lost %s", p)
+		}
+	}
+
+	// Purge: install again, then --purge --yes deletes the data.
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("reinstall exit %d\n%s", code, out)
+	}
+	if out, code := h.run("uninstall.sh", "--purge", "--yes"); code != 0 {
+		t.Fatalf("purge exit %d\n%s", code, out)
+	}
+	for _, p := range []string{"/var/lib/pgsql/16/data", "/var/lib/etcd/demo"} {
+		if _, err := os.Stat(h.root + p); err == nil {
+			t.Errorf("--purge --yes kept %s", p)
+		}
+	}
+}
