@@ -260,13 +260,18 @@ func (s *scenario) build(dir string) (map[string]string, error) {
 	if err := os.WriteFile(spec, []byte(fmt.Sprintf(specTemplate, clusterName, filepath.Join(dir, "packages"), keyPath)), 0o644); err != nil {
 		return nil, err
 	}
-	bin := filepath.Join(dir, "pgha-bundle")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	if _, err := runCmd(ctx, append(os.Environ(), "CGO_ENABLED=0"), goTool, "build", "-o", bin, "github.com/pgha-bundle/pgha-bundle/cmd/pgha-bundle"); err != nil {
-		return nil, err
+	// PGHA_E2E_BIN names an already built pgha-bundle (CI builds it once);
+	// otherwise the test builds the command from this tree.
+	bin := os.Getenv("PGHA_E2E_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "pgha-bundle")
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
+			goTool = "go"
+		}
+		if _, err := runCmd(ctx, append(os.Environ(), "CGO_ENABLED=0"), goTool, "build", "-o", bin, "github.com/pgha-bundle/pgha-bundle/cmd/pgha-bundle"); err != nil {
+			return nil, err
+		}
 	}
 	out := filepath.Join(dir, "out")
 	if _, err := runCmd(ctx, nil, bin, "build", "-f", spec, "--out", out); err != nil {
@@ -378,10 +383,21 @@ func (s *scenario) dumpLogs() {
 	}
 }
 
+// packageDirs are what the EL server package creates and install.sh
+// --no-packages relies on: PGDG's postgresql15-server owns /var/lib/pgsql
+// (the postgres account's home) and /var/lib/pgsql/15 as postgres, mode 0700.
+// Debian's packages put nothing there, so each node gets them as an EL image
+// with the packages preinstalled would have them. (Patroni writes its pgpass
+// beside PGDATA, in /var/lib/pgsql/15.)
+const packageDirs = "install -d -m 0700 -o postgres -g postgres /var/lib/pgsql /var/lib/pgsql/15"
+
 // install runs each bundle's own install.sh inside the node's namespace,
 // without packages (Debian's are on the host) and without systemd.
 func (s *scenario) install(bundles map[string]string) error {
 	for _, n := range s.nodes {
+		if _, err := n.sh(s.ctx, packageDirs); err != nil {
+			return err
+		}
 		out, err := runCmd(s.ctx, nil, "nsenter", "--net="+n.netFile, "--mount="+n.nsFile, "--",
 			"bash", filepath.Join(bundles[n.name], "install.sh"), "--no-packages", "--no-start", "--skip-os-check")
 		_ = os.WriteFile(filepath.Join(n.dir, "log", "install.log"), out, 0o600)
@@ -461,6 +477,9 @@ func (s *scenario) startAll(unit string) error {
 func (s *scenario) waitHealthy(ctx context.Context, timeout time.Duration, live []*node, notLeader string) (topology, error) {
 	var topo topology
 	_, err := poll(ctx, timeout, "healthy cluster", func(ctx context.Context) error {
+		if err := exited(live); err != nil {
+			return err
+		}
 		var eps []string
 		for _, n := range live {
 			eps = append(eps, s.endpointOf(n))
@@ -546,7 +565,7 @@ func (s *scenario) etcdFault(leader *node, topo topology, w *loadWriter) error {
 		return err
 	}
 	if _, err := s.root.run(ctx, []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}, "etcdctl", "--endpoints="+strings.Join(others, ","),
-		"--command-timeout=5s", "put", "/pgha-e2e/quorum-probe", killed.String()); err != nil {
+		"--command-timeout=5s", "put", "/pgha-e2e/quorum-probe", strconv.FormatInt(killed.Unix(), 10)); err != nil {
 		return fmt.Errorf("etcd write without %s (quorum lost?): %w", leader.name, err)
 	}
 	refreshes, last := 0, before

@@ -499,23 +499,54 @@ func (n *node) destroy() error {
 	return err
 }
 
+// permanent marks an error that no amount of waiting will fix (a daemon
+// exited): poll returns it at once.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
 // poll calls f until it returns nil or the deadline passes; it returns the
-// time taken and, on timeout, f's last error.
+// time taken and, on timeout, f's last error obtained before the deadline
+// (the one that explains the wait, not the deadline's own).
 func poll(ctx context.Context, timeout time.Duration, what string, f func(context.Context) error) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	var last error
 	for {
 		err := f(ctx)
 		if err == nil {
 			return time.Since(start), nil
 		}
+		var perm permanent
+		if errors.As(err, &perm) {
+			return time.Since(start), fmt.Errorf("%s: %w", what, perm.error)
+		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return time.Since(start), fmt.Errorf("%s: not reached within %v: %w", what, timeout, err)
+			return time.Since(start), fmt.Errorf("%s: not reached within %v: %w", what, timeout, last)
 		case <-tick.C:
 		}
 	}
+}
+
+// exited returns a permanent error naming the first daemon of nodes that
+// is no longer running.
+func exited(nodes []*node) error {
+	for _, n := range nodes {
+		n.mu.Lock()
+		for name, d := range n.daemons {
+			if d.exited() {
+				n.mu.Unlock()
+				return permanent{fmt.Errorf("node %s: %s exited (%v); see its log %s", n.name, name, d.err, d.log)}
+			}
+		}
+		n.mu.Unlock()
+	}
+	return nil
 }
