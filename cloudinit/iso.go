@@ -86,13 +86,13 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (err e
 			return fmt.Errorf("seed iso %s: %w", path, err)
 		}
 	}
-	var bundleSum string
 	if bundlePath != "" {
-		if bundleSum, err = FileSHA256(bundlePath); err != nil {
+		fi, err := os.Stat(bundlePath)
+		if err != nil {
 			return fmt.Errorf("seed iso %s: %w", path, err)
 		}
-		if bundleSum != seed.BundleSHA256 {
-			return fmt.Errorf("seed iso %s: bundle %s has sha256 %s but user-data expects %s", path, bundlePath, bundleSum, seed.BundleSHA256)
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("seed iso %s: bundle %s is not a regular file", path, bundlePath)
 		}
 	}
 
@@ -137,7 +137,9 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (err e
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	if err := verifyISO(tmp.Name(), small, bundleSum); err != nil {
+	// The read-back compares the bundle in the image with the sha256 that
+	// user-data expects, so the archive is hashed once, from the image.
+	if err := verifyISO(tmp.Name(), small, seed.BundleSHA256); err != nil {
 		return fmt.Errorf("seed iso %s: read back: %w", path, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
@@ -243,7 +245,7 @@ func verifyISO(isoPath string, small []NamedFile, bundleSum string) error {
 				return err
 			}
 			if sum != bundleSum {
-				return fmt.Errorf("%s in the image has sha256 %s, want %s", NameBundle, sum, bundleSum)
+				return fmt.Errorf("%s in the image has sha256 %s but user-data expects %s", NameBundle, sum, bundleSum)
 			}
 			continue
 		}
