@@ -20,7 +20,8 @@ var secretWords = []string{"password", "passwd", "secret", "token", "private", "
 // initial-cluster-token only keeps two clusters from joining each other by
 // mistake: it is the same on every member, written in plain in every etcd
 // config and shown by etcdctl, and grants nothing; showing its change helps.
-var notSecretKeys = map[string]bool{"initial-cluster-token": true}
+// PostgreSQL's password_encryption names a hash algorithm (scram-sha-256).
+var notSecretKeys = map[string]bool{"initial-cluster-token": true, "password_encryption": true}
 
 // IsSecretKey reports whether a YAML key names a secret value (compared
 // without case): its value, and everything below it, is only ever shown as a

@@ -84,7 +84,7 @@ func TestIsSecretKey(t *testing.T) {
 	for key, want := range map[string]bool{
 		"password": true, "PASSWORD": true, "passwd": true, "hashed_passwd": true, "chpasswd": true,
 		"client_secret": true, "api_token": true, "rsa_private": true,
-		"initial-cluster-token": false, "username": false, "ttl": false, "keyfile": false, "auth": false,
+		"initial-cluster-token": false, "password_encryption": false, "username": false, "ttl": false, "keyfile": false, "auth": false,
 	} {
 		if got := IsSecretKey(key); got != want {
 			t.Errorf("IsSecretKey(%q) = %v, want %v", key, got, want)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -24,6 +25,17 @@ type builds struct {
 	secrets []string // every secret value of every secrets file used
 }
 
+// buildRoots are removed by TestMain once every test ran.
+var buildRoots []string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, r := range buildRoots {
+		os.RemoveAll(r)
+	}
+	os.Exit(code)
+}
+
 const specDir = "../../diff/testdata/specs"
 
 // makeBuilds writes the fixture packages (PostgreSQL 15.4, and a 15.5 set for
@@ -31,7 +43,11 @@ const specDir = "../../diff/testdata/specs"
 // (and a second one for the rotated pair), deterministic throughout.
 func makeBuilds(t *testing.T) *builds {
 	t.Helper()
-	root := t.TempDir()
+	root, err := os.MkdirTemp("", "pgha-diff-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildRoots = append(buildRoots, root)
 	key, err := fixture.NewKeyFromSeed("diff-test", []byte("diff-test"))
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +131,28 @@ func makeBuilds(t *testing.T) *builds {
 	return b
 }
 
+var (
+	buildsOnce sync.Once
+	shared     *builds
+	sharedErr  bool
+)
+
+// makeBuildsOnce shares one set of builds between the tests of this file.
+// They live under a directory of their own, removed by TestMain's caller
+// only with the process: t.TempDir would vanish with the first test.
+func makeBuildsOnce(t *testing.T) *builds {
+	t.Helper()
+	buildsOnce.Do(func() {
+		sharedErr = true
+		shared = makeBuilds(t)
+		sharedErr = false
+	})
+	if sharedErr {
+		t.Fatal("the shared builds failed in an earlier test")
+	}
+	return shared
+}
+
 // secretValues returns every value of a secrets file: all of them are secret.
 func secretValues(t *testing.T, path string) []string {
 	t.Helper()
@@ -189,7 +227,7 @@ func runDiffCLI(args ...string) (string, string, int) {
 // TestDiffBuilds runs pgha-bundle diff over pairs of real builds, in every
 // output form: output against golden files, exit code, and no secret.
 func TestDiffBuilds(t *testing.T) {
-	b := makeBuilds(t)
+	b := makeBuildsOnce(t)
 	specs, err := filepath.Abs(specDir)
 	if err != nil {
 		t.Fatal(err)
@@ -273,6 +311,52 @@ func TestDiffUsageErrors(t *testing.T) {
 			_, stderr, code := runDiffCLI(tt.args...)
 			if code != exitUsage || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
+// TestInspect lists and prints from a real build, bundle and ISO; a secret
+// file's values appear only with --show-secrets.
+func TestInspect(t *testing.T) {
+	b := makeBuildsOnce(t)
+	t.Chdir(b.root)
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		code   int
+		want   []string // substrings of stdout
+		secret bool     // stdout may hold secrets
+	}{
+		{"list build", []string{"inspect", "base/demo"}, 0,
+			[]string{"node pg1", "0600 postgres:postgres", "/etc/patroni/patroni.yml  (secret)", "seed:meta-data", "package postgresql15-server postgresql15-server-15.4-1.el9.x86_64"}, false},
+		{"list iso", []string{"inspect", "base/demo/seeds/pg2.iso"}, 0, []string{"node pg2", "seed:user-data", "/etc/etcd/etcd.conf.yml"}, false},
+		{"list bundle", []string{"inspect", "base/demo/bundles/pg3.tar.gz"}, 0, []string{"node pg3", "0640 root:haproxy"}, false},
+		{"patroni redacted", []string{"inspect", "base/demo", "pg1:/etc/patroni/patroni.yml"}, 0, []string{`password: "[redacted sha256:`, "scope:"}, false},
+		{"haproxy redacted", []string{"inspect", "base/demo/bundles/pg1.tar.gz", "/etc/haproxy/haproxy.cfg"}, 0, []string{"[redacted line sha256:", "listen primary"}, false},
+		{"seed file", []string{"inspect", "base/demo/seeds/pg1.iso", "seed:meta-data"}, 0, []string{"instance-id: iid-demo-pg1-g1"}, false},
+		{"show secrets", []string{"inspect", "--show-secrets", "base/demo", "pg1:/etc/patroni/patroni.yml"}, 0, []string{"password:"}, true},
+		{"node needed", []string{"inspect", "base/demo", "/etc/patroni/patroni.yml"}, 2, nil, false},
+		{"no such file", []string{"inspect", "base/demo", "pg1:/etc/nope"}, 2, nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, code := runDiffCLI(tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %s", code, tt.code, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			leaked := false
+			for _, s := range b.secrets {
+				if strings.Contains(out, s) {
+					leaked = true
+				}
+			}
+			if leaked != tt.secret {
+				t.Errorf("output holds secrets: %v, want %v", leaked, tt.secret)
 			}
 		})
 	}
