@@ -1,0 +1,318 @@
+package build
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+)
+
+// env is one build's inputs in a temporary directory: the example spec, the
+// signed EL7 fixture packages and their key.
+type env struct {
+	dir, spec, pkgs, key, out string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir()}
+	e.spec = filepath.Join(e.dir, "cluster.yaml")
+	e.pkgs = filepath.Join(e.dir, "packages")
+	e.key = filepath.Join(e.dir, "RPM-GPG-KEY-test")
+	e.out = filepath.Join(e.dir, "out")
+	if err := os.WriteFile(e.spec, cluster.Example(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, err := fixture.NewKey("build test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.key, key.ArmoredPublic(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(e.pkgs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fixture.WriteSet(e.pkgs, fixture.EL7Components(), key); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) opts() Options {
+	return Options{SpecPath: e.spec, OutDir: e.out, PackagesDir: e.pkgs, Keys: []string{e.key}, Version: "test"}
+}
+
+// tree hashes every file under dir by relative path, with its mode.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fi, _ := d.Info()
+		rel, _ := filepath.Rel(dir, p)
+		s := sha256.Sum256(b)
+		out[rel] = fi.Mode().String() + " " + hex.EncodeToString(s[:])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestBuildTwiceIsByteIdentical(t *testing.T) {
+	e := newEnv(t)
+	first, err := Run(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tree(t, first.Dir)
+	o := e.opts()
+	o.OutDir = filepath.Join(e.dir, "out2")
+	second, err := Run(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := tree(t, second.Dir)
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("builds hold %d and %d files", len(a), len(b))
+	}
+	for p, h := range a {
+		if b[p] != h {
+			t.Errorf("%s differs between two builds of the same inputs", p)
+		}
+	}
+	for _, want := range []string{
+		"manifest.json", "SHA256SUMS", "bundles/co7-node01.tar.gz", "seeds/co7-node03.iso",
+		"nodes/co7-node02/etc/patroni/patroni.yml",
+	} {
+		if _, ok := a[want]; !ok {
+			t.Errorf("build lacks %s", want)
+		}
+	}
+	if first.BuildID != second.BuildID || len(first.BuildID) != 16 {
+		t.Errorf("build ids %q and %q", first.BuildID, second.BuildID)
+	}
+}
+
+func TestSHA256SUMSAgreesWithSha256sum(t *testing.T) {
+	sha := testutil.NeedTool(t, "sha256sum", "coreutils")
+	e := newEnv(t)
+	res, err := Run(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sha, "--strict", "-c", "SHA256SUMS")
+	cmd.Dir = res.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sha256sum -c: %v\n%s", err, out)
+	}
+	// Every file but SHA256SUMS itself is listed.
+	if got, want := strings.Count(string(out), ": OK"), len(tree(t, res.Dir))-1; got != want {
+		t.Errorf("sha256sum checked %d files, the build has %d besides SHA256SUMS", got, want)
+	}
+	m, err := ReadManifest(res.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Packages) != len(fixture.EL7Components()) || !m.SignaturesChecked {
+		t.Errorf("manifest lists %d packages (signatures checked %v)", len(m.Packages), m.SignaturesChecked)
+	}
+	if m.Components.PostgreSQL.BinDir != "/usr/pgsql-15/bin" || m.Components.PostgreSQL.Major != 15 {
+		t.Errorf("manifest components: %+v", m.Components.PostgreSQL)
+	}
+	for _, n := range m.Nodes {
+		if n.InstanceID == "" || len(n.Files) == 0 {
+			t.Errorf("node %s: instance id %q, %d files", n.Name, n.InstanceID, len(n.Files))
+		}
+	}
+}
+
+func TestSecretsMadeOnceAndPrivate(t *testing.T) {
+	e := newEnv(t)
+	if _, err := Run(e.opts()); err != nil {
+		t.Fatal(err)
+	}
+	path := DefaultSecretsPath(e.spec)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secrets file mode %04o", fi.Mode().Perm())
+	}
+	before, _ := os.ReadFile(path)
+	var log bytes.Buffer
+	o := e.opts()
+	o.Log = &log
+	if _, err := Run(o); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Fatal("a second build changed the secrets")
+	}
+	// Nothing the build prints may hold a secret.
+	for _, line := range strings.Split(string(after), "\n") {
+		if _, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, "#") && strings.Contains(log.String(), v) {
+			t.Errorf("the build log prints a secret")
+		}
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(e.opts()); err == nil || !strings.Contains(err.Error(), "chmod 0600") {
+		t.Fatalf("a world-readable secrets file was accepted: %v", err)
+	}
+}
+
+func TestFailedBuildKeepsPreviousOutput(t *testing.T) {
+	cases := []struct {
+		name   string
+		break_ func(t *testing.T, e *env)
+		want   string
+	}{
+		{"spec error", func(t *testing.T, e *env) {
+			b, _ := os.ReadFile(e.spec)
+			b = bytes.Replace(b, []byte("address: 192.168.0.82"), []byte("address: 192.168.0.81"), 1)
+			os.WriteFile(e.spec, b, 0o644)
+		}, "192.168.0.81"},
+		{"tampered package", func(t *testing.T, e *env) {
+			matches, _ := filepath.Glob(filepath.Join(e.pkgs, "patroni-*.rpm"))
+			b, _ := os.ReadFile(matches[0])
+			b[len(b)-10] ^= 0xff
+			os.WriteFile(matches[0], b, 0o644)
+		}, "patroni-"},
+		{"wrong key", func(t *testing.T, e *env) {
+			other, err := fixture.NewKey("someone else")
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(e.key, other.ArmoredPublic(), 0o644)
+		}, "rpm "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			res, err := Run(e.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := tree(t, res.Dir)
+			c.break_(t, e)
+			_, err = Run(e.opts())
+			if err == nil {
+				t.Fatal("a broken input built")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error does not name %q: %v", c.want, err)
+			}
+			after := tree(t, res.Dir)
+			if len(after) != len(before) {
+				t.Fatalf("previous output changed: %d files, was %d", len(after), len(before))
+			}
+			for p, h := range before {
+				if after[p] != h {
+					t.Errorf("previous output changed: %s", p)
+				}
+			}
+			left, _ := filepath.Glob(filepath.Join(e.out, ".*"))
+			if len(left) != 0 {
+				t.Errorf("temporary directories left behind: %v", left)
+			}
+		})
+	}
+}
+
+func TestSpecErrorsAllReported(t *testing.T) {
+	e := newEnv(t)
+	b, _ := os.ReadFile(e.spec)
+	b = bytes.Replace(b, []byte("address: 192.168.0.82"), []byte("address: 192.168.0.81"), 1)
+	b = bytes.Replace(b, []byte("ttl: 30"), []byte("ttl: 20"), 1)
+	if err := os.WriteFile(e.spec, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(e.opts())
+	var se *cluster.SpecError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a *cluster.SpecError, got %v", err)
+	}
+	if n := len(se.Problems.Errors()); n < 2 {
+		t.Fatalf("want both errors at once, got %d: %v", n, se)
+	}
+	for _, p := range se.Problems.Errors() {
+		if p.Line == 0 {
+			t.Errorf("problem without a position: %v", p)
+		}
+	}
+}
+
+func TestUnsignedNeedsOptIn(t *testing.T) {
+	e := newEnv(t)
+	o := e.opts()
+	o.Keys = nil
+	spec, _ := os.ReadFile(e.spec)
+	keysLine := []byte("  keys: [RPM-GPG-KEY-pgha]\n")
+	if !bytes.Contains(spec, keysLine) {
+		t.Fatal("test setup: the example spec has no packages.keys line to replace")
+	}
+	if err := os.WriteFile(e.spec, bytes.Replace(spec, keysLine, nil, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(o)
+	if err == nil || !strings.Contains(err.Error(), "allow_unsigned") {
+		t.Fatalf("a build without keys did not ask for packages.allow_unsigned: %v", err)
+	}
+
+	if err := os.WriteFile(e.spec, bytes.Replace(spec, keysLine, []byte("  allow_unsigned: true\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	o.Log = &log
+	res, err := Run(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "NO PACKAGE SIGNATURES WERE CHECKED") {
+		t.Errorf("an unsigned build did not say so loudly:\n%s", log.String())
+	}
+	m, err := ReadManifest(res.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SignaturesChecked {
+		t.Error("manifest claims signatures were checked")
+	}
+}
+
+func TestEpochFromEnvironment(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	var o Options
+	got, err := o.epoch()
+	if err != nil || !got.Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("epoch %v %v", got, err)
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
+	if _, err := o.epoch(); err == nil {
+		t.Fatal("a bad SOURCE_DATE_EPOCH was accepted")
+	}
+}
