@@ -161,12 +161,13 @@ func nodeAddr(s *cluster.Spec, n cluster.Node) (netip.Prefix, error) {
 
 func isDHCP(s *cluster.Spec) bool { return s.Network.Mode == "dhcp" }
 
-// fqdn is the node's FQDN, or "" without a cluster domain.
-func fqdn(s *cluster.Spec, name string) string {
+// fqdn is the node's FQDN (as the other renderers spell it), or "" without
+// a cluster domain.
+func fqdn(s *cluster.Spec, n cluster.Node) string {
 	if s.Cluster.Domain == "" {
 		return ""
 	}
-	return name + "." + s.Cluster.Domain
+	return s.FQDN(n)
 }
 
 func marshal(v any) ([]byte, error) {
@@ -358,7 +359,7 @@ func renderUserData(in Input, n cluster.Node) ([]byte, error) {
 	}
 	ud := userData{
 		Hostname:         n.Name,
-		FQDN:             fqdn(s, n.Name),
+		FQDN:             fqdn(s, n),
 		PreserveHostname: false,
 		ManageEtcHosts:   false,
 		Timezone:         s.Network.Timezone,
@@ -408,7 +409,7 @@ func hostsLines(s *cluster.Spec) ([]string, error) {
 			return nil, fmt.Errorf("node %s: %w", m.Name, err)
 		}
 		names := m.Name
-		if f := fqdn(s, m.Name); f != "" {
+		if f := fqdn(s, m); f != "" {
 			names = f + " " + m.Name
 		}
 		lines = append(lines, addr.String()+" "+names)
