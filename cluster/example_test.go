@@ -34,3 +34,13 @@ func TestExampleValidates(t *testing.T) {
 func TestExampleFileMatches(t *testing.T) {
 	testutil.Golden(t, "../examples/cluster.yaml", Example())
 }
+
+func BenchmarkParseExample(b *testing.B) {
+	data := Example()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Parse("example.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
