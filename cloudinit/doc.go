@@ -18,8 +18,8 @@
 //     optional users (when the spec lists users they replace the image's
 //     default user), timezone, ntp servers, and one script written by
 //     write_files (0700 root) and started by runcmd. The script merges the
-//     cluster members into /etc/hosts (a marked block, replaced on every
-//     run), finds the seed by its label (blkid, falling back to /dev/sr0),
+//     cluster members into /etc/hosts (the block marked "pgha-bundle
+//     <cluster>" that the bundle's install.sh also owns), finds the seed by its label (blkid, falling back to /dev/sr0),
 //     mounts it read-only, checks the bundle's sha256 (written into the
 //     script at build time), unpacks it under /var/lib/pgha-bundle/bundle/
 //     and runs the bundle's install.sh. Everything it and install.sh print

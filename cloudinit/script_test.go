@@ -84,7 +84,7 @@ func TestSeedScriptRuns(t *testing.T) {
 		}
 	}
 	hosts := filepath.Join(dir, "hosts")
-	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n# BEGIN pgha-bundle seed\n10.9.9.9 stale\n# END pgha-bundle seed\n::1 localhost6\n"), 0o644); err != nil {
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n# BEGIN pgha-bundle pgprod\n10.9.9.9 stale\n# END pgha-bundle pgprod\n::1 localhost6\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bundle := filepath.Join(dir, "bundle.tgz")
@@ -128,9 +128,9 @@ PATH="$T/bin:$PATH" exec bash "$T/seed-install.sh"`
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHosts := "127.0.0.1 localhost\n::1 localhost6\n# BEGIN pgha-bundle seed\n" +
+	wantHosts := "127.0.0.1 localhost\n::1 localhost6\n# BEGIN pgha-bundle pgprod\n" +
 		"10.20.0.11 pg1.db.example.com pg1\n10.20.0.12 pg2.db.example.com pg2\n10.20.0.13 pg3.db.example.com pg3\n" +
-		"# END pgha-bundle seed\n"
+		"# END pgha-bundle pgprod\n"
 	if string(got) != wantHosts {
 		t.Errorf("/etc/hosts:\n%s\nwant:\n%s", got, wantHosts)
 	}

@@ -32,8 +32,10 @@ const (
 	BundleDir = "/var/lib/pgha-bundle/bundle"
 	// LogFile receives everything the script and install.sh print.
 	LogFile = "/var/log/pgha-bundle/seed-install.log"
-	// hostsMarker names the /etc/hosts block the script owns.
-	hostsMarker = "pgha-bundle seed"
+	// hostsMarker, followed by the cluster name, names the /etc/hosts block
+	// the script writes: the same block the bundle's install.sh later
+	// rewrites, so the members appear once.
+	hostsMarker = "pgha-bundle"
 )
 
 // Input is what one node's seed is rendered from.
@@ -446,7 +448,7 @@ func renderScript(in Input, n cluster.Node) (string, error) {
 		"LogFile":      LogFile,
 		"InstallArgs":  in.InstallArgs,
 		"Hosts":        hosts,
-		"HostsMarker":  hostsMarker,
+		"HostsMarker":  hostsMarker + " " + in.Spec.Cluster.Name,
 	})
 	return b.String(), err
 }
