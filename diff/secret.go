@@ -1,11 +1,13 @@
 package diff
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pgha-bundle/pgha-bundle/payload"
@@ -66,10 +68,16 @@ const minSecretLen = 4
 // newRedactor collects the secrets of every file of both sides.
 func newRedactor(sides ...*Side) *redactor {
 	set := map[string]bool{}
+	// Most files are the same on both sides: read each content once.
+	seen := map[string]bool{}
 	for _, s := range sides {
 		for _, n := range s.Nodes {
 			for _, f := range n.all() {
-				collectSecrets(f, set)
+				k := f.Path + "\x00" + strconv.FormatBool(f.Secret) + "\x00" + string(f.Content)
+				if !seen[k] {
+					seen[k] = true
+					collectSecrets(f, set)
+				}
 			}
 		}
 	}
@@ -91,6 +99,11 @@ func newRedactor(sides ...*Side) *redactor {
 // collectSecrets adds the secret values f holds to set.
 func collectSecrets(f payload.File, set map[string]bool) {
 	if isYAMLName(f.Path) {
+		// Only a key holding a secret word marks a secret: a file without
+		// one has nothing to collect and is not parsed.
+		if !mentionsSecretWord(f.Content) {
+			return
+		}
 		if v, ok := parseYAML(f.Content); ok {
 			walkSecrets(v, false, set)
 			return
@@ -114,6 +127,17 @@ func collectSecrets(f payload.File, set map[string]bool) {
 			}
 		}
 	}
+}
+
+// mentionsSecretWord reports whether b holds any of secretWords, in any case.
+func mentionsSecretWord(b []byte) bool {
+	lower := bytes.ToLower(b)
+	for _, w := range secretWords {
+		if bytes.Contains(lower, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 // walkSecrets adds every scalar under a secret key to set.

@@ -41,7 +41,7 @@ const specDir = "../../diff/testdata/specs"
 // makeBuilds writes the fixture packages (PostgreSQL 15.4, and a 15.5 set for
 // the upgrade pair), then builds every variant with one shared secrets file
 // (and a second one for the rotated pair), deterministic throughout.
-func makeBuilds(t *testing.T) *builds {
+func makeBuilds(t testing.TB) *builds {
 	t.Helper()
 	root, err := os.MkdirTemp("", "pgha-diff-test-")
 	if err != nil {
@@ -140,7 +140,7 @@ var (
 // makeBuildsOnce shares one set of builds between the tests of this file.
 // They live under a directory of their own, removed by TestMain's caller
 // only with the process: t.TempDir would vanish with the first test.
-func makeBuildsOnce(t *testing.T) *builds {
+func makeBuildsOnce(t testing.TB) *builds {
 	t.Helper()
 	buildsOnce.Do(func() {
 		sharedErr = true
@@ -154,7 +154,7 @@ func makeBuildsOnce(t *testing.T) *builds {
 }
 
 // secretValues returns every value of a secrets file: all of them are secret.
-func secretValues(t *testing.T, path string) []string {
+func secretValues(t testing.TB, path string) []string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -189,7 +189,7 @@ func secretValues(t *testing.T, path string) []string {
 	return out
 }
 
-func copyDir(t *testing.T, from, to string) {
+func copyDir(t testing.TB, from, to string) {
 	t.Helper()
 	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
