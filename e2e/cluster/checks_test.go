@@ -68,27 +68,42 @@ func etcdMembers(ctx context.Context, r *nsRoot, endpoints []string, want int) e
 	return nil
 }
 
-// etcdModRevision returns the mod revision of key (0 when absent).
-func etcdModRevision(ctx context.Context, ns *nsRoot, endpoints []string, key string) (int64, error) {
+// etcdLeaseTTL returns the lease a key is attached to and the lease's
+// remaining seconds. Patroni's etcd3 client keeps its leader lock by
+// refreshing that lease (the key itself is not rewritten), so a remaining
+// TTL that goes up is a refresh seen from outside.
+func etcdLeaseTTL(ctx context.Context, ns *nsRoot, endpoints []string, key string) (lease, ttl int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := ns.run(ctx, []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}, "etcdctl",
-		"--endpoints="+strings.Join(endpoints, ","), "--command-timeout=3s", "get", key, "-w", "json")
+	env := []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}
+	eps := "--endpoints=" + strings.Join(endpoints, ",")
+	out, err := ns.run(ctx, env, "etcdctl", eps, "--command-timeout=3s", "get", key, "-w", "json")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var r struct {
 		Kvs []struct {
-			ModRevision int64 `json:"mod_revision"`
+			Lease int64 `json:"lease"`
 		} `json:"kvs"`
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
-		return 0, fmt.Errorf("etcdctl get %s: %w", key, err)
+		return 0, 0, fmt.Errorf("etcdctl get %s: %w", key, err)
 	}
-	if len(r.Kvs) == 0 {
-		return 0, nil
+	if len(r.Kvs) == 0 || r.Kvs[0].Lease == 0 {
+		return 0, 0, fmt.Errorf("etcd key %s is gone or has no lease", key)
 	}
-	return r.Kvs[0].ModRevision, nil
+	lease = r.Kvs[0].Lease
+	out, err = ns.run(ctx, env, "etcdctl", eps, "--command-timeout=3s", "lease", "timetolive", strconv.FormatInt(lease, 16), "-w", "json")
+	if err != nil {
+		return 0, 0, err
+	}
+	var l struct {
+		TTL int64 `json:"ttl"`
+	}
+	if err := json.Unmarshal(out, &l); err != nil {
+		return 0, 0, fmt.Errorf("etcdctl lease timetolive: %w", err)
+	}
+	return lease, l.TTL, nil
 }
 
 // member is one entry of Patroni's GET /cluster.
