@@ -12,8 +12,10 @@
 //   - network-config (static mode only; none for network.mode: dhcp):
 //     version 1 for el7, whose cloud-init 18.5 converts version 2 to ifcfg
 //     files unreliably; version 2 for el8 and el9 (cloud-init 20.3 and
-//     later). The default route is written as a route to 0.0.0.0/0 (::/0),
-//     not with the deprecated gateway4 key nor the newer "default" keyword.
+//     later). The IPv4 default route is a route to 0.0.0.0/0 (not the
+//     deprecated gateway4, not the newer "default" keyword); the IPv6 one is
+//     gateway6, because cloud-init's sysconfig renderer mistranslates a
+//     route to ::/0 (seen with 22.4: "::/64 via <gateway>").
 //   - user-data (#cloud-config): hostname and fqdn, manage_etc_hosts: false,
 //     optional users (when the spec lists users they replace the image's
 //     default user), timezone, ntp servers, and one script written by

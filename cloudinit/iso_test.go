@@ -399,3 +399,55 @@ func TestWriteISOStreams(t *testing.T) {
 		t.Errorf("writing a 48 MiB bundle allocated %d MiB", alloc>>20)
 	}
 }
+
+// TestReadISOForeign reads seeds this package did not write (inspect and
+// diff get them too): one from cloud-localds (Rock Ridge and Joliet) and one
+// from xorriso with a subdirectory.
+func TestReadISOForeign(t *testing.T) {
+	localds := testutil.NeedTool(t, "cloud-localds", "cloud-image-utils")
+	xorriso := testutil.NeedTool(t, "xorriso", "xorriso")
+	dir := t.TempDir()
+	src := map[string][]byte{
+		"user-data":      []byte("#cloud-config\nhostname: x\n"),
+		"meta-data":      []byte("instance-id: iid-x\n"),
+		"network-config": []byte("version: 2\n"),
+	}
+	for n, b := range src {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := filepath.Join(dir, "localds.iso")
+	if out, err := exec.Command(localds, "-N", filepath.Join(dir, "network-config"), a,
+		filepath.Join(dir, "user-data"), filepath.Join(dir, "meta-data")).CombinedOutput(); err != nil {
+		t.Fatalf("cloud-localds: %v\n%s", err, out)
+	}
+	tree := filepath.Join(dir, "tree")
+	if err := os.MkdirAll(filepath.Join(tree, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "sub", "Mixed.Case.txt"), []byte("deep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := filepath.Join(dir, "xorriso.iso")
+	if out, err := exec.Command(xorriso, "-outdev", b, "-volid", "cidata", "-map", tree, "/").CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v\n%s", err, out)
+	}
+	for iso, want := range map[string]map[string][]byte{a: src, b: {"sub/Mixed.Case.txt": []byte("deep")}} {
+		files, err := ReadISO(iso)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range files {
+			names = append(names, f.Name)
+			got, err := f.ReadAll()
+			if err != nil || !bytes.Equal(got, want[f.Name]) {
+				t.Errorf("%s: %s read %q (%v), want %q", filepath.Base(iso), f.Name, got, err, want[f.Name])
+			}
+		}
+		if strings.Join(names, " ") != strings.Join(sortedNames(want), " ") {
+			t.Errorf("%s: names %q, want %q", filepath.Base(iso), names, sortedNames(want))
+		}
+	}
+}

@@ -292,6 +292,7 @@ type v2Ethernet struct {
 	DHCP4       bool           `yaml:"dhcp4"`
 	DHCP6       bool           `yaml:"dhcp6"`
 	Addresses   []string       `yaml:"addresses"`
+	Gateway6    string         `yaml:"gateway6,omitempty"`
 	Routes      []v2Route      `yaml:"routes,omitempty"`
 	Nameservers *v2Nameservers `yaml:"nameservers,omitempty"`
 }
@@ -308,12 +309,13 @@ type v2Nameservers struct {
 
 func networkV2(s *cluster.Spec, addr netip.Prefix, gw netip.Addr) v2Config {
 	eth := v2Ethernet{Addresses: []string{addr.String()}}
-	if gw.IsValid() {
-		to := "0.0.0.0/0"
-		if gw.Is6() {
-			to = "::/0"
-		}
-		eth.Routes = []v2Route{{To: to, Via: gw.String()}}
+	switch {
+	case gw.Is4():
+		eth.Routes = []v2Route{{To: "0.0.0.0/0", Via: gw.String()}}
+	case gw.Is6():
+		// cloud-init 22.4's sysconfig renderer turns a route to ::/0 into
+		// "::/64 via <gw>"; gateway6 gives IPV6_DEFAULTGW on every renderer.
+		eth.Gateway6 = gw.String()
 	}
 	if len(s.Network.DNS) > 0 || len(s.Network.Search) > 0 {
 		eth.Nameservers = &v2Nameservers{Addresses: s.Network.DNS, Search: s.Network.Search}
