@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
 // stubbed are the host commands replaced by testdata/stubs/stub.
@@ -136,7 +137,7 @@ type receipt struct {
 	Files    []struct {
 		Path, SHA256, Mode, Owner, Group string
 	} `json:"files"`
-	Packages []struct{ Name, NEVRA string } `json:"packages"`
+	Packages []struct{ Name, NEVRA string }  `json:"packages"`
 	Backups  []struct{ Path, Backup string } `json:"backups"`
 	Ports    []string                        `json:"firewall_ports"`
 	Masked   []string                        `json:"masked_units"`
@@ -401,19 +402,19 @@ func TestInstallPreflight(t *testing.T) {
 	}{
 		{"not root", func(h *host) { h.env = append(h.env, "STUB_UID=1000") }, nil, "run as root"},
 		{"other host", func(h *host) { h.env = append(h.env, "STUB_ADDR=10.0.0.3") }, nil, "10.0.0.2 is not configured on this host"},
-		{"other host forced", func(h *host) { h.env = append(h.env, "STUB_ADDR=10.0.0.3") }, []string{"--force"}, ""},
+		{"other host forced", func(h *host) { h.env = append(h.env, "STUB_ADDR=10.0.0.3") }, []string{"--force", "--dry-run"}, ""},
 		{"other OS", func(h *host) {
 			writeFile(t, h.root+"/etc/os-release", "ID=\"centos\"\nID_LIKE=\"rhel fedora\"\nVERSION_ID=\"7\"\n")
 		}, nil, "the bundle is for el9"},
-		{"other OS skipped", func(h *host) { writeFile(t, h.root+"/etc/os-release", "ID=debian\nVERSION_ID=12\n") }, []string{"--skip-os-check"}, ""},
+		{"other OS skipped", func(h *host) { writeFile(t, h.root+"/etc/os-release", "ID=debian\nVERSION_ID=12\n") }, []string{"--skip-os-check", "--dry-run"}, ""},
 		{"no systemd", func(h *host) { must(t, os.Remove(h.root+"/run/systemd/system")) }, nil, "systemd is not running"},
-		{"no systemd, no start", func(h *host) { must(t, os.Remove(h.root+"/run/systemd/system")) }, []string{"--no-start"}, ""},
+		{"no systemd, no start", func(h *host) { must(t, os.Remove(h.root+"/run/systemd/system")) }, []string{"--no-start", "--dry-run"}, ""},
 		{"busy port", func(h *host) { h.env = append(h.env, "STUB_LISTEN=22 5432") }, nil, "ports 5432 are already in use"},
 		{"foreign PGDATA", func(h *host) { writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n") }, nil, "holds a cluster Patroni did not create"},
 		{"Patroni's PGDATA", func(h *host) {
 			writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
 			writeFile(t, h.root+"/var/lib/pgsql/16/data/patroni.dynamic.json", "{}")
-		}, nil, ""},
+		}, []string{"--dry-run"}, ""},
 		{"etcd never healthy", func(h *host) { writeFile(t, h.state+"/fail-etcd-health", "") }, nil, "timed out after 2s waiting for etcd member pg2 healthy"},
 		{"haproxy config rejected", func(h *host) { writeFile(t, h.state+"/fail-haproxy-check", "") }, nil, "haproxy -c rejects"},
 	}
@@ -467,6 +468,7 @@ func TestUninstall(t *testing.T) {
 		t.Fatalf("install exit %d\n%s", code, out)
 	}
 	writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
+	writeFile(t, h.root+"/var/lib/pgsql/16/data/patroni.dynamic.json", "{}")
 	writeFile(t, h.root+"/var/lib/etcd/demo/member/snap/db", "x")
 
 	if out, code := h.run("uninstall.sh", "--purge"); code == 0 || !strings.Contains(out, "add --yes to confirm") {
@@ -512,5 +514,143 @@ func TestUninstall(t *testing.T) {
 		if _, err := os.Stat(h.root + p); err == nil {
 			t.Errorf("--purge --yes kept %s", p)
 		}
+	}
+}
+
+// installed returns a host where install.sh applied the test bundle.
+func installed(t *testing.T) (*host, Input) {
+	t.Helper()
+	h := newHost(t)
+	in := testInput(t, h.dir)
+	h.extract(in)
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	return h, in
+}
+
+// newer is the test input with a new build id and edit applied.
+func newer(t *testing.T, h *host, in Input, id string, edit func(in *Input)) Input {
+	t.Helper()
+	n := in
+	n.BuildID = id
+	n.Payload.Files = append([]payload.File(nil), in.Payload.Files...)
+	n.Packages = append([]Package(nil), in.Packages...)
+	edit(&n)
+	must(t, n.Payload.Sort())
+	return n
+}
+
+func setContent(in *Input, path, content string) {
+	for i := range in.Payload.Files {
+		if in.Payload.Files[i].Path == path {
+			in.Payload.Files[i].Content = []byte(content)
+		}
+	}
+}
+
+func TestUpgradeConfigsOnly(t *testing.T) {
+	h, in := installed(t)
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		setContent(n, "/etc/patroni/patroni.yml", "scope: demo\nname: pg2\n# generation 2\n")
+		setContent(n, "/etc/patroni/dcs.yml", "ttl: 40\nloop_wait: 10\n")
+	})
+	h.extract(v2)
+	out, code := h.run("upgrade.sh")
+	if code != 0 {
+		t.Fatalf("upgrade exit %d\n%s", code, out)
+	}
+	calls := h.calls()
+	reload := index(calls, "systemctl reload patroni")
+	edit := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml edit-config --apply "+h.root+"/etc/patroni/dcs.yml --force demo")
+	if reload < 0 || edit < reload {
+		t.Errorf("want a Patroni reload then edit-config of dcs.yml:\n%s", strings.Join(calls, "\n"))
+	}
+	for _, not := range []string{"systemctl stop", "dnf", "systemctl restart etcd", "systemctl reload haproxy", "patronictl -c " + h.root + "/etc/patroni/patroni.yml switchover"} {
+		if i := index(calls, not); i >= 0 {
+			t.Errorf("config-only upgrade ran %q", calls[i])
+		}
+	}
+	if r, _ := h.receipt(); r.BundleID != "v2" {
+		t.Errorf("receipt names bundle %s, want v2", r.BundleID)
+	}
+	if got := readFile(t, h.root+"/etc/patroni/dcs.yml"); got != "ttl: 40\nloop_wait: 10\n" {
+		t.Errorf("dcs.yml not replaced: %q", got)
+	}
+	out, code = h.run("upgrade.sh")
+	if code != 0 || !strings.Contains(out, "no changes") || len(mutating(h.calls())) > 0 {
+		t.Errorf("second upgrade: exit %d, calls %v\n%s", code, mutating(h.calls()), out)
+	}
+}
+
+func TestUpgradePackages(t *testing.T) {
+	cases := []struct {
+		name    string
+		role    string
+		cluster string
+		fail    string
+		want    string // in the output of a failed upgrade
+	}{
+		{name: "replica", role: "replica", cluster: healthyCluster},
+		{name: "leader", role: "master", cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming"}, {"name": "pg2", "role": "leader", "state": "running"}]}`},
+		{name: "unhealthy", role: "replica", cluster: `{"members": [{"name": "pg1", "role": "leader", "state": "running"}, {"name": "pg2", "role": "replica", "state": "starting"}]}`,
+			want: "the cluster is not healthy (see patronictl list): refusing to upgrade; nothing was changed"},
+		{name: "no leader", role: "replica", cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "running"}, {"name": "pg2", "role": "replica", "state": "streaming"}]}`,
+			want: "refusing to upgrade"},
+		{name: "patroni fails to start", role: "replica", cluster: healthyCluster, fail: "start-patroni",
+			want: "upgrade stopped; node pg2 is in this state: packages upgraded, Patroni starting on pg2 (recover: systemctl start patroni)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, in := installed(t)
+			writeFile(t, h.state+"/role", tc.role+"\n")
+			writeFile(t, h.state+"/cluster.json", tc.cluster)
+			if tc.fail != "" {
+				writeFile(t, h.state+"/fail-"+tc.fail, "")
+			}
+			v2 := newer(t, h, in, "v2", func(n *Input) {
+				n.Packages[1] = fakePackage(t, h.dir, "etcd", "etcd-3.5.13-1.el9.x86_64", 2000)
+			})
+			h.extract(v2)
+			out, code := h.run("upgrade.sh")
+			calls := h.calls()
+			if tc.want != "" {
+				if code == 0 || !strings.Contains(out, tc.want) {
+					t.Fatalf("exit %d, want a failure saying %q\n%s", code, tc.want, out)
+				}
+				if tc.fail == "" && len(mutating(calls)) > 0 {
+					t.Errorf("refused upgrade changed the host: %v", mutating(calls))
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("upgrade exit %d\n%s", code, out)
+			}
+			switchover := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover --leader pg2 --candidate pg1 --force demo")
+			stop := index(calls, "systemctl stop patroni")
+			install := index(calls, "dnf -y --disablerepo=* --nogpgcheck --installroot="+h.root+" install "+h.bd+"/packages/etcd-3.5.13-1.el9.x86_64.rpm")
+			restartEtcd := index(calls, "systemctl restart etcd")
+			start := index(calls, "systemctl start patroni")
+			streaming := index(calls[start+1:], "curl -s -f --max-time 5 http://10.0.0.2:8008/patroni")
+			if tc.role == "master" && (switchover < 0 || switchover > stop) {
+				t.Errorf("the leader must switch over before stopping Patroni (switchover %d, stop %d)", switchover, stop)
+			}
+			if tc.role == "replica" && switchover >= 0 {
+				t.Error("a replica switched over")
+			}
+			if stop < 0 || install < stop || restartEtcd < install || start < restartEtcd || streaming < 0 {
+				t.Errorf("want stop patroni < dnf install < restart etcd < start patroni < streaming check, got %d %d %d %d %d\n%s",
+					stop, install, restartEtcd, start, streaming, strings.Join(calls, "\n"))
+			}
+			r, _ := h.receipt()
+			for _, p := range r.Packages {
+				if p.Name == "etcd" && p.NEVRA != "etcd-3.5.13-1.el9.x86_64" {
+					t.Errorf("receipt etcd %s", p.NEVRA)
+				}
+			}
+			if _, err := os.Stat(h.root + "/var/lib/pgha-bundle/upgrade.state"); err == nil {
+				t.Error("upgrade.state left after a successful upgrade")
+			}
+		})
 	}
 }

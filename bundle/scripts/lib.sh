@@ -139,14 +139,20 @@ cluster_ports() {
 		"$PGHA_PORT_ETCD_PEER" "$PGHA_PORT_HAPROXY_RW" "$PGHA_PORT_HAPROXY_RO" "$PGHA_PORT_HAPROXY_STATS"
 }
 
-# service_of maps a payload path to the service it configures.
-service_of() {
+# mark_service records that the service a payload path configures changed.
+mark_service() {
 	case $1 in
-	/etc/etcd/* | /etc/systemd/system/etcd.service) echo etcd ;;
-	/etc/patroni/patroni.yml | /etc/systemd/system/patroni.service) echo patroni ;;
-	/etc/haproxy/* | /etc/systemd/system/haproxy.service) echo haproxy ;;
-	*) echo none ;;
+	/etc/etcd/* | /etc/systemd/system/etcd.service) SERVICE_CHANGED[etcd]=1 ;;
+	/etc/patroni/patroni.yml | /etc/systemd/system/patroni.service) SERVICE_CHANGED[patroni]=1 ;;
+	/etc/haproxy/* | /etc/systemd/system/haproxy.service) SERVICE_CHANGED[haproxy]=1 ;;
 	esac
+}
+
+# file_sha256 prints the SHA-256 of a file.
+file_sha256() {
+	local s
+	read -r s _ < <(sha256sum <"$1")
+	echo "$s"
 }
 
 # ---------------------------------------------------------------- receipt
@@ -539,6 +545,16 @@ gid_of() {
 	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT/etc/group"; else getent group "$1" | cut -d: -f3; fi
 }
 
+# ids OWNER GROUP sets IDS_UID and IDS_GID, looked up once per name.
+declare -A UID_OF=() GID_OF=()
+ids() {
+	[ -n "${UID_OF[$1]:-}" ] || UID_OF[$1]=$(uid_of "$1")
+	[ -n "${GID_OF[$2]:-}" ] || GID_OF[$2]=$(gid_of "$2")
+	IDS_UID=${UID_OF[$1]}
+	IDS_GID=${GID_OF[$2]}
+	if [ -z "$IDS_UID" ] || [ -z "$IDS_GID" ]; then die "account $1:$2 does not exist"; fi
+}
+
 home_of() {
 	case $1 in
 	postgres) echo /var/lib/pgsql ;;
@@ -578,9 +594,9 @@ ensure_accounts() {
 ensure_owner_mode() { # path mode owner group
 	local p=$1 mode=$2 uid gid cur
 	if [ "$DRY_RUN" = 1 ] && ! user_exists "$3"; then return 0; fi
-	uid=$(uid_of "$3")
-	gid=$(gid_of "$4")
-	if [ -z "$uid" ] || [ -z "$gid" ]; then die "account $3:$4 does not exist"; fi
+	ids "$3" "$4"
+	uid=$IDS_UID
+	gid=$IDS_GID
 	local cmode cuid cgid
 	read -r cmode cuid cgid < <(stat -c '%a %u %g' "$p")
 	if [ $((8#$cmode)) -ne $((8#$mode)) ] || [ "$cuid" != "$uid" ] || [ "$cgid" != "$gid" ]; then
@@ -618,7 +634,7 @@ install_file() { # mode owner group sha256 path
 	local src=$BUNDLE_DIR/files$path dst=$ROOT$path cur ours
 	ours=$(receipt_sha256 "$path")
 	if [ -e "$dst" ] || [ -L "$dst" ]; then
-		cur=$(sha256sum <"$dst" | cut -c1-64)
+		cur=$(file_sha256 "$dst")
 		if [ "$cur" = "$want" ]; then
 			ensure_owner_mode "$dst" "$mode" "$owner" "$group"
 			record_file "$path $want $mode $owner $group"
@@ -637,16 +653,16 @@ install_file() { # mode owner group sha256 path
 		fi
 	fi
 	local dir tmp
-	dir=$(dirname "$dst")
+	dir=${dst%/*}
 	[ -d "$dir" ] || run mkdir -p "$dir"
-	tmp=$dir/.$(basename "$dst").pgha-tmp.$$
+	tmp=$dir/.${dst##*/}.pgha-tmp.$$
 	if [ "$DRY_RUN" = 1 ]; then
 		info "would install $path ($mode $owner:$group)"
 	else
 		local uid gid
-		uid=$(uid_of "$owner")
-		gid=$(gid_of "$group")
-		if [ -z "$uid" ] || [ -z "$gid" ]; then die "account $owner:$group for $path does not exist"; fi
+		ids "$owner" "$group"
+		uid=$IDS_UID
+		gid=$IDS_GID
 		cp "$src" "$tmp"
 		chmod "$mode" "$tmp"
 		chown "$uid:$gid" "$tmp"
@@ -654,7 +670,7 @@ install_file() { # mode owner group sha256 path
 	fi
 	changed "installed $path"
 	case $path in /etc/systemd/system/*) DAEMON_RELOAD=1 ;; esac
-	SERVICE_CHANGED[$(service_of "$path")]=1
+	mark_service "$path"
 	[ "$path" = /etc/patroni/dcs.yml ] && DCS_CHANGED=1
 	record_file "$path $want $mode $owner $group"
 }
@@ -709,8 +725,8 @@ hosts_without_block() {
 write_atomic() { # path content
 	[ "$DRY_RUN" = 1 ] && return 0
 	local tmp
-	tmp=$(dirname "$1")/.$(basename "$1").pgha-tmp.$$
-	mkdir -p "$(dirname "$1")"
+	tmp=${1%/*}/.${1##*/}.pgha-tmp.$$
+	mkdir -p "${1%/*}"
 	printf '%s\n' "$2" >"$tmp"
 	chmod 0644 "$tmp"
 	mv -f "$tmp" "$1"

@@ -73,7 +73,7 @@ remove_files() {
 		sum=${e#* }
 		sum=${sum%% *}
 		[ -e "$ROOT$path" ] || continue
-		cur=$(sha256sum <"$ROOT$path" | cut -c1-64)
+		cur=$(file_sha256 "$ROOT$path")
 		if [ "$cur" != "$sum" ]; then
 			run mv -f "$ROOT$path" "$ROOT$path.pgha-modified"
 			warn "$path was modified on this host: kept as $path.pgha-modified"

@@ -80,11 +80,11 @@ remove_stale_files() {
 		sum=${e#* }
 		sum=${sum%% *}
 		if [ -e "$ROOT$path" ]; then
-			cur=$(sha256sum <"$ROOT$path" | cut -c1-64)
+			cur=$(file_sha256 "$ROOT$path")
 			[ "$cur" = "$sum" ] || run cp -p "$ROOT$path" "$ROOT$path.pgha-modified"
 			run rm -f "$ROOT$path"
 		fi
-		SERVICE_CHANGED[$(service_of "$path")]=1
+		mark_service "$path"
 		changed "removed $path (no longer in the bundle)"
 	done
 	R_FILES=(${out[@]+"${out[@]}"})
