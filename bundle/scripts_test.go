@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
@@ -652,5 +653,90 @@ func TestUpgradePackages(t *testing.T) {
 				t.Error("upgrade.state left after a successful upgrade")
 			}
 		})
+	}
+}
+
+// realRPMs writes signed fixture RPMs for the real-rpm tests.
+func realRPMs(t *testing.T, dir string, key *fixture.Key, version string) []Package {
+	t.Helper()
+	must(t, os.MkdirAll(dir, 0o755))
+	var out []Package
+	for _, name := range []string{"pgha-fixture-etcd", "pgha-fixture-patroni"} {
+		p := fixture.Package{Name: name, Version: version, Release: "1.el9", Arch: "x86_64",
+			Files: []fixture.File{{Path: "/usr/bin/" + name, Mode: 0o755, Body: []byte("#!/bin/sh\necho " + name + " " + version + "\n")}}}
+		path, err := fixture.WriteRPM(dir, p, key)
+		must(t, err)
+		data, err := os.ReadFile(path)
+		must(t, err)
+		out = append(out, Package{Path: path, Filename: p.FileName(), Name: name,
+			NEVRA: strings.TrimSuffix(p.FileName(), ".rpm"), SHA256: sum(data), Size: int64(len(data))})
+	}
+	return out
+}
+
+// TestRealRPM runs the package steps with the real rpm: rpm -K against the
+// bundled key in a throwaway database, rpm -Uvh --root, upgrade, rpm -e.
+func TestRealRPM(t *testing.T) {
+	testutil.NeedTool(t, "rpm", "rpm")
+	h := newHost(t, "rpm")
+	h.env = append(h.env, "PGHA_PKG_TOOL=rpm")
+	key, err := fixture.NewKey("pgha-test")
+	must(t, err)
+	in := testInput(t, h.dir)
+	in.Keys = []Key{{Name: "RPM-GPG-KEY-pgha-test", Data: key.ArmoredPublic()}}
+	in.Packages = realRPMs(t, h.dir, key, "1.0")
+	h.extract(in)
+	queryRPM := func(name string) string {
+		out, _ := exec.Command("rpm", "--root", h.root, "-q", name).CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+
+	out, code := h.run("install.sh", "--no-start")
+	if code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "pgha-fixture-etcd-1.0-1.el9.x86_64.rpm: digests signatures OK") {
+		t.Errorf("rpm -K did not check the signature:\n%s", out)
+	}
+	if got := queryRPM("pgha-fixture-etcd"); got != "pgha-fixture-etcd-1.0-1.el9.x86_64" {
+		t.Errorf("rpm -q after install: %s", got)
+	}
+	if got := readFile(t, h.root+"/usr/bin/pgha-fixture-patroni"); !strings.Contains(got, "1.0") {
+		t.Errorf("installed file: %q", got)
+	}
+	out, code = h.run("install.sh", "--no-start")
+	if code != 0 || !strings.Contains(out, "every package is installed at the bundle's version") || !strings.Contains(out, "no changes") {
+		t.Errorf("second install: exit %d\n%s", code, out)
+	}
+
+	// A newer bundle upgrades the packages with rpm -U.
+	v2 := newer(t, h, in, "v2", func(n *Input) { n.Packages = realRPMs(t, filepath.Join(h.dir, "v2"), key, "1.1") })
+	h.extract(v2)
+	if out, code := h.run("upgrade.sh", "--no-start"); code != 0 {
+		t.Fatalf("upgrade exit %d\n%s", code, out)
+	}
+	if got := queryRPM("pgha-fixture-etcd"); got != "pgha-fixture-etcd-1.1-1.el9.x86_64" {
+		t.Errorf("rpm -q after upgrade: %s", got)
+	}
+
+	// Packages signed by a key the bundle does not carry stop the upgrade.
+	other, err := fixture.NewKey("intruder")
+	must(t, err)
+	v3 := newer(t, h, v2, "v3", func(n *Input) { n.Packages = realRPMs(t, filepath.Join(h.dir, "v3"), other, "1.2") })
+	h.extract(v3)
+	out, code = h.run("upgrade.sh", "--no-start")
+	if code == 0 || !strings.Contains(out, "SIGNATURES NOT OK") {
+		t.Errorf("upgrade with foreign signatures: exit %d\n%s", code, out)
+	}
+	if got := queryRPM("pgha-fixture-etcd"); got != "pgha-fixture-etcd-1.1-1.el9.x86_64" {
+		t.Errorf("rpm -q after the refused upgrade: %s", got)
+	}
+
+	h.bd = filepath.Join(h.dir, "bundles", "v2", "demo-pg2")
+	if out, code := h.run("uninstall.sh", "--no-start"); code != 0 {
+		t.Fatalf("uninstall exit %d\n%s", code, out)
+	}
+	if got := queryRPM("pgha-fixture-etcd"); !strings.Contains(got, "not installed") {
+		t.Errorf("rpm -q after uninstall: %s", got)
 	}
 }
