@@ -276,11 +276,8 @@ func (s *scenario) build(dir string) (map[string]string, error) {
 		}
 	}
 	out := filepath.Join(dir, "out")
-	if _, err := runCmd(ctx, nil, bin, "build", "-f", spec, "--out", out); err != nil {
-		return nil, err
-	}
-	secretsPath, err := findSecrets(dir)
-	if err != nil {
+	secretsPath := filepath.Join(dir, "secrets.yaml")
+	if _, err := runCmd(ctx, nil, bin, "build", "-f", spec, "--out", out, "--secrets", secretsPath); err != nil {
 		return nil, err
 	}
 	if s.sec, err = secrets.Load(secretsPath); err != nil {
@@ -299,28 +296,6 @@ func (s *scenario) build(dir string) (map[string]string, error) {
 		bundles[m.name] = filepath.Join(dst, clusterName+"-"+m.name)
 	}
 	return bundles, nil
-}
-
-// findSecrets locates the secrets file the build generated beside the spec
-// or in the output tree.
-func findSecrets(dir string) (string, error) {
-	var found []string
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.Contains(d.Name(), "secret") && !strings.Contains(p, "/bundles/") && !strings.Contains(p, "/nodes/") {
-			found = append(found, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	if len(found) != 1 {
-		return "", fmt.Errorf("want exactly one secrets file from the build under %s, found %v", dir, found)
-	}
-	return found[0], nil
 }
 
 func (s *scenario) setupNamespaces(dir string) error {
