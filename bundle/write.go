@@ -71,15 +71,8 @@ func Write(w io.Writer, in Input) error {
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", in.Node, err)
 	}
-	level := in.Compression
-	switch level {
-	case 0:
-		level = DefaultCompression
-	case NoCompression:
-		level = gzip.NoCompression
-	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	zw, err := gzip.NewWriterLevel(bw, level)
+	zw, err := gzip.NewWriterLevel(bw, in.Compression)
 	if err != nil {
 		return fmt.Errorf("bundle %s: gzip: %w", in.Node, err)
 	}
