@@ -199,10 +199,6 @@ func VerifyFile(path string, keys *KeyRing) (*Result, error) {
 	return Verify(f, keys), nil
 }
 
-// copyBufSize is the read size of the payload copy: large enough that the
-// hashes, not the syscalls, dominate.
-const copyBufSize = 256 << 10
-
 // Verify reads one package from r exactly once, streaming: the headers are
 // held in memory (bounded), the payload never is. It checks every digest rpm
 // checks (header SHA256 and SHA1, payload digest, header+payload MD5) and,
@@ -212,16 +208,20 @@ const copyBufSize = 256 << 10
 // other than a short file are reported in Err like any other failure.
 func Verify(r io.Reader, keys *KeyRing) *Result {
 	res := &Result{}
+	payloadRead := false
 	fileHash := sha256.New()
-	cr := &countingReader{r: io.TeeReader(r, fileHash)}
+	// The headers go through the tee into the file hash; the payload is
+	// hashed beside the other payload hashes by hashCopy.
+	raw := &countingReader{r: r}
+	cr := io.TeeReader(raw, fileHash)
 	defer func() {
 		// Drain what is left so SHA256/Size describe the whole input even
 		// when verification stopped early (the manifest never uses a failed
 		// package, but the verify output shows the file's digest).
-		if res.Err != nil {
+		if res.Err != nil && !payloadRead {
 			_, _ = io.CopyBuffer(io.Discard, cr, make([]byte, 32<<10))
 		}
-		res.Size = cr.n
+		res.Size = raw.n
 		res.SHA256 = hex.EncodeToString(fileHash.Sum(nil))
 	}()
 
@@ -288,7 +288,7 @@ func Verify(r io.Reader, keys *KeyRing) *Result {
 	}
 
 	// Everything that covers the payload is fed in one copy.
-	var writers []io.Writer
+	writers := []hash.Hash{fileHash}
 	var payloadHash hash.Hash
 	var payloadWant, payloadName string
 	if want, _ := mainHdr.str(tagPayloadDigest); want != "" {
@@ -364,8 +364,8 @@ func Verify(r io.Reader, keys *KeyRing) *Result {
 		sigs = append(sigs, pending{sig: pkt, h: h, slot: len(res.Signatures) - 1})
 	}
 
-	buf := make([]byte, copyBufSize)
-	if _, err := io.CopyBuffer(io.MultiWriter(append(writers, io.Discard)...), cr, buf); err != nil {
+	payloadRead = true
+	if _, err := hashCopy(raw, writers); err != nil {
 		res.Err = errors.Join(append(fail, fmt.Errorf("read payload: %w", err))...)
 		return res
 	}
