@@ -266,6 +266,7 @@ func checkedRouting(stats map[string]map[string]string, rw, ro, leader string, r
 		}
 		for sv, st := range servers {
 			status, check, _ := strings.Cut(st, "|")
+			check = strings.TrimPrefix(check, "* ") // "* " marks a check in progress
 			isUp := status == "UP"
 			if !strings.HasPrefix(check, "L") || isUp != up[sv] || (!isUp && status != "DOWN") {
 				return fmt.Errorf("haproxy %s: server %s is %q (status|last check), want %s after a completed check",

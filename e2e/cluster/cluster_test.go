@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -129,7 +130,13 @@ func TestCluster(t *testing.T) {
 	} {
 		testutil.NeedTool(t, tool[0], tool[1])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), overall)
+	// Stop well before go test's own -timeout, which would exit without
+	// running the cleanups (daemons, mounts).
+	deadline := time.Now().Add(overall)
+	if d, ok := t.Deadline(); ok && d.Add(-30*time.Second).Before(deadline) {
+		deadline = d.Add(-30 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 
 	tmp, err := os.MkdirTemp("", "pgha-e2e-cluster-")
@@ -267,9 +274,9 @@ func (s *scenario) build(dir string) (map[string]string, error) {
 	bin := os.Getenv("PGHA_E2E_BIN")
 	if bin == "" {
 		bin = filepath.Join(dir, "pgha-bundle")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			goTool = "go"
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
 		if _, err := runCmd(ctx, append(os.Environ(), "CGO_ENABLED=0"), goTool, "build", "-o", bin, "github.com/pgha-bundle/pgha-bundle/cmd/pgha-bundle"); err != nil {
 			return nil, err

@@ -161,6 +161,21 @@ func (w *loadWriter) session(ctx context.Context, interval time.Duration) error 
 			}
 		}()
 	}()
+	// A row number is spent only once the session is known to work, so that
+	// failed connection attempts do not count as rows in doubt.
+	if _, err := io.WriteString(stdin, "SELECT 'ready';\n"); err != nil {
+		return fmt.Errorf("connect: %w (%s)", err, strings.TrimSpace(stderr.String()))
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case line, ok := <-lines:
+		if !ok || line != "ready" {
+			return fmt.Errorf("connect: %q %s", line, strings.TrimSpace(stderr.String()))
+		}
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("connect: no answer within 10s")
+	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
