@@ -740,3 +740,35 @@ func TestRealRPM(t *testing.T) {
 		t.Errorf("rpm -q after uninstall: %s", got)
 	}
 }
+
+// TestInstallWatchdog: with the watchdog on, softdog is loaded and the
+// device handed to postgres; with it off, neither happens.
+func TestInstallWatchdog(t *testing.T) {
+	h := newHost(t)
+	in := testInput(t, h.dir)
+	in = newer(t, h, in, "wd", func(n *Input) {
+		setContent(n, "/etc/pgha-bundle/node.env", nodeEnv("pg2", "10.0.0.2", "required"))
+	})
+	h.extract(in)
+	out, code := h.run("install.sh")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if index(h.calls(), "modprobe softdog") < 0 {
+		t.Error("softdog not loaded")
+	}
+	fi, err := os.Stat(h.root + "/dev/watchdog")
+	must(t, err)
+	var pgUID string
+	for _, line := range strings.Split(readFile(t, h.root+"/etc/passwd"), "\n") {
+		if strings.HasPrefix(line, "postgres:") {
+			pgUID = strings.Split(line, ":")[2]
+		}
+	}
+	if got := strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid)); got != pgUID {
+		t.Errorf("/dev/watchdog uid %s, want postgres's %s", got, pgUID)
+	}
+	if _, code := h.run("install.sh"); code != 0 || len(mutating(h.calls())) > 0 {
+		t.Errorf("second run: exit %d, changes %v", code, mutating(h.calls()))
+	}
+}

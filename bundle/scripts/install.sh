@@ -41,11 +41,11 @@ while [ $# -gt 0 ]; do
 done
 
 load_bundle
+check_root
 start_log install
 step "install bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER member $PGHA_NODE ($PGHA_ADDRESS)"
 [ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
 
-check_root
 check_systemd
 check_os
 check_address

@@ -173,10 +173,10 @@ fi
 if [ "$PURGE" = 1 ] && [ "$YES" = 0 ]; then
 	die "--purge deletes PGDATA ($PGHA_PGDATA) and etcd's data ($PGHA_ETCD_DATA_DIR): add --yes to confirm"
 fi
+check_root
 start_log uninstall
 step "uninstall $PGHA_CLUSTER member $PGHA_NODE"
 [ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
-check_root
 [ -r "$RECEIPT" ] || die "no receipt at $RECEIPT: nothing installed by pgha-bundle here"
 check_receipt_owner
 load_receipt

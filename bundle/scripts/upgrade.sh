@@ -204,12 +204,12 @@ configs_only() {
 
 load_bundle
 STATE_FILE=$ROOT/var/lib/pgha-bundle/upgrade.state
+check_root
 start_log upgrade
 trap on_exit EXIT
 step "upgrade to bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER member $PGHA_NODE ($PGHA_ADDRESS)"
 [ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
 
-check_root
 check_systemd
 check_os
 [ -r "$RECEIPT" ] || die "no receipt at $RECEIPT: this host was not installed by install.sh (run that instead)"
