@@ -31,6 +31,7 @@ func fuzzSeeds(tb testing.TB) ([][]byte, *KeyRing) {
 		func(p *fixture.Package) *fixture.Key { return key },
 		func(p *fixture.Package) *fixture.Key { p.HeaderOnlySig = true; return key },
 		func(p *fixture.Package) *fixture.Key { p.Legacy = true; return key },
+		func(p *fixture.Package) *fixture.Key { p.Legacy, p.V3Sig = true, true; return key },
 		func(p *fixture.Package) *fixture.Key { p.Files = nil; return nil },
 	} {
 		p := base

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // Signature status values reported in Result.SignatureStatus.
@@ -317,7 +316,7 @@ func Verify(r io.Reader, keys *KeyRing) *Result {
 
 	checkSigs := keys.Len() > 0
 	type pending struct {
-		sig  *packet.Signature
+		sig  *sigPacket
 		h    hash.Hash
 		slot int
 	}
@@ -338,24 +337,18 @@ func Verify(r io.Reader, keys *KeyRing) *Result {
 			res.Signatures = append(res.Signatures, s)
 			continue
 		}
-		s.Algorithm = sigAlgoName(pkt)
-		if pkt.IssuerKeyId != nil {
-			s.KeyID = fmt.Sprintf("%016x", *pkt.IssuerKeyId)
-		}
-		if len(pkt.IssuerFingerprint) > 0 {
-			s.Fingerprint = hex.EncodeToString(pkt.IssuerFingerprint)
-		}
+		s.Algorithm, s.KeyID, s.Fingerprint = pkt.algorithm(), pkt.keyID(), pkt.fingerprint()
 		if !checkSigs {
 			s.Status = SigNotChecked
 			res.Signatures = append(res.Signatures, s)
 			continue
 		}
-		if !pkt.Hash.Available() {
-			s.Status, s.Err = SigBad, fmt.Errorf("unsupported signature hash %v", pkt.Hash)
+		if !pkt.hashAlgo().Available() {
+			s.Status, s.Err = SigBad, fmt.Errorf("unsupported signature hash %v", pkt.hashAlgo())
 			res.Signatures = append(res.Signatures, s)
 			continue
 		}
-		h := pkt.Hash.New()
+		h := pkt.hashAlgo().New()
 		h.Write(mainRaw)
 		if !s.HeaderOnly {
 			writers = append(writers, h)
@@ -397,7 +390,7 @@ func Verify(r io.Reader, keys *KeyRing) *Result {
 
 	for _, p := range sigs {
 		s := &res.Signatures[p.slot]
-		entity, key := findKey(p.sig, keys.entities)
+		entity, key := p.sig.findKey(keys.entities)
 		if key == nil {
 			s.Status = SigUnknownKey
 			s.Err = fmt.Errorf("signed with key %s, not among the given keys", s.KeyID)
@@ -410,7 +403,7 @@ func Verify(r io.Reader, keys *KeyRing) *Result {
 		if id := entity.PrimaryIdentity(); id != nil {
 			s.Signer = id.Name
 		}
-		if err := key.VerifySignature(p.h, p.sig); err != nil {
+		if err := p.sig.verify(p.h, key); err != nil {
 			s.Status, s.Err = SigBad, fmt.Errorf("signature by %s does not verify: %w", s.KeyID, err)
 			continue
 		}
@@ -465,58 +458,6 @@ func summarise(sigs []Signature, checked bool) string {
 		}
 	}
 	return status
-}
-
-// parseSigPacket reads exactly one OpenPGP signature packet.
-func parseSigPacket(blob []byte) (*packet.Signature, error) {
-	rd := bytes.NewReader(blob)
-	p, err := packet.Read(rd)
-	if err != nil {
-		return nil, fmt.Errorf("signature packet: %w", err)
-	}
-	if rd.Len() > 0 {
-		return nil, errors.New("signature packet: trailing data")
-	}
-	sig, ok := p.(*packet.Signature)
-	if !ok {
-		return nil, fmt.Errorf("signature packet: unsupported packet %T (v3 signatures are not supported)", p)
-	}
-	if sig.IssuerKeyId == nil && len(sig.IssuerFingerprint) == 0 {
-		return nil, errors.New("signature packet names no issuer")
-	}
-	return sig, nil
-}
-
-// findKey finds the key (primary or subkey) that issued sig.
-func findKey(sig *packet.Signature, el openpgp.EntityList) (*openpgp.Entity, *packet.PublicKey) {
-	for _, e := range el {
-		if sig.CheckKeyIdOrFingerprint(e.PrimaryKey) {
-			return e, e.PrimaryKey
-		}
-		for _, sub := range e.Subkeys {
-			if sig.CheckKeyIdOrFingerprint(sub.PublicKey) {
-				return e, sub.PublicKey
-			}
-		}
-	}
-	return nil, nil
-}
-
-func sigAlgoName(sig *packet.Signature) string {
-	var a string
-	switch sig.PubKeyAlgo {
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly:
-		a = "RSA"
-	case packet.PubKeyAlgoDSA:
-		a = "DSA"
-	case packet.PubKeyAlgoECDSA:
-		a = "ECDSA"
-	case packet.PubKeyAlgoEdDSA, packet.PubKeyAlgoEd25519:
-		a = "EdDSA"
-	default:
-		a = fmt.Sprintf("algo%d", sig.PubKeyAlgo)
-	}
-	return a + "/" + strings.ReplaceAll(sig.Hash.String(), "-", "")
 }
 
 // hashByRPMAlgo maps rpm's PGPHASHALGO_* numbers to hashes.

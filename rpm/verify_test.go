@@ -156,6 +156,8 @@ func TestVerifyAgreesWithRpmkeys(t *testing.T) {
 	hdrOnly.Name, hdrOnly.HeaderOnlySig = "etcd-hdronly", true
 	legacy := etcdPackage()
 	legacy.Name, legacy.Legacy = "etcd-legacy", true
+	centos7 := etcdPackage() // what CentOS 7's own packages look like
+	centos7.Name, centos7.Legacy, centos7.V3Sig = "etcd-centos7", true, true
 	unsigned := etcdPackage()
 	unsigned.Name = "etcd-unsigned"
 	otherSigned := etcdPackage()
@@ -183,6 +185,9 @@ func TestVerifyAgreesWithRpmkeys(t *testing.T) {
 		{"good, header and header+payload signatures", good, true, true},
 		{"good, header-only signature", writePkg(t, dir, hdrOnly, key), true, true},
 		{"good, EL7-era digests (SHA1, MD5)", writePkg(t, dir, legacy, key), true, true},
+		{"good, CentOS 7 style (v3 signatures, SHA1 and MD5)", writePkg(t, dir, centos7, key), true, true},
+		{"v3 signed, payload tampered", mutate(t, writePkg(t, dir, centos7, key), "v3-payload.rpm", flipAt(-300)), false, false},
+		{"v3 signed by an unknown key", writePkg(t, t.TempDir(), centos7, otherKey), false, true},
 		{"header tampered", mutate(t, good, "hdr.rpm", flipAt(summary)), false, false},
 		{"payload tampered", mutate(t, good, "payload.rpm", flipAt(-300)), false, false},
 		{"legacy payload tampered", mutate(t, writePkg(t, dir, legacy, key), "legacy-payload.rpm", flipAt(-300)), false, false},
