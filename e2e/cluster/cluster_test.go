@@ -341,19 +341,51 @@ func (s *scenario) setupNamespaces(dir string) error {
 		if s.t.Failed() {
 			s.dumpLogs()
 		}
+		if dir := os.Getenv("PGHA_E2E_LOGS"); dir != "" {
+			if err := s.saveLogs(dir); err != nil {
+				s.t.Errorf("PGHA_E2E_LOGS: %v", err)
+			}
+		}
 	})
 	return nil
 }
 
-// dumpLogs prints the tail of every daemon log, secrets redacted.
-func (s *scenario) dumpLogs() {
-	var redact []string
+// redactor replaces every secret value.
+func (s *scenario) redactor() *strings.Replacer {
+	redact := []string{}
 	if s.sec != nil {
 		for _, v := range s.sec.Values() {
 			redact = append(redact, v, "<redacted>")
 		}
 	}
-	r := strings.NewReplacer(redact...)
+	return strings.NewReplacer(redact...)
+}
+
+// saveLogs copies every node's logs (secrets redacted) to dir/<node>/, for
+// CI artefacts (PGHA_E2E_LOGS=dir).
+func (s *scenario) saveLogs(dir string) error {
+	r := s.redactor()
+	for _, n := range s.nodes {
+		logs, _ := filepath.Glob(filepath.Join(n.dir, "log", "*.log"))
+		if err := os.MkdirAll(filepath.Join(dir, n.name), 0o755); err != nil {
+			return err
+		}
+		for _, l := range logs {
+			b, err := os.ReadFile(l)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, n.name, filepath.Base(l)), []byte(r.Replace(string(b))), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dumpLogs prints the tail of every daemon log, secrets redacted.
+func (s *scenario) dumpLogs() {
+	r := s.redactor()
 	for _, n := range s.nodes {
 		logs, _ := filepath.Glob(filepath.Join(n.dir, "log", "*.log"))
 		sort.Strings(logs)
