@@ -61,7 +61,7 @@ func TestBootSeed(t *testing.T) {
 
 	accel, why := probeAccel(t, img, work, 20*time.Second)
 	t.Logf("FIGURE accelerator=%s (%s)", accel, why)
-	timeout := 25 * time.Minute
+	timeout := 20 * time.Minute
 	if accel == "kvm" {
 		timeout = 8 * time.Minute
 	}

@@ -81,7 +81,7 @@ packages=(
 	linux-image-amd64 systemd systemd-sysv udev kmod
 	cloud-init python3-cffi-backend
 	etcd-server etcd-client patroni postgresql-15 postgresql-client-15 haproxy
-	iproute2 util-linux procps curl ca-certificates rpm
+	iproute2 util-linux procps curl ca-certificates rpm locales
 )
 root=$work/root
 log "debootstrap bookworm from $mirror"
@@ -111,6 +111,11 @@ for unit in etcd.service patroni.service patroni@.service haproxy.service postgr
 done
 chroot_run systemctl mask serial-getty@ttyS0.service >/dev/null
 chroot_run systemctl mask getty@tty1.service >/dev/null
+
+# cloud-init's locale module sets the distribution default, en_US.UTF-8,
+# and fails (status: error) when that locale was never generated.
+sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' "$root/etc/locale.gen"
+chroot_run locale-gen >/dev/null
 
 echo pgha-e2e-template >"$root/etc/hostname"
 cat >"$root/etc/hosts" <<'HOSTS'

@@ -11,7 +11,7 @@
 #   PGHA_E2E_ARTIFACTS     where serial logs, seeds and disks are kept
 #                          (default: a fresh directory under /tmp)
 #   PGHA_E2E_ACCEL         kvm or tcg: skip the KVM probe
-#   PGHA_E2E_BOOT_TIMEOUT  per-boot limit (Go duration; default 25m on TCG)
+#   PGHA_E2E_BOOT_TIMEOUT  per-boot limit (Go duration; default 20m on TCG, 8m on KVM)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
