@@ -1,15 +1,3 @@
-// Package e2ecluster proves a generated cluster on real daemons: Debian's etcd,
-// Patroni, PostgreSQL and HAProxy run the configs a build emits, unchanged, on
-// 127.0.0.11–13, one mount namespace per node, and survive a leader failover.
-//
-// The scenario itself needs root and the Debian packages, so it lives behind a
-// build tag:
-//
-//	go test -tags e2e ./e2e/cluster/ -v
-//
-// The untagged files hold what can be checked anywhere: reading the generated
-// systemd units (no systemd runs the daemons here, the test does, from the
-// unit's own ExecStart and User=) and the shell-sourceable node.env.
 package e2ecluster
 
 import (
