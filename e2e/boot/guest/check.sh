@@ -127,8 +127,10 @@ if [ "$e$l$s" = 000 ]; then
 	echo "PGHA-E2E: HEALTHY uptime=$(uptime_s)"
 else
 	for u in etcd patroni haproxy; do
-		systemctl status --no-pager -n 15 "$u" 2>&1 | sed "s/^/PGHA-E2E: LOG $u: /"
+		systemctl status --no-pager -n 0 "$u" 2>&1 | sed "s/^/PGHA-E2E: LOG $u: /"
+		journalctl --no-pager -o cat -u "$u" -n 30 2>&1 | sed "s/^/PGHA-E2E: LOG $u journal: /"
 	done
+	tail -n 40 "$E2E_INSTALL_LOG" 2>&1 | sed 's/^/PGHA-E2E: LOG install: /'
 fi
 for u in etcd patroni haproxy; do
 	info "$u=$(systemctl is-active "$u") enabled=$(systemctl is-enabled "$u" 2>/dev/null)"
