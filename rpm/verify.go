@@ -188,13 +188,20 @@ func baseName(p string) string {
 	return p
 }
 
-// VerifyFile opens and verifies one package file.
+// VerifyFile opens and verifies one package file. The error is for what
+// stops it from being read at all (missing, not a regular file); every
+// verdict on its content is in the Result.
 func VerifyFile(path string, keys *KeyRing) (*Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	return Verify(f, keys), nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -227,5 +228,33 @@ func TestVerifyAgreesWithRpmkeys(t *testing.T) {
 				t.Error("failed verification carries no reason")
 			}
 		})
+	}
+}
+
+// TestVerifyStreams: verifying a package allocates a fixed amount, not the
+// package's size (the payload is never held in memory).
+func TestVerifyStreams(t *testing.T) {
+	key, _ := testKeys(t)
+	const payload = 32 << 20
+	path := writePkg(t, t.TempDir(), fixture.Package{
+		Name: "big", Version: "1", Release: "1.el9", Arch: "x86_64", Store: true,
+		Files: []fixture.File{{Path: "/usr/share/big/blob", Size: payload}},
+	}, key)
+	keys := ring(t, key)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res, err := rpm.VerifyFile(path, keys)
+	runtime.ReadMemStats(&after)
+	if err != nil || !res.Verified() {
+		t.Fatal(err, res.Err)
+	}
+	if res.Size < payload {
+		t.Fatalf("read %d bytes of a %d-byte payload", res.Size, payload)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("verifying %d bytes allocated %d bytes", res.Size, alloc)
+	if alloc > 4<<20 {
+		t.Errorf("verifying a %d MiB package allocated %.1f MiB", res.Size>>20, float64(alloc)/(1<<20))
 	}
 }
