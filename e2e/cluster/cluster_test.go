@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -136,7 +137,11 @@ func TestCluster(t *testing.T) {
 	if d, ok := t.Deadline(); ok && d.Add(-30*time.Second).Before(deadline) {
 		deadline = d.Add(-30 * time.Second)
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	// SIGINT/SIGTERM end the scenario through its context, so the cleanups
+	// still run (a test binary killed outright would leave daemons behind).
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx, cancel := context.WithDeadline(sigCtx, deadline)
 	defer cancel()
 
 	tmp, err := os.MkdirTemp("", "pgha-e2e-cluster-")
@@ -643,7 +648,7 @@ func (s *scenario) etcdFault(leader *node, topo topology, w *loadWriter) error {
 	if _, err := healthyTopology(ms, len(members)); err != nil {
 		return fmt.Errorf("without one etcd member: %w", err)
 	}
-	s.figure("one etcd member down: leader %s kept its lock for %v, %d rows written meanwhile",
+	s.figure("one etcd member down: leader %s renewed its lock twice through the other members in %v, no failover, %d rows written meanwhile",
 		topo.leader.Name, time.Since(killed).Round(100*time.Millisecond), w.acksSince(killed))
 	if _, err := leader.start(ctx, "etcd"); err != nil {
 		return err
