@@ -192,6 +192,7 @@ func noSecrets(t *testing.T, what, text string) {
 }
 
 func TestInstall(t *testing.T) {
+	t.Parallel()
 	h := newHost(t)
 	writeFile(t, h.state+"/firewalld", "")
 	writeFile(t, h.state+"/enforcing", "")
@@ -330,6 +331,7 @@ func readFile(t testing.TB, p string) string {
 }
 
 func TestInstallDryRun(t *testing.T) {
+	t.Parallel()
 	h := newHost(t)
 	h.extract(testInput(t, h.dir))
 	out, code := h.run("install.sh", "--dry-run")
@@ -352,6 +354,7 @@ func TestInstallDryRun(t *testing.T) {
 // TestInstallStopsBeforeAnyChange: a tampered file or package, or a bad
 // signature, stops the install before anything is touched.
 func TestInstallStopsBeforeAnyChange(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		tamper func(h *host)
@@ -375,6 +378,7 @@ func TestInstallStopsBeforeAnyChange(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHost(t)
 			h.extract(testInput(t, h.dir))
 			tc.tamper(h)
@@ -395,6 +399,7 @@ func TestInstallStopsBeforeAnyChange(t *testing.T) {
 }
 
 func TestInstallPreflight(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		setup func(h *host)
@@ -421,6 +426,7 @@ func TestInstallPreflight(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHost(t)
 			h.extract(testInput(t, h.dir))
 			tc.setup(h)
@@ -438,6 +444,7 @@ func TestInstallPreflight(t *testing.T) {
 // TestInstallKeepsForeignFiles: a config the package put there is kept as
 // *.pgha-orig, recorded, and restored by uninstall.
 func TestInstallKeepsForeignFiles(t *testing.T) {
+	t.Parallel()
 	h := newHost(t)
 	h.extract(testInput(t, h.dir))
 	writeFile(t, h.root+"/etc/haproxy/haproxy.cfg", "# from the haproxy package\n")
@@ -462,6 +469,7 @@ func TestInstallKeepsForeignFiles(t *testing.T) {
 }
 
 func TestUninstall(t *testing.T) {
+	t.Parallel()
 	h := newHost(t)
 	writeFile(t, h.state+"/firewalld", "")
 	h.extract(testInput(t, h.dir))
@@ -551,6 +559,7 @@ func setContent(in *Input, path, content string) {
 }
 
 func TestUpgradeConfigsOnly(t *testing.T) {
+	t.Parallel()
 	h, in := installed(t)
 	v2 := newer(t, h, in, "v2", func(n *Input) {
 		setContent(n, "/etc/patroni/patroni.yml", "scope: demo\nname: pg2\n# generation 2\n")
@@ -585,6 +594,7 @@ func TestUpgradeConfigsOnly(t *testing.T) {
 }
 
 func TestUpgradePackages(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		role    string
@@ -603,6 +613,7 @@ func TestUpgradePackages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			h, in := installed(t)
 			writeFile(t, h.state+"/role", tc.role+"\n")
 			writeFile(t, h.state+"/cluster.json", tc.cluster)
@@ -677,6 +688,7 @@ func realRPMs(t *testing.T, dir string, key *fixture.Key, version string) []Pack
 // TestRealRPM runs the package steps with the real rpm: rpm -K against the
 // bundled key in a throwaway database, rpm -Uvh --root, upgrade, rpm -e.
 func TestRealRPM(t *testing.T) {
+	t.Parallel()
 	testutil.NeedTool(t, "rpm", "rpm")
 	h := newHost(t, "rpm")
 	h.env = append(h.env, "PGHA_PKG_TOOL=rpm")
@@ -744,6 +756,7 @@ func TestRealRPM(t *testing.T) {
 // TestInstallWatchdog: with the watchdog on, softdog is loaded and the
 // device handed to postgres; with it off, neither happens.
 func TestInstallWatchdog(t *testing.T) {
+	t.Parallel()
 	h := newHost(t)
 	in := testInput(t, h.dir)
 	in = newer(t, h, in, "wd", func(n *Input) {
