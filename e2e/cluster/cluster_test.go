@@ -148,6 +148,12 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range privatePaths {
+		if tmp == p || strings.HasPrefix(tmp, p+"/") {
+			os.Remove(tmp)
+			t.Fatalf("the work directory %s lies under %s, which every node overlays: set TMPDIR elsewhere (e.g. /tmp)", tmp, p)
+		}
+	}
 	t.Cleanup(func() {
 		if err := os.RemoveAll(tmp); err != nil {
 			t.Errorf("cleanup: %v", err)

@@ -257,6 +257,8 @@ func newNode(ctx context.Context, root *nsRoot, base, name, addr string) (*node,
 	// lock files must not be seen as another postmaster's.
 	script.WriteString("mount -t tmpfs -o mode=2775 tmpfs /run/postgresql 2>/dev/null || { mkdir -p /run/postgresql && mount -t tmpfs -o mode=2775 tmpfs /run/postgresql; }\n")
 	if _, err := runCmd(ctx, nil, "unshare", "--mount="+n.nsFile, "--propagation", "private", "sh", "-c", script.String()); err != nil {
+		// unshare may have pinned the namespace before the script failed.
+		_, _ = runCmd(context.Background(), nil, "umount", n.nsFile)
 		return nil, fmt.Errorf("node %s: namespace: %w", name, err)
 	}
 	var st syscall.Stat_t
