@@ -17,7 +17,8 @@ example: build
 	$(GO) run ./internal/fixture/cmd/mkexample -out out/example-packages >/dev/null
 	bin/pgha-bundle validate -f examples/cluster.yaml
 	bin/pgha-bundle build -f examples/cluster.yaml --packages out/example-packages \
-		--key out/example-packages/RPM-GPG-KEY-pgha-example --secrets out/pgcluster.secrets.yaml --out out
+		--key out/example-packages/RPM-GPG-KEY-pgha-example --base-provides out/example-packages/base-provides.txt \
+		--secrets out/pgcluster.secrets.yaml --out out
 
 unit:
 	$(GO) test -count=1 ./...

@@ -2,6 +2,7 @@ package build
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
@@ -53,6 +54,11 @@ func scanPackages(spec *cluster.Spec, opts *Options) (*rpm.Set, error) {
 	}
 	for _, p := range set.Packages {
 		opts.logf("    %s: %s, signature %s %s", p.Filename, p.NEVRA, p.Signature, p.KeyID)
+	}
+	for _, rep := range set.Reports {
+		for _, w := range rep.Warnings {
+			opts.logf("warning: %s: %s", filepath.Base(rep.Path), w)
+		}
 	}
 	return set, nil
 }
