@@ -92,7 +92,7 @@ listen primary
 `, stats, testStatsPassword, front, l.Addr(), down)
 	writeFile(t, root+"/etc/haproxy/haproxy.cfg", cfg)
 	env := []string{"PGHA_ROOT=" + root, "PGHA_ADDRESS=127.0.0.1", "PGHA_HAPROXY_BIN=" + haproxy,
-		fmt.Sprintf("PGHA_PORT_HAPROXY_STATS=%d", stats)}
+		fmt.Sprintf("PGHA_PORT_HAPROXY_STATS=%d", stats), fmt.Sprintf("PGHA_PORT_HAPROXY_RW=%d", front)}
 	if out, err := libCall(t, env, "haproxy_config_ok"); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
@@ -111,6 +111,24 @@ listen primary
 		t.Errorf("stats after the gate:\n%s", out)
 	}
 	noSecrets(t, "the gate's output", out)
+	if rw, _ := libCall(t, env, "haproxy_rw_proxy"); rw != "primary\n" {
+		t.Errorf("read-write proxy %q, want primary", rw)
+	}
+
+	// Two servers UP behind the read-write port (a replica taking writes):
+	// every server is checked, yet the gate must not pass.
+	cmd.Process.Kill()
+	cmd.Wait()
+	writeFile(t, root+"/etc/haproxy/haproxy.cfg", strings.Replace(cfg, fmt.Sprintf("127.0.0.1:%d check", down), l.Addr().String()+" check", 1))
+	cmd = exec.Command(haproxy, "-db", "-f", root+"/etc/haproxy/haproxy.cfg")
+	must(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out, err = libCall(t, env, `all_checked() { local c; c=$(haproxy_stats_csv) || return 1; ! printf '%s\n' "$c" | grep -q INI; }
+		wait_for 'checks done' 30 all_checked
+		if haproxy_checked; then echo GATE-PASSED; fi`)
+	if err != nil || strings.Contains(out, "GATE-PASSED") {
+		t.Errorf("gate with two UP servers behind the read-write port: %v\n%s", err, out)
+	}
 
 	// A config HAProxy rejects stops the gate, without printing the credentials.
 	writeFile(t, root+"/etc/haproxy/haproxy.cfg", strings.Replace(cfg, "stats auth admin:", "stats bogus-auth admin:", 1))

@@ -881,16 +881,34 @@ haproxy_stats_csv() {
 		"http://$PGHA_ADDRESS:$PGHA_PORT_HAPROXY_STATS${uri:-/};csv" 2>/dev/null
 }
 
-# haproxy_checked succeeds once every server has completed a health check
-# and at least one is UP (before 3.1 HAProxy starts servers as UP unchecked).
+# haproxy_rw_proxy prints the proxy whose servers sit behind the read-write
+# port: a listen section binding it, or the default_backend of a frontend.
+haproxy_rw_proxy() {
+	awk -v port="$PGHA_PORT_HAPROXY_RW" '
+		$1 == "listen" || $1 == "frontend" || $1 == "backend" || $1 == "defaults" || $1 == "global" { kind = $1; name = $2 }
+		$1 == "bind" && $2 ~ (":" port "$") { hit[name] = kind }
+		kind == "frontend" && $1 == "default_backend" { be[name] = $2 }
+		END { for (n in hit) { if (hit[n] == "listen") print n; else if (hit[n] == "frontend" && be[n] != "") print be[n] } }
+	' "$ROOT/etc/haproxy/haproxy.cfg" | head -n 1
+}
+
+# haproxy_checked succeeds once every server has completed a health check,
+# at least one is UP and exactly one is UP behind the read-write port (before
+# 3.1 HAProxy starts servers as UP before their first check).
 haproxy_checked() {
-	local csv
+	local csv rw
 	csv=$(haproxy_stats_csv) || return 1
-	printf '%s\n' "$csv" | awk -F, '
+	rw=$(haproxy_rw_proxy)
+	printf '%s\n' "$csv" | awk -F, -v rw="$rw" '
 		NR == 1 { sub(/^# */, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
-		$2 == "FRONTEND" || $2 == "BACKEND" || $1 == "stats" || $1 == "" { next }
-		{ n++; cs = $col["check_status"]; if (cs == "" || cs ~ /INI/) bad++; if ($col["status"] ~ /^UP/) up++ }
-		END { exit !(n > 0 && bad == 0 && up > 0) }'
+		$2 == "FRONTEND" || $2 == "BACKEND" || $1 == "" { next }
+		{
+			n++
+			cs = $col["check_status"]
+			if (cs == "" || cs ~ /INI/) bad++
+			if ($col["status"] ~ /^UP/) { up++; if ($1 == rw) rwup++ }
+		}
+		END { exit !(n > 0 && bad == 0 && up > 0 && (rw == "" || rwup == 1)) }'
 }
 
 haproxy_config_ok() {
