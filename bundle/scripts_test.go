@@ -566,7 +566,16 @@ func TestUpgradeConfigsOnly(t *testing.T) {
 		setContent(n, "/etc/patroni/dcs.yml", "ttl: 40\nloop_wait: 10\n")
 	})
 	h.extract(v2)
-	out, code := h.run("upgrade.sh")
+	out, code := h.run("upgrade.sh", "--dry-run")
+	if code != 0 || len(mutating(h.calls())) > 0 {
+		t.Fatalf("upgrade --dry-run: exit %d, changes %v\n%s", code, mutating(h.calls()), out)
+	}
+	for _, want := range []string{"file: update /etc/patroni/dcs.yml", "file: update /etc/patroni/patroni.yml", "would run: systemctl reload patroni"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("upgrade --dry-run plan lacks %q\n%s", want, out)
+		}
+	}
+	out, code = h.run("upgrade.sh")
 	if code != 0 {
 		t.Fatalf("upgrade exit %d\n%s", code, out)
 	}
