@@ -33,7 +33,7 @@ lint:
 	$(GO) vet -tags e2e ./e2e/...
 
 e2e-cluster:
-	$(GO) test -count=1 -tags e2e -timeout 15m -v ./e2e/cluster/
+	$(GO) test -count=1 -tags e2e -timeout 10m -v ./e2e/cluster/
 
 e2e-boot:
 	bash e2e/boot/run.sh
