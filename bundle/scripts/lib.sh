@@ -15,6 +15,11 @@
 #   PGHA_TIMEOUT_SWITCHOVER  seconds to wait for a switchover (300)
 #   PGHA_POLL_INTERVAL       seconds between two health probes (2)
 
+# Directories we create must let the service accounts through whatever umask
+# we were started with (cloud-init's runcmd runs under 077); files get their
+# mode explicitly.
+umask 0022
+
 ROOT=${PGHA_ROOT:-}
 DRY_RUN=0
 FORCE=0
@@ -606,10 +611,18 @@ ensure_owner_mode() { # path mode owner group
 	fi
 }
 
+# make_dirs creates a missing directory and its missing parents with mode
+# 0755 whatever the caller's umask (the seed runs install.sh under umask
+# 077): the service accounts must reach the files and data directories
+# below them. ensure_owner_mode then sets the last one's own mode.
+make_dirs() { # path
+	[ -d "$1" ] || (umask 022 && run mkdir -p "$1")
+}
+
 ensure_dir() { # path mode owner group
 	local d=$ROOT$1
 	if [ ! -d "$d" ]; then
-		run mkdir -p "$d"
+		make_dirs "$d"
 		changed "created directory $1"
 		[ "$DRY_RUN" = 1 ] && return 0
 	fi
@@ -654,7 +667,7 @@ install_file() { # mode owner group sha256 path
 	fi
 	local dir tmp
 	dir=${dst%/*}
-	[ -d "$dir" ] || run mkdir -p "$dir"
+	make_dirs "$dir"
 	tmp=$dir/.${dst##*/}.pgha-tmp.$$
 	if [ "$DRY_RUN" = 1 ]; then
 		info "would install $path ($mode $owner:$group)"
@@ -663,7 +676,7 @@ install_file() { # mode owner group sha256 path
 		ids "$owner" "$group"
 		uid=$IDS_UID
 		gid=$IDS_GID
-		cp "$src" "$tmp"
+		(umask 077 && cp "$src" "$tmp")
 		chmod "$mode" "$tmp"
 		chown "$uid:$gid" "$tmp"
 		mv -f "$tmp" "$dst"
