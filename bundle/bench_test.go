@@ -63,6 +63,7 @@ func BenchmarkWrite(b *testing.B) {
 			in.Packages = pkgs
 			in.Compression = lv.level
 			b.SetBytes(total)
+			b.ReportAllocs()
 			var size int64
 			for i := 0; i < b.N; i++ {
 				f, err := os.Create(out)
