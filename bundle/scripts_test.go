@@ -468,6 +468,51 @@ func TestInstallKeepsForeignFiles(t *testing.T) {
 	}
 }
 
+// TestInstallUnderSeedUmask runs install.sh as the seed runs it, under
+// umask 077: the directories it creates for the payload files and the data
+// directories must still let the service accounts through (a 0700 /etc/etcd
+// keeps etcd from reading its configuration).
+func TestInstallUnderSeedUmask(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	in := testInput(t, h.dir)
+	h.extract(in)
+	// /var exists on every host (the log and receipt go below it).
+	must(t, os.MkdirAll(h.root+"/var", 0o755))
+	must(t, os.WriteFile(h.log, nil, 0o644))
+	cmd := exec.Command("bash", "-c", `umask 077 && exec bash "$0" "$@"`, filepath.Join(h.bd, "install.sh"))
+	cmd.Env = h.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install.sh under umask 077: %v\n%s", err, out)
+	}
+	paths := []string{"/var/lib/pgsql/16/data", "/var/lib/etcd/demo"}
+	for _, f := range in.Payload.Files {
+		paths = append(paths, f.Path)
+	}
+	checked := map[string]bool{}
+	for _, p := range paths {
+		for d := filepath.Dir(p); d != "/"; d = filepath.Dir(d) {
+			if checked[d] {
+				continue
+			}
+			checked[d] = true
+			fi, err := os.Stat(h.root + d)
+			if err != nil {
+				t.Errorf("%s: %v", d, err)
+				continue
+			}
+			if fi.Mode().Perm()&0o001 == 0 {
+				t.Errorf("%s (above %s): mode %v, others cannot pass", d, p, fi.Mode().Perm())
+			}
+		}
+	}
+	for _, d := range []string{"/etc/etcd", "/etc/patroni", "/var/lib/pgsql"} {
+		if !checked[d] {
+			t.Errorf("%s was not among the directories install.sh created", d)
+		}
+	}
+}
+
 func TestUninstall(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
