@@ -57,6 +57,9 @@ on_exit() {
 	fi
 }
 
+# in_files succeeds when the bundle's FILES lists a node path.
+in_files() { awk -v p="$1" '$5 == p { f = 1 } END { exit !f }' "$BUNDLE_DIR/FILES"; }
+
 # plan_files lists payload files that differ from the receipt, and stale
 # files the receipt lists that the new bundle no longer carries.
 plan_files() {
@@ -65,7 +68,7 @@ plan_files() {
 		has "$path $sum $mode $owner $group" ${R_FILES[@]+"${R_FILES[@]}"} || echo "update $path"
 	done <"$BUNDLE_DIR/FILES"
 	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
-		grep -q " ${e%% *}\$" "$BUNDLE_DIR/FILES" || echo "remove ${e%% *}"
+		in_files "${e%% *}" || echo "remove ${e%% *}"
 	done
 }
 
@@ -73,7 +76,7 @@ remove_stale_files() {
 	local e path sum cur out=()
 	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
 		path=${e%% *}
-		if grep -q " $path\$" "$BUNDLE_DIR/FILES"; then
+		if in_files "$path"; then
 			out+=("$e")
 			continue
 		fi
@@ -85,6 +88,7 @@ remove_stale_files() {
 			run rm -f "$ROOT$path"
 		fi
 		mark_service "$path"
+		case $path in /etc/systemd/system/*) DAEMON_RELOAD=1 ;; esac
 		changed "removed $path (no longer in the bundle)"
 	done
 	R_FILES=(${out[@]+"${out[@]}"})

@@ -1,0 +1,51 @@
+package bundle
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestUpgradeRemovesStaleFiles: a file the new bundle no longer carries is
+// removed (kept as .pgha-modified when edited on the host), systemd reloads
+// when it was a unit, and the receipt forgets it.
+func TestUpgradeRemovesStaleFiles(t *testing.T) {
+	t.Parallel()
+	h, in := installed(t)
+	writeFile(t, h.root+"/etc/patroni/dcs.yml", "ttl: 99 # edited by hand\n")
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		var kept = n.Payload.Files[:0]
+		for _, f := range n.Payload.Files {
+			if f.Path != "/etc/systemd/system/haproxy.service" && f.Path != "/etc/patroni/dcs.yml" {
+				kept = append(kept, f)
+			}
+		}
+		n.Payload.Files = kept
+	})
+	h.extract(v2)
+	out, code := h.run("upgrade.sh")
+	if code != 0 {
+		t.Fatalf("upgrade exit %d\n%s", code, out)
+	}
+	for _, p := range []string{"/etc/systemd/system/haproxy.service", "/etc/patroni/dcs.yml"} {
+		if _, err := os.Stat(h.root + p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+	if got := readFile(t, h.root+"/etc/patroni/dcs.yml.pgha-modified"); got != "ttl: 99 # edited by hand\n" {
+		t.Errorf("the edited file was not kept: %q", got)
+	}
+	calls := h.calls()
+	if i, j := index(calls, "systemctl daemon-reload"), index(calls, "systemctl reload haproxy"); i < 0 || j < i {
+		t.Errorf("want daemon-reload then a HAProxy reload:\n%s", strings.Join(calls, "\n"))
+	}
+	r, _ := h.receipt()
+	if len(r.Files) != len(v2.Payload.Files) {
+		t.Errorf("receipt lists %d files, want %d", len(r.Files), len(v2.Payload.Files))
+	}
+	for _, f := range r.Files {
+		if f.Path == "/etc/patroni/dcs.yml" {
+			t.Error("receipt still lists dcs.yml")
+		}
+	}
+}
