@@ -225,7 +225,7 @@ func checkDisk(t *testing.T, work string, n int, s seed) string {
 		"E2E_INSTALL_DONE":   installDoneLine,
 		"E2E_VERIFY_OK":      verifyOKLine,
 		"E2E_SECRET_MODES":   strings.Join(modes, "\n"),
-		"E2E_WAIT":           "900",
+		"E2E_WAIT":           strconv.Itoa(healthWait),
 	}
 	var envText strings.Builder
 	keys := make([]string, 0, len(env))

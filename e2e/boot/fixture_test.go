@@ -11,9 +11,23 @@ import (
 )
 
 // installArgFlags pass install.sh's test-only overrides through the build:
-// the OS check (the product targets EL, the image is Debian) and the package
-// step (Debian's packages are preinstalled in the image).
-var installArgFlags = []string{"--install-arg", "--skip-os-check", "--install-arg", "--no-packages"}
+// the OS check (the product targets EL, the image is Debian), the package
+// step (Debian's packages are preinstalled in the image), and shorter health
+// waits than the production ones (900 s each), so that a service that never
+// comes up fails the boot in minutes. The limits still leave TCG on a busy
+// two-core machine several times what a healthy start takes.
+var installArgFlags = []string{
+	"--install-arg", "--skip-os-check", "--install-arg", "--no-packages",
+	"--install-arg", "--timeout-etcd", "--install-arg", "180",
+	"--install-arg", "--timeout-patroni", "--install-arg", "420",
+	"--install-arg", "--timeout-haproxy", "--install-arg", "180",
+}
+
+// healthWait is how long, in seconds, the guest's checks poll etcd, Patroni
+// and HAProxy's read-write port once cloud-init has finished: at once after
+// an install, and on a boot without one the time the enabled units take to
+// bring the cluster back.
+const healthWait = 300
 
 // fixturePackages writes the Debian-layout fixture RPMs (file lists at the
 // paths Debian installs the programs to, so the generated configs name the

@@ -15,8 +15,11 @@
 #                              disk labelled pghacheck, prints its markers to
 #                              the serial console and powers off
 #
-# The result is cached in ${PGHA_E2E_CACHE:-/var/cache/pgha-bundle-e2e}/<hash
-# of this script>/ and reused: any change to this script builds a new image.
+# The packages come from mkbase.sh's tree (debootstrap and apt-get, the slow
+# part, cached on its own); this script copies that tree and configures it,
+# which takes a minute or two. The result is cached in
+# ${PGHA_E2E_CACHE:-/var/cache/pgha-bundle-e2e}/bookworm-<hash of both
+# scripts>/ and reused: a change to this script rebuilds only the cheap part.
 # Prints the image directory on stdout; progress goes to stderr.
 #
 # Usage (as root): e2e/boot/mkimage.sh [--force]
@@ -31,8 +34,9 @@ force=0
 [ "${1:-}" = "--force" ] && force=1
 
 self=$(readlink -f "${BASH_SOURCE[0]}")
+here=$(dirname "$self")
 cache=${PGHA_E2E_CACHE:-/var/cache/pgha-bundle-e2e}
-key=$(sha256sum "$self" | cut -c1-16)
+key=$(cat "$self" "$here/mkbase.sh" | sha256sum | cut -c1-16)
 out=$cache/bookworm-$key
 
 if [ "$force" = 0 ] && [ -s "$out/root.img" ] && [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.img" ]; then
@@ -41,26 +45,15 @@ if [ "$force" = 0 ] && [ -s "$out/root.img" ] && [ -s "$out/vmlinuz" ] && [ -s "
 	exit 0
 fi
 
-# Tools this script needs, from Debian's own archive.
-need_pkgs=()
-command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
-command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
-[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need_pkgs+=(debian-archive-keyring)
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
-	log "apt-get install ${need_pkgs[*]}"
+command -v mkfs.ext4 >/dev/null || {
+	log "apt-get install e2fsprogs"
 	apt-get update -qq >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2
-fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends e2fsprogs >&2
+}
 
-# The mirror the host's apt uses (deb822 or one-line format), else Debian's.
-mirror=${PGHA_E2E_MIRROR:-}
-if [ -z "$mirror" ]; then
-	mirror=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\/debian\)\/\{0,1\}$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 || true)
-fi
-if [ -z "$mirror" ]; then
-	mirror=$(sed -n 's/^deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\/debian\)\/\{0,1\}[[:space:]].*/\2/p' /etc/apt/sources.list 2>/dev/null | head -n1 || true)
-fi
-mirror=${mirror:-http://deb.debian.org/debian}
+start=$(date +%s)
+base=$("$here/mkbase.sh")
+config_start=$(date +%s)
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
@@ -75,26 +68,16 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-start=$(date +%s)
 
-packages=(
-	linux-image-amd64 systemd systemd-sysv udev kmod
-	cloud-init python3-cffi-backend
-	etcd-server etcd-client patroni postgresql-15 postgresql-client-15 haproxy
-	iproute2 util-linux procps curl ca-certificates rpm locales
-)
 root=$work/root
-log "debootstrap bookworm from $mirror"
-debootstrap --variant=minbase --components=main \
-	--include="$(IFS=,; echo "${packages[*]}")" \
-	bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-	{ tail -n 40 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
+log "copy the base tree $base"
+cp -a --reflink=auto "$base/root" "$root"
 
 chroot_run() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 
 log "configure the image"
-# Patroni needs an empty PGDATA: drop the cluster the postgresql-15 package
-# created and tell postgresql-common never to create one again.
+# Patroni needs an empty PGDATA: mkbase.sh told postgresql-common never to
+# create the main cluster; make sure of it.
 sed -i 's/^#\{0,1\}[[:space:]]*create_main_cluster.*/create_main_cluster = false/' "$root/etc/postgresql-common/createcluster.conf"
 grep -q '^create_main_cluster = false' "$root/etc/postgresql-common/createcluster.conf" ||
 	echo 'create_main_cluster = false' >>"$root/etc/postgresql-common/createcluster.conf"
@@ -184,11 +167,17 @@ sync
 systemctl poweroff
 OBS
 chmod 0755 "$root/usr/local/sbin/pgha-e2e-observe"
+# DefaultDependencies=no: multi-user.target would otherwise be ordered after
+# the observer, and cloud-final.service is ordered after multi-user.target:
+# an ordering cycle systemd breaks by dropping the observer.
 cat >"$root/etc/systemd/system/pgha-e2e-observe.service" <<'UNIT'
 [Unit]
 Description=pgha-bundle e2e: report checks on the serial console, then power off
-After=cloud-final.service
+DefaultDependencies=no
+After=sysinit.target basic.target cloud-final.service
 Wants=cloud-final.service
+Conflicts=shutdown.target
+Before=shutdown.target
 
 [Service]
 Type=simple
@@ -222,7 +211,12 @@ mkfs.ext4 -q -F -L pgharoot -d "$root" "$work/root.img" 4G >&2
 
 mkdir -p "$work/img"
 mv "$work/root.img" "$work/vmlinuz" "$work/initrd.img" "$work/packages.txt" "$work/img/"
-echo "$(( $(date +%s) - start ))" >"$work/img/build-seconds"
+# build-seconds: this run, base tree included when it was not cached;
+# base-seconds: what building the base tree took; config-seconds: the rest.
+now=$(date +%s)
+echo "$((now - start))" >"$work/img/build-seconds"
+echo "$((now - config_start))" >"$work/img/config-seconds"
+cp "$base/build-seconds" "$work/img/base-seconds"
 rm -rf "$out"
 mv "$work/img" "$out"
 log "image built in $(cat "$out/build-seconds") s: $out"

@@ -83,7 +83,10 @@ func (v vm) args() []string {
 		"-machine", "pc", "-accel", v.Accel,
 		"-m", "2048", "-smp", "2",
 		"-nic", "none",
-		"-display", "none", "-monitor", "none", "-parallel", "none",
+		// No VGA card (nothing for the guest to probe and drive under
+		// TCG), and a virtio RNG so the guest's entropy pool fills at once.
+		"-display", "none", "-vga", "none", "-monitor", "none", "-parallel", "none",
+		"-device", "virtio-rng-pci",
 		"-no-reboot",
 		"-kernel", v.Image.Kernel, "-initrd", v.Image.Initrd,
 		"-append", strings.TrimSpace("root=/dev/vda rw console=ttyS0 modprobe.blacklist=floppy panic=-1 " + v.Append),

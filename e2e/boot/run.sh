@@ -61,10 +61,11 @@ trap 'exit 130' INT TERM
 t0=$(date +%s)
 image=$("$here/mkimage.sh")
 t1=$(date +%s)
+cold="base tree $(cat "$image/base-seconds") s + configuration $(cat "$image/config-seconds") s"
 if [ "$((t1 - t0))" -gt 5 ]; then
-	image_figure="built cold in $(cat "$image/build-seconds") s"
+	image_figure="built in $((t1 - t0)) s this run ($cold)"
 else
-	image_figure="cached (cold build took $(cat "$image/build-seconds") s)"
+	image_figure="cached (cold build: $cold)"
 fi
 echo "==> image $image: $image_figure"
 
