@@ -130,6 +130,18 @@ func TestSHA256SUMSAgreesWithSha256sum(t *testing.T) {
 	if got, want := strings.Count(string(out), ": OK"), len(tree(t, res.Dir))-1; got != want {
 		t.Errorf("sha256sum checked %d files, the build has %d besides SHA256SUMS", got, want)
 	}
+	// Bundles and seeds carry every password of their node.
+	for _, glob := range []string{"bundles/*", "seeds/*"} {
+		matches, _ := filepath.Glob(filepath.Join(res.Dir, glob))
+		for _, p := range matches {
+			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want 0600", p, fi.Mode())
+			}
+		}
+		if fi, err := os.Stat(filepath.Dir(filepath.Join(res.Dir, glob))); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: directory mode %v, want 0700", glob, fi.Mode())
+		}
+	}
 	m, err := ReadManifest(res.Dir)
 	if err != nil {
 		t.Fatal(err)

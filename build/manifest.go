@@ -45,7 +45,7 @@ type Manifest struct {
 
 // Input is one input of the build by digest.
 type Input struct {
-	Kind   string `json:"kind"` // spec, secrets, key, package
+	Kind   string `json:"kind"` // spec, secrets, base-provides, key, package
 	Name   string `json:"name"`
 	SHA256 string `json:"sha256"`
 }
@@ -82,7 +82,11 @@ func newManifest(opts *Options, r *Rendered, epoch time.Time) (*Manifest, error)
 		SeedWithoutPackages: opts.SeedWithoutPackages,
 		Packages:            []Package{},
 	}
-	for _, in := range []struct{ kind, path string }{{"spec", opts.SpecPath}, {"secrets", r.SecretsPath}} {
+	inputs := []struct{ kind, path string }{{"spec", opts.SpecPath}, {"secrets", r.SecretsPath}}
+	if opts.BaseProvides != "" {
+		inputs = append(inputs, struct{ kind, path string }{"base-provides", opts.BaseProvides})
+	}
+	for _, in := range inputs {
 		b, err := os.ReadFile(in.path)
 		if err != nil {
 			return nil, fmt.Errorf("manifest: %w", err)

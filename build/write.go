@@ -133,10 +133,11 @@ func (w *writer) keys() []bundle.Key {
 // writeBundle streams the node's bundle to path and returns its sha256,
 // computed on the way so the bundle is never read back for it.
 func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// Bundles and seeds carry the node's secrets: private to the builder.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
 	}
@@ -155,7 +156,7 @@ func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package)
 		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	w.known[path] = payload.Entry{Mode: "0644", Size: cw.n, SHA256: sum}
+	w.known[path] = payload.Entry{Mode: "0600", Size: cw.n, SHA256: sum}
 	return sum, nil
 }
 
@@ -178,7 +179,7 @@ func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
 		return err
 	}
 	iso := filepath.Join(w.dir, "seeds", n.Name+".iso")
-	if err := os.MkdirAll(filepath.Dir(iso), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(iso), 0o700); err != nil {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
 	w.m.Nodes[len(w.m.Nodes)-1].InstanceID = cloudinit.InstanceID(w.r.Spec, n.Name)

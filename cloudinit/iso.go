@@ -142,7 +142,7 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (err e
 	if err := verifyISO(tmp.Name(), small, seed.BundleSHA256); err != nil {
 		return fmt.Errorf("seed iso %s: read back: %w", path, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(0o600); err != nil { // the seed carries the bundle and its secrets
 		return fmt.Errorf("seed iso %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -102,7 +102,7 @@ func TestWriteISOReadBack(t *testing.T) {
 	if l, err := Label(iso); err != nil || l != "cidata" {
 		t.Errorf("label %q, %v", l, err)
 	}
-	if fi, err := os.Stat(iso); err != nil || fi.Mode().Perm() != 0o644 {
+	if fi, err := os.Stat(iso); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("iso mode: %v %v", fi.Mode(), err)
 	}
 	assertOnlyFiles(t, dir, "node.tar.gz", "pg1.iso")
