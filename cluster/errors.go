@@ -122,6 +122,8 @@ const (
 	msgMajorOld     = "postgresql.major %d is not supported; use 10 or later"
 	msgParamManaged = "parameter %s is set by Patroni from %s; remove it"
 	msgParamRemoved = "parameter %s was removed in PostgreSQL %s; %s"
+	msgParamAdded   = "parameter %s needs PostgreSQL %d or later, the packages carry %d; %s"
+	msgParamName    = "%q is not a PostgreSQL parameter name: use letters, digits and underscores (custom parameters: prefix.name)"
 	msgMD5Password  = "password_encryption md5 is deprecated and weak; use scram-sha-256"
 	msgHBAType      = "pg_hba line %q: unknown connection type %q; use local, host, hostssl, hostnossl, hostgssenc or hostnogssenc"
 	msgHBAShapeHost = "pg_hba line %q must be TYPE DATABASE USER ADDRESS METHOD [OPTIONS]"

@@ -113,6 +113,10 @@ func TestBadSpecs(t *testing.T) {
 		{"removed parameter for the given major", base + "postgresql:\n  major: 16\n  parameters:\n    wal_keep_segments: 64\n    vacuum_defer_cleanup_age: 0\n", []string{
 			`c.yaml:15:24: parameter wal_keep_segments was removed in PostgreSQL 13; use wal_keep_size (in MB: segments * 16)`,
 			`c.yaml:16:31: parameter vacuum_defer_cleanup_age was removed in PostgreSQL 16; use hot_standby_feedback or a replication slot`}},
+		{"parameter newer than the major", base + "postgresql:\n  major: 12\n  parameters:\n    wal_keep_size: 1GB\n", []string{
+			`c.yaml:15:20: parameter wal_keep_size needs PostgreSQL 13 or later, the packages carry 12; use wal_keep_segments (size in MB / 16)`}},
+		{"parameter name", base + "postgresql:\n  parameters:\n    \"work_mem #x\": 4MB\n", []string{
+			`c.yaml:14:20: "work_mem #x" is not a PostgreSQL parameter name: use letters, digits and underscores (custom parameters: prefix.name)`}},
 		{"hba shape", base + "postgresql:\n  pg_hba:\n    - host all all scram-sha-256\n    - hots all all 10.0.0.0/8 md5\n    - host all all 10.0.0.0/33 scram-sha-256\n", []string{
 			`c.yaml:14:7: pg_hba line "host all all scram-sha-256" must be TYPE DATABASE USER ADDRESS METHOD [OPTIONS]`,
 			`c.yaml:15:7: pg_hba line "hots all all 10.0.0.0/8 md5": unknown connection type "hots"; use local, host, hostssl, hostnossl, hostgssenc or hostnogssenc`,

@@ -30,6 +30,21 @@ var removedParams = map[string]removedParam{
 	"trace_recovery_messages":           {17, "17", "remove it"},
 }
 
+// addedParam is a parameter a server major does not have yet.
+type addedParam struct {
+	major  int    // first major with it
+	advice string // what to use before
+}
+
+var addedParams = map[string]addedParam{
+	"wal_keep_size":                    {13, "use wal_keep_segments (size in MB / 16)"},
+	"max_slot_wal_keep_size":           {13, "remove it"},
+	"hash_mem_multiplier":              {13, "remove it"},
+	"idle_session_timeout":             {14, "remove it"},
+	"client_connection_check_interval": {14, "remove it"},
+	"debug_parallel_query":             {16, "use force_parallel_mode"},
+}
+
 // CheckForMajor reports the postgresql.parameters that the given server major
 // no longer has, and the settings it cannot honour. It runs once the major is
 // known: from postgresql.major while loading, or from the packages later.
@@ -43,6 +58,9 @@ func (s *Spec) CheckForMajor(major int) Problems {
 	for _, name := range names {
 		if r, ok := removedParams[name]; ok && major >= r.major {
 			ps = append(ps, s.ProblemAt("postgresql.parameters."+name, false, msgParamRemoved, name, r.release, r.advice))
+		}
+		if a, ok := addedParams[name]; ok && major > 0 && major < a.major {
+			ps = append(ps, s.ProblemAt("postgresql.parameters."+name, false, msgParamAdded, name, a.major, major, a.advice))
 		}
 	}
 	if major > 0 && major < 10 {

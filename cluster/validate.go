@@ -298,6 +298,10 @@ func (c *checker) ports() {
 	}
 }
 
+// paramName is the shape of a PostgreSQL parameter name (extensions' custom
+// parameters have a dotted prefix).
+var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
+
 // managedParams are PostgreSQL parameters that Patroni or this tool sets
 // itself, with where their value comes from.
 var managedParams = map[string]string{
@@ -330,6 +334,10 @@ func (c *checker) postgresql() {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if !paramName.MatchString(name) {
+			c.errorf("postgresql.parameters."+name, msgParamName, name)
+			continue
+		}
 		if from, ok := managedParams[name]; ok {
 			c.errorf("postgresql.parameters."+name, msgParamManaged, name, from)
 		}

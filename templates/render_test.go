@@ -144,12 +144,18 @@ func TestVersionDependentSettings(t *testing.T) {
 			"/etc/systemd/system/haproxy.service", []string{"ExecStart=/usr/sbin/haproxy-systemd-wrapper -f /etc/haproxy/haproxy.cfg"}, []string{"-Ws"}},
 		{"haproxy 2.6 master-worker", func(c *rpm.Components) { c.HAProxy.Version = "2.6.12" },
 			"/etc/systemd/system/haproxy.service", []string{"Type=notify", "ExecStart=/usr/sbin/haproxy -Ws -f /etc/haproxy/haproxy.cfg"}, []string{"wrapper"}},
-		{"pg 12 keeps wal_keep_segments and md5", func(c *rpm.Components) { c.PostgreSQL.Major = 12 },
-			"/etc/patroni/dcs.yml", []string{"wal_keep_segments: 8", `password_encryption: "scram-sha-256"`}, []string{"wal_keep_size: \"128MB\""}},
+		{"pg 12 keeps scram", func(c *rpm.Components) { c.PostgreSQL.Major = 12 },
+			"/etc/patroni/dcs.yml", []string{`password_encryption: "scram-sha-256"`}, nil},
+		{"the spec's wal_keep_size replaces the default", func(c *rpm.Components) { c.PostgreSQL.Major = 12 },
+			"/etc/patroni/dcs.yml", []string{`wal_keep_size: "1024MB"`}, []string{"wal_keep_segments"}},
 		{"pg 9.6 uses md5 and no rewind user", func(c *rpm.Components) { c.PostgreSQL.Major = 9 },
 			"/etc/patroni/patroni.yml", []string{"replicator   192.168.0.81/32      md5"}, []string{"rewind_user"}},
 		{"bin_dir from the packages", func(c *rpm.Components) { c.PostgreSQL.BinDir = "/opt/vmware/postgres/15/bin" },
 			"/etc/patroni/patroni.yml", []string{`bin_dir: "/opt/vmware/postgres/15/bin"`}, nil},
+		{"preinstalled haproxy on el7 is 1.5", func(c *rpm.Components) { c.HAProxy.Version = ""; c.HAProxy.Package = "" },
+			"/etc/systemd/system/haproxy.service", []string{"haproxy-systemd-wrapper", "SuccessExitStatus=143"}, []string{"-Ws"}},
+		{"etcd never killed while waiting for quorum", func(c *rpm.Components) {},
+			"/etc/systemd/system/etcd.service", []string{"Type=notify", "TimeoutStartSec=0"}, []string{"ETCD_UNSUPPORTED_ARCH"}},
 		{"patroni path in the unit", func(c *rpm.Components) { c.Patroni.Bin = "/opt/patroni/bin/patroni" },
 			"/etc/systemd/system/patroni.service", []string{"ExecStart=/opt/patroni/bin/patroni /etc/patroni/patroni.yml", "Restart=on-failure"}, nil},
 	}
@@ -176,6 +182,46 @@ func TestVersionDependentSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDefaultWalKeepByMajor(t *testing.T) {
+	example := string(cluster.Example())
+	noKeep := strings.Replace(example, "    wal_keep_size: 1024MB\n", "", 1)
+	if noKeep == example {
+		t.Fatal("test setup: the example has no wal_keep_size line")
+	}
+	spec := loadSpec(t, "nokeep.yaml", []byte(noKeep))
+	for major, want := range map[int]string{12: "wal_keep_segments: 8", 13: `wal_keep_size: "128MB"`, 16: `wal_keep_size: "128MB"`} {
+		comp := el7Components
+		comp.PostgreSQL.Major = major
+		n, err := Render(spec, "co7-node01", comp, testSecrets(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := n.Lookup("/etc/patroni/dcs.yml")
+		if !bytes.Contains(f.Content, []byte(want)) || bytes.Count(f.Content, []byte("wal_keep_")) != 1 {
+			t.Errorf("PostgreSQL %d: want exactly %q:\n%s", major, want, f.Content)
+		}
+	}
+}
+
+func TestEtcdOnArm64(t *testing.T) {
+	spec := loadSpec(t, "arm.yaml", []byte(strings.Replace(string(cluster.Example()), "arch: x86_64", "arch: aarch64", 1)))
+	for _, c := range []struct {
+		version string
+		want    bool
+	}{{"3.3.11", true}, {"3.4.23", true}, {"3.5.9", false}} {
+		comp := el7Components
+		comp.Etcd.Version = c.version
+		n, err := Render(spec, "co7-node01", comp, testSecrets(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := n.Lookup("/etc/systemd/system/etcd.service")
+		if got := bytes.Contains(f.Content, []byte("Environment=ETCD_UNSUPPORTED_ARCH=arm64")); got != c.want {
+			t.Errorf("etcd %s on aarch64: ETCD_UNSUPPORTED_ARCH set %v, want %v", c.version, got, c.want)
+		}
 	}
 }
 

@@ -55,7 +55,7 @@ type archiveView struct {
 type etcdView struct {
 	DataDir, PeerURL, ClientURL, InitialCluster, Token, Endpoints string
 	HeartbeatInterval, ElectionTimeout                            int
-	GRPCGateway                                                   bool
+	GRPCGateway, UnsupportedArch                                  bool
 }
 
 type haproxyView struct {
@@ -131,6 +131,11 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		}
 	}
 	v.Archive.RestoreCommand = spec.Archive.RestoreCommand
+	// A spec that keeps WAL its own way replaces our default for either name.
+	if hasAny(spec.PostgreSQL.Parameters, "wal_keep_size", "wal_keep_segments") {
+		delete(params, "wal_keep_size")
+		delete(params, "wal_keep_segments")
+	}
 	for k, val := range spec.PostgreSQL.Parameters {
 		params[k] = val
 	}
@@ -147,6 +152,8 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		HeartbeatInterval: spec.Etcd.HeartbeatInterval,
 		ElectionTimeout:   spec.Etcd.ElectionTimeout,
 		GRPCGateway:       needsGRPCGateway(comp.Etcd.Version),
+		// etcd before 3.5 refuses to start on arm64 unless told it may.
+		UnsupportedArch: spec.Cluster.Arch == "aarch64" && needsGRPCGateway(comp.Etcd.Version),
 	}
 
 	v.HAProxy = haproxyView{HAProxy: spec.HAProxy, ReplicaCheck: "/replica"}
@@ -160,10 +167,20 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 	}
 	// HAProxy before 1.8 has no master-worker mode for systemd: EL7's 1.5
 	// runs under its haproxy-systemd-wrapper.
-	if versionBefore(comp.HAProxy.Version, 1, 8) {
+	// A preinstalled HAProxy of unknown version on el7 is the distribution's 1.5.
+	if versionBefore(comp.HAProxy.Version, 1, 8) || (comp.HAProxy.Version == "" && spec.Cluster.OS == "el7") {
 		v.Bin.HAProxyWrapper = path.Join(path.Dir(comp.HAProxy.Bin), "haproxy-systemd-wrapper")
 	}
 	return v, nil
+}
+
+func hasAny(m map[string]interface{}, keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func useRewind(spec *cluster.Spec) bool {
