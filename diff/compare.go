@@ -106,7 +106,7 @@ func Compare(a, b *Side) Result {
 		}
 	}
 	sort.Strings(names)
-	var seedSkipped, pkgSkipped bool
+	var seedSkipped, userDataSkipped, pkgSkipped bool
 	for _, name := range names {
 		x, y := an[name], bn[name]
 		switch {
@@ -120,7 +120,11 @@ func Compare(a, b *Side) Result {
 		nd := NodeDiff{Name: name, Status: Changed}
 		xf, yf := x.Files, y.Files
 		if x.HasSeed && y.HasSeed {
-			xf, yf = x.all(), y.all()
+			xs, ys := x.withoutUnmatchedUserData(y), y.withoutUnmatchedUserData(x)
+			if len(xs.Seed) != len(x.Seed) || len(ys.Seed) != len(y.Seed) {
+				userDataSkipped = true
+			}
+			xf, yf = xs.all(), ys.all()
 		} else if x.HasSeed != y.HasSeed {
 			seedSkipped = true
 		}
@@ -133,6 +137,9 @@ func Compare(a, b *Side) Result {
 		if len(nd.Files) > 0 || len(nd.Packages) > 0 {
 			res.Nodes = append(res.Nodes, nd)
 		}
+	}
+	if userDataSkipped {
+		res.Notes = append(res.Notes, "user-data not compared: a spec side has no bundle for it to name (meta-data and network-config are compared)")
 	}
 	if seedSkipped {
 		res.Notes = append(res.Notes, "seed files (user-data, meta-data, network-config) not compared: only one side has them")

@@ -94,6 +94,32 @@ func (n *Node) all() []payload.File {
 	return out
 }
 
+// withoutUnmatchedUserData drops n's user-data when other's seed has none: a
+// spec side renders meta-data and network-config but cannot render the
+// user-data of a bundle it does not write.
+func (n *Node) withoutUnmatchedUserData(other *Node) *Node {
+	if hasSeedFile(other, "user-data") || !hasSeedFile(n, "user-data") {
+		return n
+	}
+	c := *n
+	c.Seed = nil
+	for _, f := range n.Seed {
+		if f.Path != "user-data" {
+			c.Seed = append(c.Seed, f)
+		}
+	}
+	return &c
+}
+
+func hasSeedFile(n *Node, name string) bool {
+	for _, f := range n.Seed {
+		if f.Path == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Loader reads one kind of source. The command wires one per kind: the build
 // tree reader here, bundle.Read, cloudinit.ReadISO, and the spec renderer.
 type Loader func(path string) (*Side, error)

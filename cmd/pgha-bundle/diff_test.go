@@ -233,7 +233,11 @@ func TestDiffBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The spec's own package and key settings are overridden, as build's flags do.
-	os.Symlink(filepath.Join(specs, "parameter.yaml"), filepath.Join(b.root, "parameter.yaml"))
+	for _, name := range []string{"parameter.yaml", "generation.yaml"} {
+		if err := os.Symlink(filepath.Join(specs, name), filepath.Join(b.root, name)); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
 	specFlags := []string{"--packages", "pkgs-15.4", "--key", "RPM-GPG-KEY", "--secrets", "a.secrets.yaml"}
 	t.Chdir(b.root)
 	pairs := []struct {
@@ -254,6 +258,7 @@ func TestDiffBuilds(t *testing.T) {
 		{"iso-vs-bundle", "base/demo/seeds/pg1.iso", "base/demo/bundles/pg1.tar.gz", 0, nil},
 		{"spec", "base/demo", "parameter.yaml", 1, specFlags},
 		{"spec-built", "parameter/demo", "parameter.yaml", 0, specFlags},
+		{"spec-generation", "base/demo", "generation.yaml", 1, specFlags},
 	}
 	forms := []struct {
 		ext  string

@@ -153,8 +153,9 @@ func buildNode(dir, name string, entries []payload.Entry) (diff.Node, error) {
 
 // Spec returns a loader that renders a cluster spec in memory with its
 // packages and its existing secrets file (never creating one), to preview
-// what a build of it would change. A spec side has no seed files: user-data
-// holds the digest of a bundle that is not written.
+// what a build of it would change. A spec side has meta-data and
+// network-config but no user-data: that holds the digest of a bundle that is
+// not written.
 func Spec(opts build.Options) diff.Loader {
 	return func(path string) (*diff.Side, error) {
 		o := opts
@@ -169,7 +170,18 @@ func Spec(opts build.Options) diff.Loader {
 		}
 		side := &diff.Side{Label: path}
 		for _, n := range r.Nodes {
-			side.Nodes = append(side.Nodes, diff.Node{Name: n.Name, Files: n.Files, Packages: pkgs, HasPackages: true})
+			seed, err := cloudinit.Render(cloudinit.Input{Spec: r.Spec, Node: n.Name})
+			if err != nil {
+				return nil, fmt.Errorf("spec %s: %w", path, err)
+			}
+			// meta-data and network-config only: user-data names a bundle digest.
+			var files []payload.File
+			for _, f := range seed.Files() {
+				if f.Name != cloudinit.NameUserData {
+					files = append(files, payload.File{Path: f.Name, Mode: seedMode, Content: f.Content})
+				}
+			}
+			side.Nodes = append(side.Nodes, diff.Node{Name: n.Name, Files: n.Files, Seed: files, HasSeed: true, Packages: pkgs, HasPackages: true})
 		}
 		return side, nil
 	}
