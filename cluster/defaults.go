@@ -7,34 +7,35 @@ import (
 
 // Defaults of the spec, documented in docs/spec.md.
 const (
-	DefaultArch             = "x86_64"
-	DefaultNetworkMode      = "static"
-	DefaultInterface        = "eth0"
-	DefaultPrefixIPv4       = 24
-	DefaultPrefixIPv6       = 64
-	DefaultPortPostgreSQL   = 5432
-	DefaultPortPatroniAPI   = 8008
-	DefaultPortEtcdClient   = 2379
-	DefaultPortEtcdPeer     = 2380
-	DefaultPortHAProxyRW    = 5000
-	DefaultPortHAProxyRO    = 5001
-	DefaultPortHAProxyStats = 7000
-	DefaultTTL              = 30
-	DefaultLoopWait         = 10
-	DefaultRetryTimeout     = 10
-	DefaultMaximumLag       = 1048576
-	DefaultWatchdog         = "off"
-	DefaultArchiveDir       = "/var/lib/pgsql/wal_archive"
-	DefaultHAProxyMaxConn   = 1000
-	DefaultConnectTimeout   = "4s"
-	DefaultClientTimeout    = "30m"
-	DefaultServerTimeout    = "30m"
-	DefaultCheckInterval    = "3s"
-	DefaultEtcdDataDir      = "/var/lib/etcd"
-	DefaultEtcdHeartbeat    = 100
-	DefaultEtcdElection     = 1000
-	DefaultSyncNodeCount    = 1
-	DefaultGeneration       = 1
+	DefaultArch                = "x86_64"
+	DefaultNetworkMode         = "static"
+	DefaultInterface           = "eth0"
+	DefaultPrefixIPv4          = 24
+	DefaultPrefixIPv6          = 64
+	DefaultPortPostgreSQL      = 5432
+	DefaultPortPatroniAPI      = 8008
+	DefaultPortEtcdClient      = 2379
+	DefaultPortEtcdPeer        = 2380
+	DefaultPortHAProxyRW       = 5000
+	DefaultPortHAProxyRO       = 5001
+	DefaultPortHAProxyStats    = 7000
+	DefaultTTL                 = 30
+	DefaultLoopWait            = 10
+	DefaultRetryTimeout        = 10
+	DefaultMaximumLag          = 1048576
+	DefaultWatchdog            = "off"
+	DefaultArchiveDir          = "/var/lib/pgsql/wal_archive"
+	DefaultHAProxyMaxConn      = 1000
+	DefaultConnectTimeout      = "4s"
+	DefaultClientTimeout       = "30m"
+	DefaultServerTimeout       = "30m"
+	DefaultCheckInterval       = "3s"
+	DefaultEtcdDataDir         = "/var/lib/etcd"
+	DefaultEtcdHeartbeat       = 100
+	DefaultEtcdElection        = 1000
+	DefaultInitialClusterState = "new"
+	DefaultSyncNodeCount       = 1
+	DefaultGeneration          = 1
 )
 
 // applyDefaults fills every key that was not written (set holds the paths
@@ -96,6 +97,7 @@ func (s *Spec) applyDefaults(set map[string]bool) {
 	num("etcd.heartbeat_interval", &s.Etcd.HeartbeatInterval, DefaultEtcdHeartbeat)
 	num("etcd.election_timeout", &s.Etcd.ElectionTimeout, DefaultEtcdElection)
 	str("etcd.token", &s.Etcd.Token, s.Cluster.Name)
+	str("etcd.initial_cluster_state", &s.Etcd.InitialClusterState, DefaultInitialClusterState)
 }
 
 // DataDir is PGDATA for the given server major: postgresql.data_dir when set,

@@ -119,19 +119,20 @@ const (
 
 // PostgreSQL.
 const (
-	msgMajorOld     = "postgresql.major %d is not supported; use 10 or later"
-	msgParamManaged = "parameter %s is set by Patroni from %s; remove it"
-	msgParamRemoved = "parameter %s was removed in PostgreSQL %s; %s"
-	msgParamAdded   = "parameter %s needs PostgreSQL %d or later, the packages carry %d; %s"
-	msgParamName    = "%q is not a PostgreSQL parameter name: use letters, digits and underscores (custom parameters: prefix.name)"
-	msgMD5Password  = "password_encryption md5 is deprecated and weak; use scram-sha-256"
-	msgHBAType      = "pg_hba line %q: unknown connection type %q; use local, host, hostssl, hostnossl, hostgssenc or hostnogssenc"
-	msgHBAShapeHost = "pg_hba line %q must be TYPE DATABASE USER ADDRESS METHOD [OPTIONS]"
-	msgHBAShapeLoc  = "pg_hba line %q must be local DATABASE USER METHOD [OPTIONS]"
-	msgHBAAddress   = "pg_hba line %q: %q is not a valid address or CIDR"
-	msgHBAMethod    = "pg_hba line %q: unknown method %q"
-	msgHBAWeak      = "pg_hba line %q uses %s; use scram-sha-256"
-	msgHBATrust     = "pg_hba line %q trusts network connections without a password; use scram-sha-256"
+	msgMajorOld         = "postgresql.major %d is not supported; use 10 or later"
+	msgParamManaged     = "parameter %s is set by Patroni from %s; remove it"
+	msgParamRemoved     = "parameter %s was removed in PostgreSQL %s; %s"
+	msgParamAdded       = "parameter %s needs PostgreSQL %d or later, the packages carry %d; %s"
+	msgEtcdClusterState = "etcd.initial_cluster_state %q is not supported; use new (first start) or existing (adding a member to a running cluster)"
+	msgParamName        = "%q is not a PostgreSQL parameter name: use letters, digits and underscores (custom parameters: prefix.name)"
+	msgMD5Password      = "password_encryption md5 is deprecated and weak; use scram-sha-256"
+	msgHBAType          = "pg_hba line %q: unknown connection type %q; use local, host, hostssl, hostnossl, hostgssenc or hostnogssenc"
+	msgHBAShapeHost     = "pg_hba line %q must be TYPE DATABASE USER ADDRESS METHOD [OPTIONS]"
+	msgHBAShapeLoc      = "pg_hba line %q must be local DATABASE USER METHOD [OPTIONS]"
+	msgHBAAddress       = "pg_hba line %q: %q is not a valid address or CIDR"
+	msgHBAMethod        = "pg_hba line %q: unknown method %q"
+	msgHBAWeak          = "pg_hba line %q uses %s; use scram-sha-256"
+	msgHBATrust         = "pg_hba line %q trusts network connections without a password; use scram-sha-256"
 )
 
 // Patroni.

@@ -123,6 +123,8 @@ func TestBadSpecs(t *testing.T) {
 			`c.yaml:16:7: pg_hba line "host all all 10.0.0.0/33 scram-sha-256": "10.0.0.0/33" is not a valid address or CIDR`}},
 		{"etcd election below 5 heartbeats", base + "etcd:\n  heartbeat_interval: 300\n", []string{
 			`c.yaml:12:1: etcd.election_timeout 1000 must be at least 5 times etcd.heartbeat_interval 300`}},
+		{"etcd cluster state", base + "etcd:\n  initial_cluster_state: joining\n", []string{
+			`c.yaml:13:26: etcd.initial_cluster_state "joining" is not supported; use new (first start) or existing (adding a member to a running cluster)`}},
 		{"haproxy time", base + "haproxy:\n  timeout_client: 30 minutes\n", []string{
 			`c.yaml:13:19: haproxy.timeout_client "30 minutes" is not an HAProxy time like 4s, 500ms or 30m`}},
 		{"generation zero", strings.Replace(base, "  os: el9\n", "  os: el9\n  generation: 0\n", 1), []string{
@@ -215,7 +217,7 @@ func TestDefaults(t *testing.T) {
 		SynchronousNodeCount: 1, UsePgRewind: &tr, Watchdog: "off"}
 	want.Archive = Archive{Directory: "/var/lib/pgsql/wal_archive"}
 	want.HAProxy = HAProxy{MaxConn: 1000, ConnectTimeout: "4s", ClientTimeout: "30m", ServerTimeout: "30m", CheckInterval: "3s"}
-	want.Etcd = Etcd{DataDir: "/var/lib/etcd", HeartbeatInterval: 100, ElectionTimeout: 1000, Token: "pg"}
+	want.Etcd = Etcd{DataDir: "/var/lib/etcd", HeartbeatInterval: 100, ElectionTimeout: 1000, Token: "pg", InitialClusterState: "new"}
 	if !reflect.DeepEqual(*s, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *s, want)
 	}

@@ -152,8 +152,12 @@ type Etcd struct {
 	ElectionTimeout   int    `yaml:"election_timeout"`
 	// Token defaults to the cluster name; it must be the same on every member.
 	Token string `yaml:"token"`
-	Bin   string `yaml:"bin"`
-	Ctl   string `yaml:"ctl"`
+	// InitialClusterState is "new" for a cluster's first start; set "existing"
+	// before adding a member to a running cluster (after `etcdctl member add`):
+	// members that already have data ignore it.
+	InitialClusterState string `yaml:"initial_cluster_state"`
+	Bin                 string `yaml:"bin"`
+	Ctl                 string `yaml:"ctl"`
 }
 
 // User is an OS account cloud-init creates.

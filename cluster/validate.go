@@ -536,6 +536,9 @@ func (c *checker) haproxyEtcd() {
 	case e.ElectionTimeout > 50000:
 		c.errorf("etcd.election_timeout", msgElectionHigh, e.ElectionTimeout)
 	}
+	if e.InitialClusterState != "new" && e.InitialClusterState != "existing" {
+		c.errorf("etcd.initial_cluster_state", msgEtcdClusterState, e.InitialClusterState)
+	}
 	if e.Token == "" && c.set["etcd.token"] {
 		c.errorf("etcd.token", msgEtcdTokenEmpty)
 	}

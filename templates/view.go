@@ -54,6 +54,7 @@ type archiveView struct {
 
 type etcdView struct {
 	DataDir, PeerURL, ClientURL, InitialCluster, Token, Endpoints string
+	InitialClusterState                                           string
 	HeartbeatInterval, ElectionTimeout                            int
 	GRPCGateway, UnsupportedArch                                  bool
 }
@@ -143,15 +144,16 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 	v.HBA = hbaLines(spec, authMethod(params, major))
 
 	v.Etcd = etcdView{
-		DataDir:           spec.Etcd.DataDir,
-		PeerURL:           spec.EtcdPeerURL(*self),
-		ClientURL:         spec.EtcdClientURL(*self),
-		InitialCluster:    spec.InitialCluster(),
-		Endpoints:         strings.Join(spec.EtcdEndpoints(), ","),
-		Token:             spec.Etcd.Token,
-		HeartbeatInterval: spec.Etcd.HeartbeatInterval,
-		ElectionTimeout:   spec.Etcd.ElectionTimeout,
-		GRPCGateway:       needsGRPCGateway(comp.Etcd.Version),
+		DataDir:             spec.Etcd.DataDir,
+		PeerURL:             spec.EtcdPeerURL(*self),
+		ClientURL:           spec.EtcdClientURL(*self),
+		InitialCluster:      spec.InitialCluster(),
+		Endpoints:           strings.Join(spec.EtcdEndpoints(), ","),
+		Token:               spec.Etcd.Token,
+		InitialClusterState: spec.Etcd.InitialClusterState,
+		HeartbeatInterval:   spec.Etcd.HeartbeatInterval,
+		ElectionTimeout:     spec.Etcd.ElectionTimeout,
+		GRPCGateway:         needsGRPCGateway(comp.Etcd.Version),
 		// etcd before 3.5 refuses to start on arm64 unless told it may.
 		UnsupportedArch: spec.Cluster.Arch == "aarch64" && needsGRPCGateway(comp.Etcd.Version),
 	}
