@@ -650,14 +650,22 @@ func TestUpgradeConfigsOnly(t *testing.T) {
 func TestUpgradePackages(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name    string
-		role    string
-		cluster string
-		fail    string
-		want    string // in the output of a failed upgrade
+		name      string
+		role      string
+		cluster   string
+		candidate string // the switchover's candidate; pg1 when empty
+		fail      string
+		want      string // in the output of a failed upgrade
 	}{
 		{name: "replica", role: "replica", cluster: healthyCluster},
 		{name: "leader", role: "master", cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming"}, {"name": "pg2", "role": "leader", "state": "running"}]}`},
+		{name: "leader, synchronous mode", role: "master", candidate: "pg3",
+			cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming"}, {"name": "pg2", "role": "leader", "state": "running"}, {"name": "pg3", "role": "sync_standby", "state": "streaming"}]}`},
+		{name: "leader, nofailover replica", role: "master", candidate: "pg3",
+			cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming", "tags": {"nofailover": true}}, {"name": "pg2", "role": "leader", "state": "running"}, {"name": "pg3", "role": "replica", "state": "streaming"}]}`},
+		{name: "leader, only a nofailover replica", role: "master",
+			cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming", "tags": {"nofailover": true}}, {"name": "pg2", "role": "leader", "state": "running"}]}`,
+			want:    "pg2 is the leader and no healthy replica can take over; nothing was changed"},
 		{name: "unhealthy", role: "replica", cluster: `{"members": [{"name": "pg1", "role": "leader", "state": "running"}, {"name": "pg2", "role": "replica", "state": "starting"}]}`,
 			want: "the cluster is not healthy (see patronictl list): refusing to upgrade; nothing was changed"},
 		{name: "no leader", role: "replica", cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "running"}, {"name": "pg2", "role": "replica", "state": "streaming"}]}`,
@@ -692,7 +700,11 @@ func TestUpgradePackages(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("upgrade exit %d\n%s", code, out)
 			}
-			switchover := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover --leader pg2 --candidate pg1 --force demo")
+			cand := tc.candidate
+			if cand == "" {
+				cand = "pg1"
+			}
+			switchover := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover --leader pg2 --candidate "+cand+" --force demo")
 			stop := index(calls, "systemctl stop patroni")
 			install := index(calls, "dnf -y --disablerepo=* --nogpgcheck --installroot="+h.root+" install "+h.bd+"/packages/etcd-3.5.13-1.el9.x86_64.rpm")
 			restartEtcd := index(calls, "systemctl restart etcd")

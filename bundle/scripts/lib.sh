@@ -998,7 +998,8 @@ start_services() {
 
 # ---------------------------------------------------------------- Patroni state
 
-# patroni_members prints "name role state" for each member of /cluster.
+# patroni_members prints "name role state nofailover(0|1)" for each member
+# of /cluster.
 patroni_members() {
 	http_get "$PATRONI_URL/cluster" | sed 's/{"name"/\n{"name"/g' | awk '
 		/^\{"name"/ {
@@ -1006,7 +1007,7 @@ patroni_members() {
 			if (match($0, /"name": *"[^"]*"/)) { n = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", n); sub(/"$/, "", n) }
 			if (match($0, /"role": *"[^"]*"/)) { r = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", r); sub(/"$/, "", r) }
 			if (match($0, /"state": *"[^"]*"/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", s); sub(/"$/, "", s) }
-			print n, r, s
+			print n, r, s, ($0 ~ /"nofailover": *true/ ? 1 : 0)
 		}'
 }
 
@@ -1023,7 +1024,7 @@ cluster_healthy() {
 	local members want leaders=0 n=0 name role state
 	members=$(patroni_members) || return 1
 	want=$(echo "${PGHA_MEMBERS:-}" | wc -w)
-	while read -r name role state; do
+	while read -r name role state _; do
 		[ -n "$name" ] || continue
 		n=$((n + 1))
 		case $state in running | streaming) ;; *) return 1 ;; esac

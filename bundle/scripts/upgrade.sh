@@ -95,9 +95,15 @@ remove_stale_files() {
 }
 
 # switchover_candidate prints a healthy replica to hand the leadership to.
+# In synchronous mode Patroni accepts only the sync standby (412 "candidate
+# name does not match with sync_standby"): when there is one, it is the only
+# candidate. Members tagged nofailover never are.
 switchover_candidate() {
 	patroni_members | awk -v me="$PGHA_NODE" '
-		$1 != me && ($2 == "replica" || $2 == "sync_standby") && ($3 == "streaming" || $3 == "running") { print $1; exit }'
+		$1 == me { next }
+		$2 == "sync_standby" { sync = 1; if (($3 == "streaming" || $3 == "running") && $4 == 0 && cs == "") cs = $1; next }
+		$2 == "replica" && ($3 == "streaming" || $3 == "running") && $4 == 0 && c == "" { c = $1 }
+		END { if (sync) print cs; else print c }'
 }
 
 switched_over() { not_leader && cluster_healthy; }
