@@ -421,6 +421,8 @@ func TestInstallPreflight(t *testing.T) {
 			writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
 			writeFile(t, h.root+"/var/lib/pgsql/16/data/patroni.dynamic.json", "{}")
 		}, []string{"--dry-run"}, ""},
+		{"foreign etcd data", func(h *host) { writeFile(t, h.root+"/var/lib/etcd/demo/member/snap/db", "x") }, nil,
+			"etcd data directory /var/lib/etcd/demo already holds member/ data this bundle did not create"},
 		{"etcd never healthy", func(h *host) { writeFile(t, h.state+"/fail-etcd-health", "") }, nil, "timed out after 2s waiting for etcd member pg2 healthy"},
 		{"haproxy config rejected", func(h *host) { writeFile(t, h.state+"/fail-haproxy-check", "") }, nil, "haproxy -c rejects"},
 	}
@@ -849,5 +851,33 @@ func TestInstallWatchdog(t *testing.T) {
 	}
 	if _, code := h.run("install.sh"); code != 0 || len(mutating(h.calls())) > 0 {
 		t.Errorf("second run: exit %d, changes %v", code, mutating(h.calls()))
+	}
+}
+
+// TestInstallPackageScriptlets: a package whose scriptlet runs initdb or
+// starts etcd leaves data behind; install.sh notices it after the package
+// step and stops before any unit starts or any data directory is chowned.
+func TestInstallPackageScriptlets(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ scriptlet, want string }{
+		{"initdb", "PGDATA /var/lib/pgsql/16/data was empty before the package step and now holds a cluster"},
+		{"etcd", "etcd data directory /var/lib/etcd/demo got member/ data during the package step"},
+	} {
+		t.Run(tc.scriptlet, func(t *testing.T) {
+			t.Parallel()
+			h := newHost(t)
+			h.extract(testInput(t, h.dir))
+			writeFile(t, h.state+"/scriptlet-"+tc.scriptlet, "")
+			out, code := h.run("install.sh")
+			if code == 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, want a failure saying %q\n%s", code, tc.want, out)
+			}
+			calls := h.calls()
+			for _, not := range []string{"systemctl start", "systemctl enable", "chown"} {
+				if i := index(calls, not); i >= 0 {
+					t.Errorf("ran %q after a package left data behind", calls[i])
+				}
+			}
+		})
 	}
 }

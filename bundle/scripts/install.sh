@@ -55,9 +55,11 @@ if [ -r "$RECEIPT" ]; then
 fi
 check_ports
 check_pgdata
+check_etcd_data
 verify_bundle
 
 install_packages
+recheck_data
 ensure_accounts
 ensure_dirs
 install_files

@@ -135,6 +135,12 @@ load_bundle() {
 		die "node.env ($PGHA_CLUSTER/$PGHA_NODE) does not match bundle.env ($PGHA_BUNDLE_CLUSTER/$PGHA_BUNDLE_NODE)"
 	fi
 	RECEIPT=$ROOT/var/lib/pgha-bundle/receipt.json
+	# KEPT_DATA lists "cluster node path" for each data directory an
+	# uninstall without --purge left in place: a later install may reuse it.
+	KEPT_DATA=$ROOT/var/lib/pgha-bundle/kept-data
+	# Whether an earlier install of ours left a receipt before this run.
+	HAD_RECEIPT=0
+	if [ -r "$RECEIPT" ]; then HAD_RECEIPT=1; fi
 	PATRONI_CONF=$ROOT/etc/patroni/patroni.yml
 	PATRONI_URL=${PGHA_PATRONI_SCHEME:-http}://$PGHA_ADDRESS:$PGHA_PORT_PATRONI_API
 }
@@ -367,18 +373,64 @@ check_ports() {
 	fi
 }
 
+dir_empty() { [ ! -d "$1" ] || [ -z "$(ls -A "$1")" ]; }
+
+PGDATA_WAS_EMPTY=0
+ETCD_DATA_WAS_NEW=0
+
 check_pgdata() {
 	step "preflight: PGDATA $PGHA_PGDATA empty or Patroni's"
 	local d=$ROOT$PGHA_PGDATA
-	if [ ! -d "$d" ] || [ -z "$(ls -A "$d")" ]; then
+	if dir_empty "$d"; then
+		PGDATA_WAS_EMPTY=1
 		info "PGDATA is empty"
 	elif [ -f "$d/patroni.dynamic.json" ]; then
 		info "PGDATA belongs to Patroni"
-	elif [ -r "$RECEIPT" ]; then
+	elif [ "$HAD_RECEIPT" = 1 ]; then
 		info "PGDATA was created by an earlier install"
 	else
 		die "PGDATA $PGHA_PGDATA holds a cluster Patroni did not create (one initialised by a package?): move it away first"
 	fi
+}
+
+# kept_by_uninstall succeeds when an uninstall of this member kept the
+# data directory DIR.
+kept_by_uninstall() {
+	[ -r "$KEPT_DATA" ] && grep -qxF "$PGHA_CLUSTER $PGHA_NODE $1" "$KEPT_DATA"
+}
+
+# check_etcd_data refuses an etcd data directory holding a member/ that no
+# install of ours created: etcd would join with another cluster's state.
+check_etcd_data() {
+	step "preflight: etcd data $PGHA_ETCD_DATA_DIR new or ours"
+	local d=$ROOT$PGHA_ETCD_DATA_DIR
+	if [ ! -e "$d/member" ]; then
+		ETCD_DATA_WAS_NEW=1
+		info "no etcd member data yet"
+	elif [ "$HAD_RECEIPT" = 1 ]; then
+		info "etcd member data from an earlier install"
+	elif kept_by_uninstall "$PGHA_ETCD_DATA_DIR"; then
+		info "etcd member data kept by an earlier uninstall of $PGHA_NODE"
+	else
+		die "etcd data directory $PGHA_ETCD_DATA_DIR already holds member/ data this bundle did not create (a package's etcd or another cluster's?): move it away first"
+	fi
+}
+
+# recheck_data runs after the package step: a package whose scriptlet runs
+# initdb or starts etcd leaves data no unit of ours may adopt.
+recheck_data() {
+	step "data directories after the packages"
+	if [ "$DRY_RUN" = 1 ]; then
+		info "dry run: PGDATA and etcd data are checked again after the packages"
+		return 0
+	fi
+	if [ "$PGDATA_WAS_EMPTY" = 1 ] && ! dir_empty "$ROOT$PGHA_PGDATA" && [ ! -f "$ROOT$PGHA_PGDATA/patroni.dynamic.json" ]; then
+		die "PGDATA $PGHA_PGDATA was empty before the package step and now holds a cluster (a package ran initdb?): move it away and re-run; no service was started"
+	fi
+	if [ "$ETCD_DATA_WAS_NEW" = 1 ] && [ -e "$ROOT$PGHA_ETCD_DATA_DIR/member" ]; then
+		die "etcd data directory $PGHA_ETCD_DATA_DIR got member/ data during the package step (a package started etcd?): move it away and re-run; no service was started"
+	fi
+	info "PGDATA and etcd data are as before the packages"
 }
 
 # ---------------------------------------------------------------- verify

@@ -152,9 +152,19 @@ purge_data() {
 	step "data"
 	local d
 	if [ "$PURGE" = 0 ]; then
+		# A later install of this member may reuse what is kept here.
+		if [ "$DRY_RUN" = 0 ]; then
+			mkdir -p "${KEPT_DATA%/*}"
+			for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
+				if [ -e "$ROOT$d" ] && ! kept_by_uninstall "$d"; then
+					echo "$PGHA_CLUSTER $PGHA_NODE $d" >>"$KEPT_DATA"
+				fi
+			done
+		fi
 		info "kept PGDATA $PGHA_PGDATA and etcd data $PGHA_ETCD_DATA_DIR (--purge --yes deletes them)"
 		return 0
 	fi
+	run rm -f "$KEPT_DATA"
 	for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
 		case $d in "" | / | /etc | /usr | /var | /var/lib) die "refusing to purge $d" ;; esac
 		if [ -e "$ROOT$d" ]; then
