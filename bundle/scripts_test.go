@@ -290,6 +290,11 @@ func TestInstall(t *testing.T) {
 			t.Errorf("%s: %v %v", d, fi, err)
 		}
 	}
+	// Patroni, as postgres, writes its pgpass file beside PGDATA.
+	if fi, err := os.Stat(h.root + "/var/lib/pgsql/16"); err != nil || fi.Mode().Perm() != 0o700 ||
+		strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid)) != uid["postgres"] {
+		t.Errorf("the parent of PGDATA, created by install.sh, must be postgres's, mode 0700: %v %v", fi, err)
+	}
 
 	r, ok := h.receipt()
 	if !ok {
@@ -423,6 +428,14 @@ func TestInstallPreflight(t *testing.T) {
 		}, []string{"--dry-run"}, ""},
 		{"foreign etcd data", func(h *host) { writeFile(t, h.root+"/var/lib/etcd/demo/member/snap/db", "x") }, nil,
 			"etcd data directory /var/lib/etcd/demo already holds member/ data this bundle did not create"},
+		{"PGDATA parent not postgres's", func(h *host) {
+			must(t, os.MkdirAll(h.root+"/var/lib/pgsql/16", 0o755))
+			writeFile(t, h.root+"/etc/passwd", "root:x:0:0::/root:/bin/bash\npostgres:x:26:26::/var/lib/pgsql:/bin/bash\n")
+			writeFile(t, h.root+"/etc/group", "root:x:0:\npostgres:x:26:\n")
+		}, nil, "/var/lib/pgsql/16 (the parent of PGDATA) exists and postgres cannot write it"},
+		{"PGDATA parent not postgres's, account made later", func(h *host) {
+			must(t, os.MkdirAll(h.root+"/var/lib/pgsql/16", 0o755))
+		}, nil, "/var/lib/pgsql/16 (the parent of PGDATA) exists and postgres cannot write it"},
 		{"etcd never healthy", func(h *host) { writeFile(t, h.state+"/fail-etcd-health", "") }, nil, "timed out after 2s waiting for etcd member pg2 healthy"},
 		{"haproxy config rejected", func(h *host) { writeFile(t, h.state+"/fail-haproxy-check", "") }, nil, "haproxy -c rejects"},
 	}
@@ -503,7 +516,7 @@ func TestInstallUnderSeedUmask(t *testing.T) {
 				t.Errorf("%s: %v", d, err)
 				continue
 			}
-			if fi.Mode().Perm()&0o001 == 0 {
+			if fi.Mode().Perm()&0o001 == 0 && d != "/var/lib/pgsql/16" { // PGDATA's parent is postgres's 0700
 				t.Errorf("%s (above %s): mode %v, others cannot pass", d, p, fi.Mode().Perm())
 			}
 		}

@@ -375,6 +375,37 @@ check_ports() {
 
 dir_empty() { [ ! -d "$1" ] || [ -z "$(ls -A "$1")" ]; }
 
+# can_write DIR USER succeeds when USER may create files in DIR by its mode
+# bits (owner, primary group or others).
+can_write() {
+	local uid gid cu cg cm m
+	uid=$(uid_of "$2")
+	gid=$(primary_gid_of "$2")
+	read -r cu cg cm < <(stat -c '%u %g %a' "$1")
+	m=$((8#$cm))
+	if [ -n "$uid" ] && [ "$cu" = "$uid" ] && [ $((m & 8#300)) = $((8#300)) ]; then return 0; fi
+	if [ -n "$gid" ] && [ "$cg" = "$gid" ] && [ $((m & 8#030)) = $((8#030)) ]; then return 0; fi
+	[ $((m & 8#003)) = $((8#003)) ]
+}
+
+# check_pgdata_parent: Patroni (as postgres) writes its pgpass file beside
+# PGDATA. A parent we create is postgres's (ensure_dirs); one that exists
+# already must be writable by postgres: we never chown a directory we did
+# not create. Judged once the postgres account exists.
+check_pgdata_parent() {
+	local p=${PGHA_PGDATA%/*}
+	[ -n "$p" ] || p=/
+	if [ ! -d "$ROOT$p" ]; then
+		info "$p will be created for postgres (0700)"
+	elif ! user_exists postgres; then
+		info "$p exists; checked once the postgres account exists"
+	elif can_write "$ROOT$p" postgres; then
+		info "postgres can write $p (Patroni's pgpass goes there)"
+	else
+		die "$p (the parent of PGDATA) exists and postgres cannot write it: Patroni writes its pgpass file there. Make it postgres's (e.g. install -d -o postgres -g postgres -m 0700 $p) or choose another PGDATA"
+	fi
+}
+
 PGDATA_WAS_EMPTY=0
 ETCD_DATA_WAS_NEW=0
 
@@ -391,6 +422,7 @@ check_pgdata() {
 	else
 		die "PGDATA $PGHA_PGDATA holds a cluster Patroni did not create (one initialised by a package?): move it away first"
 	fi
+	check_pgdata_parent
 }
 
 # kept_by_uninstall succeeds when an uninstall of this member kept the
@@ -598,6 +630,9 @@ group_exists() {
 uid_of() {
 	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT/etc/passwd"; else getent passwd "$1" | cut -d: -f3; fi
 }
+primary_gid_of() {
+	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $4; exit }' "$ROOT/etc/passwd"; else getent passwd "$1" | cut -d: -f4; fi
+}
 gid_of() {
 	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT/etc/group"; else getent group "$1" | cut -d: -f3; fi
 }
@@ -683,6 +718,12 @@ ensure_dir() { # path mode owner group
 
 ensure_dirs() {
 	step "directories"
+	local parent=${PGHA_PGDATA%/*}
+	if [ -n "$parent" ] && [ ! -d "$ROOT$parent" ]; then
+		ensure_dir "$parent" 0700 postgres postgres
+	elif [ "$DRY_RUN" = 0 ]; then
+		check_pgdata_parent
+	fi
 	ensure_dir "$PGHA_PGDATA" 0700 postgres postgres
 	ensure_dir "$PGHA_ETCD_DATA_DIR" 0700 "$(etcd_user)" "$(etcd_user)"
 	if [ -n "${PGHA_ARCHIVE_DIR:-}" ]; then ensure_dir "$PGHA_ARCHIVE_DIR" 0700 postgres postgres; fi
