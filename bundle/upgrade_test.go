@@ -49,3 +49,24 @@ func TestUpgradeRemovesStaleFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallRefusesAnotherBundle: install.sh of a newer bundle on a member
+// running another one stops before any change and points to upgrade.sh.
+func TestInstallRefusesAnotherBundle(t *testing.T) {
+	t.Parallel()
+	h, in := installed(t)
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		n.Packages[1] = fakePackage(t, h.dir, "etcd", "etcd-3.5.13-1.el9.x86_64", 2000)
+	})
+	h.extract(v2)
+	out, code := h.run("install.sh")
+	if want := "this node runs bundle " + in.BuildID + "; apply this one (v2) with upgrade.sh"; code == 0 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want a failure saying %q\n%s", code, want, out)
+	}
+	if m := mutating(h.calls()); len(m) > 0 {
+		t.Errorf("changed the host: %v", m)
+	}
+	if r, _ := h.receipt(); r.BundleID != in.BuildID {
+		t.Errorf("receipt names %s, want %s", r.BundleID, in.BuildID)
+	}
+}

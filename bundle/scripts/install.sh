@@ -52,6 +52,12 @@ check_address
 load_receipt
 if [ -r "$RECEIPT" ]; then
 	check_receipt_owner
+	# A live member moves to another bundle through upgrade.sh only (health
+	# check, switchover, rolling restart), never by a re-install.
+	installed_id=$(receipt_value bundle_id)
+	if [ "$installed_id" != "$PGHA_BUNDLE_ID" ]; then
+		die "this node runs bundle $installed_id; apply this one ($PGHA_BUNDLE_ID) with upgrade.sh"
+	fi
 fi
 check_ports
 check_pgdata
