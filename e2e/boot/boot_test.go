@@ -186,10 +186,12 @@ func summarise(t *testing.T, n int, r result) {
 		fmt.Fprintf(&b, " %s=%s", k, r.Info[k])
 	}
 	t.Logf("boot %d: %d passed, %d failed;%s", n, len(r.Pass), len(r.Fail), b.String())
+	// The guest's logs are few lines (cloud-init warnings, where the boot's
+	// time went, and the units' journals on failure): always shown.
+	for _, l := range r.Logs {
+		t.Logf("boot %d guest: %s", n, l)
+	}
 	if len(r.Fail) > 0 || !r.Healthy {
-		for _, l := range r.Logs {
-			t.Logf("boot %d guest: %s", n, l)
-		}
 		for _, l := range r.InstallLog {
 			t.Logf("boot %d install.sh: %s", n, l)
 		}

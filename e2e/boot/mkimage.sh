@@ -85,6 +85,11 @@ if [ -d "$root/etc/postgresql/15/main" ]; then
 	chroot_run pg_dropcluster 15 main
 fi
 [ -z "$(ls -A "$root/var/lib/postgresql/15" 2>/dev/null)" ] || die "a PostgreSQL cluster is still in the image"
+# What the EL server package creates and install.sh --no-packages relies on
+# (as in e2e/cluster): PGDG's postgresql15-server owns /var/lib/pgsql and
+# /var/lib/pgsql/15 as postgres, mode 0700. Debian's packages put nothing
+# there; Patroni writes its pgpass beside PGDATA, in /var/lib/pgsql/15.
+chroot_run install -d -m 0700 -o postgres -g postgres /var/lib/pgsql /var/lib/pgsql/15
 
 # Only the units install.sh writes may run etcd, Patroni and HAProxy; the
 # packages' own services stay disabled (not masked: a mask is a symlink to

@@ -135,4 +135,9 @@ fi
 for u in etcd patroni haproxy; do
 	info "$u=$(systemctl is-active "$u") enabled=$(systemctl is-enabled "$u" 2>/dev/null)"
 done
+# Where the boot's time went (figures for the log, not checks).
+info "systemd_analyze=$(systemd-analyze time 2>/dev/null | head -n1 | tr -s ' ')"
+systemd-analyze blame --no-pager 2>/dev/null | head -n 8 | sed 's/^ */PGHA-E2E: LOG blame: /'
+cloud-init analyze show 2>/dev/null | grep -E '^(Starting stage|Finished stage|Total Time)' | tail -n 12 | sed 's/^/PGHA-E2E: LOG cloud-init analyze: /'
+
 echo "PGHA-E2E: CHECKS-DONE"
