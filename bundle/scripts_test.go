@@ -894,3 +894,36 @@ func TestInstallPackageScriptlets(t *testing.T) {
 		})
 	}
 }
+
+// TestInstallFailureKeepsRecords: an install that fails half-way (here at
+// masking the distribution's unit) has already recorded the packages it
+// installed and the backups it made, so uninstall.sh undoes them.
+func TestInstallFailureKeepsRecords(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.extract(testInput(t, h.dir))
+	writeFile(t, h.root+"/etc/haproxy/haproxy.cfg", "# from the haproxy package\n")
+	writeFile(t, h.state+"/fail-mask-postgresql", "")
+	out, code := h.run("install.sh")
+	if code == 0 || !strings.Contains(out, "Failed to mask postgresql.service") {
+		t.Fatalf("exit %d, want the mask to fail\n%s", code, out)
+	}
+	r, ok := h.receipt()
+	if !ok {
+		t.Fatal("no receipt after a failure past the package step")
+	}
+	if len(r.Packages) != 3 || len(r.Backups) != 1 || len(r.Files) == 0 {
+		t.Errorf("receipt packages %v backups %v files %d", r.Packages, r.Backups, len(r.Files))
+	}
+	must(t, os.Remove(h.state+"/fail-mask-postgresql"))
+	out, code = h.run("uninstall.sh")
+	if code != 0 {
+		t.Fatalf("uninstall exit %d\n%s", code, out)
+	}
+	if index(h.calls(), "rpm -e --root "+h.root+" etcd patroni postgresql16-server") < 0 {
+		t.Errorf("uninstall did not remove the packages:\n%s", strings.Join(h.calls(), "\n"))
+	}
+	if got := readFile(t, h.root+"/etc/haproxy/haproxy.cfg"); got != "# from the haproxy package\n" {
+		t.Errorf("uninstall left haproxy.cfg as %q", got)
+	}
+}

@@ -241,57 +241,77 @@ json_array() { # name element... (objects already rendered)
 	printf ']'
 }
 
-# write_receipt writes /var/lib/pgha-bundle/receipt.json from the R_* arrays,
-# atomically, and only when its content changes.
-write_receipt() {
-	step "write the receipt"
+# RECEIPT_ID is the bundle id the receipt names: this bundle's, except
+# during an upgrade until the new bundle is in place (upgrade.sh).
+RECEIPT_ID=""
+
+# render_receipt prints the receipt for the R_* arrays.
+render_receipt() {
 	local files=() pkgs=() backups=() ports=() masked=() users=() e p1 p2 p3 p4 p5
 	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
 		read -r p1 p2 p3 p4 p5 <<<"$e"
-		set -- "$p1" "$p2" "$p3" "$p4" "$p5"
-		files+=("{\"path\": \"$1\", \"sha256\": \"$2\", \"mode\": \"$3\", \"owner\": \"$4\", \"group\": \"$5\"}")
+		files+=("{\"path\": \"$p1\", \"sha256\": \"$p2\", \"mode\": \"$p3\", \"owner\": \"$p4\", \"group\": \"$p5\"}")
 	done
 	for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
 		read -r p1 p2 <<<"$e"
-		set -- "$p1" "$p2"
-		pkgs+=("{\"name\": \"$1\", \"nevra\": \"$2\"}")
+		pkgs+=("{\"name\": \"$p1\", \"nevra\": \"$p2\"}")
 	done
 	for e in ${R_BACKUPS[@]+"${R_BACKUPS[@]}"}; do
 		read -r p1 p2 <<<"$e"
-		set -- "$p1" "$p2"
-		backups+=("{\"path\": \"$1\", \"backup\": \"$2\"}")
+		backups+=("{\"path\": \"$p1\", \"backup\": \"$p2\"}")
 	done
 	for e in ${R_PORTS[@]+"${R_PORTS[@]}"}; do ports+=("\"$e\""); done
 	for e in ${R_MASKED[@]+"${R_MASKED[@]}"}; do masked+=("\"$e\""); done
 	for e in ${R_USERS[@]+"${R_USERS[@]}"}; do users+=("\"$e\""); done
-	local new
-	new=$(
-		printf '{\n  "format": %s,\n  "bundle_id": "%s",\n  "cluster": "%s",\n  "node": "%s",\n' \
-			"$PGHA_BUNDLE_FORMAT" "$PGHA_BUNDLE_ID" "$PGHA_CLUSTER" "$PGHA_NODE"
-		json_array files ${files[@]+"${files[@]}"}
-		printf ',\n'
-		json_array packages ${pkgs[@]+"${pkgs[@]}"}
-		printf ',\n'
-		json_array backups ${backups[@]+"${backups[@]}"}
-		printf ',\n'
-		json_array firewall_ports ${ports[@]+"${ports[@]}"}
-		printf ',\n'
-		json_array masked_units ${masked[@]+"${masked[@]}"}
-		printf ',\n'
-		json_array users ${users[@]+"${users[@]}"}
-		printf '\n}'
-	)
-	if [ -r "$RECEIPT" ] && [ "$(cat "$RECEIPT")" = "$new" ]; then
-		info "receipt unchanged"
-		return 0
-	fi
-	changed "receipt $RECEIPT"
+	printf '{\n  "format": %s,\n  "bundle_id": "%s",\n  "cluster": "%s",\n  "node": "%s",\n' \
+		"$PGHA_BUNDLE_FORMAT" "${RECEIPT_ID:-$PGHA_BUNDLE_ID}" "$PGHA_CLUSTER" "$PGHA_NODE"
+	json_array files ${files[@]+"${files[@]}"}
+	printf ',\n'
+	json_array packages ${pkgs[@]+"${pkgs[@]}"}
+	printf ',\n'
+	json_array backups ${backups[@]+"${backups[@]}"}
+	printf ',\n'
+	json_array firewall_ports ${ports[@]+"${ports[@]}"}
+	printf ',\n'
+	json_array masked_units ${masked[@]+"${masked[@]}"}
+	printf ',\n'
+	json_array users ${users[@]+"${users[@]}"}
+	printf '\n}'
+}
+
+# save_receipt writes the receipt when its content changes, atomically and
+# quietly: called after each step that changes the node, so that a failure
+# half-way still leaves uninstall.sh the packages, backups and files we made.
+# Returns 1 when the receipt was already up to date.
+save_receipt() {
 	[ "$DRY_RUN" = 1 ] && return 0
+	local new
+	new=$(render_receipt)
+	if [ -r "$RECEIPT" ] && [ "$(cat "$RECEIPT")" = "$new" ]; then return 1; fi
 	mkdir -p "$(dirname "$RECEIPT")"
 	chmod 0700 "$(dirname "$RECEIPT")"
 	printf '%s\n' "$new" >"$RECEIPT.tmp.$$"
 	chmod 0600 "$RECEIPT.tmp.$$"
 	mv -f "$RECEIPT.tmp.$$" "$RECEIPT"
+}
+
+# write_receipt writes /var/lib/pgha-bundle/receipt.json naming this bundle.
+write_receipt() {
+	step "write the receipt"
+	RECEIPT_ID=$PGHA_BUNDLE_ID
+	if [ "$DRY_RUN" = 1 ]; then
+		if [ -r "$RECEIPT" ] && [ "$(cat "$RECEIPT")" = "$(render_receipt)" ]; then
+			info "receipt unchanged"
+		else
+			changed "receipt $RECEIPT"
+		fi
+		return 0
+	fi
+	if save_receipt; then
+		changed "receipt $RECEIPT"
+	else
+		info "receipt up to date"
+	fi
 }
 
 # check_receipt_owner refuses a receipt written for another member.
@@ -575,6 +595,14 @@ install_packages() {
 		info "$kind: $file"
 		SERVICE_CHANGED[$(package_service "$name")]=1
 	done <<<"$todo"
+	# Recorded before the tool runs: a half-done transaction is still undone
+	# by uninstall.sh (which removes only what is installed).
+	local n nevra
+	for n in ${new[@]+"${new[@]}"}; do
+		nevra=$(awk -v n="$n" '$1 == n { print $2 }' "$BUNDLE_DIR/PACKAGES")
+		record_package "$n" "$nevra"
+	done
+	save_receipt || true
 	tool=$(pkg_tool)
 	case $tool in
 	yum) run yum -y --disablerepo='*' --nogpgcheck ${ROOT:+--installroot="$ROOT"} localinstall "${files[@]}" ;;
@@ -583,15 +611,11 @@ install_packages() {
 	*) die "unknown package tool $tool (want yum, dnf or rpm)" ;;
 	esac
 	changed "installed ${#files[@]} package(s) with $tool"
-	local n nevra
-	for n in ${new[@]+"${new[@]}"}; do
-		nevra=$(awk -v n="$n" '$1 == n { print $2 }' "$BUNDLE_DIR/PACKAGES")
-		record_package "$n" "$nevra"
-	done
 	# Packages we installed earlier and upgraded now: record the new NEVRA.
 	while read -r name nevra file; do
 		if receipt_has_package "$name"; then record_package "$name" "$nevra"; fi
 	done <"$BUNDLE_DIR/PACKAGES"
+	save_receipt || true
 }
 
 package_service() {
@@ -675,6 +699,7 @@ ensure_accounts() {
 				--shell /sbin/nologin --user-group "$u"
 		fi
 		has "$u" ${R_USERS[@]+"${R_USERS[@]}"} || R_USERS+=("$u")
+		save_receipt || true
 		changed "created account $u"
 	done
 	info "accounts present: $(echo "$names" | tr '\n' ' ')"
@@ -752,6 +777,7 @@ install_file() { # mode owner group sha256 path
 			fi
 			run cp -p "$dst" "$dst.pgha-orig"
 			R_BACKUPS+=("$path $path.pgha-orig")
+			save_receipt || true
 			info "kept the existing $path as $path.pgha-orig"
 		elif [ "$cur" != "$ours" ]; then
 			run cp -p "$dst" "$dst.pgha-modified"
@@ -779,6 +805,7 @@ install_file() { # mode owner group sha256 path
 	mark_service "$path"
 	[ "$path" = /etc/patroni/dcs.yml ] && DCS_CHANGED=1
 	record_file "$path $want $mode $owner $group"
+	save_receipt || true
 }
 
 record_file() {
@@ -853,8 +880,9 @@ mask_distro_postgresql() {
 			info "$u is masked"
 			continue
 		fi
-		run systemctl mask "$u"
 		has "$u" ${R_MASKED[@]+"${R_MASKED[@]}"} || R_MASKED+=("$u")
+		save_receipt || true
+		run systemctl mask "$u"
 		changed "masked $u"
 	done
 }
@@ -868,8 +896,9 @@ open_firewall() {
 	local p
 	for p in $(cluster_ports); do
 		if ! firewall-cmd --permanent --query-port="$p/tcp" >/dev/null 2>&1; then
-			run firewall-cmd --permanent --add-port="$p/tcp" >/dev/null
 			has "$p/tcp" ${R_PORTS[@]+"${R_PORTS[@]}"} || R_PORTS+=("$p/tcp")
+			save_receipt || true
+			run firewall-cmd --permanent --add-port="$p/tcp" >/dev/null
 			changed "firewalld: opened $p/tcp (permanent)"
 		fi
 		if ! firewall-cmd --query-port="$p/tcp" >/dev/null 2>&1; then

@@ -226,6 +226,9 @@ check_os
 check_receipt_owner
 load_receipt
 OLD_ID=$(receipt_value bundle_id)
+# The receipt names the new bundle only once write_receipt ran; what it
+# records (packages, files) is saved as each step makes it.
+RECEIPT_ID=$OLD_ID
 verify_bundle
 
 step "plan: bundle $OLD_ID -> $PGHA_BUNDLE_ID"
