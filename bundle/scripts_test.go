@@ -722,7 +722,7 @@ func TestUpgradePackages(t *testing.T) {
 			switchover := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover --leader pg2 --candidate "+cand+" --force demo")
 			stop := index(calls, "systemctl stop patroni")
 			install := index(calls, "dnf -y --disablerepo=* --nogpgcheck --installroot="+h.root+" install "+h.bd+"/packages/etcd-3.5.13-1.el9.x86_64.rpm")
-			restartEtcd := index(calls, "systemctl restart etcd")
+			restartEtcd := index(calls, "systemctl restart --no-block etcd")
 			start := index(calls, "systemctl start patroni")
 			streaming := index(calls[start+1:], "curl -s -f --max-time 5 http://10.0.0.2:8008/patroni")
 			if tc.role == "master" && (switchover < 0 || switchover > stop) {

@@ -70,3 +70,21 @@ func TestInstallRefusesAnotherBundle(t *testing.T) {
 		t.Errorf("receipt names %s, want %s", r.BundleID, in.BuildID)
 	}
 }
+
+// TestInstallRestartsEtcdWithoutBlocking: when a re-run restores etcd's
+// configuration, etcd (Type=notify) is restarted with --no-block and the
+// health gate bounds the wait.
+func TestInstallRestartsEtcdWithoutBlocking(t *testing.T) {
+	t.Parallel()
+	h, _ := installed(t)
+	writeFile(t, h.root+"/etc/etcd/etcd.conf.yml", "name: edited by hand\n")
+	out, code := h.run("install.sh")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	calls := h.calls()
+	restart, health := index(calls, "systemctl restart --no-block etcd"), index(calls, "etcdctl --endpoints=http://10.0.0.2:2379")
+	if restart < 0 || health < restart {
+		t.Errorf("want systemctl restart --no-block etcd then the health gate:\n%s", strings.Join(calls, "\n"))
+	}
+}

@@ -1074,7 +1074,12 @@ apply_service() { # unit how(restart|reload)
 		run systemctl start --no-block "$u"
 		changed "started $u"
 	elif [ -n "${SERVICE_CHANGED[$u]:-}" ]; then
-		run systemctl "$how" "$u"
+		if [ "$u" = etcd ]; then
+			# Type=notify: a restart blocks until the member rejoins a quorum.
+			run systemctl "$how" --no-block "$u"
+		else
+			run systemctl "$how" "$u"
+		fi
 		changed "${how}ed $u"
 	fi
 }

@@ -138,7 +138,9 @@ restart_etcd_if_changed() {
 	[ -n "${SERVICE_CHANGED[etcd]:-}" ] || return 0
 	step "restart etcd"
 	set_state "restarting etcd on $PGHA_NODE (recover: systemctl start etcd)"
-	run systemctl restart etcd
+	# Type=notify: a blocking restart waits for a quorum; the health gate
+	# below bounds the wait instead.
+	run systemctl restart --no-block etcd
 	changed "restarted etcd"
 	wait_for "etcd member $PGHA_NODE healthy" "$TIMEOUT_ETCD" etcd_healthy
 }
