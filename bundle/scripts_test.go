@@ -20,7 +20,11 @@ import (
 var stubbed = []string{
 	"id", "ip", "ss", "rpm", "yum", "dnf", "systemctl", "firewall-cmd", "getenforce", "getsebool",
 	"setsebool", "semanage", "etcdctl", "curl", "patronictl", "useradd", "modprobe", "haproxy", "chown",
+	"etcd", "patroni",
 }
+
+// pgBinaries are the PostgreSQL programs install.sh wants in PGHA_PG_BIN_DIR.
+var pgBinaries = []string{"postgres", "pg_ctl", "initdb", "pg_controldata"}
 
 // host is a temporary root with recorded stand-ins, and an extracted bundle.
 type host struct {
@@ -45,6 +49,10 @@ func newHost(t *testing.T, except ...string) *host {
 	writeFile(t, h.root+"/etc/hosts", "127.0.0.1 localhost\n")
 	writeFile(t, h.root+"/etc/os-release", "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n")
 	writeFile(t, h.state+"/cluster.json", healthyCluster)
+	for _, b := range pgBinaries {
+		writeFile(t, h.root+"/usr/pgsql-16/bin/"+b, "#!/bin/sh\n")
+		must(t, os.Chmod(h.root+"/usr/pgsql-16/bin/"+b, 0o755))
+	}
 	stub, err := filepath.Abs("testdata/stubs/stub")
 	must(t, err)
 	for _, name := range stubbed {
@@ -436,6 +444,10 @@ func TestInstallPreflight(t *testing.T) {
 		{"PGDATA parent not postgres's, account made later", func(h *host) {
 			must(t, os.MkdirAll(h.root+"/var/lib/pgsql/16", 0o755))
 		}, nil, "/var/lib/pgsql/16 (the parent of PGDATA) exists and postgres cannot write it"},
+		{"missing binaries", func(h *host) {
+			must(t, os.Chmod(h.root+"/usr/pgsql-16/bin/initdb", 0o644))
+			must(t, os.Remove(h.root+"/usr/pgsql-16/bin/pg_controldata"))
+		}, []string{"--no-packages"}, "missing or not executable: /usr/pgsql-16/bin/initdb /usr/pgsql-16/bin/pg_controldata"},
 		{"etcd never healthy", func(h *host) { writeFile(t, h.state+"/fail-etcd-health", "") }, nil, "timed out after 2s waiting for etcd member pg2 healthy"},
 		{"haproxy config rejected", func(h *host) { writeFile(t, h.state+"/fail-haproxy-check", "") }, nil, "haproxy -c rejects"},
 	}

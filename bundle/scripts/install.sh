@@ -66,6 +66,7 @@ verify_bundle
 
 install_packages
 recheck_data
+check_binaries
 ensure_accounts
 ensure_dirs
 install_files

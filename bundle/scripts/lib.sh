@@ -643,6 +643,46 @@ record_package() {
 	R_PACKAGES=("${out[@]}")
 }
 
+# check_binaries runs after the package step: a binary missing (with
+# --no-packages, or a wrong image) stops here with the list, rather than as
+# a health-gate timeout later.
+check_binaries() {
+	step "binaries"
+	if [ "$DRY_RUN" = 1 ]; then
+		info "dry run: the binaries are checked after the package step"
+		return 0
+	fi
+	local v b missing=()
+	for v in PGHA_ETCD_BIN PGHA_ETCDCTL_BIN PGHA_PATRONI_BIN PGHA_PATRONICTL_BIN PGHA_HAPROXY_BIN; do
+		b=${!v:-}
+		if [ -z "$b" ]; then
+			missing+=("$v(unset)")
+		elif ! binary_present "$b"; then
+			missing+=("$b")
+		fi
+	done
+	if [ -z "${PGHA_PG_BIN_DIR:-}" ]; then
+		missing+=("PGHA_PG_BIN_DIR(unset)")
+	else
+		for b in postgres pg_ctl initdb pg_controldata; do
+			binary_present "$PGHA_PG_BIN_DIR/$b" || missing+=("$PGHA_PG_BIN_DIR/$b")
+		done
+	fi
+	if [ ${#missing[@]} -gt 0 ]; then
+		die "missing or not executable: ${missing[*]} (packages not installed? --no-packages on an image without them?)"
+	fi
+	info "etcd, Patroni, HAProxy and PostgreSQL binaries are in place"
+}
+
+# binary_present: an absolute path is executable (under the root), a bare
+# name is on PATH.
+binary_present() {
+	case $1 in
+	*/*) [ -f "$ROOT$1" ] && [ -x "$ROOT$1" ] ;;
+	*) command -v "$1" >/dev/null ;;
+	esac
+}
+
 # ---------------------------------------------------------------- accounts
 
 user_exists() {

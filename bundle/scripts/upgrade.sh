@@ -170,6 +170,7 @@ rolling_restart() {
 	changed "stopped patroni"
 	set_state "Patroni stopped on $PGHA_NODE, packages being upgraded (recover: re-run upgrade.sh)"
 	install_packages
+	check_binaries
 	install_files
 	remove_stale_files
 	merge_hosts
