@@ -552,6 +552,12 @@ func TestUninstall(t *testing.T) {
 	writeFile(t, h.root+"/var/lib/pgsql/16/data/patroni.dynamic.json", "{}")
 	writeFile(t, h.root+"/var/lib/etcd/demo/member/snap/db", "x")
 
+	// What the cloud-init seed leaves: the unpacked bundle (patroni.yml and
+	// its passwords) and its script.
+	seed := []string{"/var/lib/pgha-bundle/bundle/demo-pg2/files/etc/patroni/patroni.yml", "/var/lib/pgha-bundle/seed-install.sh"}
+	for _, p := range seed {
+		writeFile(t, h.root+p, "secret\n")
+	}
 	if out, code := h.run("uninstall.sh", "--purge"); code == 0 || !strings.Contains(out, "add --yes to confirm") {
 		t.Fatalf("--purge without --yes: exit %d\n%s", code, out)
 	}
@@ -577,6 +583,11 @@ func TestUninstall(t *testing.T) {
 	}
 	if strings.Contains(readFile(t, h.root+"/etc/hosts"), "pgha-bundle") {
 		t.Error("/etc/hosts block left behind")
+	}
+	for _, p := range append(seed, "/var/lib/pgha-bundle/bundle") {
+		if _, err := os.Stat(h.root + p); err == nil {
+			t.Errorf("the seed's %s left behind", p)
+		}
 	}
 	for _, p := range []string{"/var/lib/pgsql/16/data/PG_VERSION", "/var/lib/etcd/demo/member/snap/db"} {
 		if _, err := os.Stat(h.root + p); err != nil {

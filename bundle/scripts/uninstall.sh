@@ -174,6 +174,23 @@ purge_data() {
 	done
 }
 
+# remove_seed deletes what the cloud-init seed left (cloudinit/seed.go): the
+# unpacked bundle, which holds patroni.yml and its passwords, its staging
+# directory and the seed's install script. This script may run from there:
+# bash has it open already, and lib.sh is sourced.
+remove_seed() {
+	step "remove the seed's copy of the bundle"
+	local p found=0
+	for p in /var/lib/pgha-bundle/bundle /var/lib/pgha-bundle/bundle.new /var/lib/pgha-bundle/seed-install.sh; do
+		if [ -e "$ROOT$p" ] || [ -L "$ROOT$p" ]; then
+			found=1
+			run rm -rf "$ROOT$p"
+			changed "removed $p"
+		fi
+	done
+	[ "$found" = 1 ] || info "no seed copy here"
+}
+
 load_bundle
 # The node.env installed on the host wins over the bundle's: it says what is there.
 if [ -r "$ROOT/etc/pgha-bundle/node.env" ]; then
@@ -202,6 +219,7 @@ purge_data
 step "remove the receipt"
 run rm -f "$RECEIPT"
 changed "removed $RECEIPT"
+remove_seed
 info "accounts, SELinux booleans and port labels are left in place"
 
 if [ "$DRY_RUN" = 1 ]; then
