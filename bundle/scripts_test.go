@@ -950,3 +950,13 @@ func TestInstallFailureKeepsRecords(t *testing.T) {
 		t.Errorf("uninstall left haproxy.cfg as %q", got)
 	}
 }
+
+// TestScriptsWithoutRoot: on a real node ROOT is empty, so no expansion
+// may demand it (${ROOT:?} aborts the script there).
+func TestScriptsWithoutRoot(t *testing.T) {
+	for _, name := range []string{"install.sh", "upgrade.sh", "uninstall.sh", "lib.sh"} {
+		if s := readFile(t, filepath.Join("scripts", name)); strings.Contains(s, "${ROOT:?") {
+			t.Errorf("%s expands ${ROOT:?}, which aborts on a node where ROOT is empty", name)
+		}
+	}
+}

@@ -168,7 +168,8 @@ purge_data() {
 	for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
 		case $d in "" | / | /etc | /usr | /var | /var/lib) die "refusing to purge $d" ;; esac
 		if [ -e "$ROOT$d" ]; then
-			run rm -rf "${ROOT:?}$d"
+			# Not ${ROOT:?}: ROOT is empty on a real node.
+			run rm -rf "$ROOT$d"
 			changed "deleted $d"
 		fi
 	done
