@@ -168,7 +168,7 @@ purge_data() {
 	for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
 		case $d in "" | / | /etc | /usr | /var | /var/lib) die "refusing to purge $d" ;; esac
 		if [ -e "$ROOT$d" ]; then
-			# Not ${ROOT:?}: ROOT is empty on a real node.
+			# ROOT is empty on a real node: no ":?" check on it.
 			run rm -rf "$ROOT$d"
 			changed "deleted $d"
 		fi
