@@ -207,9 +207,13 @@ func TestInstall(t *testing.T) {
 	in := testInput(t, h.dir)
 	h.extract(in)
 
+	hostsIno := inode(t, h.root+"/etc/hosts")
 	out, code := h.run("install.sh")
 	if code != 0 {
 		t.Fatalf("install.sh exit %d\n%s", code, out)
+	}
+	if inode(t, h.root+"/etc/hosts") != hostsIno {
+		t.Error("/etc/hosts was replaced, not rewritten in place: its SELinux label (net_conf_t) would be lost")
 	}
 	calls := h.calls()
 	noSecrets(t, "install output", out)
@@ -334,6 +338,14 @@ func TestInstall(t *testing.T) {
 	if strings.Contains(out2, "changed:") {
 		t.Errorf("second run reports changes:\n%s", out2)
 	}
+}
+
+// inode returns the inode number of a path.
+func inode(t testing.TB, p string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	must(t, err)
+	return fi.Sys().(*syscall.Stat_t).Ino
 }
 
 func readFile(t testing.TB, p string) string {
@@ -561,9 +573,13 @@ func TestUninstall(t *testing.T) {
 	if out, code := h.run("uninstall.sh", "--purge"); code == 0 || !strings.Contains(out, "add --yes to confirm") {
 		t.Fatalf("--purge without --yes: exit %d\n%s", code, out)
 	}
+	hostsIno := inode(t, h.root+"/etc/hosts")
 	out, code := h.run("uninstall.sh")
 	if code != 0 {
 		t.Fatalf("uninstall exit %d\n%s", code, out)
+	}
+	if inode(t, h.root+"/etc/hosts") != hostsIno {
+		t.Error("uninstall replaced /etc/hosts instead of rewriting it in place")
 	}
 	calls := h.calls()
 	stops := []int{index(calls, "systemctl stop haproxy"), index(calls, "systemctl stop patroni"), index(calls, "systemctl stop etcd")}

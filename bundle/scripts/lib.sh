@@ -883,7 +883,7 @@ merge_hosts() {
 		info "/etc/hosts already holds the members"
 		return 0
 	fi
-	write_atomic "$dst" "$new"
+	write_in_place "$dst" "$new"
 	changed "/etc/hosts block for $PGHA_CLUSTER"
 }
 
@@ -895,14 +895,26 @@ hosts_without_block() {
 		!skip' "$1"
 }
 
-write_atomic() { # path content
+# write_in_place rewrites a file keeping its inode, hence its SELinux label
+# (net_conf_t for /etc/hosts), owner and mode: the content is written to a
+# temporary file first, then copied over the file. A file that did not exist
+# gets the default label with restorecon when SELinux is on.
+write_in_place() { # path content
 	[ "$DRY_RUN" = 1 ] && return 0
 	local tmp
-	tmp=${1%/*}/.${1##*/}.pgha-tmp.$$
 	mkdir -p "${1%/*}"
+	tmp=$(mktemp "${1%/*}/.${1##*/}.pgha-tmp.XXXXXX")
 	printf '%s\n' "$2" >"$tmp"
+	if [ -e "$1" ]; then
+		cat "$tmp" >"$1"
+		rm -f "$tmp"
+		return 0
+	fi
 	chmod 0644 "$tmp"
 	mv -f "$tmp" "$1"
+	if command -v selinuxenabled >/dev/null && selinuxenabled && command -v restorecon >/dev/null; then
+		restorecon "$1"
+	fi
 }
 
 # ---------------------------------------------------------------- host setup

@@ -100,7 +100,7 @@ remove_hosts_block() {
 		return 0
 	fi
 	new=$(hosts_without_block "$f")
-	write_atomic "$f" "$new"
+	write_in_place "$f" "$new"
 	changed "/etc/hosts block for $PGHA_CLUSTER removed"
 }
 
