@@ -272,12 +272,10 @@ func run(t testing.TB, name string, args ...string) {
 }
 
 // artifactDir is PGHA_E2E_ARTIFACTS (kept after the run, for CI logs) or a
-// temporary directory.
+// temporary directory. The directory is not emptied here: run.sh makes it
+// fresh and already writes the test's own log into it.
 func artifactDir(t *testing.T) string {
 	if d := os.Getenv("PGHA_E2E_ARTIFACTS"); d != "" {
-		if err := os.RemoveAll(d); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}

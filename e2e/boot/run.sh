@@ -34,6 +34,10 @@ command -v go >/dev/null || { echo "run.sh: go is not on PATH" >&2; exit 2; }
 artifacts=${PGHA_E2E_ARTIFACTS:-}
 if [ -z "$artifacts" ]; then
 	artifacts=$(mktemp -d /tmp/pgha-e2e-boot.XXXXXX)
+else
+	# A fresh directory: nothing of an earlier run mixes with this one's.
+	rm -rf "$artifacts"
+	mkdir -p "$artifacts"
 fi
 export PGHA_E2E_ARTIFACTS=$artifacts
 

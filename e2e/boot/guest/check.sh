@@ -84,8 +84,9 @@ if [ -s "$here/FILES" ]; then
 else
 	fail payload-files "no FILES on the check disk"
 fi
-while read -r want path; do
+while read -r mode owner path; do
 	[ -n "$path" ] || continue
+	want="$mode $owner"
 	got=$(stat -c '%a %U:%G' "$path" 2>/dev/null || echo missing)
 	if [ "$got" = "$want" ]; then pass "secret-mode $path" "$got"; else fail "secret-mode $path" "got $got, want $want"; fi
 done <<SECRETS
