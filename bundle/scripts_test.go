@@ -129,7 +129,7 @@ func mutating(calls []string) []string {
 		case f[0] == "systemctl" && !strings.Contains(c, "is-enabled") && !strings.Contains(c, "is-active"),
 			f[0] == "rpm" && (strings.Contains(c, " -U") || strings.Contains(c, " -e ")),
 			f[0] == "yum", f[0] == "dnf", f[0] == "useradd", f[0] == "chown", f[0] == "setsebool", f[0] == "modprobe",
-			f[0] == "firewall-cmd" && (strings.Contains(c, "--add-port") || strings.Contains(c, "--remove-port")),
+			f[0] == "firewall-cmd" && (strings.Contains(c, "--add-") || strings.Contains(c, "--remove-")),
 			f[0] == "semanage" && !strings.Contains(c, " -l"),
 			f[0] == "patronictl":
 			out = append(out, c)
@@ -151,6 +151,7 @@ type receipt struct {
 	Ports    []string                        `json:"firewall_ports"`
 	Masked   []string                        `json:"masked_units"`
 	Users    []string                        `json:"users"`
+	Rules    []struct{ Address, Port string } `json:"firewall_rules"`
 }
 
 func (h *host) receipt() (receipt, bool) {
@@ -258,11 +259,19 @@ func TestInstall(t *testing.T) {
 		"dnf -y --disablerepo=* --nogpgcheck --installroot=" + h.root + " install",
 		"systemctl mask postgresql.service", "systemctl mask postgresql-16.service",
 		"firewall-cmd --permanent --add-port=5432/tcp", "firewall-cmd --add-port=7000/tcp",
+		`firewall-cmd --permanent --add-rich-rule=rule family="ipv4" source address="10.0.0.1/32" port port="2379" protocol="tcp" accept`,
+		`firewall-cmd --add-rich-rule=rule family="ipv4" source address="10.0.0.2/32" port port="2380" protocol="tcp" accept`,
+		`firewall-cmd --permanent --add-rich-rule=rule family="ipv4" source address="10.0.0.1/32" port port="8008" protocol="tcp" accept`,
 		"setsebool -P haproxy_connect_any 1", "useradd --root " + h.root,
 		"systemctl daemon-reload",
 	} {
 		if index(calls, want) < 0 {
 			t.Errorf("no call %q", want)
+		}
+	}
+	for _, p := range []string{"2379", "2380", "8008"} {
+		if i := index(calls, "firewall-cmd --permanent --add-port="+p); i >= 0 {
+			t.Errorf("%q opens a member-only port to the whole zone", calls[i])
 		}
 	}
 	if i, j := index(calls, "dnf "), index(calls, "useradd"); i > j {
@@ -320,8 +329,8 @@ func TestInstall(t *testing.T) {
 			t.Errorf("receipt file %d: %+v, want %s %s", i, f, want.Path, sum(want.Content))
 		}
 	}
-	if len(r.Packages) != 3 || len(r.Ports) != 7 || len(r.Masked) != 2 {
-		t.Errorf("receipt packages %v ports %v masked %v", r.Packages, r.Ports, r.Masked)
+	if len(r.Packages) != 3 || len(r.Ports) != 4 || len(r.Rules) != 6 || len(r.Masked) != 2 {
+		t.Errorf("receipt packages %v ports %v rules %v masked %v", r.Packages, r.Ports, r.Rules, r.Masked)
 	}
 
 	// Second run: nothing changes, and it says so.
@@ -587,7 +596,8 @@ func TestUninstall(t *testing.T) {
 		t.Errorf("stop order haproxy, patroni, etcd: %v\n%s", stops, strings.Join(calls, "\n"))
 	}
 	for _, want := range []string{"systemctl disable etcd", "systemctl unmask postgresql.service",
-		"firewall-cmd --permanent --remove-port=5432/tcp", "rpm -e --root " + h.root + " etcd patroni postgresql16-server"} {
+		"firewall-cmd --permanent --remove-port=5432/tcp", "rpm -e --root " + h.root + " etcd patroni postgresql16-server",
+		`firewall-cmd --permanent --remove-rich-rule=rule family="ipv4" source address="10.0.0.2/32" port port="2379" protocol="tcp" accept`} {
 		if index(calls, want) < 0 {
 			t.Errorf("no call %q\n%s", want, strings.Join(calls, "\n"))
 		}

@@ -88,3 +88,36 @@ func TestInstallRestartsEtcdWithoutBlocking(t *testing.T) {
 		t.Errorf("want systemctl restart --no-block etcd then the health gate:\n%s", strings.Join(calls, "\n"))
 	}
 }
+
+// TestInstallNarrowsMemberPorts: a member whose earlier install opened the
+// etcd port to the whole zone gets it closed there on a re-run, open to the
+// members only.
+func TestInstallNarrowsMemberPorts(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	writeFile(t, h.state+"/firewalld", "")
+	h.extract(testInput(t, h.dir))
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	rp := h.root + "/var/lib/pgha-bundle/receipt.json"
+	writeFile(t, rp, strings.Replace(readFile(t, rp), `"firewall_ports": [`, `"firewall_ports": [`+"\n    \"2379/tcp\",", 1))
+	writeFile(t, h.state+"/ports/perm-2379", "")
+	writeFile(t, h.state+"/ports/rt-2379", "")
+	out, code := h.run("install.sh")
+	if code != 0 {
+		t.Fatalf("re-run exit %d\n%s", code, out)
+	}
+	calls := h.calls()
+	for _, want := range []string{"firewall-cmd --permanent --remove-port=2379/tcp", "firewall-cmd --remove-port=2379/tcp"} {
+		if index(calls, want) < 0 {
+			t.Errorf("no call %q\n%s", want, strings.Join(calls, "\n"))
+		}
+	}
+	r, _ := h.receipt()
+	for _, p := range r.Ports {
+		if p == "2379/tcp" {
+			t.Error("the receipt still lists 2379/tcp as opened to the zone")
+		}
+	}
+}

@@ -46,6 +46,7 @@ R_BACKUPS=()  # path backup
 R_PORTS=()    # port/tcp opened by us in firewalld
 R_MASKED=()   # units masked by us
 R_USERS=()    # accounts created by us
+R_RULES=()    # address port/tcp: firewalld rich rules added by us
 
 # ---------------------------------------------------------------- logging
 
@@ -203,6 +204,7 @@ load_receipt() {
 	while IFS= read -r line; do R_PORTS+=("$line"); done < <(receipt_section firewall_ports)
 	while IFS= read -r line; do R_MASKED+=("$line"); done < <(receipt_section masked_units)
 	while IFS= read -r line; do R_USERS+=("$line"); done < <(receipt_section users)
+	while IFS= read -r line; do R_RULES+=("$line"); done < <(receipt_section firewall_rules)
 }
 
 # receipt_sha256 prints the digest the receipt records for a node path.
@@ -263,6 +265,11 @@ render_receipt() {
 	for e in ${R_PORTS[@]+"${R_PORTS[@]}"}; do ports+=("\"$e\""); done
 	for e in ${R_MASKED[@]+"${R_MASKED[@]}"}; do masked+=("\"$e\""); done
 	for e in ${R_USERS[@]+"${R_USERS[@]}"}; do users+=("\"$e\""); done
+	local rules=()
+	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do
+		read -r p1 p2 <<<"$e"
+		rules+=("{\"address\": \"$p1\", \"port\": \"$p2\"}")
+	done
 	printf '{\n  "format": %s,\n  "bundle_id": "%s",\n  "cluster": "%s",\n  "node": "%s",\n' \
 		"$PGHA_BUNDLE_FORMAT" "${RECEIPT_ID:-$PGHA_BUNDLE_ID}" "$PGHA_CLUSTER" "$PGHA_NODE"
 	json_array files ${files[@]+"${files[@]}"}
@@ -276,6 +283,8 @@ render_receipt() {
 	json_array masked_units ${masked[@]+"${masked[@]}"}
 	printf ',\n'
 	json_array users ${users[@]+"${users[@]}"}
+	printf ',\n'
+	json_array firewall_rules ${rules[@]+"${rules[@]}"}
 	printf '\n}'
 }
 
@@ -939,14 +948,39 @@ mask_distro_postgresql() {
 	done
 }
 
+# zone_ports are opened to the whole zone: clients reach PostgreSQL and
+# HAProxy from anywhere the zone allows.
+zone_ports() {
+	printf '%s\n' "$PGHA_PORT_POSTGRESQL" "$PGHA_PORT_HAPROXY_RW" "$PGHA_PORT_HAPROXY_RO" "$PGHA_PORT_HAPROXY_STATS"
+}
+
+# member_ports (etcd client and peer, Patroni's REST API) are opened to the
+# members' addresses only.
+member_ports() {
+	printf '%s\n' "$PGHA_PORT_ETCD_CLIENT" "$PGHA_PORT_ETCD_PEER" "$PGHA_PORT_PATRONI_API"
+}
+
+member_addresses() {
+	local m
+	for m in ${PGHA_MEMBERS:-}; do echo "${m#*=}"; done
+}
+
+# rich_rule ADDRESS PORT/tcp prints the firewalld rich rule accepting it.
+rich_rule() {
+	local family=ipv4 len=32
+	case $1 in *:*) family=ipv6 len=128 ;; esac
+	printf 'rule family="%s" source address="%s/%s" port port="%s" protocol="tcp" accept' \
+		"$family" "$1" "$len" "${2%/tcp}"
+}
+
 open_firewall() {
 	step "firewalld"
 	if ! command -v firewall-cmd >/dev/null || ! firewall-cmd --state >/dev/null 2>&1; then
 		info "firewalld is not running: nothing to open"
 		return 0
 	fi
-	local p
-	for p in $(cluster_ports); do
+	local p a rule keep=()
+	for p in $(zone_ports); do
 		if ! firewall-cmd --permanent --query-port="$p/tcp" >/dev/null 2>&1; then
 			has "$p/tcp" ${R_PORTS[@]+"${R_PORTS[@]}"} || R_PORTS+=("$p/tcp")
 			save_receipt || true
@@ -958,7 +992,33 @@ open_firewall() {
 			changed "firewalld: opened $p/tcp (runtime)"
 		fi
 	done
-	info "cluster ports are open"
+	# An earlier install opened the member ports to the whole zone: close them.
+	for p in ${R_PORTS[@]+"${R_PORTS[@]}"}; do
+		if member_ports | grep -qx "${p%/tcp}"; then
+			run firewall-cmd --permanent --remove-port="$p" >/dev/null
+			run firewall-cmd --remove-port="$p" >/dev/null
+			changed "firewalld: closed $p to the zone (members only now)"
+		else
+			keep+=("$p")
+		fi
+	done
+	R_PORTS=(${keep[@]+"${keep[@]}"})
+	for p in $(member_ports); do
+		for a in $(member_addresses); do
+			rule=$(rich_rule "$a" "$p/tcp")
+			if ! firewall-cmd --permanent --query-rich-rule="$rule" >/dev/null 2>&1; then
+				has "$a $p/tcp" ${R_RULES[@]+"${R_RULES[@]}"} || R_RULES+=("$a $p/tcp")
+				save_receipt || true
+				run firewall-cmd --permanent --add-rich-rule="$rule" >/dev/null
+				changed "firewalld: opened $p/tcp to $a (permanent)"
+			fi
+			if ! firewall-cmd --query-rich-rule="$rule" >/dev/null 2>&1; then
+				run firewall-cmd --add-rich-rule="$rule" >/dev/null
+				changed "firewalld: opened $p/tcp to $a (runtime)"
+			fi
+		done
+	done
+	info "client ports open to the zone, etcd and Patroni ports to the members only"
 }
 
 selinux_setup() {

@@ -120,16 +120,25 @@ unmask_units() {
 
 close_firewall() {
 	step "firewalld"
-	[ ${#R_PORTS[@]} -gt 0 ] || { info "no ports opened by us"; return 0; }
-	if ! command -v firewall-cmd >/dev/null || ! firewall-cmd --state >/dev/null 2>&1; then
-		info "firewalld is not running: ports ${R_PORTS[*]} stay in its permanent config"
+	if [ ${#R_PORTS[@]} -eq 0 ] && [ ${#R_RULES[@]} -eq 0 ]; then
+		info "no ports opened by us"
 		return 0
 	fi
-	local p
-	for p in "${R_PORTS[@]}"; do
+	if ! command -v firewall-cmd >/dev/null || ! firewall-cmd --state >/dev/null 2>&1; then
+		info "firewalld is not running: what we opened stays in its permanent config"
+		return 0
+	fi
+	local p e rule
+	for p in ${R_PORTS[@]+"${R_PORTS[@]}"}; do
 		run firewall-cmd --permanent --remove-port="$p" >/dev/null
 		run firewall-cmd --remove-port="$p" >/dev/null
 		changed "firewalld: closed $p"
+	done
+	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do
+		rule=$(rich_rule "${e%% *}" "${e#* }")
+		run firewall-cmd --permanent --remove-rich-rule="$rule" >/dev/null
+		run firewall-cmd --remove-rich-rule="$rule" >/dev/null
+		changed "firewalld: closed ${e#* } to ${e%% *}"
 	done
 }
 
