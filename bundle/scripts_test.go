@@ -986,3 +986,41 @@ func TestScriptsWithoutRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestSignatureCheckOutputs: rpm -K's line as rpm 4.11 (EL7), 4.14 and
+// 4.16+ print it for a verified signature passes; a bad signature, a
+// missing key or digests alone stop the install.
+func TestSignatureCheckOutputs(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		rpm, line string
+		ok        bool
+	}{
+		{"4.11 RSA", "rsa sha1 (md5) pgp md5 OK", true},
+		{"4.11 DSA", "(sha1) dsa sha1 md5 gpg OK", true},
+		{"4.11 RSA header-only (rpmsign 4.16+)", "rsa sha1 md5 OK", true},
+		{"4.11 DSA header-only", "(sha1) dsa sha1 md5 OK", true},
+		{"4.14.0 RSA sha256", "rsa sha256 (md5) pgp md5 OK", true},
+		{"4.14.2+", "digests signatures OK", true},
+		{"4.11 missing key", "RSA sha1 ((MD5) PGP) md5 NOT OK (MISSING KEYS: (MD5) PGP#f4a80eb5)", false},
+		{"4.11 bad signature", "RSA sha1 (MD5) PGP md5 NOT OK", false},
+		{"4.11 digests only", "sha1 md5 OK", false},
+		{"4.16 digests only", "digests OK", false},
+		{"4.16 missing key", "digests SIGNATURES NOT OK", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.rpm, func(t *testing.T) {
+			t.Parallel()
+			h := newHost(t)
+			h.extract(testInput(t, h.dir))
+			writeFile(t, h.state+"/rpmk-etcd-3.5.12-1.el9.x86_64.rpm", tc.line+"\n")
+			out, code := h.run("install.sh", "--dry-run")
+			if tc.ok && code != 0 {
+				t.Fatalf("%q refused: exit %d\n%s", tc.line, code, out)
+			}
+			if !tc.ok && (code == 0 || !strings.Contains(out, "rpm -K etcd-3.5.12-1.el9.x86_64.rpm")) {
+				t.Fatalf("%q accepted: exit %d\n%s", tc.line, code, out)
+			}
+		})
+	}
+}

@@ -529,23 +529,37 @@ verify_signatures() {
 			rm -rf "$db"
 			die "rpm -K $file: $out; nothing was changed"
 		fi
-		case $out in *"NOT OK"* | *"not OK"*)
+		case $out in *"NOT OK"* | *"not OK"* | *"MISSING KEYS"*)
 			rm -rf "$db"
 			die "rpm -K $file: $out; nothing was changed"
 			;;
 		esac
-		if [ ${#keys[@]} -gt 0 ]; then
-			case $out in
-			*"signatures OK"* | *" pgp "* | *" gpg "*) ;;
-			*)
-				rm -rf "$db"
-				die "rpm -K $file: $out: not signed by a bundled key; nothing was changed"
-				;;
-			esac
+		if [ ${#keys[@]} -gt 0 ] && ! rpm_k_signed "$out"; then
+			rm -rf "$db"
+			die "rpm -K $file: $out: not signed by a bundled key; nothing was changed"
 		fi
 		info "$file: ${out##*: }"
 	done <"$BUNDLE_DIR/PACKAGES"
 	rm -rf "$db"
+}
+
+# rpm_k_signed succeeds when the last line of rpm -K's output reports a
+# verified signature, as each rpm prints it (lib/rpmchecksig.c):
+#   4.14.2+, 4.16+:  "FILE: digests signatures OK"
+#   4.11, 4.14.0/1:  "FILE: rsa sha1 (md5) pgp md5 OK", "(sha1) dsa sha1 md5 gpg OK"
+#                    (verified signatures lowercase; bad or unknown-key ones
+#                    uppercase, and the line then ends NOT OK (MISSING KEYS: ...))
+# Digests alone ("digests OK", "sha1 md5 OK") are not a signature.
+rpm_k_signed() {
+	local line w
+	line=$(printf '%s\n' "$1" | tail -n 1)
+	line=${line#*: }
+	case $line in *"NOT OK"* | *"MISSING KEYS"*) return 1 ;; *" OK") ;; *) return 1 ;; esac
+	for w in $line; do
+		w=${w//[()]/}
+		case $w in signatures | rsa | dsa | pgp | gpg) return 0 ;; esac
+	done
+	return 1
 }
 
 # ---------------------------------------------------------------- packages
