@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -260,6 +265,7 @@ func TestDiffBuilds(t *testing.T) {
 		{"spec-built", "parameter/demo", "parameter.yaml", 0, specFlags},
 		{"spec-generation", "base/demo", "generation.yaml", 1, specFlags},
 	}
+	stable := bundleDigests(t, b.root)
 	forms := []struct {
 		ext  string
 		args []string
@@ -288,13 +294,50 @@ func TestDiffBuilds(t *testing.T) {
 				if f.ext == "json" && !json.Valid([]byte(out)) {
 					t.Errorf("JSON output does not parse")
 				}
-				testutil.Golden(t, filepath.Join(goldenDir, p.name+"."+f.ext), []byte(out))
+				testutil.Golden(t, filepath.Join(goldenDir, p.name+"."+f.ext), []byte(stable.Replace(out)))
 			}
 		})
 	}
 }
 
 var goldenDir, _ = filepath.Abs("testdata/diff")
+
+// bundleDigests names the digests that change with the bundle's embedded
+// scripts (each seed's user-data names its bundle's sha256), so the goldens
+// show where a digest changes without breaking on every script edit.
+func bundleDigests(t *testing.T, root string) *strings.Replacer {
+	t.Helper()
+	isos, err := filepath.Glob(filepath.Join(root, "*", "demo", "seeds", "*.iso"))
+	if err != nil || len(isos) == 0 {
+		t.Fatalf("no seed ISOs under %s: %v", root, err)
+	}
+	sort.Strings(isos)
+	bundleRe := regexp.MustCompile(`BUNDLE_SHA256='([0-9a-f]{64})'`)
+	var pairs []string
+	for _, iso := range isos {
+		rel, _ := filepath.Rel(root, iso)
+		label := strings.TrimSuffix(strings.Replace(rel, "/demo/seeds/", "/", 1), ".iso")
+		files, err := cloudinit.ReadISO(iso)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if f.Name != cloudinit.NameUserData {
+				continue
+			}
+			ud, err := f.ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(ud)
+			pairs = append(pairs, hex.EncodeToString(sum[:])[:8], "<user-data "+label+">")
+			if m := bundleRe.FindSubmatch(ud); m != nil {
+				pairs = append(pairs, string(m[1]), "<bundle "+label+">")
+			}
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}
 
 func TestDiffUsageErrors(t *testing.T) {
 	dir := t.TempDir()
