@@ -146,11 +146,11 @@ type receipt struct {
 	Files    []struct {
 		Path, SHA256, Mode, Owner, Group string
 	} `json:"files"`
-	Packages []struct{ Name, NEVRA string }  `json:"packages"`
-	Backups  []struct{ Path, Backup string } `json:"backups"`
-	Ports    []string                        `json:"firewall_ports"`
-	Masked   []string                        `json:"masked_units"`
-	Users    []string                        `json:"users"`
+	Packages []struct{ Name, NEVRA string }   `json:"packages"`
+	Backups  []struct{ Path, Backup string }  `json:"backups"`
+	Ports    []string                         `json:"firewall_ports"`
+	Masked   []string                         `json:"masked_units"`
+	Users    []string                         `json:"users"`
 	Rules    []struct{ Address, Port string } `json:"firewall_rules"`
 }
 

@@ -1,9 +1,13 @@
 package bundle
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 )
 
 // TestUpgradeRemovesStaleFiles: a file the new bundle no longer carries is
@@ -119,5 +123,67 @@ func TestInstallNarrowsMemberPorts(t *testing.T) {
 		if p == "2379/tcp" {
 			t.Error("the receipt still lists 2379/tcp as opened to the zone")
 		}
+	}
+}
+
+// TestRPMVerCmp compares lib.sh's rpmvercmp with the real rpm's ordering.
+func TestRPMVerCmp(t *testing.T) {
+	t.Parallel()
+	rpmBin := testutil.NeedTool(t, "rpm", "rpm")
+	pairs := [][2]string{
+		{"1.0", "1.0"}, {"1.0", "1.1"}, {"1.10", "1.9"}, {"1.0a", "1.0"}, {"1.0", "1.0.1"},
+		{"1.0~rc1", "1.0"}, {"1.0~rc1", "1.0~rc2"}, {"1.0^git1", "1.0"}, {"1.0^git1", "1.0.1"},
+		{"1.0^", "1.0"}, {"2.0", "2.0a"}, {"a", "1"}, {"1.01", "1.1"}, {"1.001", "1.0002"},
+		{"16.2", "16.10"}, {"1PGDG.rhel9", "2PGDG.rhel9"}, {"1.el9", "1.el9_3"}, {"3.5.12", "3.5.9"},
+		{"1.0_1", "1.0.1"}, {"xyz", "xyz10"}, {"10b2", "10a1"}, {"1~", "1"}, {"1.0", "1.0~"},
+	}
+	var script strings.Builder
+	script.WriteString(". scripts/lib.sh\n")
+	var lua strings.Builder
+	for _, p := range pairs {
+		fmt.Fprintf(&script, "rpmvercmp %q %q\n", p[0], p[1])
+		fmt.Fprintf(&lua, "print(rpm.vercmp(%q, %q) .. \" \") ", p[0], p[1])
+	}
+	got, err := exec.Command("bash", "-c", script.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rpmvercmp: %v\n%s", err, got)
+	}
+	want, err := exec.Command(rpmBin, "--eval", "%{lua: "+lua.String()+"}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rpm: %v\n%s", err, want)
+	}
+	g, w := strings.Fields(string(got)), strings.Fields(string(want))
+	if len(g) != len(pairs) || len(w) != len(pairs) {
+		t.Fatalf("got %q, rpm says %q", got, want)
+	}
+	for i, p := range pairs {
+		if g[i] != w[i] {
+			t.Errorf("rpmvercmp %s %s = %s, rpm says %s", p[0], p[1], g[i], w[i])
+		}
+	}
+}
+
+// TestInstallKeepsNewerPackage: a package installed at a newer version than
+// the bundle's satisfies it; install.sh says so and a re-run changes nothing.
+func TestInstallKeepsNewerPackage(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.extract(testInput(t, h.dir))
+	writeFile(t, h.state+"/rpmdb/etcd", "etcd-3.5.20-1.el9.x86_64\n")
+	out, code := h.run("install.sh")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "etcd: etcd-3.5.20-1.el9.x86_64 is installed, newer than the bundle's etcd-3.5.12-1.el9.x86_64: kept") {
+		t.Errorf("install does not say the newer etcd is kept:\n%s", out)
+	}
+	for _, c := range h.calls() {
+		if strings.HasPrefix(c, "dnf ") && strings.Contains(c, "etcd-3.5.12") {
+			t.Errorf("downgrade attempted: %s", c)
+		}
+	}
+	out, code = h.run("install.sh")
+	if code != 0 || !strings.Contains(out, "no changes") || len(mutating(h.calls())) > 0 {
+		t.Errorf("second run: exit %d, changes %v\n%s", code, mutating(h.calls()), out)
 	}
 }

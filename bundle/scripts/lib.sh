@@ -586,8 +586,86 @@ installed_nvra() {
 # nvra drops the epoch from a NEVRA (name-epoch:version-release.arch).
 nvra() { printf '%s\n' "$1" | sed 's/-[0-9][0-9]*:/-/'; }
 
-# packages_to_install prints "name new|upgrade file" for each package of the
-# bundle not installed at its exact version.
+# installed_evr prints the installed epoch:version-release of a package.
+installed_evr() {
+	rpm ${ROOT:+--root "$ROOT"} -q --qf '%|EPOCH?{%{EPOCH}}:{0}|:%{VERSION}-%{RELEASE}\n' "$1" 2>/dev/null |
+		grep -v 'not installed' | head -n 1 || true
+}
+
+# nevra_evr NAME NEVRA prints epoch:version-release (epoch 0 when absent).
+nevra_evr() {
+	local evr=${2#"$1"-}
+	evr=${evr%.*}
+	case $evr in *:*) ;; *) evr=0:$evr ;; esac
+	echo "$evr"
+}
+
+# rpmvercmp A B prints -1, 0 or 1 as rpm's rpmvercmp() orders two version
+# (or release) strings: alternating digit and letter segments, ~ sorts
+# before anything, ^ after the end but before any other segment.
+rpmvercmp() {
+	awk -v a="$1" -v b="$2" '
+	function isal(c) { return c ~ /^[A-Za-z0-9]$/ }
+	function cmp(one, two,    i, j, c1, c2, s1, s2, num) {
+		if (one == two) return 0
+		i = 1; j = 1
+		while (i <= length(one) || j <= length(two)) {
+			while (i <= length(one) && !isal(substr(one, i, 1)) && substr(one, i, 1) != "~" && substr(one, i, 1) != "^") i++
+			while (j <= length(two) && !isal(substr(two, j, 1)) && substr(two, j, 1) != "~" && substr(two, j, 1) != "^") j++
+			c1 = substr(one, i, 1); c2 = substr(two, j, 1)
+			if (c1 == "~" || c2 == "~") {
+				if (c1 != "~") return 1
+				if (c2 != "~") return -1
+				i++; j++; continue
+			}
+			if (c1 == "^" || c2 == "^") {
+				if (c1 == "") return -1
+				if (c2 == "") return 1
+				if (c1 != "^") return 1
+				if (c2 != "^") return -1
+				i++; j++; continue
+			}
+			if (c1 == "" || c2 == "") break
+			if (c1 ~ /[0-9]/) {
+				num = 1
+				match(substr(one, i), /^[0-9]+/); s1 = substr(one, i, RLENGTH); i += RLENGTH
+				if (match(substr(two, j), /^[0-9]+/)) { s2 = substr(two, j, RLENGTH); j += RLENGTH } else s2 = ""
+			} else {
+				num = 0
+				match(substr(one, i), /^[A-Za-z]+/); s1 = substr(one, i, RLENGTH); i += RLENGTH
+				if (match(substr(two, j), /^[A-Za-z]+/)) { s2 = substr(two, j, RLENGTH); j += RLENGTH } else s2 = ""
+			}
+			if (s2 == "") return num ? 1 : -1
+			if (num) {
+				sub(/^0+/, "", s1); sub(/^0+/, "", s2)
+				if (length(s1) != length(s2)) return length(s1) > length(s2) ? 1 : -1
+			}
+			if (s1 != s2) return s1 > s2 ? 1 : -1
+		}
+		if (i > length(one) && j > length(two)) return 0
+		return i > length(one) ? -1 : 1
+	}
+	BEGIN { print cmp(a, b) }'
+}
+
+# evr_cmp A B prints -1, 0 or 1 comparing two epoch:version-release.
+evr_cmp() {
+	local e1=${1%%:*} e2=${2%%:*} vr1=${1#*:} vr2=${2#*:} c
+	if [ "$e1" != "$e2" ]; then
+		if [ "$e1" -gt "$e2" ]; then echo 1; else echo -1; fi
+		return 0
+	fi
+	c=$(rpmvercmp "${vr1%-*}" "${vr2%-*}")
+	if [ "$c" != 0 ]; then
+		echo "$c"
+		return 0
+	fi
+	rpmvercmp "${vr1##*-}" "${vr2##*-}"
+}
+
+# packages_to_install prints "name new|upgrade|newer file" for each package
+# of the bundle not installed at its exact version; "newer" when the
+# installed one is newer than the bundle's (kept: it satisfies the bundle).
 packages_to_install() {
 	local name nevra file have
 	while read -r name nevra file; do
@@ -595,9 +673,27 @@ packages_to_install() {
 		if [ -z "$have" ]; then
 			echo "$name new $file"
 		elif ! printf '%s\n' "$have" | grep -qxF "$(nvra "$nevra")"; then
-			echo "$name upgrade $file"
+			if [ "$(evr_cmp "$(installed_evr "$name")" "$(nevra_evr "$name" "$nevra")")" -ge 0 ]; then
+				echo "$name newer $file"
+			else
+				echo "$name upgrade $file"
+			fi
 		fi
 	done <"$BUNDLE_DIR/PACKAGES"
+}
+
+# packages_pending prints the lines of packages_to_install that need the
+# package tool (new or upgrade), and says which installed ones are newer.
+packages_pending() {
+	local name kind file
+	while read -r name kind file; do
+		[ -n "$name" ] || continue
+		if [ "$kind" = newer ]; then
+			info "$name: $(installed_nvra "$name" | head -n 1) is installed, newer than the bundle's ${file%.rpm}: kept" >&2
+		else
+			echo "$name $kind $file"
+		fi
+	done <<<"$(packages_to_install)"
 }
 
 install_packages() {
@@ -607,9 +703,9 @@ install_packages() {
 		return 0
 	fi
 	local todo name kind file files=() new=() tool
-	todo=$(packages_to_install)
+	todo=$(packages_pending)
 	if [ -z "$todo" ]; then
-		info "every package is installed at the bundle's version"
+		info "every package is installed at the bundle's version or newer"
 		return 0
 	fi
 	while read -r name kind file; do

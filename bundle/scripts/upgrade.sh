@@ -237,7 +237,7 @@ verify_bundle
 step "plan: bundle $OLD_ID -> $PGHA_BUNDLE_ID"
 FILE_PLAN=$(plan_files)
 PKG_PLAN=""
-[ "$NO_PACKAGES" = 1 ] || PKG_PLAN=$(packages_to_install)
+[ "$NO_PACKAGES" = 1 ] || PKG_PLAN=$(packages_pending)
 [ -z "$FILE_PLAN" ] || printf '%s\n' "$FILE_PLAN" | sed 's/^/    file: /'
 [ -z "$PKG_PLAN" ] || printf '%s\n' "$PKG_PLAN" | sed 's/^/    package: /'
 if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
