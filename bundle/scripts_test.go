@@ -66,7 +66,7 @@ func newHost(t *testing.T, except ...string) *host {
 	}
 	h.env = append(os.Environ(), "PATH="+h.bin+":"+os.Getenv("PATH"), "STUB_LOG="+h.log, "STUB_STATE="+h.state,
 		"STUB_ADDR=10.0.0.2", "PGHA_ROOT="+h.root, "PGHA_POLL_INTERVAL=0", "PGHA_TIMEOUT_ETCD=2",
-		"PGHA_TIMEOUT_PATRONI=2", "PGHA_TIMEOUT_HAPROXY=2", "PGHA_TIMEOUT_SWITCHOVER=2")
+		"PGHA_TIMEOUT_PATRONI=2", "PGHA_TIMEOUT_HAPROXY=2", "PGHA_TIMEOUT_SWITCHOVER=2", "PGHA_TIMEOUT_PENDING=0")
 	return h
 }
 

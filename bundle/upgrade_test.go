@@ -187,3 +187,44 @@ func TestInstallKeepsNewerPackage(t *testing.T) {
 		t.Errorf("second run: exit %d, changes %v\n%s", code, mutating(h.calls()), out)
 	}
 }
+
+// TestUpgradePendingRestart: cluster parameters that need a restart are
+// detected after edit-config; the final message says so, and only
+// --restart-pending restarts this member (then waits on its health).
+func TestUpgradePendingRestart(t *testing.T) {
+	t.Parallel()
+	h, in := installed(t)
+	writeFile(t, h.state+"/dcs-needs-restart", "")
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		setContent(n, "/etc/patroni/dcs.yml", "ttl: 30\nloop_wait: 10\npostgresql:\n  parameters:\n    max_connections: 200\n")
+	})
+	h.extract(v2)
+	out, code := h.run("upgrade.sh")
+	if code != 0 {
+		t.Fatalf("upgrade exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "PostgreSQL on pg2 has parameters PENDING A RESTART") {
+		t.Errorf("the final message does not state the pending restart:\n%s", out)
+	}
+	restart := "patronictl -c " + h.root + "/etc/patroni/patroni.yml restart --force demo pg2"
+	if i := index(h.calls(), restart); i >= 0 {
+		t.Error("restarted without --restart-pending")
+	}
+
+	v3 := newer(t, h, v2, "v3", func(n *Input) {
+		setContent(n, "/etc/patroni/dcs.yml", "ttl: 30\nloop_wait: 10\npostgresql:\n  parameters:\n    max_connections: 300\n")
+	})
+	h.extract(v3)
+	out, code = h.run("upgrade.sh", "--restart-pending")
+	if code != 0 {
+		t.Fatalf("upgrade --restart-pending exit %d\n%s", code, out)
+	}
+	calls := h.calls()
+	edit, rs := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml edit-config"), index(calls, restart)
+	if edit < 0 || rs < edit || index(calls[rs:], "curl -s -o /dev/null -w %{http_code} --max-time 5 http://10.0.0.2:8008/health") < 0 {
+		t.Errorf("want edit-config, restart, then the health gate:\n%s", strings.Join(calls, "\n"))
+	}
+	if strings.Contains(out, "PENDING A RESTART") {
+		t.Errorf("still says a restart is pending after restarting:\n%s", out)
+	}
+}

@@ -15,9 +15,20 @@ usage() {
 usage: upgrade.sh [options]
 
   --no-packages         ignore the bundle's packages
+  --restart-pending     when the applied cluster configuration leaves this
+                        member's PostgreSQL pending a restart, restart it
+                        (patronictl restart) and wait for its health; without
+                        this flag the final message says a restart is pending
+  --timeout-pending S   how long to watch for a pending restart after
+                        patronictl edit-config (Patroni applies it on its next
+                        loop; default 30, PGHA_TIMEOUT_PENDING)
 $COMMON_USAGE
 EOF
 }
+
+RESTART_PENDING=0
+TIMEOUT_PENDING=${PGHA_TIMEOUT_PENDING:-30}
+PENDING_RESTART=0
 
 while [ $# -gt 0 ]; do
 	n=0
@@ -28,6 +39,11 @@ while [ $# -gt 0 ]; do
 	fi
 	case $1 in
 	--no-packages) NO_PACKAGES=1 ;;
+	--restart-pending) RESTART_PENDING=1 ;;
+	--timeout-pending)
+		TIMEOUT_PENDING=${2:?}
+		shift
+		;;
 	-h | --help)
 		usage
 		exit 0
@@ -132,6 +148,47 @@ apply_dcs() {
 	fi
 	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" edit-config --apply "$ROOT/etc/patroni/dcs.yml" --force "$PGHA_CLUSTER"
 	changed "cluster configuration (dcs.yml) applied"
+	check_pending_restart
+}
+
+# pending_restart: Patroni reports this member's PostgreSQL waiting for a
+# restart to apply parameters (GET /patroni "pending_restart": true).
+pending_restart() {
+	local js
+	js=$(http_get "$PATRONI_URL/patroni") || return 1
+	case $js in *'"pending_restart": true'* | *'"pending_restart":true'*) return 0 ;; esac
+	return 1
+}
+
+no_pending_restart() { patroni_healthy && ! pending_restart; }
+
+# check_pending_restart watches, for up to TIMEOUT_PENDING seconds (Patroni
+# applies a new configuration on its next loop), whether the parameters just
+# applied need a restart of this member. It restarts only with
+# --restart-pending; otherwise the final message says so.
+check_pending_restart() {
+	step "parameters pending a restart"
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would watch GET /patroni for pending_restart for up to ${TIMEOUT_PENDING}s"
+		return 0
+	fi
+	local deadline=$((SECONDS + TIMEOUT_PENDING))
+	until pending_restart; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			info "no restart pending on $PGHA_NODE"
+			return 0
+		fi
+		sleep "$POLL_INTERVAL"
+	done
+	if [ "$RESTART_PENDING" = 0 ]; then
+		PENDING_RESTART=1
+		warn "PostgreSQL on $PGHA_NODE has parameters pending a restart (--restart-pending restarts it)"
+		return 0
+	fi
+	set_state "PostgreSQL restarting on $PGHA_NODE for pending parameters (recover: patronictl -c /etc/patroni/patroni.yml restart $PGHA_CLUSTER $PGHA_NODE)"
+	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" restart --force "$PGHA_CLUSTER" "$PGHA_NODE"
+	changed "restarted PostgreSQL on $PGHA_NODE for pending parameters"
+	wait_for "Patroni on $PGHA_NODE healthy, no restart pending" "$TIMEOUT_PATRONI" no_pending_restart
 }
 
 restart_etcd_if_changed() {
@@ -276,6 +333,8 @@ STATE=""
 [ "$DRY_RUN" = 1 ] || rm -f "$STATE_FILE"
 if [ "$DRY_RUN" = 1 ]; then
 	step "dry run done: $CHANGES change(s) planned"
+elif [ "$PENDING_RESTART" = 1 ]; then
+	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID, but PostgreSQL on $PGHA_NODE has parameters PENDING A RESTART: run 'patronictl -c /etc/patroni/patroni.yml restart $PGHA_CLUSTER $PGHA_NODE' when convenient, or re-run upgrade.sh with --restart-pending"
 else
 	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID"
 fi
