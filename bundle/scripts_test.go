@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -1022,5 +1023,19 @@ func TestSignatureCheckOutputs(t *testing.T) {
 				t.Fatalf("%q accepted: exit %d\n%s", tc.line, code, out)
 			}
 		})
+	}
+}
+
+// TestScriptsBash42: EL7 ships bash 4.2; the scripts must not use what came
+// later (${x@Q}, namerefs, negative subscripts, mapfile/readarray -d,
+// wait -n, [[ -v ]], EPOCHSECONDS/EPOCHREALTIME, BASH_ARGV0).
+func TestScriptsBash42(t *testing.T) {
+	newer := regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z_0-9]*(\[[^]]*\])?@[QEPAaKkUuL]\}|\b(declare|local|typeset) -[a-zA-Z]*n\b|\[-[0-9]+\]\}|\b(mapfile|readarray)\b[^#\n]*-d|\bwait -n\b|\[\[ -v |\bEPOCH(SECONDS|REALTIME)\b|\bBASH_ARGV0\b`)
+	for _, name := range []string{"install.sh", "upgrade.sh", "uninstall.sh", "lib.sh"} {
+		for i, line := range strings.Split(readFile(t, filepath.Join("scripts", name)), "\n") {
+			if m := newer.FindString(line); m != "" {
+				t.Errorf("%s:%d: %q needs bash newer than 4.2", name, i+1, m)
+			}
+		}
 	}
 }
