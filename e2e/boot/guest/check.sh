@@ -59,9 +59,11 @@ out=$E2E_INSTALL_LOG
 info "install_runs=$(grep -c -F -- "$E2E_INSTALL_DONE" "$out" 2>/dev/null)"
 info "verify_runs=$(grep -c -F -- "$E2E_VERIFY_OK" "$out" 2>/dev/null)"
 # The lines of the last seed install, for the host to judge (boot 3: nothing
-# to change). Never secrets: the seed script and install.sh print none.
+# to change), all of it (a first install prints some 100 to 150 lines; the
+# host looks for its first lines too). Never secrets: the seed script and
+# install.sh print none.
 awk -v start="$E2E_INSTALL_START" 'index($0, start) { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$out" 2>/dev/null |
-	grep -F -A10000 -- "$E2E_INSTALL_START" | sed 's/^/PGHA-E2E: INSTALL-LOG /' | tail -n 80
+	grep -F -A10000 -- "$E2E_INSTALL_START" | sed 's/^/PGHA-E2E: INSTALL-LOG /' | tail -n 400
 
 # Files: every payload file of the bundle with its mode, owner, group and
 # content as FILES says, and the secrets as the layout contract says.
