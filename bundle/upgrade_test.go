@@ -75,6 +75,44 @@ func TestInstallRefusesAnotherBundle(t *testing.T) {
 	}
 }
 
+// TestInstallAcceptsSameContentUnderANewID: a rebuild that changes nothing the
+// node receives (a new seed generation) gets a new bundle id; install.sh then
+// changes nothing, says so, and records the new id.
+func TestInstallAcceptsSameContentUnderANewID(t *testing.T) {
+	t.Parallel()
+	h, in := installed(t)
+	v2 := newer(t, h, in, "v2", func(n *Input) {})
+	h.extract(v2)
+	out, code := h.run("install.sh")
+	if code != 0 || !strings.Contains(out, "done: no changes") || !strings.Contains(out, "same files and packages as the installed "+in.BuildID) {
+		t.Fatalf("exit %d, want a no-op naming the installed bundle\n%s", code, out)
+	}
+	if m := mutating(h.calls()); len(m) > 0 {
+		t.Errorf("changed the host: %v", m)
+	}
+	if r, _ := h.receipt(); r.BundleID != "v2" {
+		t.Errorf("receipt names %s, want v2", r.BundleID)
+	}
+}
+
+// TestInstallRefusesChangedFilesUnderANewID: a new id with one changed file
+// goes through upgrade.sh, never a re-install.
+func TestInstallRefusesChangedFilesUnderANewID(t *testing.T) {
+	t.Parallel()
+	h, in := installed(t)
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		setContent(n, "/etc/patroni/dcs.yml", "ttl: 40\nloop_wait: 10\n")
+	})
+	h.extract(v2)
+	out, code := h.run("install.sh")
+	if want := "this node runs bundle " + in.BuildID + "; apply this one (v2) with upgrade.sh"; code == 0 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want a failure saying %q\n%s", code, want, out)
+	}
+	if m := mutating(h.calls()); len(m) > 0 {
+		t.Errorf("changed the host: %v", m)
+	}
+}
+
 // TestInstallRestartsEtcdWithoutBlocking: when a re-run restores etcd's
 // configuration, etcd (Type=notify) is restarted with --no-block and the
 // health gate bounds the wait.

@@ -56,7 +56,11 @@ if [ -r "$RECEIPT" ]; then
 	# check, switchover, rolling restart), never by a re-install.
 	installed_id=$(receipt_value bundle_id)
 	if [ "$installed_id" != "$PGHA_BUNDLE_ID" ]; then
-		die "this node runs bundle $installed_id; apply this one ($PGHA_BUNDLE_ID) with upgrade.sh"
+		if ! same_content_as_receipt; then
+			die "this node runs bundle $installed_id; apply this one ($PGHA_BUNDLE_ID) with upgrade.sh"
+		fi
+		info "bundle $PGHA_BUNDLE_ID carries the same files and packages as the installed $installed_id"
+		RELABEL_ONLY=1
 	fi
 fi
 check_ports

@@ -220,6 +220,33 @@ receipt_sha256() {
 	return 0
 }
 
+# same_content_as_receipt succeeds when this bundle would install exactly what
+# the receipt records: the same files with the same digests, and every package
+# either recorded by us at the same NEVRA or, when we did not install it,
+# already present at that NEVRA (or skipped with --no-packages). A rebuild that
+# changes nothing a node receives (e.g. a new seed generation) then re-runs
+# install.sh as a no-op instead of asking for upgrade.sh.
+same_content_as_receipt() {
+	local mode owner group sha path n=0 name nevra e found
+	while read -r mode owner group sha path; do
+		[ "$(receipt_sha256 "$path")" = "$sha" ] || return 1
+		n=$((n + 1))
+	done <"$BUNDLE_DIR/FILES"
+	[ "$n" = "${#R_FILES[@]}" ] || return 1
+	while read -r name nevra _; do
+		found=
+		for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
+			if [ "${e%% *}" = "$name" ]; then found=${e#* }; fi
+		done
+		if [ -n "$found" ]; then
+			[ "$found" = "$nevra" ] || return 1
+		elif [ "$NO_PACKAGES" != 1 ]; then
+			rpm --root "${ROOT:-/}" -q "$nevra" >/dev/null 2>&1 || return 1
+		fi
+	done <"$BUNDLE_DIR/PACKAGES"
+	return 0
+}
+
 # has ELEMENT ARRAY... succeeds when ELEMENT is one of the others.
 has() {
 	local x=$1 e
@@ -316,7 +343,10 @@ write_receipt() {
 		fi
 		return 0
 	fi
-	if save_receipt; then
+	if [ "${RELABEL_ONLY:-0}" = 1 ] && [ "$CHANGES" = 0 ]; then
+		save_receipt || true
+		info "receipt now names bundle $PGHA_BUNDLE_ID (same files and packages as before)"
+	elif save_receipt; then
 		changed "receipt $RECEIPT"
 	else
 		info "receipt up to date"
