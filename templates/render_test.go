@@ -185,6 +185,28 @@ func TestVersionDependentSettings(t *testing.T) {
 	}
 }
 
+// TestGenerationChangesNoNodeFile: the generation only makes cloud-init run
+// the first boot again; the node's files stay the same, so install.sh of the
+// rebuilt bundle has nothing to change.
+func TestGenerationChangesNoNodeFile(t *testing.T) {
+	example := string(cluster.Example())
+	bumped := strings.Replace(example, "generation: 1", "generation: 7", 1)
+	if bumped == example {
+		t.Fatal("test setup: the example has no generation line")
+	}
+	a, err := RenderAll(loadSpec(t, "a.yaml", []byte(example)), el7Components, testSecrets(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := RenderAll(loadSpec(t, "b.yaml", []byte(bumped)), el7Components, testSecrets(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Errorf("a generation bump changed the node payloads:\n%s", diff)
+	}
+}
+
 func TestDefaultWalKeepByMajor(t *testing.T) {
 	example := string(cluster.Example())
 	noKeep := strings.Replace(example, "    wal_keep_size: 1024MB\n", "", 1)

@@ -17,7 +17,6 @@ import (
 type view struct {
 	Cluster    string
 	OS         string
-	Generation int
 	Node       cluster.Node
 	Members    []member
 	MemberList string
@@ -87,15 +86,14 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 	}
 
 	v := &view{
-		Cluster:    spec.Cluster.Name,
-		OS:         spec.Cluster.OS,
-		Generation: spec.Cluster.Generation,
-		Node:       *self,
-		Ports:      spec.Ports,
-		Patroni:    spec.Patroni,
-		Watchdog:   spec.Patroni.Watchdog,
-		Users:      users,
-		Secrets:    sec,
+		Cluster:  spec.Cluster.Name,
+		OS:       spec.Cluster.OS,
+		Node:     *self,
+		Ports:    spec.Ports,
+		Patroni:  spec.Patroni,
+		Watchdog: spec.Patroni.Watchdog,
+		Users:    users,
+		Secrets:  sec,
 	}
 	var names []string
 	for _, n := range spec.Nodes {
