@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
@@ -326,5 +327,59 @@ func TestEpochFromEnvironment(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
 	if _, err := o.epoch(); err == nil {
 		t.Fatal("a bad SOURCE_DATE_EPOCH was accepted")
+	}
+}
+
+// TestSeedAndBundleWriteTheSameHostsBlock: the seed script and install.sh both
+// write the members between the same markers in /etc/hosts; if their lines
+// differed, every re-run of install.sh would count a change.
+func TestSeedAndBundleWriteTheSameHostsBlock(t *testing.T) {
+	e := newEnv(t)
+	spec, _ := os.ReadFile(e.spec)
+	// An FQDN exercises the longer line form.
+	withDomain := bytes.Replace(spec, []byte("  os: el7\n"), []byte("  os: el7\n  domain: db.example.com\n"), 1)
+	if bytes.Equal(withDomain, spec) {
+		t.Fatal("test setup: no os line in the example")
+	}
+	if err := os.WriteFile(e.spec, withDomain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := cloudinit.ReadISO(filepath.Join(res.Dir, "seeds", "co7-node02.iso"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seedLines []string
+	for _, f := range files {
+		if f.Name != cloudinit.NameUserData {
+			continue
+		}
+		ud, err := f.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := false
+		for _, l := range strings.Split(string(ud), "\n") {
+			l = strings.TrimSpace(l)
+			switch {
+			case strings.HasSuffix(l, `"$HOSTS_BEGIN"`):
+				in = true
+			case strings.HasSuffix(l, `"$HOSTS_END"`):
+				in = false
+			case in:
+				seedLines = append(seedLines, strings.TrimSuffix(strings.TrimPrefix(l, `printf '%s\n' '`), "'"))
+			}
+		}
+	}
+	hosts, err := os.ReadFile(filepath.Join(res.Dir, "nodes", "co7-node02", "etc", "pgha-bundle", "hosts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Split(strings.TrimSuffix(string(hosts), "\n"), "\n")
+	if len(seedLines) != 3 || strings.Join(seedLines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("seed hosts lines %q differ from the bundle's %q", seedLines, want)
 	}
 }
