@@ -37,7 +37,17 @@ var el9Components = rpm.Components{
 
 func testSecrets(t *testing.T) *secrets.Secrets {
 	t.Helper()
-	s, err := secrets.Load("testdata/secrets.yaml")
+	// git keeps no 0600 mode, and Load rightly refuses anything looser: load
+	// a private copy.
+	raw, err := os.ReadFile("testdata/secrets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := filepath.Join(t.TempDir(), "secrets.yaml")
+	if err := os.WriteFile(private, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := secrets.Load(private)
 	if err != nil {
 		t.Fatal(err)
 	}
