@@ -37,7 +37,9 @@ func Parse(filename string, data []byte) (*Spec, Problems, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	err := dec.Decode(&doc)
-	if errors.Is(err, io.EOF) || (err == nil && len(doc.Content) == 0) {
+	// "---" or "~" alone is a document whose root is null: as empty as no
+	// document at all (and yaml.v3 places that null past the last line).
+	if errors.Is(err, io.EOF) || (err == nil && (len(doc.Content) == 0 || isNull(doc.Content[0]))) {
 		ps := Problems{{File: filename, Message: msgEmpty}}
 		return nil, ps, ps.Err()
 	}

@@ -143,6 +143,8 @@ func TestBadSpecs(t *testing.T) {
 		{"not YAML", "cluster: [\n", []string{
 			`c.yaml:1:1: invalid YAML: did not find expected node content`}},
 		{"empty", "# nothing\n", []string{`c.yaml: the spec is empty; start from ` + "`pgha-bundle init`"}},
+		{"empty document", "---\n", []string{`c.yaml: the spec is empty; start from ` + "`pgha-bundle init`"}},
+		{"null document", "--- ~\n...\n", []string{`c.yaml: the spec is empty; start from ` + "`pgha-bundle init`"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
