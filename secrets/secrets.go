@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -25,10 +26,11 @@ type Secrets struct {
 	RewindPassword       string `yaml:"rewind_password"`
 	RestAPIPassword      string `yaml:"restapi_password"`
 	HAProxyStatsPassword string `yaml:"haproxy_stats_password"`
+	TLS                  TLS    `yaml:"tls,omitempty"`
 }
 
 const header = "# pgha-bundle cluster secrets: generated once, reused by every build.\n" +
-	"# Keep this file private (mode 0600) and backed up; losing it rotates every password.\n"
+	"# Keep this file private (mode 0600) and backed up; losing it rotates every password and the cluster's CA.\n"
 
 // passwordAlphabet avoids characters that need quoting in YAML, pg_hba, libpq
 // connection strings or HAProxy's config.
@@ -80,9 +82,11 @@ func (s *Secrets) Values() []string {
 
 func (s *Secrets) fields() []reflect.Value {
 	v := reflect.ValueOf(s).Elem()
-	out := make([]reflect.Value, v.NumField())
-	for i := range out {
-		out[i] = v.Field(i)
+	var out []reflect.Value
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String {
+			out = append(out, f)
+		}
 	}
 	return out
 }
@@ -145,9 +149,10 @@ func Load(path string) (*Secrets, error) {
 	return &s, nil
 }
 
-// LoadOrCreate loads the secrets file at path, generating it (or the secrets
-// it lacks) with rnd. It reports whether the file was written.
-func LoadOrCreate(path string, rnd io.Reader) (*Secrets, bool, error) {
+// LoadOrCreate loads the secrets file at path, generating it (or what it
+// lacks: passwords, the CA, node certificates) with rnd. It reports whether
+// the file was written.
+func LoadOrCreate(path string, rnd io.Reader, want Want) (*Secrets, bool, error) {
 	s, err := Load(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -162,12 +167,24 @@ func LoadOrCreate(path string, rnd io.Reader) (*Secrets, bool, error) {
 	if err := s.Validate(); err != nil {
 		return nil, false, fmt.Errorf("secrets %s: %w", path, err)
 	}
-	if added {
+	issued, err := s.EnsureTLS(rnd, want.Now, want.Cluster, want.Nodes)
+	if err != nil {
+		return nil, false, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if added || issued {
 		if err := s.Save(path); err != nil {
 			return nil, false, err
 		}
 	}
-	return s, added, nil
+	return s, added || issued, nil
+}
+
+// Want is what a build needs in the secrets file besides the passwords: a
+// certificate for each node of the cluster, valid at Now.
+type Want struct {
+	Cluster string
+	Nodes   []Identity
+	Now     time.Time
 }
 
 // Save writes the file with mode 0600 through a temporary file and a rename,

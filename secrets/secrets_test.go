@@ -1,25 +1,37 @@
 package secrets
 
 import (
-	"bytes"
 	crand "crypto/rand"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
-// seeded is a deterministic byte source, so tests can assert exact reuse.
-func seeded(seed uint64) *bytes.Reader {
-	r := rand.New(rand.NewPCG(seed, seed))
-	b := make([]byte, 4096)
+// seeded is an endless deterministic byte source, so tests can assert exact
+// reuse (key generation may still draw from the system's own source).
+func seeded(seed uint64) io.Reader { return &pcgReader{rand.New(rand.NewPCG(seed, seed))} }
+
+type pcgReader struct{ r *rand.Rand }
+
+func (p *pcgReader) Read(b []byte) (int, error) {
 	for i := range b {
-		b[i] = byte(r.Uint32())
+		b[i] = byte(p.r.Uint32())
 	}
-	return bytes.NewReader(b)
+	return len(b), nil
 }
+
+// want is a three-node cluster's certificate needs at a fixed time.
+var want = Want{Cluster: "pg", Now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Nodes: []Identity{
+	{Name: "n1", DNSNames: []string{"n1.db.example"}, IPs: []string{"10.0.0.1"}},
+	{Name: "n2", IPs: []string{"10.0.0.2"}},
+	{Name: "n3", IPs: []string{"fd00::3"}},
+}}
 
 func TestNewGeneratesDistinctSafePasswords(t *testing.T) {
 	s, err := New(seeded(1))
@@ -49,7 +61,7 @@ func TestNewGeneratesDistinctSafePasswords(t *testing.T) {
 
 func TestLoadOrCreateReusesAndKeepsPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cluster.secrets.yaml")
-	first, created, err := LoadOrCreate(path, seeded(2))
+	first, created, err := LoadOrCreate(path, seeded(2), want)
 	if err != nil || !created {
 		t.Fatalf("first LoadOrCreate: created=%v err=%v", created, err)
 	}
@@ -60,11 +72,11 @@ func TestLoadOrCreateReusesAndKeepsPrivate(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("secrets file mode %o, want 600", fi.Mode().Perm())
 	}
-	second, created, err := LoadOrCreate(path, seeded(3))
+	second, created, err := LoadOrCreate(path, seeded(3), want)
 	if err != nil || created {
 		t.Fatalf("second LoadOrCreate: created=%v err=%v", created, err)
 	}
-	if *first != *second {
+	if !reflect.DeepEqual(first, second) {
 		t.Fatalf("a later build rotated the secrets")
 	}
 }
@@ -75,7 +87,7 @@ func TestFillMissingKeepsExisting(t *testing.T) {
 	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, created, err := LoadOrCreate(path, seeded(4))
+	s, created, err := LoadOrCreate(path, seeded(4), want)
 	if err != nil || !created {
 		t.Fatalf("created=%v err=%v", created, err)
 	}
@@ -108,7 +120,7 @@ func TestLoadRejects(t *testing.T) {
 			if err := os.Chmod(path, c.mode); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := LoadOrCreate(path, seeded(5))
+			_, _, err := LoadOrCreate(path, seeded(5), want)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want it to contain %q", err, c.want)
 			}
