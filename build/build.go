@@ -51,6 +51,9 @@ type Options struct {
 	Log io.Writer
 	// Rand generates missing secrets; nil means crypto/rand.
 	Rand io.Reader
+	// Now is the time certificates are checked and issued at; zero means
+	// the clock.
+	Now time.Time
 }
 
 // Rendered is a build before anything is written: the loaded spec, the
@@ -137,9 +140,14 @@ func Render(opts Options, readOnly bool) (*Rendered, error) {
 			rnd = secrets.Reader
 		}
 		var created bool
-		r.Secrets, created, err = secrets.LoadOrCreate(r.SecretsPath, rnd)
+		now := opts.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		r.Secrets, created, err = secrets.LoadOrCreate(r.SecretsPath, rnd, secrets.Want{
+			Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now})
 		if created {
-			opts.logf("==> secrets written to %s (mode 0600): keep it private and backed up", r.SecretsPath)
+			opts.logf("==> secrets (passwords, CA, node certificates) written to %s (mode 0600): keep it private and backed up", r.SecretsPath)
 		}
 	}
 	if err != nil {
@@ -155,4 +163,30 @@ func Render(opts Options, readOnly bool) (*Rendered, error) {
 		return nil, fmt.Errorf("self-check of the rendered files failed:\n%w", err)
 	}
 	return r, nil
+}
+
+// certIdentities lists what each node's certificate must name: its name, its
+// FQDN when the network has a domain, and its address. etcd checks that a
+// peer's certificate names the address its connection comes from; members
+// sharing one host's loopback (cluster.allow_loopback, for tests) connect
+// from 127.0.0.1 or from the address they dial, so there every certificate
+// also names 127.0.0.1 and every member's address.
+func certIdentities(spec *cluster.Spec) []secrets.Identity {
+	ids := make([]secrets.Identity, 0, len(spec.Nodes))
+	for _, n := range spec.Nodes {
+		id := secrets.Identity{Name: n.Name, IPs: []string{n.Address}}
+		if spec.Cluster.AllowLoopback {
+			id.IPs = append(id.IPs, "127.0.0.1")
+			for _, m := range spec.Nodes {
+				if m.Address != n.Address {
+					id.IPs = append(id.IPs, m.Address)
+				}
+			}
+		}
+		if fqdn := spec.FQDN(n); fqdn != n.Name {
+			id.DNSNames = append(id.DNSNames, fqdn)
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }

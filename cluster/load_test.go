@@ -249,7 +249,7 @@ func TestAllowLoopback(t *testing.T) {
 	if err != nil || len(ps) != 0 {
 		t.Fatalf("problems: %s", ps)
 	}
-	if got := s.InitialCluster(); got != "n1=http://127.0.0.11:2380,n2=http://127.0.0.12:2380,n3=http://127.0.0.13:2380" {
+	if got := s.InitialCluster(); got != "n1=https://127.0.0.11:2380,n2=https://127.0.0.12:2380,n3=https://127.0.0.13:2380" {
 		t.Errorf("InitialCluster = %q", got)
 	}
 }
@@ -310,14 +310,14 @@ func TestTopology(t *testing.T) {
 	if got := s.FQDN(*n2); got != "n2.db.example" {
 		t.Errorf("FQDN = %q", got)
 	}
-	if got := strings.Join(s.EtcdEndpoints(), ","); got != "http://10.0.0.1:12379,http://10.0.0.2:12379,http://10.0.0.3:12379" {
+	if got := strings.Join(s.EtcdEndpoints(), ","); got != "https://10.0.0.1:12379,https://10.0.0.2:12379,https://10.0.0.3:12379" {
 		t.Errorf("EtcdEndpoints = %q", got)
 	}
 	v6 := Node{Name: "x", Address: "fd00::1"}
-	if got := s.EtcdPeerURL(v6); got != "http://[fd00::1]:2380" {
+	if got := s.EtcdPeerURL(v6); got != "https://[fd00::1]:2380" {
 		t.Errorf("EtcdPeerURL(v6) = %q", got)
 	}
-	if got := s.PatroniAPIURL(*n2); got != "http://10.0.0.2:8008" {
+	if got := s.PatroniAPIURL(*n2); got != "https://10.0.0.2:8008" {
 		t.Errorf("PatroniAPIURL = %q", got)
 	}
 }

@@ -32,19 +32,20 @@ func (s *Spec) FQDN(n Node) string {
 // HostPort joins a node's address and a port, bracketing IPv6 addresses.
 func HostPort(n Node, port int) string { return net.JoinHostPort(n.Address, strconv.Itoa(port)) }
 
-// EtcdClientURL is where Patroni and etcdctl reach the node's etcd.
+// EtcdClientURL is where Patroni and etcdctl reach the node's etcd (TLS,
+// client certificates required).
 func (s *Spec) EtcdClientURL(n Node) string {
-	return "http://" + HostPort(n, s.Ports.EtcdClient)
+	return "https://" + HostPort(n, s.Ports.EtcdClient)
 }
 
 // EtcdPeerURL is where the other etcd members reach the node's etcd.
 func (s *Spec) EtcdPeerURL(n Node) string {
-	return "http://" + HostPort(n, s.Ports.EtcdPeer)
+	return "https://" + HostPort(n, s.Ports.EtcdPeer)
 }
 
 // PatroniAPIURL is the node's Patroni REST API, which HAProxy checks.
 func (s *Spec) PatroniAPIURL(n Node) string {
-	return "http://" + HostPort(n, s.Ports.PatroniAPI)
+	return "https://" + HostPort(n, s.Ports.PatroniAPI)
 }
 
 // InitialCluster is etcd's initial-cluster value, name=peer-url for every

@@ -32,10 +32,15 @@ type parsed struct {
 	patroniEtcdHosts                                 []string
 
 	haproxy []haproxyServer
+
+	// TLS: the files each consumer names, by the key that names them.
+	etcdTLS, patroniTLS map[string]string
+	etcd3Protocol       string
 }
 
 type haproxyServer struct {
 	listen, name, addr, checkPort string
+	checkSSL, verify, caFile      string
 }
 
 // CrossCheck parses every node's rendered files back and checks that they
@@ -56,6 +61,11 @@ func CrossCheck(nodes []payload.Node) error {
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	// Every node must trust the same CA: the first node's.
+	ca, _ := nodes[0].Lookup(pki.CA)
+	for i, n := range nodes {
+		errs = append(errs, checkTLS(n, all[i], ca.Content)...)
 	}
 	loc := func(node, file string) string { return "nodes/" + node + file }
 
@@ -150,17 +160,34 @@ func parseNode(n payload.Node) (parsed, error) {
 	if err != nil {
 		return p, err
 	}
+	type transport struct {
+		Cert       string `yaml:"cert-file"`
+		Key        string `yaml:"key-file"`
+		CA         string `yaml:"trusted-ca-file"`
+		ClientAuth bool   `yaml:"client-cert-auth"`
+	}
 	var etcd struct {
-		Name    string `yaml:"name"`
-		Peer    string `yaml:"initial-advertise-peer-urls"`
-		Client  string `yaml:"advertise-client-urls"`
-		Initial string `yaml:"initial-cluster"`
-		Token   string `yaml:"initial-cluster-token"`
+		Name    string    `yaml:"name"`
+		Peer    string    `yaml:"initial-advertise-peer-urls"`
+		Client  string    `yaml:"advertise-client-urls"`
+		Initial string    `yaml:"initial-cluster"`
+		Token   string    `yaml:"initial-cluster-token"`
+		ClientT transport `yaml:"client-transport-security"`
+		PeerT   transport `yaml:"peer-transport-security"`
 	}
 	if err := yaml.Unmarshal(raw, &etcd); err != nil {
 		return p, fmt.Errorf("nodes/%s%s: %w", n.Name, etcdPath, err)
 	}
 	p.etcdName, p.etcdPeerURL, p.etcdClientURL, p.etcdToken = etcd.Name, etcd.Peer, etcd.Client, etcd.Token
+	p.etcdTLS = map[string]string{
+		"client-transport-security.cert-file": etcd.ClientT.Cert, "client-transport-security.key-file": etcd.ClientT.Key,
+		"client-transport-security.trusted-ca-file": etcd.ClientT.CA,
+		"peer-transport-security.cert-file":         etcd.PeerT.Cert, "peer-transport-security.key-file": etcd.PeerT.Key,
+		"peer-transport-security.trusted-ca-file": etcd.PeerT.CA,
+	}
+	if !etcd.ClientT.ClientAuth || !etcd.PeerT.ClientAuth {
+		p.etcdTLS["client-cert-auth"] = "" // reported as unset
+	}
 	p.etcdInitial = map[string]string{}
 	for _, kv := range strings.Split(etcd.Initial, ",") {
 		name, u, _ := strings.Cut(kv, "=")
@@ -176,9 +203,19 @@ func parseNode(n payload.Node) (parsed, error) {
 		Name    string `yaml:"name"`
 		RestAPI struct {
 			Connect string `yaml:"connect_address"`
+			Cert    string `yaml:"certfile"`
+			Key     string `yaml:"keyfile"`
+			CA      string `yaml:"cafile"`
 		} `yaml:"restapi"`
+		Ctl struct {
+			CA string `yaml:"cacert"`
+		} `yaml:"ctl"`
 		Etcd3 struct {
-			Hosts []string `yaml:"hosts"`
+			Hosts    []string `yaml:"hosts"`
+			Protocol string   `yaml:"protocol"`
+			CA       string   `yaml:"cacert"`
+			Cert     string   `yaml:"cert"`
+			Key      string   `yaml:"key"`
 		} `yaml:"etcd3"`
 		PostgreSQL struct {
 			Connect string `yaml:"connect_address"`
@@ -189,6 +226,11 @@ func parseNode(n payload.Node) (parsed, error) {
 	}
 	p.patroniScope, p.patroniName = pat.Scope, pat.Name
 	p.patroniAPI, p.patroniPG, p.patroniEtcdHosts = pat.RestAPI.Connect, pat.PostgreSQL.Connect, pat.Etcd3.Hosts
+	p.etcd3Protocol = pat.Etcd3.Protocol
+	p.patroniTLS = map[string]string{
+		"restapi.certfile": pat.RestAPI.Cert, "restapi.keyfile": pat.RestAPI.Key, "restapi.cafile": pat.RestAPI.CA,
+		"ctl.cacert": pat.Ctl.CA, "etcd3.cacert": pat.Etcd3.CA, "etcd3.cert": pat.Etcd3.Cert, "etcd3.key": pat.Etcd3.Key,
+	}
 
 	raw, err = get(haproxyPath)
 	if err != nil {
@@ -219,9 +261,20 @@ func parseHAProxyServers(cfg []byte) []haproxyServer {
 				continue
 			}
 			s := haproxyServer{listen: listen, name: f[1], addr: f[2]}
-			for i := 3; i+1 < len(f); i++ {
-				if f[i] == "port" {
-					s.checkPort = f[i+1]
+			for i := 3; i < len(f); i++ {
+				next := ""
+				if i+1 < len(f) {
+					next = f[i+1]
+				}
+				switch f[i] {
+				case "port":
+					s.checkPort = next
+				case "check-ssl":
+					s.checkSSL = "check-ssl"
+				case "verify":
+					s.verify = next
+				case "ca-file":
+					s.caFile = next
 				}
 			}
 			out = append(out, s)

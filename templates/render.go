@@ -60,6 +60,29 @@ var outputs = []output{
 
 func watchdogOn(v *view) bool { return v.Watchdog != "off" }
 
+// pki is where a node keeps the cluster's CA and its own certificate and key.
+// The key is there twice, each copy readable only by the daemon that uses it.
+var pki = struct{ CA, Cert, EtcdKey, PatroniKey string }{
+	CA:         "/etc/pgha-bundle/pki/ca.crt",
+	Cert:       "/etc/pgha-bundle/pki/node.crt",
+	EtcdKey:    "/etc/pgha-bundle/pki/etcd.key",
+	PatroniKey: "/etc/pgha-bundle/pki/patroni.key",
+}
+
+// pkiFiles are the node's TLS files, taken from the secrets.
+func pkiFiles(sec *secrets.Secrets, node string) ([]payload.File, error) {
+	nc, ok := sec.NodeCertificate(node)
+	if !ok || sec.TLS.CACert == "" {
+		return nil, fmt.Errorf("render %s: the secrets file holds no TLS certificate for the node: run pgha-bundle build, which issues it", node)
+	}
+	return []payload.File{
+		{Path: pki.CA, Mode: 0o644, Owner: "root", Group: "root", Content: []byte(sec.TLS.CACert)},
+		{Path: pki.Cert, Mode: 0o644, Owner: "root", Group: "root", Content: []byte(nc.Cert)},
+		{Path: pki.EtcdKey, Mode: 0o600, Owner: "etcd", Group: "etcd", Secret: true, Content: []byte(nc.Key)},
+		{Path: pki.PatroniKey, Mode: 0o600, Owner: "postgres", Group: "postgres", Secret: true, Content: []byte(nc.Key)},
+	}, nil
+}
+
 // Render returns the payload of one node. spec must be loaded and valid
 // (defaults applied); comp comes from the verified packages.
 func Render(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secrets.Secrets) (payload.Node, error) {
@@ -74,6 +97,13 @@ func Render(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secre
 	v.DCS = dcs.String()
 
 	n := payload.Node{Name: nodeName}
+	tlsFiles, err := pkiFiles(sec, nodeName)
+	if err != nil {
+		return payload.Node{}, err
+	}
+	for _, f := range tlsFiles {
+		n.Add(f)
+	}
 	for _, o := range outputs {
 		if o.when != nil && !o.when(v) {
 			continue

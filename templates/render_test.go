@@ -2,11 +2,14 @@ package templates
 
 import (
 	"bytes"
+	"crypto/rand"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
@@ -92,6 +95,9 @@ func TestRenderGolden(t *testing.T) {
 			}
 			for _, n := range nodes {
 				for _, f := range n.Files {
+					if path.Dir(f.Path) == path.Dir(pki.CA) {
+						continue // copied from the secrets, checked by CrossCheck
+					}
 					golden := filepath.Join("testdata", "golden", c.name, n.Name, filepath.FromSlash(f.Path))
 					testutil.Golden(t, golden, f.Content)
 				}
@@ -285,11 +291,11 @@ func TestCrossCheckNamesBothFiles(t *testing.T) {
 		name, node, file, old, new string
 		want                       []string
 	}{
-		{"peer url", "co7-node03", "/etc/etcd/etcd.conf.yml", `initial-advertise-peer-urls: "http://192.168.0.83:2380"`, `initial-advertise-peer-urls: "http://192.168.0.83:2381"`,
+		{"peer url", "co7-node03", "/etc/etcd/etcd.conf.yml", `initial-advertise-peer-urls: "https://192.168.0.83:2380"`, `initial-advertise-peer-urls: "https://192.168.0.83:2381"`,
 			[]string{"nodes/co7-node01/etc/etcd/etcd.conf.yml: initial-cluster has co7-node03=", "nodes/co7-node03/etc/etcd/etcd.conf.yml advertises peer URL"}},
 		{"etcd3 host", "co7-node02", "/etc/patroni/patroni.yml", `- "192.168.0.83:2379"`, `- "192.168.0.84:2379"`,
 			[]string{"nodes/co7-node02/etc/patroni/patroni.yml: etcd3 hosts", "/etc/etcd/etcd.conf.yml"}},
-		{"check port", "co7-node01", "/etc/haproxy/haproxy.cfg", "5432 maxconn 1000 check port 8008\n\nlisten replicas", "5432 maxconn 1000 check port 8009\n\nlisten replicas",
+		{"check port", "co7-node01", "/etc/haproxy/haproxy.cfg", "check port 8008 check-ssl verify required ca-file /etc/pgha-bundle/pki/ca.crt\n\nlisten replicas", "check port 8009 check-ssl verify required ca-file /etc/pgha-bundle/pki/ca.crt\n\nlisten replicas",
 			[]string{"nodes/co7-node01/etc/haproxy/haproxy.cfg: server co7-node03 checks port 8009", "nodes/co7-node03/etc/patroni/patroni.yml has the REST API on"}},
 		{"server not a member", "co7-node01", "/etc/haproxy/haproxy.cfg", "server co7-node02", "server co7-node09",
 			[]string{"nodes/co7-node01/etc/haproxy/haproxy.cfg: server co7-node09 in listen primary is not a Patroni member"}},
@@ -329,7 +335,88 @@ func TestCrossCheckNamesBothFiles(t *testing.T) {
 	}
 }
 
+// TestCrossCheckTLS: every way the TLS wiring of a node can break is caught,
+// naming the file.
+func TestCrossCheckTLS(t *testing.T) {
+	spec := loadSpec(t, "ex.yaml", cluster.Example())
+	edit := func(old, new string) func(f *payload.File) {
+		return func(f *payload.File) { f.Content = bytes.Replace(f.Content, []byte(old), []byte(new), 1) }
+	}
+	cases := []struct {
+		name, file string
+		mutate     func(f *payload.File)
+		want       string
+	}{
+		{"another node's certificate", pki.Cert, nil, "nodes/co7-node01/etc/pgha-bundle/pki/node.crt does not name 192.168.0.81, the node's etcd client URL"},
+		{"key readable by others", pki.EtcdKey, func(f *payload.File) { f.Mode = 0o644 },
+			"etc/etcd/etcd.conf.yml: client-transport-security.key-file names /etc/pgha-bundle/pki/etcd.key, which is 0644 etcd"},
+		{"key of the wrong daemon", pki.PatroniKey, func(f *payload.File) { f.Owner = "etcd" },
+			"etc/patroni/patroni.yml: etcd3.key names /etc/pgha-bundle/pki/patroni.key, which is 0600 etcd"},
+		{"no client certificate auth", etcdPath, edit("peer-transport-security:\n  cert-file: \"/etc/pgha-bundle/pki/node.crt\"\n  key-file: \"/etc/pgha-bundle/pki/etcd.key\"\n  trusted-ca-file: \"/etc/pgha-bundle/pki/ca.crt\"\n  client-cert-auth: true", "peer-transport-security:\n  cert-file: \"/etc/pgha-bundle/pki/node.crt\"\n  key-file: \"/etc/pgha-bundle/pki/etcd.key\"\n  trusted-ca-file: \"/etc/pgha-bundle/pki/ca.crt\"\n  client-cert-auth: false"),
+			"client-cert-auth must be true on both transports"},
+		{"check without TLS", haproxyPath, edit(" check-ssl verify required", ""), "server co7-node01 in listen primary must check with check-ssl and verify required"},
+		{"missing CA file", patroniPath, edit(`cafile: "/etc/pgha-bundle/pki/ca.crt"`, `cafile: "/etc/pgha-bundle/pki/other.crt"`),
+			"restapi.cafile names /etc/pgha-bundle/pki/other.crt, which the payload does not hold"},
+		{"plain etcd3", patroniPath, edit("protocol: https", "protocol: http"), `etcd3.protocol "http" must be https`},
+		{"foreign CA", pki.CA, nil, "is not signed by the CA in nodes/co7-node01/etc/pgha-bundle/pki/ca.crt"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			nodes, err := RenderAll(spec, el7Components, testSecrets(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := CrossCheck(nodes); err != nil {
+				t.Fatalf("untampered render fails: %v", err)
+			}
+			other, _ := nodes[1].Lookup(c.file)
+			// CA and certificate cases swap in the file of another node or another CA.
+			mutate := c.mutate
+			if mutate == nil && c.file == pki.Cert {
+				mutate = func(f *payload.File) { f.Content = other.Content }
+			}
+			if mutate == nil && c.file == pki.CA {
+				ca := foreignCA(t)
+				for i := range nodes { // every node trusts the foreign CA: only the signature is wrong
+					for j := range nodes[i].Files {
+						if nodes[i].Files[j].Path == pki.CA {
+							nodes[i].Files[j].Content = ca
+						}
+					}
+				}
+				mutate = func(*payload.File) {}
+			}
+			found := false
+			for j := range nodes[0].Files {
+				if nodes[0].Files[j].Path == c.file {
+					mutate(&nodes[0].Files[j])
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("test setup: no %s", c.file)
+			}
+			err = CrossCheck(nodes)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error lacks %q:\n%v", c.want, err)
+			}
+		})
+	}
+}
+
+// foreignCA is a CA certificate the cluster never issued anything with.
+func foreignCA(t *testing.T) []byte {
+	t.Helper()
+	s := &secrets.Secrets{}
+	if _, err := s.EnsureTLS(rand.Reader, time.Now(), "foreign", nil); err != nil {
+		t.Fatal(err)
+	}
+	return []byte(s.TLS.CACert)
+}
+
 // TestHAProxyAcceptsConfig runs Debian's haproxy -c on every rendered config.
+// haproxy loads the CA file while checking: the node's ca.crt is written
+// beside the config and the path points there.
 func TestHAProxyAcceptsConfig(t *testing.T) {
 	haproxy := testutil.NeedTool(t, "haproxy", "haproxy")
 	dir := t.TempDir()
@@ -341,8 +428,17 @@ func TestHAProxyAcceptsConfig(t *testing.T) {
 		}
 		for _, n := range nodes {
 			f, _ := n.Lookup("/etc/haproxy/haproxy.cfg")
+			ca, ok := n.Lookup(pki.CA)
+			if !ok || !bytes.Contains(f.Content, []byte("ca-file "+pki.CA)) {
+				t.Fatalf("%s of %s: no CA file, or haproxy.cfg does not use it", n.Name, c.name)
+			}
+			caPath := filepath.Join(dir, c.name+"-"+n.Name+"-ca.crt")
+			if err := os.WriteFile(caPath, ca.Content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := bytes.ReplaceAll(f.Content, []byte(pki.CA), []byte(caPath))
 			path := filepath.Join(dir, c.name+"-"+n.Name+".cfg")
-			if err := os.WriteFile(path, f.Content, 0o600); err != nil {
+			if err := os.WriteFile(path, cfg, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			out, err := exec.Command(haproxy, "-c", "-f", path).CombinedOutput()

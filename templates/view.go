@@ -33,6 +33,7 @@ type view struct {
 	Watchdog   string
 	Users      struct{ Superuser, Replication, Rewind, RestAPI, HAProxyStats string }
 	Secrets    *secrets.Secrets
+	PKI        struct{ CA, Cert, EtcdKey, PatroniKey string }
 	DCS        string // the bootstrap.dcs section, rendered first
 }
 
@@ -94,6 +95,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		Watchdog: spec.Patroni.Watchdog,
 		Users:    users,
 		Secrets:  sec,
+		PKI:      pki,
 	}
 	var names []string
 	for _, n := range spec.Nodes {

@@ -157,6 +157,14 @@ mark_service() {
 	/etc/etcd/* | /etc/systemd/system/etcd.service) SERVICE_CHANGED[etcd]=1 ;;
 	/etc/patroni/patroni.yml | /etc/systemd/system/patroni.service) SERVICE_CHANGED[patroni]=1 ;;
 	/etc/haproxy/* | /etc/systemd/system/haproxy.service) SERVICE_CHANGED[haproxy]=1 ;;
+	/etc/pgha-bundle/pki/etcd.key) SERVICE_CHANGED[etcd]=1 ;;
+	/etc/pgha-bundle/pki/patroni.key) SERVICE_CHANGED[patroni]=1 ;;
+	/etc/pgha-bundle/pki/*)
+		# the CA or the certificate: every daemon reads them
+		SERVICE_CHANGED[etcd]=1
+		SERVICE_CHANGED[patroni]=1
+		SERVICE_CHANGED[haproxy]=1
+		;;
 	esac
 }
 
@@ -1233,7 +1241,11 @@ local_etcd_endpoint() {
 	for e in ${PGHA_ETCD_ENDPOINTS//,/ }; do
 		case $e in *"//$PGHA_ADDRESS:"*) echo "$e"; return 0 ;; esac
 	done
-	echo "http://$PGHA_ADDRESS:$PGHA_PORT_ETCD_CLIENT"
+	if [ -n "${PGHA_ETCD_CACERT:-}" ]; then
+		echo "https://$PGHA_ADDRESS:$PGHA_PORT_ETCD_CLIENT"
+	else
+		echo "http://$PGHA_ADDRESS:$PGHA_PORT_ETCD_CLIENT"
+	fi
 }
 
 etcd_healthy() {

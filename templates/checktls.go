@@ -1,0 +1,185 @@
+package templates
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"sort"
+
+	"github.com/pgha-bundle/pgha-bundle/payload"
+)
+
+// checkTLS checks one node's TLS wiring: every file a config names is in the
+// payload, private keys are 0600 and owned by the daemon that reads them, the
+// node certificate is signed by the CA every config trusts, matches its key,
+// serves and authenticates clients, and names every address the node
+// advertises; etcd, Patroni and HAProxy's checks all speak TLS.
+func checkTLS(n payload.Node, p parsed, ca []byte) []error {
+	var errs []error
+	at := func(file string) string { return "nodes/" + n.Name + file }
+	bad := func(file, format string, args ...interface{}) {
+		errs = append(errs, fmt.Errorf("%s: %s", at(file), fmt.Sprintf(format, args...)))
+	}
+
+	type use struct{ file, key, path, owner string }
+	var uses []use
+	for _, k := range sortedKeys(p.etcdTLS) {
+		if k == "client-cert-auth" {
+			bad(etcdPath, "client-cert-auth must be true on both transports: without it etcd accepts any client")
+			continue
+		}
+		uses = append(uses, use{etcdPath, k, p.etcdTLS[k], "etcd"})
+	}
+	for _, k := range sortedKeys(p.patroniTLS) {
+		uses = append(uses, use{patroniPath, k, p.patroniTLS[k], "postgres"})
+	}
+	for _, s := range p.haproxy {
+		if s.checkSSL == "" || s.verify != "required" {
+			bad(haproxyPath, "server %s in listen %s must check with check-ssl and verify required: Patroni's REST API speaks HTTPS", s.name, s.listen)
+		}
+		uses = append(uses, use{haproxyPath, "ca-file of server " + s.name, s.caFile, "haproxy"})
+	}
+
+	var certPEM []byte
+	keys := map[string][]byte{} // path -> PEM
+	for _, u := range uses {
+		if u.path == "" {
+			bad(u.file, "%s is not set", u.key)
+			continue
+		}
+		f, ok := n.Lookup(u.path)
+		if !ok {
+			bad(u.file, "%s names %s, which the payload does not hold", u.key, u.path)
+			continue
+		}
+		switch {
+		case bytes.Contains(f.Content, []byte("PRIVATE KEY")):
+			if f.Mode.Perm() != 0o600 || f.Owner != u.owner || !f.Secret {
+				bad(u.file, "%s names %s, which is %04o %s (secret %v); the key must be 0600, owned by %s, secret",
+					u.key, u.path, f.Mode.Perm(), f.Owner, f.Secret, u.owner)
+			}
+			keys[u.path] = f.Content
+		case isCAPath(u.key):
+			if !bytes.Equal(f.Content, ca) {
+				bad(u.file, "%s names %s, which is not the cluster's CA (%s)", u.key, u.path, pki.CA)
+			}
+		default:
+			certPEM = f.Content
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+
+	cert, caCert, err := parseCerts(certPEM, ca)
+	if err != nil {
+		return []error{fmt.Errorf("%s: %w", at(pki.Cert), err)}
+	}
+	if err := cert.CheckSignatureFrom(caCert); err != nil {
+		errs = append(errs, fmt.Errorf("%s is not signed by the CA in %s: %w", at(pki.Cert), at(pki.CA), err))
+	}
+	for _, path := range sortedKeys(keys) {
+		key, err := parseKey(keys[path])
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", at(path), err))
+		case !samePublic(cert.PublicKey, key.Public()):
+			errs = append(errs, fmt.Errorf("%s does not match the key in %s", at(pki.Cert), at(path)))
+		}
+	}
+	for _, eku := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+		if !slices.Contains(cert.ExtKeyUsage, eku) {
+			errs = append(errs, fmt.Errorf("%s lacks extended key usage %v: it serves etcd and the REST API and is etcd's client certificate", at(pki.Cert), eku))
+		}
+	}
+	for what, host := range map[string]string{"etcd peer URL": hostOfURL(p.etcdPeerURL),
+		"etcd client URL": hostOfURL(p.etcdClientURL), "REST API": hostOfURL("//" + p.patroniAPI)} {
+		if err := cert.VerifyHostname(host); err != nil {
+			errs = append(errs, fmt.Errorf("%s does not name %s, the node's %s: %w", at(pki.Cert), host, what, err))
+		}
+	}
+	for what, raw := range map[string]string{"initial-advertise-peer-urls": p.etcdPeerURL, "advertise-client-urls": p.etcdClientURL} {
+		if u, err := url.Parse(raw); err != nil || u.Scheme != "https" {
+			errs = append(errs, fmt.Errorf("%s: %s %q must be https", at(etcdPath), what, raw))
+		}
+	}
+	if p.etcd3Protocol != "https" {
+		errs = append(errs, fmt.Errorf("%s: etcd3.protocol %q must be https: etcd serves TLS only", at(patroniPath), p.etcd3Protocol))
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errs
+}
+
+func isCAPath(key string) bool {
+	switch key {
+	case "client-transport-security.trusted-ca-file", "peer-transport-security.trusted-ca-file",
+		"restapi.cafile", "ctl.cacert", "etcd3.cacert":
+		return true
+	}
+	return len(key) > 7 && key[:7] == "ca-file"
+}
+
+func parseCerts(certPEM, caPEM []byte) (cert, ca *x509.Certificate, err error) {
+	if cert, err = parseCert(certPEM); err != nil {
+		return nil, nil, fmt.Errorf("certificate: %w", err)
+	}
+	if ca, err = parseCert(caPEM); err != nil {
+		return nil, nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	return cert, ca, nil
+}
+
+func parseCert(b []byte) (*x509.Certificate, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("not a PEM certificate")
+	}
+	return x509.ParseCertificate(blk.Bytes)
+}
+
+func parseKey(b []byte) (crypto.Signer, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("not a PEM key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("not a signing key")
+	}
+	return signer, nil
+}
+
+func samePublic(a, b crypto.PublicKey) bool {
+	x, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && x.Equal(b)
+}
+
+// hostOfURL is the host of a URL or of a //host:port, without brackets.
+func hostOfURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if h, _, err := net.SplitHostPort(u.Host); err == nil {
+		return h
+	}
+	return u.Host
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
