@@ -54,7 +54,8 @@ type NodeDiff struct {
 }
 
 // FileDiff is one file that differs. Content says how a content change is
-// shown: "yaml" (Keys), "text" (Hunks), or "binary" and "secret" (hashes only).
+// shown: "yaml" and "certificate" (Keys), "text" (Hunks), or "binary" and
+// "secret" (hashes only).
 type FileDiff struct {
 	Path    string      `json:"path"`
 	Status  Status      `json:"status"`
@@ -263,7 +264,13 @@ func compareFile(x, y payload.File, r *redactor) (FileDiff, bool) {
 		}
 	}
 	fd.setContentHashes(x, y)
+	cx, cy := parseCertificate(x.Content), parseCertificate(y.Content)
 	switch {
+	case cx != nil && cy != nil:
+		fd.Content, fd.Keys = "certificate", certificateChanges(cx, cy)
+	case isPrivateKey(x.Content) || isPrivateKey(y.Content):
+		// A key is secret whole, whatever the side says: hashes only.
+		fd.Content, fd.Secret = "secret", true
 	case !isText(x.Content) || !isText(y.Content):
 		fd.Content = "binary"
 	default:
@@ -276,6 +283,11 @@ func compareFile(x, y payload.File, r *redactor) (FileDiff, bool) {
 func (fd *FileDiff) setContentHashes(x, y payload.File) {
 	fd.SHA256 = &Change{ShortHash(x.Content), ShortHash(y.Content)}
 	fd.Size = &SizeChange{int64(len(x.Content)), int64(len(y.Content))}
+}
+
+// isPrivateKey reports whether b holds a PEM private key.
+func isPrivateKey(b []byte) bool {
+	return bytes.Contains(b, []byte("-----BEGIN ")) && bytes.Contains(b, []byte("PRIVATE KEY-----"))
 }
 
 // isText reports whether b reads as text: UTF-8 without NUL bytes.

@@ -22,6 +22,8 @@ const (
 	FirstBoot ConsequenceKind = "first-boot"
 	// PackageVersion: an RPM is added, removed or at another version.
 	PackageVersion ConsequenceKind = "package"
+	// TrustChange: the cluster's CA changed; members trust only one CA.
+	TrustChange ConsequenceKind = "ca"
 )
 
 // Consequence is one action a change needs, on the nodes listed.
@@ -37,9 +39,10 @@ const (
 	dcsYML      = "/etc/patroni/dcs.yml"
 	etcdConfYML = "/etc/etcd/etcd.conf.yml"
 	metaData    = seedPrefix + "meta-data"
+	caCrt       = "/etc/pgha-bundle/pki/ca.crt"
 )
 
-var kindOrder = map[ConsequenceKind]int{EtcdMembership: 0, PatroniDCS: 1, FirstBoot: 2, PackageVersion: 3}
+var kindOrder = map[ConsequenceKind]int{TrustChange: 0, EtcdMembership: 1, PatroniDCS: 2, FirstBoot: 3, PackageVersion: 4}
 
 // consequences reads them off a result; nodes of the same consequence are
 // listed together.
@@ -72,6 +75,8 @@ func consequences(res *Result, an, bn map[string]*Node) []Consequence {
 				add(PatroniDCS, nd.Name, fd.Path, dcsMessage)
 			case fd.Path == patroniYML && anyKey(fd.Keys, "bootstrap.dcs"):
 				add(PatroniDCS, nd.Name, fd.Path, dcsMessage)
+			case fd.Path == caCrt && fd.Status == Changed:
+				add(TrustChange, nd.Name, fd.Path, caMessage)
 			case fd.Path == metaData && anyKey(fd.Keys, "instance-id"):
 				add(FirstBoot, nd.Name, fd.Path,
 					"instance-id changed: cloud-init will run the node's first boot again (users, write_files, runcmd) when it boots with the new seed")
@@ -103,6 +108,10 @@ func consequences(res *Result, an, bn map[string]*Node) []Consequence {
 	})
 	return out
 }
+
+const caMessage = "the cluster's CA changed (a new secrets file?): a member trusts only one CA, so members " +
+	"upgraded one by one refuse the others (etcd peers, HAProxy checks); install the new bundles on every " +
+	"node together, or build with the previous secrets file"
 
 const dcsMessage = "bootstrap.dcs changed: Patroni reads it only when the cluster is first initialised; " +
 	"on a running cluster apply it with upgrade.sh (patronictl edit-config)"

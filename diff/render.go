@@ -280,6 +280,10 @@ func statSummary(fd FileDiff) string {
 		parts = append(parts, fmt.Sprintf("+%d -%d", add, del)+" lines")
 	case "binary":
 		parts = append(parts, "binary")
+	case "secret":
+		parts = append(parts, "secret content")
+	case "certificate":
+		parts = append(parts, "certificate: "+plural(len(fd.Keys), "field"))
 	}
 	if fd.Mode != nil {
 		parts = append(parts, fmt.Sprintf("mode %s → %s", fd.Mode.Old, fd.Mode.New))

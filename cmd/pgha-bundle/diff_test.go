@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/cryptotest"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -98,10 +100,15 @@ func makeBuilds(t testing.TB) *builds {
 		if v.secrets == "b.secrets.yaml" {
 			seed = 2
 		}
+		// Keys and signatures draw from crypto's own source: seed it too,
+		// so new certificates are the same in every run.
+		if tt, ok := t.(*testing.T); ok {
+			cryptotest.SetGlobalRandom(tt, uint64(seed))
+		}
 		_, err := build.Run(build.Options{
 			SpecPath: filepath.Join(specDir, v.spec), OutDir: filepath.Join(root, v.out),
 			SecretsPath: filepath.Join(root, v.secrets), PackagesDir: v.pkgs, Keys: []string{keyPath},
-			Version: "test", Rand: rand.New(rand.NewSource(seed)),
+			Version: "test", Rand: rand.New(rand.NewSource(seed)), Now: certTime,
 		})
 		if err != nil {
 			t.Fatalf("build %s: %v", v.out, err)
@@ -141,6 +148,9 @@ var (
 	shared     *builds
 	sharedErr  bool
 )
+
+// certTime is when the test builds issue their certificates.
+var certTime = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 
 // makeBuildsOnce shares one set of builds between the tests of this file.
 // They live under a directory of their own, removed by TestMain's caller

@@ -1,0 +1,59 @@
+package diff
+
+import (
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgha-bundle/pgha-bundle/secrets"
+)
+
+// TestCertificateChangesByField: a reissued certificate is shown as the
+// fields that changed (names, validity, serial), never as base64.
+func TestCertificateChangesByField(t *testing.T) {
+	s := &secrets.Secrets{}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := []secrets.Identity{{Name: "pg1", IPs: []string{"10.0.0.1"}}}
+	if _, err := s.EnsureTLS(rand.Reader, now, "demo", ids); err != nil {
+		t.Fatal(err)
+	}
+	old := s.TLS.Nodes["pg1"].Cert
+	ids[0].IPs = []string{"10.0.0.9"}
+	if _, err := s.EnsureTLS(rand.Reader, now.Add(48*time.Hour), "demo", ids); err != nil {
+		t.Fatal(err)
+	}
+	res := Compare(oneFile("a", "/etc/pgha-bundle/pki/node.crt", false, old),
+		oneFile("b", "/etc/pgha-bundle/pki/node.crt", false, s.TLS.Nodes["pg1"].Cert))
+	fd := res.Nodes[0].Files[0]
+	if fd.Content != "certificate" || len(fd.Hunks) != 0 {
+		t.Fatalf("content %q with %d hunks, want certificate fields", fd.Content, len(fd.Hunks))
+	}
+	got := map[string]string{}
+	for _, k := range fd.Keys {
+		got[k.Key] = *k.Old + " → " + *k.New
+	}
+	want := map[string]string{
+		"names":      "pg1 10.0.0.1 → pg1 10.0.0.9",
+		"not_before": "2025-12-31T23:00:00Z → 2026-01-02T23:00:00Z",
+		"not_after":  "2035-12-30T00:00:00Z → 2036-01-01T00:00:00Z",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := got["serial"]; !ok {
+		t.Error("the serial change is not shown")
+	}
+	if _, ok := got["issuer"]; ok {
+		t.Error("issuer shown as changed; the CA is the same")
+	}
+	var buf strings.Builder
+	if err := Write(&buf, &res, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "BEGIN CERTIFICATE") || strings.Contains(buf.String(), "MII") {
+		t.Errorf("base64 in the output:\n%s", buf.String())
+	}
+}
