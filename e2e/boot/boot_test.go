@@ -34,7 +34,17 @@ const (
 var secretModes = [][2]string{
 	{"600 postgres:postgres", "/etc/patroni/patroni.yml"},
 	{"640 root:haproxy", "/etc/haproxy/haproxy.cfg"},
+	{"600 etcd:etcd", "/etc/pgha-bundle/pki/etcd.key"},
+	{"600 postgres:postgres", "/etc/pgha-bundle/pki/patroni.key"},
 }
+
+// The TLS files the guest's own checks use (docs/layout.md): etcd requires
+// a client certificate, and the REST API is verified against the CA.
+const (
+	guestCA   = "/etc/pgha-bundle/pki/ca.crt"
+	guestCert = "/etc/pgha-bundle/pki/node.crt"
+	guestKey  = "/etc/pgha-bundle/pki/etcd.key"
+)
 
 // Every boot must show these checks passing.
 var healthChecks = []string{"cloud-init-done", "hostname", "etc-hosts", "install-receipt",
@@ -221,6 +231,9 @@ func checkDisk(t *testing.T, work string, n int, s seed) string {
 		"E2E_PORT_RW":        strconv.Itoa(portRW),
 		"E2E_ETCD_ENDPOINTS": s.EtcdEndpoints,
 		"E2E_PATRONI_URL":    s.PatroniURL,
+		"E2E_CA":             guestCA,
+		"E2E_CERT":           guestCert,
+		"E2E_KEY":            guestKey,
 		"E2E_RECEIPT":        installReceipt,
 		"E2E_INSTALL_LOG":    installLog,
 		"E2E_INSTALL_START":  installStartLine,

@@ -106,8 +106,8 @@ func (b *seedBuilder) build(t *testing.T, generation int) seed {
 	return seed{
 		ISO:           iso,
 		Files:         files,
-		EtcdEndpoints: fmt.Sprintf("http://%s:%d", nodeAddr, portEtcd),
-		PatroniURL:    fmt.Sprintf("http://%s:%d", nodeAddr, portAPI),
+		EtcdEndpoints: fmt.Sprintf("https://%s:%d", nodeAddr, portEtcd),
+		PatroniURL:    fmt.Sprintf("https://%s:%d", nodeAddr, portAPI),
 	}
 }
 

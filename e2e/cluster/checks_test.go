@@ -18,11 +18,10 @@ import (
 func etcdMembers(ctx context.Context, r *nsRoot, endpoints []string, want int) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	env := []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}
-	if _, err := r.run(ctx, env, "etcdctl", "--endpoints="+strings.Join(endpoints, ","), "--command-timeout=3s", "endpoint", "health"); err != nil {
+	if _, err := r.etcdctl(ctx, endpoints, "--command-timeout=3s", "endpoint", "health"); err != nil {
 		return err
 	}
-	out, err := r.run(ctx, env, "etcdctl", "--endpoints="+strings.Join(endpoints, ","), "--command-timeout=3s", "member", "list", "-w", "json")
+	out, err := r.etcdctl(ctx, endpoints, "--command-timeout=3s", "member", "list", "-w", "json")
 	if err != nil {
 		return err
 	}
@@ -54,9 +53,7 @@ func etcdMembers(ctx context.Context, r *nsRoot, endpoints []string, want int) e
 func etcdLeaseTTL(ctx context.Context, ns *nsRoot, endpoints []string, key string) (lease, ttl int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	env := []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}
-	eps := "--endpoints=" + strings.Join(endpoints, ",")
-	out, err := ns.run(ctx, env, "etcdctl", eps, "--command-timeout=3s", "get", key, "-w", "json")
+	out, err := ns.etcdctl(ctx, endpoints, "--command-timeout=3s", "get", key, "-w", "json")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -72,7 +69,7 @@ func etcdLeaseTTL(ctx context.Context, ns *nsRoot, endpoints []string, key strin
 		return 0, 0, fmt.Errorf("etcd key %s is gone or has no lease", key)
 	}
 	lease = r.Kvs[0].Lease
-	out, err = ns.run(ctx, env, "etcdctl", eps, "--command-timeout=3s", "lease", "timetolive", strconv.FormatInt(lease, 16), "-w", "json")
+	out, err = ns.etcdctl(ctx, endpoints, "--command-timeout=3s", "lease", "timetolive", strconv.FormatInt(lease, 16), "-w", "json")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -90,7 +87,7 @@ func patroniMembers(ctx context.Context, r *nsRoot, addr string, port int) ([]me
 	var c struct {
 		Members []member `json:"members"`
 	}
-	body, err := r.httpGet(ctx, fmt.Sprintf("http://%s/cluster", net.JoinHostPort(addr, strconv.Itoa(port))), "", "")
+	body, err := r.httpGet(ctx, fmt.Sprintf("https://%s/cluster", net.JoinHostPort(addr, strconv.Itoa(port))), "", "")
 	if err != nil {
 		return nil, err
 	}

@@ -465,6 +465,9 @@ func (s *scenario) install(bundles map[string]string) error {
 	if s.p, err = portsFromEnv(first.env); err != nil {
 		return err
 	}
+	if err := s.root.takeClientTLS(s.ctx, first); err != nil {
+		return err
+	}
 	s.endpoints = strings.Split(first.env["PGHA_ETCD_ENDPOINTS"], ",")
 	if len(s.endpoints) != len(members) {
 		return fmt.Errorf("PGHA_ETCD_ENDPOINTS=%q: want %d endpoints", first.env["PGHA_ETCD_ENDPOINTS"], len(members))
@@ -577,7 +580,7 @@ func (s *scenario) endpointOf(n *node) string {
 			return e
 		}
 	}
-	return "http://" + n.addr + ":" + strconv.Itoa(s.p.etcdClient)
+	return "https://" + n.addr + ":" + strconv.Itoa(s.p.etcdClient)
 }
 
 // etcdFault kills the etcd member on the leader's node and proves that the
@@ -612,7 +615,7 @@ func (s *scenario) etcdFault(leader *node, topo topology, w *loadWriter) error {
 	// The two members left elect a raft leader (when the killed one led)
 	// and accept writes: quorum holds.
 	if _, err := poll(ctx, 30*time.Second, "etcd write without "+leader.name, func(ctx context.Context) error {
-		_, err := s.root.run(ctx, []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}, "etcdctl", "--endpoints="+strings.Join(others, ","),
+		_, err := s.root.etcdctl(ctx, others,
 			"--command-timeout=5s", "put", "/pgha-e2e/quorum-probe", strconv.FormatInt(killed.Unix(), 10))
 		return err
 	}); err != nil {
@@ -895,7 +898,7 @@ func (s *scenario) restartAll() error {
 		return err
 	}
 	initKey := "/service/" + clusterName + "/initialize"
-	initBefore, err := s.root.run(ctx, []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}, "etcdctl", "--endpoints="+strings.Join(s.endpoints, ","), "get", initKey, "--print-value-only")
+	initBefore, err := s.root.etcdctl(ctx, s.endpoints, "get", initKey, "--print-value-only")
 	if err != nil {
 		return err
 	}
@@ -959,7 +962,7 @@ func (s *scenario) restartAll() error {
 	if err != nil {
 		return err
 	}
-	initAfter, err := s.root.run(ctx, []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}, "etcdctl", "--endpoints="+strings.Join(s.endpoints, ","), "get", initKey, "--print-value-only")
+	initAfter, err := s.root.etcdctl(ctx, s.endpoints, "get", initKey, "--print-value-only")
 	if err != nil {
 		return err
 	}
@@ -991,7 +994,7 @@ func (s *scenario) restartAll() error {
 // etcdStopOrder returns the nodes with etcd's raft leader last (stopping it
 // first costs a leadership transfer).
 func (s *scenario) etcdStopOrder(ctx context.Context) ([]*node, error) {
-	out, err := s.root.run(ctx, []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}, "etcdctl", "--endpoints="+strings.Join(s.endpoints, ","), "endpoint", "status", "-w", "json")
+	out, err := s.root.etcdctl(ctx, s.endpoints, "endpoint", "status", "-w", "json")
 	if err != nil {
 		return nil, err
 	}

@@ -146,6 +146,45 @@ func tail(b []byte, n int) []byte {
 type nsRoot struct {
 	dir string
 	net string // network namespace file
+	// A member's CA, certificate and key, copied out of an installed node:
+	// etcd and Patroni's REST API speak only TLS to clients that have them.
+	ca, cert, key string
+}
+
+// takeClientTLS copies the TLS files install.sh put on n (the paths its
+// node.env gives the scripts) into the root's directory, for the test's own
+// etcdctl and curl.
+func (r *nsRoot) takeClientTLS(ctx context.Context, n *node) error {
+	dir := filepath.Join(r.dir, "client-tls")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		env string
+		dst *string
+	}{{"PGHA_ETCD_CACERT", &r.ca}, {"PGHA_ETCD_CERT", &r.cert}, {"PGHA_ETCD_KEY", &r.key}} {
+		src := n.env[f.env]
+		if src == "" {
+			return fmt.Errorf("node %s: node.env has no %s", n.name, f.env)
+		}
+		b, err := n.readFile(ctx, src)
+		if err != nil {
+			return err
+		}
+		*f.dst = filepath.Join(dir, filepath.Base(src))
+		if err := os.WriteFile(*f.dst, b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// etcdctl runs Debian's etcdctl (v3 API) against endpoints with the member's
+// client certificate.
+func (r *nsRoot) etcdctl(ctx context.Context, endpoints []string, args ...string) ([]byte, error) {
+	argv := append([]string{"etcdctl", "--endpoints=" + strings.Join(endpoints, ","),
+		"--cacert", r.ca, "--cert", r.cert, "--key", r.key}, args...)
+	return r.run(ctx, []string{"PATH=/usr/bin:/bin", "ETCDCTL_API=3"}, argv...)
 }
 
 // netArgv prefixes argv so that it runs in the cluster's network namespace.
@@ -169,7 +208,7 @@ func (r *nsRoot) httpGet(ctx context.Context, url, user, password string) ([]byt
 	if user != "" {
 		cfg = fmt.Sprintf("user = \"%s:%s\"\n", user, password)
 	}
-	a := r.netArgv("curl", "-sS", "--fail", "--max-time", "3", "--config", "-", url)
+	a := r.netArgv("curl", "-sS", "--fail", "--max-time", "3", "--cacert", r.ca, "--config", "-", url)
 	return runCmdIn(ctx, nil, cfg, a[0], a[1:]...)
 }
 

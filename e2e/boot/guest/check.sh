@@ -100,10 +100,11 @@ if [ -z "$loose" ]; then pass no-world-readable-keys; else fail no-world-readabl
 # Health, polled (no fixed sleeps): etcd healthy, Patroni leader, SELECT 1
 # through HAProxy's read-write port.
 etcd_ok() {
-	ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD_ENDPOINTS" --dial-timeout=3s --command-timeout=5s endpoint health >/tmp/etcd-health 2>&1
+	ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD_ENDPOINTS" --cacert "$E2E_CA" --cert "$E2E_CERT" --key "$E2E_KEY" \
+		--dial-timeout=3s --command-timeout=5s endpoint health >/tmp/etcd-health 2>&1
 }
 leader_ok() {
-	role=$(curl -s -k -m 5 "$E2E_PATRONI_URL/patroni" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("role",""), d.get("state",""))' 2>/dev/null)
+	role=$(curl -s --cacert "$E2E_CA" -m 5 "$E2E_PATRONI_URL/patroni" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("role",""), d.get("state",""))' 2>/dev/null)
 	case "$role" in "master running" | "primary running") return 0 ;; esac
 	return 1
 }
