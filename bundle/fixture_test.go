@@ -36,11 +36,17 @@ PGHA_PG_BIN_DIR='/usr/pgsql-16/bin'
 PGHA_PG_MAJOR='16'
 PGHA_PATRONI_BIN='patroni'
 PGHA_PATRONICTL_BIN='patronictl'
+PGHA_PATRONICTL_LEADER_FLAG='--master'
 PGHA_ETCD_BIN='etcd'
 PGHA_ETCDCTL_BIN='etcdctl'
 PGHA_HAPROXY_BIN='haproxy'
 PGHA_ETCD_DATA_DIR='/var/lib/etcd/demo'
-PGHA_ETCD_ENDPOINTS='http://10.0.0.1:2379,http://%s:2379'
+PGHA_ETCD_ENDPOINTS='https://10.0.0.1:2379,https://%s:2379'
+PGHA_PATRONI_SCHEME='https'
+PGHA_PATRONI_CACERT='/etc/pgha-bundle/pki/ca.crt'
+PGHA_ETCD_CACERT='/etc/pgha-bundle/pki/ca.crt'
+PGHA_ETCD_CERT='/etc/pgha-bundle/pki/node.crt'
+PGHA_ETCD_KEY='/etc/pgha-bundle/pki/etcd.key'
 PGHA_PORT_POSTGRESQL='5432'
 PGHA_PORT_PATRONI_API='8008'
 PGHA_PORT_ETCD_CLIENT='2379'
@@ -71,6 +77,10 @@ func testPayload(node, address, generation string) payload.Node {
 	add("/etc/systemd/system/haproxy.service", 0o644, "root", "root", false, "[Service]\n")
 	add("/etc/pgha-bundle/hosts", 0o644, "root", "root", false, "10.0.0.1 pg1\n"+address+" "+node+"\n")
 	add("/etc/pgha-bundle/node.env", 0o644, "root", "root", false, nodeEnv(node, address, "off"))
+	add("/etc/pgha-bundle/pki/ca.crt", 0o644, "root", "root", false, "CA of demo\n")
+	add("/etc/pgha-bundle/pki/node.crt", 0o644, "root", "root", false, "certificate of "+node+"\n")
+	add("/etc/pgha-bundle/pki/etcd.key", 0o600, "etcd", "etcd", true, "key of "+node+"\n")
+	add("/etc/pgha-bundle/pki/patroni.key", 0o600, "postgres", "postgres", true, "key of "+node+"\n")
 	if err := n.Sort(); err != nil {
 		panic(err)
 	}

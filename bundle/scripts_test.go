@@ -243,8 +243,8 @@ func TestInstall(t *testing.T) {
 		t.Errorf("verification (last rpm -K at %d) must precede the first change (%q at %d)", lastVerify, calls[firstChange], firstChange)
 	}
 	order := []string{
-		"systemctl start --no-block etcd", "etcdctl --endpoints=http://10.0.0.2:2379",
-		"systemctl start --no-block patroni", "curl -s -o /dev/null -w %{http_code} --max-time 5 http://10.0.0.2:8008/health",
+		"systemctl start --no-block etcd", "etcdctl --endpoints=https://10.0.0.2:2379",
+		"systemctl start --no-block patroni", "curl -s -o /dev/null -w %{http_code} --max-time 5 --cacert "+h.root+"/etc/pgha-bundle/pki/ca.crt https://10.0.0.2:8008/health",
 		"haproxy -c -f " + h.root + "/etc/haproxy/haproxy.cfg", "systemctl start --no-block haproxy",
 		"curl -s -f --max-time 5 -K - http://10.0.0.2:7000/;csv",
 	}
@@ -769,12 +769,12 @@ func TestUpgradePackages(t *testing.T) {
 			if cand == "" {
 				cand = "pg1"
 			}
-			switchover := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover --leader pg2 --candidate "+cand+" --force demo")
+			switchover := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover --master pg2 --candidate "+cand+" --force demo")
 			stop := index(calls, "systemctl stop patroni")
 			install := index(calls, "dnf -y --disablerepo=* --nogpgcheck --installroot="+h.root+" install "+h.bd+"/packages/etcd-3.5.13-1.el9.x86_64.rpm")
 			restartEtcd := index(calls, "systemctl restart --no-block etcd")
 			start := index(calls, "systemctl start patroni")
-			streaming := index(calls[start+1:], "curl -s -f --max-time 5 http://10.0.0.2:8008/patroni")
+			streaming := index(calls[start+1:], "curl -s -f --max-time 5 --cacert "+h.root+"/etc/pgha-bundle/pki/ca.crt https://10.0.0.2:8008/patroni")
 			if tc.role == "master" && (switchover < 0 || switchover > stop) {
 				t.Errorf("the leader must switch over before stopping Patroni (switchover %d, stop %d)", switchover, stop)
 			}

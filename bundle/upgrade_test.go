@@ -125,7 +125,7 @@ func TestInstallRestartsEtcdWithoutBlocking(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	calls := h.calls()
-	restart, health := index(calls, "systemctl restart --no-block etcd"), index(calls, "etcdctl --endpoints=http://10.0.0.2:2379")
+	restart, health := index(calls, "systemctl restart --no-block etcd"), index(calls, "etcdctl --endpoints=https://10.0.0.2:2379")
 	if restart < 0 || health < restart {
 		t.Errorf("want systemctl restart --no-block etcd then the health gate:\n%s", strings.Join(calls, "\n"))
 	}
@@ -259,7 +259,7 @@ func TestUpgradePendingRestart(t *testing.T) {
 	}
 	calls := h.calls()
 	edit, rs := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml edit-config"), index(calls, restart)
-	if edit < 0 || rs < edit || index(calls[rs:], "curl -s -o /dev/null -w %{http_code} --max-time 5 http://10.0.0.2:8008/health") < 0 {
+	if edit < 0 || rs < edit || index(calls[rs:], "curl -s -o /dev/null -w %{http_code} --max-time 5 --cacert "+h.root+"/etc/pgha-bundle/pki/ca.crt https://10.0.0.2:8008/health") < 0 {
 		t.Errorf("want edit-config, restart, then the health gate:\n%s", strings.Join(calls, "\n"))
 	}
 	if strings.Contains(out, "PENDING A RESTART") {

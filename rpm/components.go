@@ -60,6 +60,22 @@ func (e EtcdComponent) NeedsGRPCGateway() bool {
 	return e.Version == "" || rpmutils.Vercmp(e.Version, "3.5") < 0
 }
 
+// LeaderFlag is patronictl's option that names the current leader in a
+// switchover: --master before Patroni 3.0, --leader from 3.0 (4.0 dropped
+// --master). An unknown version (preinstalled) gets --leader.
+func (p PatroniComponent) LeaderFlag() string {
+	if p.Version != "" && rpmutils.Vercmp(p.Version, "3.0") < 0 {
+		return "--master"
+	}
+	return "--leader"
+}
+
+// HasFailoverPriority reports whether Patroni honours the failover_priority
+// tag (3.2); older ones ignore it. An unknown version says yes.
+func (p PatroniComponent) HasFailoverPriority() bool {
+	return p.Version == "" || rpmutils.Vercmp(p.Version, "3.2") >= 0
+}
+
 // SupportsSCRAM reports whether the server supports scram-sha-256 (PostgreSQL 10).
 func (p PostgreSQLComponent) SupportsSCRAM() bool { return p.Major >= 10 }
 

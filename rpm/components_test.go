@@ -171,6 +171,27 @@ func TestVersionDependentSettings(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
+		version  string
+		flag     string
+		priority bool
+	}{
+		{"2.1.7", "--master", false}, // EL7's PGDG Patroni 2
+		{"3.0.2", "--leader", false}, // Debian 12
+		{"3.1.2", "--leader", false},
+		{"3.2.0", "--leader", true},
+		{"4.0.4", "--leader", true},
+		{"10.0", "--leader", true},
+		{"", "--leader", true}, // unknown (preinstalled)
+	} {
+		p := rpm.PatroniComponent{Version: tc.version}
+		if got := p.LeaderFlag(); got != tc.flag {
+			t.Errorf("patroni %q: LeaderFlag = %q, want %q", tc.version, got, tc.flag)
+		}
+		if got := p.HasFailoverPriority(); got != tc.priority {
+			t.Errorf("patroni %q: HasFailoverPriority = %v, want %v", tc.version, got, tc.priority)
+		}
+	}
+	for _, tc := range []struct {
 		major           int
 		scram, keepSize bool
 	}{

@@ -244,6 +244,24 @@ func TestDefaultWalKeepByMajor(t *testing.T) {
 	}
 }
 
+// TestSwitchoverFlagByPatroniVersion: upgrade.sh names the leader with the
+// option the packaged patronictl has.
+func TestSwitchoverFlagByPatroniVersion(t *testing.T) {
+	spec := loadSpec(t, "ex.yaml", cluster.Example())
+	for version, want := range map[string]string{"2.1.7": "'--master'", "3.0.2": "'--leader'", "": "'--leader'"} {
+		comp := el7Components
+		comp.Patroni.Version = version
+		n, err := Render(spec, "co7-node01", comp, testSecrets(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := n.Lookup("/etc/pgha-bundle/node.env")
+		if line := "PGHA_PATRONICTL_LEADER_FLAG=" + want + "\n"; !bytes.Contains(f.Content, []byte(line)) {
+			t.Errorf("Patroni %q: node.env lacks %q", version, line)
+		}
+	}
+}
+
 func TestEtcdOnArm64(t *testing.T) {
 	spec := loadSpec(t, "arm.yaml", []byte(strings.Replace(string(cluster.Example()), "arch: x86_64", "arch: aarch64", 1)))
 	for _, c := range []struct {

@@ -30,6 +30,7 @@ type view struct {
 	Archive    archiveView
 	Etcd       etcdView
 	Bin        binView
+	LeaderFlag string // patronictl switchover's option naming the leader
 	Watchdog   string
 	Users      struct{ Superuser, Replication, Rewind, RestAPI, HAProxyStats string }
 	Secrets    *secrets.Secrets
@@ -153,9 +154,9 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		InitialClusterState: spec.Etcd.InitialClusterState,
 		HeartbeatInterval:   spec.Etcd.HeartbeatInterval,
 		ElectionTimeout:     spec.Etcd.ElectionTimeout,
-		GRPCGateway:         needsGRPCGateway(comp.Etcd.Version),
+		GRPCGateway:         comp.Etcd.NeedsGRPCGateway(),
 		// etcd before 3.5 refuses to start on arm64 unless told it may.
-		UnsupportedArch: spec.Cluster.Arch == "aarch64" && needsGRPCGateway(comp.Etcd.Version),
+		UnsupportedArch: spec.Cluster.Arch == "aarch64" && comp.Etcd.NeedsGRPCGateway(),
 	}
 
 	v.HAProxy = haproxyView{HAProxy: spec.HAProxy, ReplicaCheck: "/replica"}
@@ -163,6 +164,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		v.HAProxy.ReplicaCheck = "/replica?lag=" + spec.HAProxy.ReplicaMaxLag
 	}
 
+	v.LeaderFlag = comp.Patroni.LeaderFlag()
 	v.Bin = binView{
 		Patroni: comp.Patroni.Bin, Patronictl: comp.Patroni.Ctl,
 		Etcd: comp.Etcd.Bin, Etcdctl: comp.Etcd.Ctl, HAProxy: comp.HAProxy.Bin,
@@ -252,16 +254,6 @@ func hostCIDR(addr string) string {
 		return addr + "/128"
 	}
 	return addr + "/32"
-}
-
-// needsGRPCGateway reports whether etcd must be told to serve the /v3 HTTP
-// gateway Patroni uses: before 3.5 a config file leaves it off. An unknown
-// version (preinstalled etcd) gets it, as the key is accepted by 3.5 too.
-func needsGRPCGateway(version string) bool {
-	if version == "" {
-		return true
-	}
-	return versionBefore(version, 3, 5)
 }
 
 // versionBefore reports whether a dotted version is older than major.minor;

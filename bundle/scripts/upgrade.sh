@@ -135,7 +135,9 @@ switch_over_if_leader() {
 	cand=$(switchover_candidate)
 	[ -n "$cand" ] || die "$PGHA_NODE is the leader and no healthy replica can take over; nothing was changed"
 	set_state "switching the leadership from $PGHA_NODE to $cand; packages not yet upgraded (check with patronictl list)"
-	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" switchover --leader "$PGHA_NODE" --candidate "$cand" --force "$PGHA_CLUSTER"
+	# --master before Patroni 3.0, --leader from 3.0 (node.env, from the package's version)
+	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" switchover "${PGHA_PATRONICTL_LEADER_FLAG:---leader}" "$PGHA_NODE" \
+		--candidate "$cand" --force "$PGHA_CLUSTER"
 	wait_for "$cand leads, $PGHA_NODE is a healthy replica" "$TIMEOUT_SWITCHOVER" switched_over
 }
 
