@@ -120,6 +120,11 @@ func Render(opts Options, readOnly bool) (*Rendered, error) {
 			"postgresql.major is %d but the packages carry PostgreSQL %d (%s): fix one of them",
 			spec.PostgreSQL.Major, major, set.Components.PostgreSQL.Package))}
 	}
+	if p := set.Components.Patroni; !p.HasFailoverPriority() {
+		if more := spec.CheckFailoverPriority(p.Version); len(more) > 0 {
+			return nil, &cluster.SpecError{Problems: append(probs, more...)}
+		}
+	}
 	if spec.PostgreSQL.Major == 0 {
 		more := spec.CheckForMajor(major)
 		if len(more.Errors()) > 0 {
@@ -132,20 +137,24 @@ func Render(opts Options, readOnly bool) (*Rendered, error) {
 	if r.SecretsPath == "" {
 		r.SecretsPath = DefaultSecretsPath(opts.SpecPath)
 	}
+	rnd := opts.Rand
+	if rnd == nil {
+		rnd = secrets.Reader
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	want := secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}
 	if readOnly {
-		r.Secrets, err = secrets.Load(r.SecretsPath)
+		// A preview issues what the next build would (a new node's or a
+		// moved node's certificate) in memory only.
+		if r.Secrets, err = secrets.Load(r.SecretsPath); err == nil {
+			_, err = r.Secrets.EnsureTLS(rnd, want.Now, want.Cluster, want.Nodes)
+		}
 	} else {
-		rnd := opts.Rand
-		if rnd == nil {
-			rnd = secrets.Reader
-		}
 		var created bool
-		now := opts.Now
-		if now.IsZero() {
-			now = time.Now()
-		}
-		r.Secrets, created, err = secrets.LoadOrCreate(r.SecretsPath, rnd, secrets.Want{
-			Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now})
+		r.Secrets, created, err = secrets.LoadOrCreate(r.SecretsPath, rnd, want)
 		if created {
 			opts.logf("==> secrets (passwords, CA, node certificates) written to %s (mode 0600): keep it private and backed up", r.SecretsPath)
 		}

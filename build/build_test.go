@@ -279,6 +279,26 @@ func TestSpecErrorsAllReported(t *testing.T) {
 	}
 }
 
+// TestFailoverPriorityNeedsPatroni32: the fixture packages carry Patroni
+// 3.0.2, which ignores the tag; the build says so at the tag's position.
+func TestFailoverPriorityNeedsPatroni32(t *testing.T) {
+	e := newEnv(t)
+	b, _ := os.ReadFile(e.spec)
+	b = bytes.Replace(b, []byte("    address: 192.168.0.82\n"), []byte("    address: 192.168.0.82\n    tags: {failover_priority: 2}\n"), 1)
+	if err := os.WriteFile(e.spec, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(e.opts())
+	var se *cluster.SpecError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a *cluster.SpecError, got %v", err)
+	}
+	want := e.spec + ":22:31: failover_priority needs Patroni 3.2 or later; the packages carry Patroni 3.0.2, which ignores it: remove the tag or ship a newer Patroni"
+	if got := se.Problems.Errors()[0].String(); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
 func TestUnsignedNeedsOptIn(t *testing.T) {
 	e := newEnv(t)
 	o := e.opts()

@@ -1,6 +1,9 @@
 package cluster
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+)
 
 // removedParam is a PostgreSQL parameter that a server major no longer has.
 type removedParam struct {
@@ -67,5 +70,19 @@ func (s *Spec) CheckForMajor(major int) Problems {
 		ps = append(ps, s.ProblemAt("postgresql.major", false, msgMajorOld, major))
 	}
 	ps.Sort()
+	return ps
+}
+
+// CheckFailoverPriority reports every node that sets failover_priority, for
+// a Patroni (version) older than 3.2: it ignores the tag silently, so the
+// priority would not apply.
+func (s *Spec) CheckFailoverPriority(version string) Problems {
+	var ps Problems
+	for i, n := range s.Nodes {
+		if n.Tags.FailoverPriority != nil {
+			ps = append(ps, s.ProblemAt(fmt.Sprintf("nodes[%d].tags.failover_priority", i), false,
+				msgFailoverPrioPatroni, version))
+		}
+	}
 	return ps
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -12,6 +13,10 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/diff/source"
 )
+
+// clock is when a spec-side diff issues the certificates the next build
+// would; tests fix it so their output is stable.
+var clock = time.Now
 
 // errDiffer is the exit-1 result of a diff that found differences: nothing
 // more to print.
@@ -44,6 +49,7 @@ func diffCommand() *cli.Command {
 			}
 			loaders := sideLoaders(build.Options{
 				PackagesDir: c.String("packages"), Keys: c.StringSlice("key"), SecretsPath: c.String("secrets"),
+				Now: clock(),
 			})
 			a, err := loaders.Load(c.Args().Get(0))
 			if err != nil {

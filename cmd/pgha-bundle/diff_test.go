@@ -248,7 +248,7 @@ func TestDiffBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The spec's own package and key settings are overridden, as build's flags do.
-	for _, name := range []string{"parameter.yaml", "generation.yaml"} {
+	for _, name := range []string{"parameter.yaml", "generation.yaml", "nodes-added.yaml"} {
 		if err := os.Symlink(filepath.Join(specs, name), filepath.Join(b.root, name)); err != nil && !os.IsExist(err) {
 			t.Fatal(err)
 		}
@@ -274,8 +274,13 @@ func TestDiffBuilds(t *testing.T) {
 		{"spec", "base/demo", "parameter.yaml", 1, specFlags},
 		{"spec-built", "parameter/demo", "parameter.yaml", 0, specFlags},
 		{"spec-generation", "base/demo", "generation.yaml", 1, specFlags},
+		{"spec-nodes-added", "base/demo", "nodes-added.yaml", 1, specFlags},
 	}
 	stable := bundleDigests(t, b.root)
+	// A spec side issues the new nodes' certificates in memory, as the next
+	// build would: at a fixed time, from a seeded source.
+	clock = func() time.Time { return certTime }
+	t.Cleanup(func() { clock = time.Now })
 	forms := []struct {
 		ext  string
 		args []string
@@ -288,6 +293,7 @@ func TestDiffBuilds(t *testing.T) {
 	for _, p := range pairs {
 		t.Run(p.name, func(t *testing.T) {
 			for _, f := range forms {
+				cryptotest.SetGlobalRandom(t, 3)
 				args := append(append(append([]string{"diff"}, p.flags...), f.args...), p.a, p.b)
 				out, stderr, code := runDiffCLI(args...)
 				if code != p.code {
