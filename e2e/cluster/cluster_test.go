@@ -258,6 +258,9 @@ func TestCluster(t *testing.T) {
 	s.step("the old leader "+leader.name+", restarted, rejoins as a replica", func() error {
 		return s.rejoin(leader, newLeader)
 	})
+	s.step("switchover with the node's patronictl: etcd over TLS with its certificate, the REST API over HTTPS", func() error {
+		return s.switchover()
+	})
 	s.step("whole cluster stopped and started: same data, no re-bootstrap", func() error {
 		return s.restartAll()
 	})
@@ -870,6 +873,35 @@ func (s *scenario) rejoin(old *node, newLeader string) error {
 		return err
 	}
 	s.figure("old leader %s back as a replica in %v", old.name, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// switchover runs patronictl on the leader's node, as upgrade.sh does (the
+// node's patroni.yml, node.env's leader option), to the synchronous standby,
+// and waits for the cluster to be healthy under the new leader. patronictl
+// reads the cluster from etcd with the node's client certificate and asks
+// the leader's REST API over HTTPS, verified against the cluster's CA.
+func (s *scenario) switchover() error {
+	ctx := s.ctx
+	topo, err := s.waitHealthy(ctx, 60*time.Second, s.nodes, "")
+	if err != nil {
+		return err
+	}
+	leader, cand := s.node(topo.leader.Name), topo.sync.Name
+	start := time.Now()
+	script := fmt.Sprintf("%s -c /etc/patroni/patroni.yml switchover %s %s --candidate %s --force %s",
+		leader.env["PGHA_PATRONICTL_BIN"], leader.env["PGHA_PATRONICTL_LEADER_FLAG"], leader.name, cand, clusterName)
+	if out, err := leader.sh(ctx, script); err != nil {
+		return fmt.Errorf("%s: %w\n%s", script, err, out)
+	}
+	after, err := s.waitHealthy(ctx, 90*time.Second, s.nodes, leader.name)
+	if err != nil {
+		return err
+	}
+	if after.leader.Name != cand {
+		return fmt.Errorf("leader after the switchover is %s, want %s", after.leader.Name, cand)
+	}
+	s.figure("switchover %s → %s with patronictl: healthy after %v", leader.name, cand, time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 
