@@ -244,7 +244,7 @@ func TestInstall(t *testing.T) {
 	}
 	order := []string{
 		"systemctl start --no-block etcd", "etcdctl --endpoints=https://10.0.0.2:2379",
-		"systemctl start --no-block patroni", "curl -s -o /dev/null -w %{http_code} --max-time 5 --cacert "+h.root+"/etc/pgha-bundle/pki/ca.crt https://10.0.0.2:8008/health",
+		"systemctl start --no-block patroni", "curl -s -o /dev/null -w %{http_code} --max-time 5 --cacert " + h.root + "/etc/pgha-bundle/pki/ca.crt https://10.0.0.2:8008/health",
 		"haproxy -c -f " + h.root + "/etc/haproxy/haproxy.cfg", "systemctl start --no-block haproxy",
 		"curl -s -f --max-time 5 -K - http://10.0.0.2:7000/;csv",
 	}
