@@ -39,8 +39,8 @@ type parsed struct {
 }
 
 type haproxyServer struct {
-	listen, name, addr, checkPort string
-	checkSSL, verify, caFile      string
+	listen, name, addr, checkPort        string
+	checkSSL, verify, caFile, verifyHost string
 }
 
 // CrossCheck parses every node's rendered files back and checks that they
@@ -63,9 +63,11 @@ func CrossCheck(nodes []payload.Node) error {
 		return errors.Join(errs...)
 	}
 	// Every node must trust the same CA: the first node's.
-	ca, _ := nodes[0].Lookup(pki.CA)
-	for i, n := range nodes {
-		errs = append(errs, checkTLS(n, all[i], ca.Content)...)
+	if len(nodes) > 0 {
+		ca, _ := nodes[0].Lookup(pki.CA)
+		for i, n := range nodes {
+			errs = append(errs, checkTLS(n, all[i], ca.Content)...)
+		}
 	}
 	loc := func(node, file string) string { return "nodes/" + node + file }
 
@@ -275,6 +277,8 @@ func parseHAProxyServers(cfg []byte) []haproxyServer {
 					s.verify = next
 				case "ca-file":
 					s.caFile = next
+				case "verifyhost":
+					s.verifyHost = next
 				}
 			}
 			out = append(out, s)

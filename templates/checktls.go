@@ -42,11 +42,14 @@ func checkTLS(n payload.Node, p parsed, ca []byte) []error {
 		if s.checkSSL == "" || s.verify != "required" {
 			bad(haproxyPath, "server %s in listen %s must check with check-ssl and verify required: Patroni's REST API speaks HTTPS", s.name, s.listen)
 		}
+		if s.verifyHost != s.name {
+			bad(haproxyPath, "server %s in listen %s must check with verifyhost %s (got %q): any member's certificate would pass otherwise", s.name, s.listen, s.name, s.verifyHost)
+		}
 		uses = append(uses, use{haproxyPath, "ca-file of server " + s.name, s.caFile, "haproxy"})
 	}
 
-	var certPEM []byte
-	keys := map[string][]byte{} // path -> PEM
+	certs := map[string][]byte{} // path -> PEM
+	keys := map[string][]byte{}  // path -> PEM
 	for _, u := range uses {
 		if u.path == "" {
 			bad(u.file, "%s is not set", u.key)
@@ -69,39 +72,24 @@ func checkTLS(n payload.Node, p parsed, ca []byte) []error {
 				bad(u.file, "%s names %s, which is not the cluster's CA (%s)", u.key, u.path, pki.CA)
 			}
 		default:
-			certPEM = f.Content
+			certs[u.path] = f.Content
 		}
 	}
 	if len(errs) > 0 {
 		return errs
 	}
 
-	cert, caCert, err := parseCerts(certPEM, ca)
+	caCert, err := parseCert(ca)
 	if err != nil {
-		return []error{fmt.Errorf("%s: %w", at(pki.Cert), err)}
+		return []error{fmt.Errorf("%s: CA certificate: %w", at(pki.CA), err)}
 	}
-	if err := cert.CheckSignatureFrom(caCert); err != nil {
-		errs = append(errs, fmt.Errorf("%s is not signed by the CA in %s: %w", at(pki.Cert), at(pki.CA), err))
-	}
-	for _, path := range sortedKeys(keys) {
-		key, err := parseKey(keys[path])
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: %w", at(path), err))
-		case !samePublic(cert.PublicKey, key.Public()):
-			errs = append(errs, fmt.Errorf("%s does not match the key in %s", at(pki.Cert), at(path)))
+	for _, certPath := range sortedKeys(certs) {
+		cert, err := parseCert(certs[certPath])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", at(certPath), err))
+			continue
 		}
-	}
-	for _, eku := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
-		if !slices.Contains(cert.ExtKeyUsage, eku) {
-			errs = append(errs, fmt.Errorf("%s lacks extended key usage %v: it serves etcd and the REST API and is etcd's client certificate", at(pki.Cert), eku))
-		}
-	}
-	for what, host := range map[string]string{"etcd peer URL": hostOfURL(p.etcdPeerURL),
-		"etcd client URL": hostOfURL(p.etcdClientURL), "REST API": hostOfURL("//" + p.patroniAPI)} {
-		if err := cert.VerifyHostname(host); err != nil {
-			errs = append(errs, fmt.Errorf("%s does not name %s, the node's %s: %w", at(pki.Cert), host, what, err))
-		}
+		errs = append(errs, checkNodeCert(at(certPath), cert, caCert, keys, p, at)...)
 	}
 	for what, raw := range map[string]string{"initial-advertise-peer-urls": p.etcdPeerURL, "advertise-client-urls": p.etcdClientURL} {
 		if u, err := url.Parse(raw); err != nil || u.Scheme != "https" {
@@ -115,6 +103,37 @@ func checkTLS(n payload.Node, p parsed, ca []byte) []error {
 	return errs
 }
 
+// checkNodeCert checks one certificate a config names: signed by the CA,
+// matching every key the node holds, usable as server and client, naming
+// every address the node advertises.
+func checkNodeCert(where string, cert, caCert *x509.Certificate, keys map[string][]byte, p parsed, at func(string) string) []error {
+	var errs []error
+	if err := cert.CheckSignatureFrom(caCert); err != nil {
+		errs = append(errs, fmt.Errorf("%s is not signed by the CA in %s: %w", where, at(pki.CA), err))
+	}
+	for _, path := range sortedKeys(keys) {
+		key, err := parseKey(keys[path])
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", at(path), err))
+		case !samePublic(cert.PublicKey, key.Public()):
+			errs = append(errs, fmt.Errorf("%s does not match the key in %s", where, at(path)))
+		}
+	}
+	for _, eku := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+		if !slices.Contains(cert.ExtKeyUsage, eku) {
+			errs = append(errs, fmt.Errorf("%s lacks extended key usage %v: it serves etcd and the REST API and is etcd's client certificate", where, eku))
+		}
+	}
+	for what, host := range map[string]string{"etcd peer URL": hostOfURL(p.etcdPeerURL),
+		"etcd client URL": hostOfURL(p.etcdClientURL), "REST API": hostOfURL("//" + p.patroniAPI), "node name": p.node} {
+		if err := cert.VerifyHostname(host); err != nil {
+			errs = append(errs, fmt.Errorf("%s does not name %s, the node's %s: %w", where, host, what, err))
+		}
+	}
+	return errs
+}
+
 func isCAPath(key string) bool {
 	switch key {
 	case "client-transport-security.trusted-ca-file", "peer-transport-security.trusted-ca-file",
@@ -122,16 +141,6 @@ func isCAPath(key string) bool {
 		return true
 	}
 	return len(key) > 7 && key[:7] == "ca-file"
-}
-
-func parseCerts(certPEM, caPEM []byte) (cert, ca *x509.Certificate, err error) {
-	if cert, err = parseCert(certPEM); err != nil {
-		return nil, nil, fmt.Errorf("certificate: %w", err)
-	}
-	if ca, err = parseCert(caPEM); err != nil {
-		return nil, nil, fmt.Errorf("CA certificate: %w", err)
-	}
-	return cert, ca, nil
 }
 
 func parseCert(b []byte) (*x509.Certificate, error) {

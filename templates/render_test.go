@@ -296,6 +296,9 @@ func TestModesAndOwners(t *testing.T) {
 		if holds && (!f.Secret || f.Mode&0o007 != 0) {
 			t.Errorf("%s holds a secret but is marked secret=%v mode %04o", f.Path, f.Secret, f.Mode)
 		}
+		if bytes.Contains(f.Content, []byte(sec.TLS.CAKey)) {
+			t.Errorf("%s holds the CA's key, which never leaves the secrets file", f.Path)
+		}
 	}
 	p, _ := n.Lookup("/etc/patroni/patroni.yml")
 	if p.Mode != 0o600 || p.Owner != "postgres" {
@@ -313,7 +316,7 @@ func TestCrossCheckNamesBothFiles(t *testing.T) {
 			[]string{"nodes/co7-node01/etc/etcd/etcd.conf.yml: initial-cluster has co7-node03=", "nodes/co7-node03/etc/etcd/etcd.conf.yml advertises peer URL"}},
 		{"etcd3 host", "co7-node02", "/etc/patroni/patroni.yml", `- "192.168.0.83:2379"`, `- "192.168.0.84:2379"`,
 			[]string{"nodes/co7-node02/etc/patroni/patroni.yml: etcd3 hosts", "/etc/etcd/etcd.conf.yml"}},
-		{"check port", "co7-node01", "/etc/haproxy/haproxy.cfg", "check port 8008 check-ssl verify required ca-file /etc/pgha-bundle/pki/ca.crt\n\nlisten replicas", "check port 8009 check-ssl verify required ca-file /etc/pgha-bundle/pki/ca.crt\n\nlisten replicas",
+		{"check port", "co7-node01", "/etc/haproxy/haproxy.cfg", "check port 8008 check-ssl verify required ca-file /etc/pgha-bundle/pki/ca.crt verifyhost co7-node03\n\nlisten replicas", "check port 8009 check-ssl verify required ca-file /etc/pgha-bundle/pki/ca.crt verifyhost co7-node03\n\nlisten replicas",
 			[]string{"nodes/co7-node01/etc/haproxy/haproxy.cfg: server co7-node03 checks port 8009", "nodes/co7-node03/etc/patroni/patroni.yml has the REST API on"}},
 		{"server not a member", "co7-node01", "/etc/haproxy/haproxy.cfg", "server co7-node02", "server co7-node09",
 			[]string{"nodes/co7-node01/etc/haproxy/haproxy.cfg: server co7-node09 in listen primary is not a Patroni member"}},
@@ -373,6 +376,7 @@ func TestCrossCheckTLS(t *testing.T) {
 		{"no client certificate auth", etcdPath, edit("peer-transport-security:\n  cert-file: \"/etc/pgha-bundle/pki/node.crt\"\n  key-file: \"/etc/pgha-bundle/pki/etcd.key\"\n  trusted-ca-file: \"/etc/pgha-bundle/pki/ca.crt\"\n  client-cert-auth: true", "peer-transport-security:\n  cert-file: \"/etc/pgha-bundle/pki/node.crt\"\n  key-file: \"/etc/pgha-bundle/pki/etcd.key\"\n  trusted-ca-file: \"/etc/pgha-bundle/pki/ca.crt\"\n  client-cert-auth: false"),
 			"client-cert-auth must be true on both transports"},
 		{"check without TLS", haproxyPath, edit(" check-ssl verify required", ""), "server co7-node01 in listen primary must check with check-ssl and verify required"},
+		{"check accepts any member", haproxyPath, edit(" verifyhost co7-node02", ""), "server co7-node02 in listen primary must check with verifyhost co7-node02"},
 		{"missing CA file", patroniPath, edit(`cafile: "/etc/pgha-bundle/pki/ca.crt"`, `cafile: "/etc/pgha-bundle/pki/other.crt"`),
 			"restapi.cafile names /etc/pgha-bundle/pki/other.crt, which the payload does not hold"},
 		{"plain etcd3", patroniPath, edit("protocol: https", "protocol: http"), `etcd3.protocol "http" must be https`},
