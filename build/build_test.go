@@ -2,9 +2,11 @@ package build
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
 // env is one build's inputs in a temporary directory: the example spec, the
@@ -184,9 +187,16 @@ func TestSecretsMadeOnceAndPrivate(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatal("a second build changed the secrets")
 	}
-	// Nothing the build prints may hold a secret.
-	for _, line := range strings.Split(string(after), "\n") {
-		if _, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, "#") && strings.Contains(log.String(), v) {
+	// Nothing the build prints may hold a secret, passwords or keys.
+	sec, err := secrets.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sec.Values()) != 5+1+3 {
+		t.Fatalf("%d secret values, want 5 passwords, the CA key and 3 node keys", len(sec.Values()))
+	}
+	for _, v := range sec.Values() {
+		if strings.Contains(log.String(), v) {
 			t.Errorf("the build log prints a secret")
 		}
 	}
@@ -195,6 +205,63 @@ func TestSecretsMadeOnceAndPrivate(t *testing.T) {
 	}
 	if _, err := Run(e.opts()); err == nil || !strings.Contains(err.Error(), "chmod 0600") {
 		t.Fatalf("a world-readable secrets file was accepted: %v", err)
+	}
+}
+
+// TestCAKeyStaysInTheSecretsFile: the CA's key is in no output (tree,
+// bundles decompressed, seeds), while each node's key is in its own outputs.
+func TestCAKeyStaysInTheSecretsFile(t *testing.T) {
+	e := newEnv(t)
+	if _, err := Run(e.opts()); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := secrets.Load(DefaultSecretsPath(e.spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey := []byte(sec.TLS.CAKey)
+	nodeKey := []byte(sec.TLS.Nodes["co7-node02"].Key)
+	if len(caKey) == 0 || len(nodeKey) == 0 {
+		t.Fatal("the secrets file holds no CA key or node key")
+	}
+	var seenNodeKey []string
+	err = filepath.WalkDir(e.out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(p, ".tar.gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return err
+			}
+			if b, err = io.ReadAll(zr); err != nil {
+				return err
+			}
+		}
+		if bytes.Contains(b, caKey) {
+			t.Errorf("%s holds the CA's key", p)
+		}
+		if bytes.Contains(b, nodeKey) {
+			rel, _ := filepath.Rel(e.out, p)
+			seenNodeKey = append(seenNodeKey, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"pgcluster/bundles/co7-node02.tar.gz",
+		"pgcluster/nodes/co7-node02/etc/pgha-bundle/pki/etcd.key",
+		"pgcluster/nodes/co7-node02/etc/pgha-bundle/pki/patroni.key",
+		"pgcluster/seeds/co7-node02.iso",
+	}
+	if strings.Join(seenNodeKey, " ") != strings.Join(want, " ") {
+		t.Errorf("co7-node02's key is in %v, want exactly %v", seenNodeKey, want)
 	}
 }
 
@@ -401,5 +468,30 @@ func TestSeedAndBundleWriteTheSameHostsBlock(t *testing.T) {
 	want := strings.Split(strings.TrimSuffix(string(hosts), "\n"), "\n")
 	if len(seedLines) != 3 || strings.Join(seedLines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("seed hosts lines %q differ from the bundle's %q", seedLines, want)
+	}
+}
+
+// TestCertIdentities: on a real network a certificate names only its own
+// node (etcd checks a peer's certificate against the address it connects
+// from); on one host's loopback it also names 127.0.0.1 and every member.
+func TestCertIdentities(t *testing.T) {
+	spec, _, err := cluster.Parse("c.yaml", cluster.Example())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := certIdentities(spec)
+	if len(ids) != 3 || ids[1].Name != "co7-node02" || strings.Join(ids[1].IPs, " ") != "192.168.0.82" {
+		t.Fatalf("identities %+v, want co7-node02 naming only 192.168.0.82", ids)
+	}
+	loop := strings.NewReplacer("192.168.0.81", "127.0.0.11", "192.168.0.82", "127.0.0.12", "192.168.0.83", "127.0.0.13", "192.168.0.1\n", "127.0.0.1\n").
+		Replace(string(cluster.Example()))
+	loop = strings.Replace(loop, "  os: el7\n", "  os: el7\n  allow_loopback: true\n", 1)
+	spec, probs, err := cluster.Parse("l.yaml", []byte(loop))
+	if err != nil {
+		t.Fatalf("%v\n%v", err, probs)
+	}
+	ids = certIdentities(spec)
+	if got := strings.Join(ids[1].IPs, " "); got != "127.0.0.12 127.0.0.1 127.0.0.11 127.0.0.13" {
+		t.Fatalf("loopback co7-node02 names %s", got)
 	}
 }

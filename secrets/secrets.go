@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -69,12 +71,21 @@ func (s *Secrets) FillMissing(rnd io.Reader) (bool, error) {
 	return added, nil
 }
 
-// Values returns every secret value, for redaction.
+// Values returns every secret value, for redaction: the passwords, then the
+// CA's key and the node keys (PEM) in node order.
 func (s *Secrets) Values() []string {
 	var out []string
 	for _, f := range s.fields() {
 		if f.String() != "" {
 			out = append(out, f.String())
+		}
+	}
+	if s.TLS.CAKey != "" {
+		out = append(out, s.TLS.CAKey)
+	}
+	for _, name := range sorted(slices.Collect(maps.Keys(s.TLS.Nodes))) {
+		if k := s.TLS.Nodes[name].Key; k != "" {
+			out = append(out, k)
 		}
 	}
 	return out

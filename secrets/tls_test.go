@@ -116,6 +116,27 @@ func TestEnsureTLSReissuesOnlyWhatNeedsIt(t *testing.T) {
 	}
 }
 
+// TestForeignCertificateReissued: a node certificate from another CA (a
+// secrets file edited by hand) is replaced by one from the cluster's CA.
+func TestForeignCertificateReissued(t *testing.T) {
+	s, _ := New(seeded(23))
+	other, _ := New(seeded(24))
+	for _, x := range []*Secrets{s, other} {
+		if _, err := x.EnsureTLS(seeded(25), want.Now, want.Cluster, want.Nodes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.TLS.Nodes["n2"] = other.TLS.Nodes["n2"]
+	changed, err := s.EnsureTLS(seeded(26), want.Now, want.Cluster, want.Nodes)
+	if err != nil || !changed {
+		t.Fatalf("changed=%v err=%v", changed, err)
+	}
+	if s.TLS.Nodes["n2"] == other.TLS.Nodes["n2"] {
+		t.Fatal("the foreign certificate was kept")
+	}
+	verifyNode(t, s, want.Nodes[1], want.Now)
+}
+
 func TestExpiringCAIsAnError(t *testing.T) {
 	s, _ := New(seeded(25))
 	if _, err := s.EnsureTLS(seeded(26), want.Now, want.Cluster, want.Nodes); err != nil {
