@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
 // TestUpgradeRemovesStaleFiles: a file the new bundle no longer carries is
@@ -56,6 +57,35 @@ func TestUpgradeRemovesStaleFiles(t *testing.T) {
 
 // TestInstallRefusesAnotherBundle: install.sh of a newer bundle on a member
 // running another one stops before any change and points to upgrade.sh.
+// TestUpgradeRefusesTurningOnTLS: a node installed from a bundle without
+// TLS files is not moved to TLS alone; nothing changes.
+func TestUpgradeRefusesTurningOnTLS(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	withTLS := testInput(t, h.dir)
+	plain := newer(t, h, withTLS, "v1", func(n *Input) {
+		var keep []payload.File
+		for _, f := range n.Payload.Files {
+			if !strings.HasPrefix(f.Path, "/etc/pgha-bundle/pki/") {
+				keep = append(keep, f)
+			}
+		}
+		n.Payload.Files = keep
+	})
+	h.extract(plain)
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	h.extract(newer(t, h, withTLS, "v2", func(*Input) {}))
+	out, code := h.run("upgrade.sh")
+	if want := "this bundle turns on TLS between the members and pg2 runs without it"; code == 0 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want a failure saying %q\n%s", code, want, out)
+	}
+	if m := mutating(h.calls()); len(m) > 0 {
+		t.Errorf("changed the host: %v", m)
+	}
+}
+
 func TestInstallRefusesAnotherBundle(t *testing.T) {
 	t.Parallel()
 	h, in := installed(t)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
@@ -55,5 +56,29 @@ func TestCertificateChangesByField(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "BEGIN CERTIFICATE") || strings.Contains(buf.String(), "MII") {
 		t.Errorf("base64 in the output:\n%s", buf.String())
+	}
+}
+
+// TestTLSTurnedOnIsCalledOut: a node that gains the cluster's CA moves to TLS,
+// which no rolling upgrade can do; a changed CA is called out too.
+func TestTLSTurnedOnIsCalledOut(t *testing.T) {
+	ca := "/etc/pgha-bundle/pki/ca.crt"
+	plain := oneFile("a", "/etc/patroni/dcs.yml", false, "ttl: 30\n")
+	withCA := oneFile("b", "/etc/patroni/dcs.yml", false, "ttl: 30\n")
+	withCA.Nodes[0].Files = append(withCA.Nodes[0].Files, payload.File{Path: ca, Mode: 0o644, Content: []byte("CA one\n")})
+	otherCA := oneFile("c", "/etc/patroni/dcs.yml", false, "ttl: 30\n")
+	otherCA.Nodes[0].Files = append(otherCA.Nodes[0].Files, payload.File{Path: ca, Mode: 0o644, Content: []byte("CA two\n")})
+	for name, c := range map[string]struct {
+		a, b *Side
+		want string
+	}{
+		"turned on": {plain, withCA, "TLS between the members turned on"},
+		"new CA":    {withCA, otherCA, "the cluster's CA changed"},
+	} {
+		res := Compare(c.a, c.b)
+		if len(res.Consequences) != 1 || res.Consequences[0].Kind != TrustChange ||
+			!strings.HasPrefix(res.Consequences[0].Message, c.want) || res.Consequences[0].Nodes[0] != "pg1" {
+			t.Errorf("%s: consequences %+v, want one %q on pg1", name, res.Consequences, c.want)
+		}
 	}
 }

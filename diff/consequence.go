@@ -60,13 +60,13 @@ func consequences(res *Result, an, bn map[string]*Node) []Consequence {
 		switch nd.Status {
 		case Added:
 			add(EtcdMembership, nd.Name, "", fmt.Sprintf(
-				"node added: etcd membership must change: on a running member run `etcdctl member add %s --peer-urls=%s` before the node first starts",
-				nd.Name, peerURLs(bn[nd.Name])))
+				"node added: etcd membership must change: on a running member run `%s member add %s --peer-urls=%s` before the node first starts",
+				etcdctlOnMember, nd.Name, peerURLs(bn[nd.Name])))
 			continue
 		case Removed:
 			add(EtcdMembership, nd.Name, "", fmt.Sprintf(
-				"node removed: etcd membership must change: run `etcdctl member remove <ID>` (the ID of %s in `etcdctl member list`) before the node is retired",
-				nd.Name))
+				"node removed: etcd membership must change: on a running member run `%s member remove <ID>` (the ID of %s in `member list`) before the node is retired",
+				etcdctlOnMember, nd.Name))
 			continue
 		}
 		for _, fd := range nd.Files {
@@ -77,6 +77,8 @@ func consequences(res *Result, an, bn map[string]*Node) []Consequence {
 				add(PatroniDCS, nd.Name, fd.Path, dcsMessage)
 			case fd.Path == caCrt && fd.Status == Changed:
 				add(TrustChange, nd.Name, fd.Path, caMessage)
+			case fd.Path == caCrt && fd.Status == Added:
+				add(TrustChange, nd.Name, fd.Path, tlsOnMessage)
 			case fd.Path == metaData && anyKey(fd.Keys, "instance-id"):
 				add(FirstBoot, nd.Name, fd.Path,
 					"instance-id changed: cloud-init will run the node's first boot again (users, write_files, runcmd) when it boots with the new seed")
@@ -112,6 +114,14 @@ func consequences(res *Result, an, bn map[string]*Node) []Consequence {
 const caMessage = "the cluster's CA changed (a new secrets file?): a member trusts only one CA, so members " +
 	"upgraded one by one refuse the others (etcd peers, HAProxy checks); install the new bundles on every " +
 	"node together, or build with the previous secrets file"
+
+const tlsOnMessage = "TLS between the members turned on: a running cluster cannot switch one node at a time " +
+	"(etcd keeps its http:// peer URLs), and upgrade.sh refuses it; see 'Moving a cluster to TLS' in docs/layout.md"
+
+// etcdctlOnMember is etcdctl as a member runs it: its endpoints, the
+// cluster's CA and its client certificate, all from its node.env.
+const etcdctlOnMember = `. /etc/pgha-bundle/node.env && ETCDCTL_API=3 etcdctl --endpoints="$PGHA_ETCD_ENDPOINTS" ` +
+	`--cacert "$PGHA_ETCD_CACERT" --cert "$PGHA_ETCD_CERT" --key "$PGHA_ETCD_KEY"`
 
 const dcsMessage = "bootstrap.dcs changed: Patroni reads it only when the cluster is first initialised; " +
 	"on a running cluster apply it with upgrade.sh (patronictl edit-config)"

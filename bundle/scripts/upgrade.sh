@@ -73,6 +73,17 @@ on_exit() {
 	fi
 }
 
+readonly PKI_CA=/etc/pgha-bundle/pki/ca.crt
+
+# receipt_lists_file succeeds when the receipt names a node path.
+receipt_lists_file() {
+	local e
+	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
+		[ "${e%% *}" = "$1" ] && return 0
+	done
+	return 1
+}
+
 # in_files succeeds when the bundle's FILES lists a node path.
 in_files() { awk -v p="$1" '$5 == p { f = 1 } END { exit !f }' "$BUNDLE_DIR/FILES"; }
 
@@ -308,6 +319,13 @@ if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
 		step "done: receipt now names bundle $PGHA_BUNDLE_ID"
 	fi
 	exit 0
+fi
+
+# A member that runs without TLS cannot move to TLS on its own: etcd keeps
+# the http:// peer URLs the cluster was created with, and members not yet
+# upgraded would refuse (or be refused by) this one.
+if in_files "$PKI_CA" && ! receipt_lists_file "$PKI_CA"; then
+	die "this bundle turns on TLS between the members and $PGHA_NODE runs without it: a running cluster cannot switch one node at a time (see 'Moving a cluster to TLS' in docs/layout.md); nothing was changed"
 fi
 
 step "cluster health"
