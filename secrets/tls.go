@@ -102,15 +102,15 @@ func (t TLS) ca() (*x509.Certificate, crypto.Signer, error) {
 	if t.CACert == "" && t.CAKey == "" {
 		return nil, nil, nil
 	}
-	cert, err := parseCert(t.CACert)
+	cert, err := ParseCertificate(t.CACert)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tls.ca_cert: %w: remove the tls section to have a new CA (and node certificates) generated", err)
 	}
-	key, err := parseKey(t.CAKey)
+	key, err := ParsePrivateKey(t.CAKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tls.ca_key: %w: remove the tls section to have a new CA (and node certificates) generated", err)
 	}
-	if !cert.IsCA || !samePublicKey(cert.PublicKey, key.Public()) {
+	if !cert.IsCA || !SamePublicKey(cert.PublicKey, key.Public()) {
 		return nil, nil, errors.New("tls.ca_cert is not a CA certificate of tls.ca_key: remove the tls section to have a new CA generated")
 	}
 	return cert, key, nil
@@ -195,12 +195,12 @@ func issue(rnd io.Reader, now time.Time, ca *x509.Certificate, caKey crypto.Sign
 // valid reports whether nc is signed by ca, matches its key, names exactly
 // id's names and addresses, and stays valid for more than renewBefore.
 func (nc NodeCert) valid(ca *x509.Certificate, id Identity, now time.Time) bool {
-	cert, err := parseCert(nc.Cert)
+	cert, err := ParseCertificate(nc.Cert)
 	if err != nil {
 		return false
 	}
-	key, err := parseKey(nc.Key)
-	if err != nil || !samePublicKey(cert.PublicKey, key.Public()) {
+	key, err := ParsePrivateKey(nc.Key)
+	if err != nil || !SamePublicKey(cert.PublicKey, key.Public()) {
 		return false
 	}
 	if cert.CheckSignatureFrom(ca) != nil || now.Add(renewBefore).After(cert.NotAfter) {
@@ -273,7 +273,8 @@ func encodeKey(key *ecdsa.PrivateKey) (string, error) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
 }
 
-func parseCert(s string) (*x509.Certificate, error) {
+// ParseCertificate reads one PEM certificate.
+func ParseCertificate(s string) (*x509.Certificate, error) {
 	b, _ := pem.Decode([]byte(s))
 	if b == nil || b.Type != "CERTIFICATE" {
 		return nil, errors.New("not a PEM certificate")
@@ -281,7 +282,8 @@ func parseCert(s string) (*x509.Certificate, error) {
 	return x509.ParseCertificate(b.Bytes)
 }
 
-func parseKey(s string) (crypto.Signer, error) {
+// ParsePrivateKey reads one PEM PKCS #8 private key that can sign.
+func ParsePrivateKey(s string) (crypto.Signer, error) {
 	b, _ := pem.Decode([]byte(s))
 	if b == nil || b.Type != "PRIVATE KEY" {
 		return nil, errors.New("not a PEM PKCS #8 private key")
@@ -297,7 +299,8 @@ func parseKey(s string) (crypto.Signer, error) {
 	return signer, nil
 }
 
-func samePublicKey(a, b crypto.PublicKey) bool {
+// SamePublicKey reports whether two public keys are the same key.
+func SamePublicKey(a, b crypto.PublicKey) bool {
 	x, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && x.Equal(b)
 }

@@ -2,9 +2,7 @@ package templates
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
 // checkTLS checks one node's TLS wiring: every file a config names is in the
@@ -79,12 +78,12 @@ func checkTLS(n payload.Node, p parsed, ca []byte) []error {
 		return errs
 	}
 
-	caCert, err := parseCert(ca)
+	caCert, err := secrets.ParseCertificate(string(ca))
 	if err != nil {
 		return []error{fmt.Errorf("%s: CA certificate: %w", at(pki.CA), err)}
 	}
 	for _, certPath := range sortedKeys(certs) {
-		cert, err := parseCert(certs[certPath])
+		cert, err := secrets.ParseCertificate(string(certs[certPath]))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", at(certPath), err))
 			continue
@@ -112,11 +111,11 @@ func checkNodeCert(where string, cert, caCert *x509.Certificate, keys map[string
 		errs = append(errs, fmt.Errorf("%s is not signed by the CA in %s: %w", where, at(pki.CA), err))
 	}
 	for _, path := range sortedKeys(keys) {
-		key, err := parseKey(keys[path])
+		key, err := secrets.ParsePrivateKey(string(keys[path]))
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("%s: %w", at(path), err))
-		case !samePublic(cert.PublicKey, key.Public()):
+		case !secrets.SamePublicKey(cert.PublicKey, key.Public()):
 			errs = append(errs, fmt.Errorf("%s does not match the key in %s", where, at(path)))
 		}
 	}
@@ -141,35 +140,6 @@ func isCAPath(key string) bool {
 		return true
 	}
 	return len(key) > 7 && key[:7] == "ca-file"
-}
-
-func parseCert(b []byte) (*x509.Certificate, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("not a PEM certificate")
-	}
-	return x509.ParseCertificate(blk.Bytes)
-}
-
-func parseKey(b []byte) (crypto.Signer, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("not a PEM key")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	signer, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("not a signing key")
-	}
-	return signer, nil
-}
-
-func samePublic(a, b crypto.PublicKey) bool {
-	x, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && x.Equal(b)
 }
 
 // hostOfURL is the host of a URL or of a //host:port, without brackets.
