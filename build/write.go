@@ -183,7 +183,16 @@ func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
 	w.m.Nodes[len(w.m.Nodes)-1].InstanceID = cloudinit.InstanceID(w.r.Spec, n.Name)
-	return cloudinit.WriteISO(iso, seed, bundlePath, w.epoch)
+	isoSum, err := cloudinit.WriteISO(iso, seed, bundlePath, w.epoch)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(iso)
+	if err != nil {
+		return fmt.Errorf("seed %s: %w", n.Name, err)
+	}
+	w.known[iso] = payload.Entry{Mode: payload.FormatMode(fi.Mode()), Size: fi.Size(), SHA256: isoSum}
+	return nil
 }
 
 // finish writes manifest.json and SHA256SUMS over every file of the build.

@@ -29,7 +29,7 @@ func BenchmarkWriteISO(b *testing.B) {
 	iso := filepath.Join(dir, "pg1.iso")
 	b.Run("no-bundle", func(b *testing.B) {
 		for b.Loop() {
-			if err := WriteISO(iso, noBundle, "", testEpoch); err != nil {
+			if _, err := WriteISO(iso, noBundle, "", testEpoch); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -37,7 +37,7 @@ func BenchmarkWriteISO(b *testing.B) {
 	b.Run(fmt.Sprintf("bundle-%dMiB", mib), func(b *testing.B) {
 		b.SetBytes(mib << 20)
 		for b.Loop() {
-			if err := WriteISO(iso, withBundle, bundle, testEpoch); err != nil {
+			if _, err := WriteISO(iso, withBundle, bundle, testEpoch); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -72,51 +73,52 @@ func CheckName(name string) error {
 // (streamed from disk, never held in memory). Every date in the image is
 // epoch, so the same inputs give the same bytes. The image is written to a
 // temporary file beside path, read back and compared with its inputs, then
-// renamed into place; on error path is left untouched.
-func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (err error) {
+// renamed into place; on error path is left untouched. It returns the
+// image's sha256, computed by the read-back.
+func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum string, err error) {
 	if (bundlePath == "") != (seed.BundleSHA256 == "") {
-		return fmt.Errorf("seed iso %s: the bundle path (%q) and the bundle sha256 in user-data (%q) must be given together", path, bundlePath, seed.BundleSHA256)
+		return "", fmt.Errorf("seed iso %s: the bundle path (%q) and the bundle sha256 in user-data (%q) must be given together", path, bundlePath, seed.BundleSHA256)
 	}
 	if y := epoch.UTC().Year(); y < 1970 || y > 2155 {
-		return fmt.Errorf("seed iso %s: epoch %s is outside what ISO 9660 dates hold", path, epoch.UTC().Format(time.RFC3339))
+		return "", fmt.Errorf("seed iso %s: epoch %s is outside what ISO 9660 dates hold", path, epoch.UTC().Format(time.RFC3339))
 	}
 	small := seed.Files()
 	for _, f := range small {
 		if err := CheckName(f.Name); err != nil {
-			return fmt.Errorf("seed iso %s: %w", path, err)
+			return "", fmt.Errorf("seed iso %s: %w", path, err)
 		}
 	}
 	if bundlePath != "" {
 		fi, err := os.Stat(bundlePath)
 		if err != nil {
-			return fmt.Errorf("seed iso %s: %w", path, err)
+			return "", fmt.Errorf("seed iso %s: %w", path, err)
 		}
 		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("seed iso %s: bundle %s is not a regular file", path, bundlePath)
+			return "", fmt.Errorf("seed iso %s: bundle %s is not a regular file", path, bundlePath)
 		}
 	}
 
 	iw, err := iso9660.NewWriter()
 	if err != nil {
-		return fmt.Errorf("seed iso %s: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 	defer iw.Cleanup()
 	for _, f := range small {
 		if err := iw.AddFile(bytes.NewReader(f.Content), f.Name); err != nil {
-			return fmt.Errorf("seed iso %s: add %s: %w", path, f.Name, err)
+			return "", fmt.Errorf("seed iso %s: add %s: %w", path, f.Name, err)
 		}
 	}
 	if bundlePath != "" {
 		// AddLocalFile hard-links the archive into the staging directory, or
 		// copies it there in a stream when it lives on another file system.
 		if err := iw.AddLocalFile(bundlePath, NameBundle); err != nil {
-			return fmt.Errorf("seed iso %s: add bundle %s: %w", path, bundlePath, err)
+			return "", fmt.Errorf("seed iso %s: add bundle %s: %w", path, bundlePath, err)
 		}
 	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("seed iso %s: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -126,32 +128,33 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (err e
 	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	if err := iw.WriteTo(bw, VolumeLabel); err != nil {
-		return fmt.Errorf("seed iso %s: write: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("seed iso %s: write: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
 	}
 	if err := fixDates(tmp, epoch); err != nil {
-		return fmt.Errorf("seed iso %s: set dates: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: set dates: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("seed iso %s: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 	// The read-back compares the bundle in the image with the sha256 that
-	// user-data expects, so the archive is hashed once, from the image.
-	if err := verifyISO(tmp.Name(), small, seed.BundleSHA256); err != nil {
-		return fmt.Errorf("seed iso %s: read back: %w", path, err)
+	// user-data expects and hashes the whole image in the same pass, so the
+	// archive and the image are each read once.
+	if sum, err = verifyISO(tmp.Name(), small, seed.BundleSHA256); err != nil {
+		return "", fmt.Errorf("seed iso %s: read back: %w", path, err)
 	}
 	if err := tmp.Chmod(0o600); err != nil { // the seed carries the bundle and its secrets
-		return fmt.Errorf("seed iso %s: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("seed iso %s: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("seed iso %s: %w", path, err)
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	return nil
+	return sum, nil
 }
 
 // fixDates replaces the dates kdomanski/iso9660 stamps (time.Now() in the
@@ -209,17 +212,17 @@ func fixDates(f *os.File, epoch time.Time) error {
 // verifyISO reads the image back with kdomanski's reader and checks the
 // label, that it holds exactly the expected names, the small files' bytes and
 // the bundle's sha256 (hashed in a stream).
-func verifyISO(isoPath string, small []NamedFile, bundleSum string) error {
+func verifyISO(isoPath string, small []NamedFile, bundleSum string) (string, error) {
 	label, err := Label(isoPath)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if label != VolumeLabel {
-		return fmt.Errorf("volume label %q, want %q", label, VolumeLabel)
+		return "", fmt.Errorf("volume label %q, want %q", label, VolumeLabel)
 	}
 	files, err := ReadISO(isoPath)
 	if err != nil {
-		return err
+		return "", err
 	}
 	want := map[string][]byte{}
 	var names []string
@@ -236,28 +239,53 @@ func verifyISO(isoPath string, small []NamedFile, bundleSum string) error {
 		got = append(got, f.Name)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(names) {
-		return fmt.Errorf("the image holds %q, want %q", got, names)
+		return "", fmt.Errorf("the image holds %q, want %q", got, names)
 	}
+	bundleHash := &rangeHash{h: sha256.New()}
 	for _, f := range files {
 		if f.Name == NameBundle {
-			sum, err := f.SHA256()
-			if err != nil {
-				return err
-			}
-			if sum != bundleSum {
-				return fmt.Errorf("%s in the image has sha256 %s but user-data expects %s", NameBundle, sum, bundleSum)
-			}
+			bundleHash.off, bundleHash.end = f.off, f.off+f.Size
 			continue
 		}
 		b, err := f.ReadAll()
 		if err != nil {
-			return err
+			return "", err
 		}
 		if !bytes.Equal(b, want[f.Name]) {
-			return fmt.Errorf("%s in the image differs from what was written", f.Name)
+			return "", fmt.Errorf("%s in the image differs from what was written", f.Name)
 		}
 	}
-	return nil
+	// One pass over the image: its own sha256, and the bundle's bytes.
+	img, err := os.Open(isoPath)
+	if err != nil {
+		return "", err
+	}
+	defer img.Close()
+	whole := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(whole, bundleHash), bufio.NewReaderSize(img, 1<<20)); err != nil {
+		return "", fmt.Errorf("read %s: %w", isoPath, err)
+	}
+	if bundleSum != "" {
+		if sum := hex.EncodeToString(bundleHash.h.Sum(nil)); sum != bundleSum {
+			return "", fmt.Errorf("%s in the image has sha256 %s but user-data expects %s", NameBundle, sum, bundleSum)
+		}
+	}
+	return hex.EncodeToString(whole.Sum(nil)), nil
+}
+
+// rangeHash hashes the bytes of a stream that fall in [off, end).
+type rangeHash struct {
+	h             hash.Hash
+	pos, off, end int64
+}
+
+func (r *rangeHash) Write(p []byte) (int, error) {
+	start, stop := r.pos, r.pos+int64(len(p))
+	if lo, hi := max(start, r.off), min(stop, r.end); lo < hi {
+		r.h.Write(p[lo-start : hi-start])
+	}
+	r.pos = stop
+	return len(p), nil
 }
 
 // File is one file of an ISO image, read with kdomanski/iso9660.

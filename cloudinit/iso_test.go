@@ -77,8 +77,16 @@ func TestWriteISOReadBack(t *testing.T) {
 	dir := t.TempDir()
 	seed, bundle := seedWithBundle(t, dir, 3<<20+123)
 	iso := filepath.Join(dir, "pg1.iso")
-	if err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
+	sum, err := WriteISO(iso, seed, bundle, testEpoch)
+	if err != nil {
 		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := sha256.Sum256(raw); sum != hex.EncodeToString(h[:]) {
+		t.Errorf("WriteISO returned sha256 %s, the file has %x", sum, h)
 	}
 	want := expected(t, seed, bundle)
 	files, err := ReadISO(iso)
@@ -113,7 +121,7 @@ func TestWriteISOWithoutBundle(t *testing.T) {
 	spec.Network.Mode = "dhcp"
 	seed := mustRender(t, Input{Spec: spec, Node: "db-a"})
 	iso := filepath.Join(t.TempDir(), "db-a.iso")
-	if err := WriteISO(iso, seed, "", testEpoch); err != nil {
+	if _, err := WriteISO(iso, seed, "", testEpoch); err != nil {
 		t.Fatal(err)
 	}
 	files, err := ReadISO(iso)
@@ -162,11 +170,14 @@ func TestWriteISOErrorsKeepTarget(t *testing.T) {
 	noSum := seed
 	noSum.BundleSHA256 = ""
 	cases := map[string]func() error{
-		"bundle sha256 mismatch": func() error { return WriteISO(iso, seed, other, testEpoch) },
-		"bundle without sha256":  func() error { return WriteISO(iso, noSum, bundle, testEpoch) },
-		"sha256 without bundle":  func() error { return WriteISO(iso, seed, "", testEpoch) },
-		"missing bundle":         func() error { return WriteISO(iso, seed, filepath.Join(dir, "nope"), testEpoch) },
-		"epoch before 1970":      func() error { return WriteISO(iso, seed, bundle, time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC)) },
+		"bundle sha256 mismatch": func() error { _, err := WriteISO(iso, seed, other, testEpoch); return err },
+		"bundle without sha256":  func() error { _, err := WriteISO(iso, noSum, bundle, testEpoch); return err },
+		"sha256 without bundle":  func() error { _, err := WriteISO(iso, seed, "", testEpoch); return err },
+		"missing bundle":         func() error { _, err := WriteISO(iso, seed, filepath.Join(dir, "nope"), testEpoch); return err },
+		"epoch before 1970": func() error {
+			_, err := WriteISO(iso, seed, bundle, time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC))
+			return err
+		},
 	}
 	for name, write := range cases {
 		if err := write(); err == nil {
@@ -187,14 +198,14 @@ func TestISOReproducible(t *testing.T) {
 	dir := t.TempDir()
 	seed, bundle := seedWithBundle(t, dir, 100_000)
 	a, b, c := filepath.Join(dir, "a.iso"), filepath.Join(dir, "b.iso"), filepath.Join(dir, "c.iso")
-	if err := WriteISO(a, seed, bundle, testEpoch); err != nil {
+	if _, err := WriteISO(a, seed, bundle, testEpoch); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond) // cross a second boundary: not an assertion on speed
-	if err := WriteISO(b, seed, bundle, testEpoch); err != nil {
+	if _, err := WriteISO(b, seed, bundle, testEpoch); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteISO(c, seed, bundle, testEpoch.Add(time.Hour)); err != nil {
+	if _, err := WriteISO(c, seed, bundle, testEpoch.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	sa, sb, sc := fileSum(t, a), fileSum(t, b), fileSum(t, c)
@@ -258,7 +269,7 @@ func TestISOReadByTools(t *testing.T) {
 	dir := t.TempDir()
 	seed, bundle := seedWithBundle(t, dir, 1<<20)
 	iso := filepath.Join(dir, "pg1.iso")
-	if err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
+	if _, err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
 		t.Fatal(err)
 	}
 	want := expected(t, seed, bundle)
@@ -391,7 +402,7 @@ func TestWriteISOStreams(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	if err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
+	if _, err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)

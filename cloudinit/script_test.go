@@ -93,7 +93,7 @@ func TestSeedScriptRuns(t *testing.T) {
 	args := []string{"--skip-os-check", "--it's quoted"}
 	seed := mustRender(t, Input{Spec: spec, Node: "pg1", BundleSHA256: sum, InstallArgs: args})
 	iso := filepath.Join(dir, "pg1.iso")
-	if err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
+	if _, err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
 		t.Fatal(err)
 	}
 
