@@ -40,5 +40,6 @@ func run(args []string) error {
 		}
 		seed.BundleSHA256 = sum
 	}
-	return cloudinit.WriteISO(args[0], seed, bundle, time.Unix(1767225600, 0))
+	_, err := cloudinit.WriteISO(args[0], seed, bundle, time.Unix(1767225600, 0))
+	return err
 }
