@@ -109,6 +109,16 @@ func collectSecrets(f payload.File, set map[string]bool) {
 			return
 		}
 	}
+	if isPrivateKey(f.Content) {
+		// The key is its base64 lines; the BEGIN/END markers are public
+		// (certificates carry them too).
+		for _, l := range strings.Split(string(f.Content), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "-----") {
+				set[l] = true
+			}
+		}
+		return
+	}
 	if !f.Secret {
 		return
 	}

@@ -106,3 +106,22 @@ func TestEtcdTokenShown(t *testing.T) {
 		t.Errorf("token change not shown in plain:\n%s", buf.String())
 	}
 }
+
+// TestKeyMarkersStayVisible: a private key's base64 lines are secrets, its
+// BEGIN/END markers are not, so a certificate beside it prints whole.
+func TestKeyMarkersStayVisible(t *testing.T) {
+	side := oneFile("a", "/etc/pgha-bundle/pki/etcd.key", true, pemA)
+	side.Nodes[0].Files = append(side.Nodes[0].Files, payload.File{Path: "/etc/pgha-bundle/pki/node.crt", Mode: 0o644,
+		Content: []byte("-----BEGIN CERTIFICATE-----\nMIIBpjCCAUugAwIBAgIQ\n-----END CERTIFICATE-----\n")})
+	line := newRedactor(side).line(false)
+	for _, l := range []string{"-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "MIIBpjCCAUugAwIBAgIQ"} {
+		if got := line(l); got != l {
+			t.Errorf("%q printed as %q", l, got)
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(pemA), "\n")[1:3] {
+		if got := line(l); got == l {
+			t.Errorf("key line %q printed", l)
+		}
+	}
+}
