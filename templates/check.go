@@ -220,7 +220,8 @@ func parseNode(n payload.Node) (parsed, error) {
 			Key      string   `yaml:"key"`
 		} `yaml:"etcd3"`
 		PostgreSQL struct {
-			Connect string `yaml:"connect_address"`
+			Connect    string                 `yaml:"connect_address"`
+			Parameters map[string]interface{} `yaml:"parameters"`
 		} `yaml:"postgresql"`
 	}
 	if err := yaml.Unmarshal(raw, &pat); err != nil {
@@ -232,6 +233,12 @@ func parseNode(n payload.Node) (parsed, error) {
 	p.patroniTLS = map[string]string{
 		"restapi.certfile": pat.RestAPI.Cert, "restapi.keyfile": pat.RestAPI.Key, "restapi.cafile": pat.RestAPI.CA,
 		"ctl.cacert": pat.Ctl.CA, "etcd3.cacert": pat.Etcd3.CA, "etcd3.cert": pat.Etcd3.Cert, "etcd3.key": pat.Etcd3.Key,
+	}
+	// PostgreSQL's own TLS files, when the node sets them (local parameters).
+	for _, k := range []string{"ssl_cert_file", "ssl_key_file"} {
+		if v, ok := pat.PostgreSQL.Parameters[k]; ok {
+			p.patroniTLS["postgresql.parameters."+k] = fmt.Sprint(v)
+		}
 	}
 
 	raw, err = get(haproxyPath)

@@ -244,6 +244,39 @@ func TestDefaultWalKeepByMajor(t *testing.T) {
 	}
 }
 
+// TestPostgreSQLTLSUnlessTheSpecSetsIt: PostgreSQL serves TLS with the node's
+// certificate; a spec that sets ssl parameters itself keeps them alone.
+func TestPostgreSQLTLSUnlessTheSpecSetsIt(t *testing.T) {
+	example := string(cluster.Example())
+	own := strings.Replace(example, "  parameters:\n", "  parameters:\n    ssl_cert_file: /etc/pki/tls/certs/db.crt\n", 1)
+	if own == example {
+		t.Fatal("test setup: the example has no postgresql.parameters")
+	}
+	for name, c := range map[string]struct {
+		spec string
+		want bool
+	}{"default": {example, true}, "spec sets ssl_cert_file": {own, false}} {
+		n, err := Render(loadSpec(t, name+".yaml", []byte(c.spec)), "co7-node01", el7Components, testSecrets(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := n.Lookup(patroniPath)
+		var pat struct {
+			PostgreSQL struct {
+				Parameters map[string]string `yaml:"parameters"`
+			} `yaml:"postgresql"`
+		}
+		if err := yaml.Unmarshal(f.Content, &pat); err != nil {
+			t.Fatal(err)
+		}
+		p := pat.PostgreSQL.Parameters
+		got := p["ssl"] == "on" && p["ssl_cert_file"] == pki.Cert && p["ssl_key_file"] == pki.PatroniKey
+		if got != c.want || (!c.want && len(p) != 0) {
+			t.Errorf("%s: local parameters %v, want the node's TLS %v", name, p, c.want)
+		}
+	}
+}
+
 // TestSwitchoverFlagByPatroniVersion: upgrade.sh names the leader with the
 // option the packaged patronictl has.
 func TestSwitchoverFlagByPatroniVersion(t *testing.T) {
@@ -380,6 +413,8 @@ func TestCrossCheckTLS(t *testing.T) {
 		{"missing CA file", patroniPath, edit(`cafile: "/etc/pgha-bundle/pki/ca.crt"`, `cafile: "/etc/pgha-bundle/pki/other.crt"`),
 			"restapi.cafile names /etc/pgha-bundle/pki/other.crt, which the payload does not hold"},
 		{"plain etcd3", patroniPath, edit("protocol: https", "protocol: http"), `etcd3.protocol "http" must be https`},
+		{"PostgreSQL reads etcd's key", patroniPath, edit(`ssl_key_file: "/etc/pgha-bundle/pki/patroni.key"`, `ssl_key_file: "/etc/pgha-bundle/pki/etcd.key"`),
+			"postgresql.parameters.ssl_key_file names /etc/pgha-bundle/pki/etcd.key, which is 0600 etcd"},
 		{"foreign CA", pki.CA, nil, "is not signed by the CA in nodes/co7-node01/etc/pgha-bundle/pki/ca.crt"},
 	}
 	for _, c := range cases {

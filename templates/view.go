@@ -46,6 +46,9 @@ type postgresView struct {
 	DataDir string
 	Pgpass  string
 	Rewind  bool
+	// TLS serves client and replication connections with the node's
+	// certificate, unless the spec sets PostgreSQL's ssl parameters itself.
+	TLS bool
 }
 
 type archiveView struct {
@@ -119,6 +122,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		Pgpass: path.Join(path.Dir(dataDir), ".pgpass_patroni"),
 		// pg_rewind as a non-superuser needs PostgreSQL 11.
 		Rewind: useRewind(spec) && major >= 11,
+		TLS:    !hasAny(spec.PostgreSQL.Parameters, "ssl", "ssl_cert_file", "ssl_key_file"),
 	}
 
 	params := defaultParameters(major)

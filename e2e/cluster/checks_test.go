@@ -102,15 +102,19 @@ func patroniMembers(ctx context.Context, r *nsRoot, addr string, port int) ([]me
 // and one of them is synchronous; it returns the synchronous one's address.
 func replication(ctx context.Context, c pgConn, leaderAddr string, pgPort, want int) (string, error) {
 	out, err := c.query(ctx, leaderAddr, pgPort,
-		"SELECT client_addr, state, sync_state, application_name FROM pg_stat_replication ORDER BY application_name")
+		"SELECT r.client_addr, r.state, r.sync_state, r.application_name, coalesce(s.ssl, false) "+
+			"FROM pg_stat_replication r LEFT JOIN pg_stat_ssl s USING (pid) ORDER BY r.application_name")
 	if err != nil {
 		return "", err
 	}
 	streaming, sync := 0, ""
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(line, "|")
-		if len(f) != 4 {
+		if len(f) != 5 {
 			continue
+		}
+		if f[4] != "t" {
+			return "", fmt.Errorf("replication of %s to %s is not TLS:\n%s", f[3], leaderAddr, out)
 		}
 		if f[1] == "streaming" {
 			streaming++

@@ -219,6 +219,16 @@ func TestCluster(t *testing.T) {
 		_, err := s.pg.query(ctx, leader.addr, s.p.rw, "CREATE TABLE "+loadTable+" (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
 		return err
 	})
+	s.step("a client through HAProxy gets TLS from PostgreSQL (libpq's sslmode=prefer)", func() error {
+		got, err := s.pg.query(ctx, via.addr, s.p.rw, "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(got, "t|TLS") {
+			return fmt.Errorf("pg_stat_ssl of the session says %q, want TLS", got)
+		}
+		return nil
+	})
 	w := &loadWriter{conn: s.pg, host: via.addr, port: s.p.rw, table: loadTable}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan struct{})
