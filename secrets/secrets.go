@@ -91,12 +91,20 @@ func (s *Secrets) Values() []string {
 	return out
 }
 
-func (s *Secrets) fields() []reflect.Value {
+// passwordField is one password field of the secrets: its key in the file and
+// its settable value.
+type passwordField struct {
+	key string
+	reflect.Value
+}
+
+// fields lists the password fields (every string field), by their own key.
+func (s *Secrets) fields() []passwordField {
 	v := reflect.ValueOf(s).Elem()
-	var out []reflect.Value
+	var out []passwordField
 	for i := range v.NumField() {
 		if f := v.Field(i); f.Kind() == reflect.String {
-			out = append(out, f)
+			out = append(out, passwordField{v.Type().Field(i).Tag.Get("yaml"), f})
 		}
 	}
 	return out
@@ -104,10 +112,8 @@ func (s *Secrets) fields() []reflect.Value {
 
 // Validate rejects values that cannot be used safely in the rendered configs.
 func (s *Secrets) Validate() error {
-	t := reflect.TypeOf(*s)
-	for i, f := range s.fields() {
-		key := t.Field(i).Tag.Get("yaml")
-		v := f.String()
+	for _, f := range s.fields() {
+		key, v := f.key, f.String()
 		if len(v) < 16 {
 			return fmt.Errorf("%s is shorter than 16 characters: remove it from the file to have a new one generated", key)
 		}

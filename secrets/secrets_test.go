@@ -109,6 +109,7 @@ func TestLoadRejects(t *testing.T) {
 		{"group readable", "superuser_password: AAAAAAAAAAAAAAAAAAAA\n", 0o640, "readable by group or others: run chmod 0600"},
 		{"unknown key", "superuser_pasword: x\n", 0o600, "field superuser_pasword not found"},
 		{"short", "superuser_password: short\n", 0o600, "superuser_password is shorter than 16 characters"},
+		{"short, last field", "haproxy_stats_password: short\n", 0o600, "haproxy_stats_password is shorter than 16 characters"},
 		{"quote", "superuser_password: \"AAAAAAAAAAAAAAAA'AAAA\"\n", 0o600, "superuser_password holds a character that needs quoting"},
 	}
 	for _, c := range cases {
