@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
@@ -139,7 +140,7 @@ func isCAPath(key string) bool {
 		"restapi.cafile", "ctl.cacert", "etcd3.cacert":
 		return true
 	}
-	return len(key) > 7 && key[:7] == "ca-file"
+	return strings.HasPrefix(key, "ca-file ")
 }
 
 // hostOfURL is the host of a URL or of a //host:port, without brackets.
