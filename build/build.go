@@ -5,6 +5,7 @@
 package build
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -54,6 +55,19 @@ type Options struct {
 	// Now is the time certificates are checked and issued at; zero means
 	// the clock.
 	Now time.Time
+	// Context stops the build when done (the CLI ends it on SIGINT and
+	// SIGTERM): the temporary directory is removed and Run returns an
+	// *InterruptedError. Nil means never.
+	Context context.Context
+	// Wait makes a build wait for another one running into the same
+	// OUT/<cluster>, instead of failing at once.
+	Wait bool
+
+	// prepare runs once the spec is loaded, before any other work: Run
+	// takes the output there.
+	prepare func(*cluster.Spec) error
+	// step is called at each named step of Run (tests kill builds there).
+	step func(name string)
 }
 
 // Rendered is a build before anything is written: the loaded spec, the
@@ -71,6 +85,19 @@ func (o *Options) logf(format string, args ...interface{}) {
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, format+"\n", args...)
 	}
+}
+
+func (o *Options) stepf(name string) {
+	if o.step != nil {
+		o.step(name)
+	}
+}
+
+func (o *Options) ctx() context.Context {
+	if o.Context == nil {
+		return context.Background()
+	}
+	return o.Context
 }
 
 // epoch is the time every output is stamped with.
@@ -106,6 +133,11 @@ func Render(opts Options, readOnly bool) (*Rendered, error) {
 		return nil, err
 	}
 	r := &Rendered{Spec: spec, Warnings: probs.Warnings()}
+	if opts.prepare != nil {
+		if err := opts.prepare(spec); err != nil {
+			return nil, err
+		}
+	}
 
 	opts.logf("==> verify packages")
 	set, err := scanPackages(spec, &opts)

@@ -21,16 +21,7 @@ func scanPackages(spec *cluster.Spec, opts *Options) (*rpm.Set, error) {
 		EtcdCtl:          spec.Etcd.Ctl,
 		HAProxyBin:       spec.HAProxy.Bin,
 	}
-	dir := opts.PackagesDir
-	if dir == "" {
-		dir = spec.Path(spec.Packages.Dir)
-	}
-	keys := opts.Keys
-	if len(keys) == 0 {
-		for _, k := range spec.Packages.Keys {
-			keys = append(keys, spec.Path(k))
-		}
-	}
+	dir, keys := packageSources(spec, opts)
 	if dir == "" {
 		comps, err := rpm.FindComponents(nil, pre)
 		if err != nil {
@@ -61,4 +52,20 @@ func scanPackages(spec *cluster.Spec, opts *Options) (*rpm.Set, error) {
 		}
 	}
 	return set, nil
+}
+
+// packageSources is the packages directory and the key files the build
+// reads: the flags, else the spec's packages.dir and packages.keys.
+func packageSources(spec *cluster.Spec, opts *Options) (dir string, keys []string) {
+	dir = opts.PackagesDir
+	if dir == "" {
+		dir = spec.Path(spec.Packages.Dir)
+	}
+	keys = opts.Keys
+	if len(keys) == 0 {
+		for _, k := range spec.Packages.Keys {
+			keys = append(keys, spec.Path(k))
+		}
+	}
+	return dir, keys
 }

@@ -2,6 +2,7 @@ package build
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/bundle"
 	"github.com/pgha-bundle/pgha-bundle/cloudinit"
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
@@ -28,59 +30,77 @@ type Result struct {
 }
 
 // Run builds everything: config trees, bundles, seed ISOs, manifest.json and
-// SHA256SUMS, into a temporary directory beside OutDir/<cluster> that replaces
-// it only once complete.
-func Run(opts Options) (*Result, error) {
+// SHA256SUMS, into a temporary directory beside OutDir/<cluster> that takes
+// its place only once complete and on disk. OutDir/<cluster> is replaced
+// only when it holds an earlier build of the same cluster; builds into it
+// exclude each other; what an interrupted build leaves is removed by the
+// next one (see output.go).
+func Run(opts Options) (res *Result, err error) {
+	ctx := opts.ctx()
 	epoch, err := opts.epoch()
 	if err != nil {
 		return nil, err
+	}
+	if opts.OutDir == "" {
+		opts.OutDir = "out"
+	}
+	var o *output
+	defer func() {
+		if o == nil {
+			return
+		}
+		if rerr := o.release(); rerr != nil && err == nil {
+			// The new build is in place; the earlier one could not be
+			// removed entirely: the next build removes the rest.
+			opts.logf("warning: %v", rerr)
+		}
+	}()
+	opts.prepare = func(spec *cluster.Spec) error {
+		var err error
+		o, err = openOutput(ctx, &opts, spec)
+		return err
 	}
 	r, err := Render(opts, false)
 	if err != nil {
 		return nil, err
 	}
+	opts.stepf("rendered")
+	if err := ctx.Err(); err != nil {
+		return nil, interrupted(ctx)
+	}
 	for _, w := range r.Warnings {
 		opts.logf("%s", w)
 	}
-	if opts.OutDir == "" {
-		opts.OutDir = "out"
-	}
-	final := filepath.Join(opts.OutDir, r.Spec.Cluster.Name)
-	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output: %w", err)
-	}
-	tmp, err := os.MkdirTemp(opts.OutDir, "."+r.Spec.Cluster.Name+".tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("output: %w", err)
-	}
-	defer os.RemoveAll(tmp) // a no-op once renamed into place
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, fmt.Errorf("output: %w", err)
-	}
-
 	m, err := newManifest(&opts, r, epoch)
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{opts: &opts, r: r, dir: tmp, epoch: epoch, m: m, known: map[string]payload.Entry{}}
+	w := &writer{opts: &opts, ctx: ctx, r: r, dir: o.tmp, epoch: epoch, m: m, known: map[string]payload.Entry{}}
 	for _, n := range r.Nodes {
 		if err := w.node(n); err != nil {
+			if ctx.Err() != nil {
+				return nil, interrupted(ctx)
+			}
 			return nil, err
 		}
 	}
 	if err := w.finish(); err != nil {
 		return nil, err
 	}
-	if err := replaceDir(tmp, final); err != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, interrupted(ctx)
+	}
+	if err := o.commit(); err != nil {
 		return nil, err
 	}
-	opts.logf("==> wrote %s (build %s)", final, m.BuildID)
-	return &Result{Dir: final, BuildID: m.BuildID, Rendered: r}, nil
+	opts.logf("==> wrote %s (build %s)", o.final, m.BuildID)
+	return &Result{Dir: o.final, BuildID: m.BuildID, Rendered: r}, nil
 }
 
 // writer writes one build's outputs into dir and records them in the manifest.
 type writer struct {
 	opts  *Options
+	ctx   context.Context
 	r     *Rendered
 	dir   string
 	epoch time.Time
@@ -96,12 +116,14 @@ func (w *writer) node(n payload.Node) error {
 		return fmt.Errorf("node %s: config tree: %w", n.Name, err)
 	}
 	w.m.Nodes = append(w.m.Nodes, NodeManifest{Name: n.Name, Files: n.Entries()})
+	w.opts.stepf("node " + n.Name + " tree")
 
 	bundlePath := filepath.Join(w.dir, "bundles", n.Name+".tar.gz")
 	sum, err := w.writeBundle(bundlePath, n, w.packages())
 	if err != nil {
 		return err
 	}
+	w.opts.stepf("node " + n.Name + " bundle")
 	seedBundle := bundlePath
 	if w.opts.SeedWithoutPackages && len(w.r.Packages.Packages) > 0 {
 		// The seed carries the same bundle without RPMs; it is not an output.
@@ -111,7 +133,11 @@ func (w *writer) node(n payload.Node) error {
 		}
 		defer os.Remove(seedBundle)
 	}
-	return w.writeSeed(n, seedBundle, sum)
+	if err := w.writeSeed(n, seedBundle, sum); err != nil {
+		return err
+	}
+	w.opts.stepf("node " + n.Name + " seed")
+	return w.ctx.Err()
 }
 
 func (w *writer) packages() []bundle.Package {
@@ -148,7 +174,7 @@ func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package)
 		Components: w.r.Packages.Components,
 	}
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h)}
+	cw := &countingWriter{w: io.MultiWriter(f, h), ctx: w.ctx}
 	if err := bundle.Write(cw, in); err != nil {
 		return "", err
 	}
@@ -160,12 +186,18 @@ func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package)
 	return sum, nil
 }
 
+// countingWriter counts what it passes on, and stops a long write when the
+// build is interrupted.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	ctx context.Context
+	n   int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
@@ -231,6 +263,7 @@ func (w *writer) finish() error {
 	if err := os.WriteFile(filepath.Join(w.dir, "manifest.json"), manifest, 0o644); err != nil {
 		return fmt.Errorf("manifest.json: %w", err)
 	}
+	w.opts.stepf("manifest")
 	me := payload.Entry{Path: "manifest.json", SHA256: sha256Hex(manifest)}
 	all := append(outputs, me)
 	sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
@@ -241,6 +274,7 @@ func (w *writer) finish() error {
 	if err := os.WriteFile(filepath.Join(w.dir, "SHA256SUMS"), sums.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("SHA256SUMS: %w", err)
 	}
+	w.opts.stepf("sums")
 	return nil
 }
 
@@ -269,27 +303,4 @@ func fileEntry(path string) (payload.Entry, error) {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// replaceDir puts the finished build at final. The previous build is moved
-// aside first and removed only after the new one is in place, so at every
-// moment one complete build exists.
-func replaceDir(tmp, final string) error {
-	old := ""
-	if _, err := os.Stat(final); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(final, old); err != nil {
-			return fmt.Errorf("output: move previous build aside: %w", err)
-		}
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		if old != "" {
-			_ = os.Rename(old, final)
-		}
-		return fmt.Errorf("output: %w", err)
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
 }

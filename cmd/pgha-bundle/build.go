@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,7 +22,7 @@ func buildCommand() *cli.Command {
 		Name:  "build",
 		Usage: "verify the packages and write every node's configs, install bundle and seed ISO",
 		UsageText: "pgha-bundle build [-f cluster.yaml] [--packages DIR] [--key FILE]... [--out DIR] [--secrets FILE]\n" +
-			"                  [--base-provides FILE] [--seed-without-packages]",
+			"                  [--base-provides FILE] [--seed-without-packages] [--wait]",
 		Description: "Loads and validates the spec, verifies every RPM of the packages directory (digests and\n" +
 			"signatures against the keys), takes the component paths from the packages' file lists, renders\n" +
 			"every node's files, cross-checks them, and writes OUT/<cluster>/:\n" +
@@ -23,8 +30,10 @@ func buildCommand() *cli.Command {
 			"   bundles/<node>.tar.gz         the offline install bundle (install.sh, upgrade.sh, uninstall.sh)\n" +
 			"   seeds/<node>.iso              the cloud-init NoCloud seed (label cidata)\n" +
 			"   manifest.json, SHA256SUMS\n" +
-			"The output is written beside OUT/<cluster> and renamed into place: a failed build leaves the\n" +
-			"previous one intact. Secrets are generated at the first build into the secrets file (mode 0600)\n" +
+			"The output is written beside OUT/<cluster> and swapped into place in one step: a failed or\n" +
+			"interrupted build leaves the previous one intact. OUT/<cluster> is replaced only when it holds\n" +
+			"an earlier build of the same cluster (its manifest.json says so) and no input of the build; one\n" +
+			"build at a time writes it (OUT/.<cluster>.lock; --wait waits for the other). Secrets are generated at the first build into the secrets file (mode 0600)\n" +
 			"and reused afterwards. The same inputs give byte-identical outputs (SOURCE_DATE_EPOCH sets the\n" +
 			"timestamps).\n\n" +
 			"Examples:\n" +
@@ -39,12 +48,15 @@ func buildCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "key", Usage: "OpenPGP public key `FILE` the RPMs must be signed with (repeatable; default: packages.keys)", TakesFile: true},
 			&cli.StringFlag{Name: "base-provides", Usage: "`FILE` with `rpm -qa --provides` of the target image: fail on requires it lacks", TakesFile: true},
 			&cli.BoolFlag{Name: "seed-without-packages", Usage: "leave the RPMs out of the bundle inside each seed ISO (images that carry them)"},
+			&cli.BoolFlag{Name: "wait", Usage: "wait for another build running into the same OUT/<cluster> instead of failing"},
 			&cli.StringSliceFlag{Name: "install-arg", Usage: "extra `FLAG` for install.sh when the seed runs it (test images only, e.g. --skip-os-check)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("build takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
 			}
+			ctx, stop := interruptible(c.App.ErrWriter)
+			defer stop()
 			res, err := build.Run(build.Options{
 				SpecPath:            c.String("file"),
 				OutDir:              c.String("out"),
@@ -56,7 +68,14 @@ func buildCommand() *cli.Command {
 				InstallArgs:         c.StringSlice("install-arg"),
 				Version:             version,
 				Log:                 c.App.Writer,
+				Context:             ctx,
+				Wait:                c.Bool("wait"),
 			})
+			var intr *build.InterruptedError
+			var sig caughtSignal
+			if errors.As(err, &intr) && errors.As(err, &sig) {
+				return exitWith(128+int(sig.sig), fmt.Errorf("build interrupted by %s: its temporary directory was removed; the previous output is unchanged", unix.SignalName(sig.sig)))
+			}
 			var specErr *cluster.SpecError
 			if errors.As(err, &specErr) {
 				for _, p := range specErr.Problems {
@@ -70,5 +89,36 @@ func buildCommand() *cli.Command {
 			fmt.Fprintf(c.App.Writer, "build %s of %d nodes in %s\n", res.BuildID, len(res.Rendered.Nodes), res.Dir)
 			return nil
 		},
+	}
+}
+
+// caughtSignal is the cause of a build stopped by a signal.
+type caughtSignal struct{ sig syscall.Signal }
+
+func (s caughtSignal) Error() string { return unix.SignalName(s.sig) }
+
+// interruptible is a context that SIGINT or SIGTERM ends, with the signal as
+// its cause: the build then removes its temporary directory and returns. A
+// second signal stops the process at once (the next build removes what it
+// left). stop ends the watch.
+func interruptible(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			sig, _ := s.(syscall.Signal)
+			fmt.Fprintf(stderr, "pgha-bundle: %s: stopping the build and removing its temporary directory (a second signal stops at once)\n", unix.SignalName(sig))
+			cancel(caughtSignal{sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
 	}
 }
