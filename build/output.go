@@ -2,12 +2,11 @@ package build
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -313,11 +312,9 @@ func (o *output) removeMarked(dir string) error {
 // makeTemp writes the marker, locks it, then creates the directory it names.
 func (o *output) makeTemp() error {
 	for i := 0; ; i++ {
-		var b [6]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return fmt.Errorf("output: %w", err)
-		}
-		tmp := filepath.Join(o.out, "."+o.name+".tmp-"+hex.EncodeToString(b[:]))
+		// Not crypto/rand: the name needs no secrecy, and tests seed
+		// crypto/rand to make keys reproducible.
+		tmp := filepath.Join(o.out, fmt.Sprintf(".%s.tmp-%012x", o.name, mathrand.Uint64()>>16))
 		f, err := os.OpenFile(tmp+markSuffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) && i < 10 {
 			continue
