@@ -111,6 +111,9 @@ func openOutput(ctx context.Context, opts *Options, spec *cluster.Spec) (o *outp
 		return o, err
 	}
 	opts.stepf("probed")
+	if ctx.Err() != nil {
+		return o, interrupted(ctx)
+	}
 	return o, nil
 }
 
@@ -364,11 +367,14 @@ func (o *output) probe() error {
 // commit makes the finished build in tmp durable and puts it in place: one
 // RENAME_EXCHANGE with the earlier build (or RENAME_NOREPLACE for the
 // first), then the earlier build, now at the temporary name, is removed.
-func (o *output) commit() error {
+func (o *output) commit(ctx context.Context) error {
 	if err := syncTree(o.tmp); err != nil {
 		return fmt.Errorf("output: sync %s: %w", o.tmp, err)
 	}
 	o.opts.stepf("synced")
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
 	// OUT/<cluster> is locked against builds, not against everything else.
 	replace, err := checkEarlierBuild(o.final, o.name, o.inputs)
 	if err != nil || replace != o.replace {
@@ -392,6 +398,14 @@ func (o *output) commit() error {
 		return fmt.Errorf("output: sync %s: %w", o.out, err)
 	}
 	o.opts.stepf("swapped")
+	// The earlier build is now at the temporary name, still marked: a kill
+	// from here on leaves it to the next build.
+	if err := os.RemoveAll(o.tmp); err != nil {
+		o.opts.logf("warning: the earlier build at %s could not be removed (the next build removes it): %v", o.tmp, err)
+		return nil
+	}
+	o.tmp = ""
+	o.opts.stepf("earlier removed")
 	return nil
 }
 

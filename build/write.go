@@ -90,7 +90,7 @@ func Run(opts Options) (res *Result, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, interrupted(ctx)
 	}
-	if err := o.commit(); err != nil {
+	if err := o.commit(ctx); err != nil {
 		return nil, err
 	}
 	opts.logf("==> wrote %s (build %s)", o.final, m.BuildID)
