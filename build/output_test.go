@@ -300,7 +300,7 @@ func TestStaleTemporaries(t *testing.T) {
 	mk(".pgcluster.tmp-dead.mark", "")
 	mk(".pgcluster.tmp-dead/bundles/x.tar.gz", "passwords")
 	mk(".pgcluster.tmp-nodir.mark", "") // killed between marker and directory
-	copyBuild(".pgcluster.tmp-swapped")   // killed after the swap: the earlier build with its marker
+	copyBuild(".pgcluster.tmp-swapped") // killed after the swap: the earlier build with its marker
 	mk(".pgcluster.tmp-swapped.mark", "")
 	// A running build's: its marker is locked.
 	mk(".pgcluster.tmp-running.mark", "")
