@@ -94,15 +94,22 @@ func openOutput(ctx context.Context, opts *Options, spec *cluster.Spec) (o *outp
 		return o, err
 	}
 	opts.stepf("locked")
-	if err := o.removeStale(); err != nil {
-		return o, err
-	}
-	opts.stepf("cleaned")
 	o.inputs = inputsOf(opts, spec)
 	if o.replace, err = checkEarlierBuild(o.final, o.name, o.inputs); err != nil {
 		return o, err
 	}
 	opts.stepf("checked")
+	// Only a build that goes ahead cleans up: a refused one changes nothing.
+	restored, err := o.removeStale()
+	if err != nil {
+		return o, err
+	}
+	if restored {
+		if o.replace, err = checkEarlierBuild(o.final, o.name, o.inputs); err != nil {
+			return o, err
+		}
+	}
+	opts.stepf("cleaned")
 	if err := o.makeTemp(); err != nil {
 		return o, err
 	}
@@ -161,7 +168,7 @@ func (o *output) takeLock(ctx context.Context) error {
 	path := o.lockPath()
 	said := false
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
 		if err != nil {
 			return fmt.Errorf("output lock: %w", err)
 		}
@@ -226,11 +233,11 @@ func samePath(f *os.File, path string) (bool, error) {
 // removeStale removes what earlier builds of the cluster left in OUT:
 // temporary directories whose marker no build holds. An earlier build that
 // an interrupted older release moved aside is put back when OUT/<cluster> is
-// missing. Anything else is left alone and named.
-func (o *output) removeStale() error {
+// missing (restored tells). Anything else is left alone and named.
+func (o *output) removeStale() (restored bool, err error) {
 	entries, err := os.ReadDir(o.out)
 	if err != nil {
-		return fmt.Errorf("output: %w", err)
+		return false, fmt.Errorf("output: %w", err)
 	}
 	prefix := "." + o.name + ".tmp-"
 	marked := map[string]bool{}
@@ -250,7 +257,7 @@ func (o *output) removeStale() error {
 	}
 	for dir := range marked {
 		if err := o.removeMarked(filepath.Join(o.out, dir)); err != nil {
-			return err
+			return restored, err
 		}
 	}
 	_, finalErr := os.Lstat(o.final)
@@ -271,27 +278,27 @@ func (o *output) removeStale() error {
 				// An older release moved the previous build aside and
 				// stopped before the new one took its place.
 				if err := renameat2(p, o.final, unix.RENAME_NOREPLACE); err != nil {
-					return fmt.Errorf("output: put the earlier build %s back to %s: %w", p, o.final, err)
+					return restored, fmt.Errorf("output: put the earlier build %s back to %s: %w", p, o.final, err)
 				}
 				o.opts.logf("==> put the earlier build %s back to %s", p, o.final)
-				finalErr = nil
+				finalErr, restored = nil, true
 				continue
 			}
 			if err := os.RemoveAll(p); err != nil {
-				return fmt.Errorf("output: remove the earlier build %s: %w", p, err)
+				return restored, fmt.Errorf("output: remove the earlier build %s: %w", p, err)
 			}
 			o.opts.logf("==> removed %s, an earlier build left beside %s", p, o.final)
 			continue
 		}
 		o.opts.logf("warning: %s is not marked as a temporary directory of pgha-bundle, so it is left alone; if an interrupted build of an earlier release left it, remove it (it may hold passwords)", p)
 	}
-	return nil
+	return restored, nil
 }
 
 // removeMarked removes dir and its marker unless a running build holds the marker.
 func (o *output) removeMarked(dir string) error {
 	mark := dir + markSuffix
-	f, err := os.OpenFile(mark, os.O_RDWR, 0)
+	f, err := os.OpenFile(mark, os.O_RDWR|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}

@@ -325,6 +325,17 @@ func TestStaleTemporaries(t *testing.T) {
 	mk(".other.tmp-dead.mark", "")
 	mk(".other.tmp-dead/x", "")
 
+	// A refused build changes nothing, leftovers included.
+	all := dotEntries(t, e.out)
+	mk("pgcluster/NOTES", "a user's notes")
+	if _, err := Run(e.opts()); err == nil || !strings.Contains(err.Error(), "files no build wrote: NOTES") {
+		t.Fatalf("a build holding a user's file was not refused: %v", err)
+	}
+	if got := dotEntries(t, e.out); !reflect.DeepEqual(got, all) {
+		t.Fatalf("a refused build changed the leftovers: %v, was %v", got, all)
+	}
+	os.Remove(filepath.Join(res.Dir, "NOTES"))
+
 	var log bytes.Buffer
 	o := e.opts()
 	o.Log = &log
