@@ -35,10 +35,13 @@ func Run(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := Render(opts, false)
+	r, err := render(opts, true)
 	if err != nil {
 		return nil, err
 	}
+	// The secrets file stays locked until the output is in place: a second
+	// build of the same secrets waits, then reads what this one wrote.
+	defer r.release()
 	for _, w := range r.Warnings {
 		opts.logf("%s", w)
 	}
