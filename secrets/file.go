@@ -441,6 +441,9 @@ const DefaultLockWait = 2 * time.Minute
 type File struct {
 	path string
 	lock *os.File
+	// loaded is set by Load; read is what it read (nil: no file).
+	loaded bool
+	read   []byte
 }
 
 // Lock takes the lock of the secrets file at path (LockPath, beside it),
@@ -515,8 +518,10 @@ func (f *File) Close() error {
 // Fields an older, well-formed file lacks are filled (Report.Filled). Nothing
 // is written: Save does.
 func (f *File) Load(rnd io.Reader, want Want) (*Secrets, Report, error) {
-	s, _, err := read(f.path)
+	s, data, err := read(f.path)
+	f.loaded, f.read = err == nil, data
 	if errors.Is(err, fs.ErrNotExist) {
+		f.loaded = true
 		prev := PrevPath(f.path)
 		if _, perr := os.Lstat(prev); perr == nil {
 			return nil, Report{}, &Error{Path: f.path, Reason: "does not exist, but its previous version is kept at " + prev,
@@ -554,6 +559,11 @@ func (f *File) Save(s *Secrets) error {
 	}
 	next := append([]byte(header), body...)
 	cur, err := os.ReadFile(f.path)
+	if f.loaded && (!bytes.Equal(cur, f.read) || (cur == nil) != (f.read == nil)) {
+		// Builds exclude each other: this is a hand edit or another tool.
+		return &Error{Path: f.path, Reason: "changed while this build held its lock",
+			Remedy: "nothing was written; check the file, then run the build again"}
+	}
 	switch {
 	case err == nil:
 		if bytes.Equal(cur, next) {

@@ -529,3 +529,39 @@ func TestSymlinkWrittenAtItsTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveRefusesAFileChangedSinceLoad: what Load read is what Save
+// replaces; a file written meanwhile by something that ignores the lock is
+// left as it is.
+func TestSaveRefusesAFileChangedSinceLoad(t *testing.T) {
+	for _, existed := range []bool{false, true} {
+		t.Run(fmt.Sprint("existed=", existed), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "pg.secrets.yaml")
+			if existed {
+				if err := os.WriteFile(path, todaysFormat(t, goodFile(t, "pg", 120)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f, err := Lock(path, time.Second, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			s, rep, err := f.Load(seeded(121), want)
+			if err != nil || !rep.Changed() {
+				t.Fatalf("%+v %v", rep, err)
+			}
+			other := goodFile(t, "pg", 122)
+			if err := os.WriteFile(path, other, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err = f.Save(s)
+			if err == nil || !strings.Contains(err.Error(), "changed while this build held its lock") {
+				t.Fatalf("error %v", err)
+			}
+			if now, _ := os.ReadFile(path); string(now) != string(other) {
+				t.Fatal("the file written meanwhile was replaced")
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/build"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
 func buildCommand() *cli.Command {
@@ -25,7 +26,9 @@ func buildCommand() *cli.Command {
 			"   manifest.json, SHA256SUMS\n" +
 			"The output is written beside OUT/<cluster> and renamed into place: a failed build leaves the\n" +
 			"previous one intact. Secrets are generated at the first build into the secrets file (mode 0600)\n" +
-			"and reused afterwards. The same inputs give byte-identical outputs (SOURCE_DATE_EPOCH sets the\n" +
+			"and reused afterwards; a secrets file that is damaged or of another cluster stops the build\n" +
+			"(restore FILE.prev, the version before its last change, or your backup). Builds of one secrets\n" +
+			"file take turns (FILE.lock). The same inputs give byte-identical outputs (SOURCE_DATE_EPOCH sets the\n" +
 			"timestamps).\n\n" +
 			"Examples:\n" +
 			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY-vendor\n" +
@@ -63,6 +66,10 @@ func buildCommand() *cli.Command {
 					fmt.Fprintln(c.App.ErrWriter, p)
 				}
 				return exitWith(exitUsage, fmt.Errorf("build stopped: %s; the previous output is unchanged", plural(len(specErr.Problems.Errors()), "spec error")))
+			}
+			var secretsErr *secrets.Error
+			if errors.As(err, &secretsErr) {
+				return exitWith(exitUsage, fmt.Errorf("build stopped: the secrets file is refused; it and the previous output are unchanged:\n%w", err))
 			}
 			if err != nil {
 				return exitWith(exitUsage, fmt.Errorf("build failed; the previous output is unchanged:\n%w", err))
