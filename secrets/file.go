@@ -466,7 +466,7 @@ func Lock(path string, wait time.Duration, logf func(format string, args ...any)
 	}
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, &Error{Path: path, Reason: "its directory " + dir + " does not exist",
+		return nil, &Error{Path: path, Reason: "its directory " + dir + " does not exist or is not a directory",
 			Remedy: "create it, or name another secrets file with --secrets"}
 	}
 	lockPath := LockPath(path)
