@@ -165,18 +165,8 @@ func prepare(path string, s *Secrets, rnd io.Reader, want Want) (*Secrets, Repor
 
 // read loads path and checks it whole. It returns the bytes read too.
 func read(path string) (*Secrets, []byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("secrets %s: %w", path, unwrapPath(err))
-	}
-	switch {
-	case fi.IsDir():
-		return nil, nil, &Error{Path: path, Reason: "is a directory, not a secrets file",
-			Remedy: "name the secrets file itself, e.g. --secrets " + filepath.Join(path, "cluster.secrets.yaml")}
-	case !fi.Mode().IsRegular():
-		return nil, nil, &Error{Path: path, Reason: "is not a regular file", Remedy: "name the secrets file itself with --secrets"}
-	case fi.Mode().Perm()&0o077 != 0:
-		return nil, nil, &Error{Path: path, Reason: ErrTooOpen.Error(), Remedy: "run chmod 0600 on it", Err: ErrTooOpen}
+	if err := statCheck(path); err != nil {
+		return nil, nil, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -188,6 +178,32 @@ func read(path string) (*Secrets, []byte, error) {
 	}
 	return s, data, nil
 }
+
+// statCheck refuses, from its metadata alone, a path that cannot be a
+// usable secrets file.
+func statCheck(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("secrets %s: %w", path, unwrapPath(err))
+	}
+	switch {
+	case fi.IsDir():
+		return &Error{Path: path, Reason: "is a directory, not a secrets file",
+			Remedy: "name the secrets file itself, e.g. --secrets " + filepath.Join(path, "cluster.secrets.yaml")}
+	case !fi.Mode().IsRegular():
+		return &Error{Path: path, Reason: "is not a regular file", Remedy: "name the secrets file itself with --secrets"}
+	case fi.Mode().Perm()&0o077 != 0:
+		return &Error{Path: path, Reason: ErrTooOpen.Error(), Remedy: "run chmod 0600 on it", Err: ErrTooOpen}
+	case fi.Size() > maxSize:
+		return &Error{Path: path, Reason: fmt.Sprintf("is %d bytes, far more than a secrets file holds", fi.Size()),
+			Remedy: "name the secrets file itself with --secrets"}
+	}
+	return nil
+}
+
+// maxSize bounds what is read as a secrets file: one of a hundred nodes is
+// about 150 kB.
+const maxSize = 16 << 20
 
 // unwrapPath drops the operation and path of an *fs.PathError, which the
 // caller names already.
@@ -449,8 +465,9 @@ type File struct {
 // Lock takes the lock of the secrets file at path (LockPath, beside it),
 // waiting up to wait for another build that holds it; logf, when not nil,
 // says that it waits. A path that is a symbolic link stands for its target.
-// It refuses a path that is a directory, or whose directory does not exist,
-// before creating anything.
+// It refuses a path that is not a usable file (a directory, a file group or
+// others can read, …) or whose directory does not exist before creating
+// anything.
 func Lock(path string, wait time.Duration, logf func(format string, args ...any)) (*File, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		real, err := filepath.EvalSymlinks(path)
@@ -460,9 +477,8 @@ func Lock(path string, wait time.Duration, logf func(format string, args ...any)
 		}
 		path = real
 	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, &Error{Path: path, Reason: "is a directory, not a secrets file",
-			Remedy: "name the secrets file itself, e.g. --secrets " + filepath.Join(path, "cluster.secrets.yaml")}
+	if err := statCheck(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {

@@ -295,6 +295,13 @@ func TestRefusedPaths(t *testing.T) {
 			return p
 		}, "is a directory, not a secrets file: name the secrets file itself, e.g. --secrets "},
 		{"a missing directory", func(dir string) string { return filepath.Join(dir, "nope", "s.yaml") }, "its directory "},
+		{"a large file", func(dir string) string {
+			p := filepath.Join(dir, "big.iso")
+			f, _ := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o600)
+			f.Truncate(maxSize + 1)
+			f.Close()
+			return p
+		}, "is 16777217 bytes, far more than a secrets file holds"},
 		{"a dangling link", func(dir string) string {
 			p := filepath.Join(dir, "s.yaml")
 			os.Symlink(filepath.Join(dir, "gone.yaml"), p)
