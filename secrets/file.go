@@ -223,10 +223,23 @@ func restoreRemedy(path string) string {
 	if _, err := os.Lstat(prev); err != nil {
 		return "restore it from your backup (no previous version is kept at " + prev + ")" + never
 	}
-	if _, _, err := read(prev); err != nil {
+	if !checksOut(prev) {
 		return "restore it from your backup (the previous version kept at " + prev + " is damaged too)" + never
 	}
 	return fmt.Sprintf("restore the previous version kept at %s (cp -p %s %s) or your backup", prev, prev, path) + never
+}
+
+// checksOut reports whether path is a secrets file that Load would accept.
+func checksOut(path string) bool {
+	if statCheck(path) != nil {
+		return false
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	_, _, reason := parse(data)
+	return reason == ""
 }
 
 // keys lists the keys of the file in the order they are written.
@@ -486,7 +499,7 @@ func Lock(path string, wait time.Duration, logf func(format string, args ...any)
 			Remedy: "create it, or name another secrets file with --secrets"}
 	}
 	lockPath := LockPath(path)
-	lf, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	lf, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("secrets %s: lock: %w", path, err)
 	}
