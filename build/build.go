@@ -6,8 +6,10 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +70,13 @@ type Options struct {
 	prepare func(*cluster.Spec) error
 	// step is called at each named step of Run (tests kill builds there).
 	step func(name string)
+	// LockWait bounds how long a build waits for another build of the same
+	// secrets file; zero means secrets.DefaultLockWait.
+	LockWait time.Duration
+
+	// afterSecretsRead, set by tests only, runs between reading the secrets
+	// file and writing it.
+	afterSecretsRead func()
 }
 
 // Rendered is a build before anything is written: the loaded spec, the
@@ -79,6 +88,18 @@ type Rendered struct {
 	Secrets     *secrets.Secrets
 	SecretsPath string
 	Nodes       []payload.Node
+
+	// secretsFile is the locked secrets file of a build: held until its
+	// output is in place (release).
+	secretsFile *secrets.File
+}
+
+// release unlocks the secrets file. Run calls it once the output is in place.
+func (r *Rendered) release() {
+	if r != nil {
+		r.secretsFile.Close()
+		r.secretsFile = nil
+	}
 }
 
 func (o *Options) logf(format string, args ...interface{}) {
@@ -124,8 +145,17 @@ func DefaultSecretsPath(specPath string) string {
 
 // Render loads and checks the spec, verifies the packages, loads (or, unless
 // readOnly, creates) the secrets and renders every node. Nothing else is
-// written: diff uses it to preview a spec.
+// written: diff uses it (readOnly) to preview a spec. Unless readOnly, the
+// secrets file is locked while it is read and written.
 func Render(opts Options, readOnly bool) (*Rendered, error) {
+	r, err := render(opts, !readOnly)
+	r.release()
+	return r, err
+}
+
+// render is Render; with lock, the secrets file stays locked in the result
+// until its release, so that Run holds it until the output is in place.
+func render(opts Options, lock bool) (*Rendered, error) {
 	opts.logf("==> load spec %s", opts.SpecPath)
 	spec, probs, err := cluster.Load(opts.SpecPath)
 	if err != nil {
@@ -178,32 +208,76 @@ func Render(opts Options, readOnly bool) (*Rendered, error) {
 		now = time.Now()
 	}
 	want := secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}
-	if readOnly {
+	if !lock {
 		// A preview issues what the next build would (a new node's or a
 		// moved node's certificate) in memory only.
-		if r.Secrets, err = secrets.Load(r.SecretsPath); err == nil {
-			_, err = r.Secrets.EnsureTLS(rnd, want.Now, want.Cluster, want.Nodes)
+		r.Secrets, _, err = secrets.Preview(r.SecretsPath, rnd, want)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no secrets file %s: a spec is previewed with its cluster's secrets file, which only build creates; name it with --secrets, or build the spec once", r.SecretsPath)
 		}
-	} else {
-		var created bool
-		r.Secrets, created, err = secrets.LoadOrCreate(r.SecretsPath, rnd, want)
-		if created {
-			opts.logf("==> secrets (passwords, CA, node certificates) written to %s (mode 0600): keep it private and backed up", r.SecretsPath)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
+	} else if err := r.loadSecrets(&opts, rnd, want); err != nil {
+		r.release()
 		return nil, err
 	}
 
 	opts.logf("==> render %d nodes", len(spec.Nodes))
 	r.Nodes, err = templates.RenderAll(spec, set.Components, r.Secrets)
 	if err != nil {
+		r.release()
 		return nil, err
 	}
 	if err := templates.CrossCheck(r.Nodes); err != nil {
+		r.release()
 		return nil, fmt.Errorf("self-check of the rendered files failed:\n%w", err)
 	}
 	return r, nil
+}
+
+// loadSecrets locks the secrets file (the lock stays in r), loads it or makes
+// a new cluster's, and writes what changed, saying what that was.
+func (r *Rendered) loadSecrets(opts *Options, rnd io.Reader, want secrets.Want) error {
+	wait := opts.LockWait
+	if wait == 0 {
+		wait = secrets.DefaultLockWait
+	}
+	f, err := secrets.Lock(r.SecretsPath, wait, opts.logf)
+	if err != nil {
+		return err
+	}
+	r.secretsFile = f
+	s, rep, err := f.Load(rnd, want)
+	if err != nil {
+		return err
+	}
+	if opts.afterSecretsRead != nil {
+		opts.afterSecretsRead()
+	}
+	if rep.Changed() {
+		if err := f.Save(s); err != nil {
+			return err
+		}
+	}
+	path := f.Path()
+	switch {
+	case rep.New:
+		opts.logf("==> new cluster: generated its passwords, CA and node certificates into %s (mode 0600): keep it private and backed up; every later build reuses it", path)
+	case rep.Changed():
+		if len(rep.Filled) > 0 {
+			opts.logf("==> secrets %s: filled in what this older file lacked: %s", path, strings.Join(rep.Filled, ", "))
+		}
+		if len(rep.Issued) > 0 {
+			opts.logf("==> secrets %s: issued certificates for %s under the cluster's CA", path, strings.Join(rep.Issued, ", "))
+		}
+		if len(rep.Dropped) > 0 {
+			opts.logf("==> secrets %s: removed the certificates of %s, no longer in the spec", path, strings.Join(rep.Dropped, ", "))
+		}
+		opts.logf("==> secrets %s updated; its previous version is kept at %s", path, secrets.PrevPath(path))
+	}
+	r.Secrets = s
+	return nil
 }
 
 // certIdentities lists what each node's certificate must name: its name, its

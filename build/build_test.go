@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -493,5 +495,218 @@ func TestCertIdentities(t *testing.T) {
 	ids = certIdentities(spec)
 	if got := strings.Join(ids[1].IPs, " "); got != "127.0.0.12 127.0.0.1 127.0.0.11 127.0.0.13" {
 		t.Fatalf("loopback co7-node02 names %s", got)
+	}
+}
+
+// syncBuffer is a log two goroutines may write and read.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// caProblems lists what disagrees with one CA for the cluster: the secrets
+// file's CA must be the one in every node tree of every output, and no other
+// CA may have been written to the file (its kept previous version).
+func caProblems(t *testing.T, secretsPath string, outs ...string) []string {
+	t.Helper()
+	sec, err := secrets.Load(secretsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problems []string
+	for _, out := range outs {
+		cas, _ := filepath.Glob(filepath.Join(out, "nodes", "*", "etc", "pgha-bundle", "pki", "ca.crt"))
+		if len(cas) == 0 {
+			problems = append(problems, out+" holds no CA")
+		}
+		for _, p := range cas {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(b)) != strings.TrimSpace(sec.TLS.CACert) {
+				problems = append(problems, p+" is another CA than the secrets file's")
+			}
+		}
+	}
+	if prev, err := secrets.Load(secrets.PrevPath(secretsPath)); err == nil && prev.TLS.CACert != sec.TLS.CACert {
+		problems = append(problems, "a second CA was written to the secrets file")
+	}
+	return problems
+}
+
+// TestConcurrentFirstBuildsMakeOneCA forces the race of two first builds of
+// one new spec: the first is paused between reading the (missing) secrets
+// file and writing it while the second starts. The second must wait for the
+// first's lock and build with the CA the first made.
+func TestConcurrentFirstBuildsMakeOneCA(t *testing.T) {
+	e := newEnv(t)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	a := e.opts()
+	a.OutDir = filepath.Join(e.dir, "out-a")
+	a.afterSecretsRead = func() {
+		close(paused)
+		<-resume
+	}
+	b := e.opts()
+	b.OutDir = filepath.Join(e.dir, "out-b")
+	var logB syncBuffer
+	b.Log = &logB
+
+	results := make(chan error, 2)
+	go func() { _, err := Run(a); results <- err }()
+	select {
+	case <-paused:
+	case err := <-results:
+		t.Fatalf("the first build ended before its pause: %v", err)
+	}
+	go func() { _, err := Run(b); results <- err }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(logB.String(), "==> waiting for another build of ") {
+		if time.Now().After(deadline) {
+			close(resume)
+			t.Fatalf("the second build did not wait for the first one's lock:\n%s", logB.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(resume)
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(logB.String(), "new cluster") {
+		t.Errorf("the second build made a new cluster's secrets too:\n%s", logB.String())
+	}
+	if p := caProblems(t, DefaultSecretsPath(e.spec), filepath.Join(a.OutDir, "pgcluster"), filepath.Join(b.OutDir, "pgcluster")); len(p) > 0 {
+		t.Fatalf("two CAs: %v", p)
+	}
+}
+
+// TestCAProblemsSeesTwoCAs: the check of the test above fails on two builds
+// with their own secrets file each, as racing builds without a lock make.
+func TestCAProblemsSeesTwoCAs(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.opts(), e.opts()
+	a.OutDir, b.OutDir = filepath.Join(e.dir, "out-a"), filepath.Join(e.dir, "out-b")
+	b.SecretsPath = filepath.Join(e.dir, "other.secrets.yaml")
+	for _, o := range []Options{a, b} {
+		if _, err := Run(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := caProblems(t, DefaultSecretsPath(e.spec), filepath.Join(a.OutDir, "pgcluster"), filepath.Join(b.OutDir, "pgcluster")); len(p) != 3 {
+		t.Fatalf("found %v, want the 3 node trees of the second output", p)
+	}
+}
+
+// TestLockedSecretsFailClearly: a build that cannot take the secrets file's
+// lock in time fails, naming it, and writes nothing.
+func TestLockedSecretsFailClearly(t *testing.T) {
+	e := newEnv(t)
+	path := DefaultSecretsPath(e.spec)
+	held, err := secrets.Lock(path, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	o := e.opts()
+	o.LockWait = 300 * time.Millisecond
+	_, err = Run(o)
+	want := "secrets " + path + ": another build of it is running (it holds " + secrets.LockPath(path) + "): waited 300ms"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	for _, p := range []string{path, e.out} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s written by a build that failed: %v", p, err)
+		}
+	}
+}
+
+// TestRefusedSecretsChangeNothing: a secrets file that is refused stops the
+// build with the secrets file and the previous output as they were; the
+// remedy names the previous version kept beside the file.
+func TestRefusedSecretsChangeNothing(t *testing.T) {
+	cases := []struct {
+		name   string
+		break_ func(t *testing.T, e *env, path string)
+		want   string
+	}{
+		{"another cluster's file", func(t *testing.T, e *env, path string) {
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, bytes.Replace(b, []byte("cluster: pgcluster\n"), []byte("cluster: other\n"), 1), 0o600)
+		}, `belongs to cluster "other" (its cluster field), not to "pgcluster"`},
+		{"truncated", func(t *testing.T, e *env, path string) {
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, b[:len(b)/3], 0o600)
+		}, "restore the previous version kept at PATH.prev (cp -p PATH.prev PATH)"},
+		{"empty", func(t *testing.T, e *env, path string) { os.WriteFile(path, nil, 0o600) }, "is empty"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			path := DefaultSecretsPath(e.spec)
+			res, err := Run(e.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// An older file of the current format gains its cluster field,
+			// so that a previous version is kept.
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, bytes.Replace(b, []byte("cluster: pgcluster\n"), nil, 1), 0o600)
+			var log bytes.Buffer
+			o := e.opts()
+			o.Log = &log
+			if _, err := Run(o); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(log.String(), "==> secrets "+path+": filled in what this older file lacked: cluster") {
+				t.Errorf("the build did not name what it filled in:\n%s", log.String())
+			}
+			before := tree(t, res.Dir)
+			c.break_(t, e, path)
+			broken, _ := os.ReadFile(path)
+			_, err = Run(e.opts())
+			if want := strings.ReplaceAll(c.want, "PATH", path); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %v, want %q", err, want)
+			}
+			if now, _ := os.ReadFile(path); !bytes.Equal(now, broken) {
+				t.Error("the refused secrets file changed")
+			}
+			after := tree(t, res.Dir)
+			if fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Error("the previous output changed")
+			}
+		})
+	}
+}
+
+// TestPreviewNeedsASecretsFile: diff's spec side says what to do when the
+// secrets file does not exist, and creates nothing.
+func TestPreviewNeedsASecretsFile(t *testing.T) {
+	e := newEnv(t)
+	_, err := Render(e.opts(), true)
+	want := "no secrets file " + DefaultSecretsPath(e.spec) + ": a spec is previewed with its cluster's secrets file, which only build creates; name it with --secrets, or build the spec once"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v\nwant %s", err, want)
+	}
+	entries, _ := os.ReadDir(e.dir)
+	for _, d := range entries {
+		if strings.Contains(d.Name(), "secrets") {
+			t.Errorf("a preview created %s", d.Name())
+		}
 	}
 }

@@ -60,10 +60,13 @@ func Run(opts Options) (res *Result, err error) {
 		o, err = openOutput(ctx, &opts, spec)
 		return err
 	}
-	r, err := Render(opts, false)
+	r, err := render(opts, true)
 	if err != nil {
 		return nil, err
 	}
+	// The secrets file stays locked until the output is in place: a second
+	// build of the same secrets waits, then reads what this one wrote.
+	defer r.release()
 	opts.stepf("rendered")
 	if err := ctx.Err(); err != nil {
 		return nil, interrupted(ctx)

@@ -4,6 +4,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -61,9 +62,9 @@ func TestNewGeneratesDistinctSafePasswords(t *testing.T) {
 
 func TestLoadOrCreateReusesAndKeepsPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cluster.secrets.yaml")
-	first, created, err := LoadOrCreate(path, seeded(2), want)
-	if err != nil || !created {
-		t.Fatalf("first LoadOrCreate: created=%v err=%v", created, err)
+	first, rep, err := LoadOrCreate(path, seeded(2), want)
+	if err != nil || !rep.New {
+		t.Fatalf("first LoadOrCreate: report %+v err=%v", rep, err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -72,63 +73,18 @@ func TestLoadOrCreateReusesAndKeepsPrivate(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("secrets file mode %o, want 600", fi.Mode().Perm())
 	}
-	second, created, err := LoadOrCreate(path, seeded(3), want)
-	if err != nil || created {
-		t.Fatalf("second LoadOrCreate: created=%v err=%v", created, err)
+	second, rep, err := LoadOrCreate(path, seeded(3), want)
+	if err != nil || rep.Changed() {
+		t.Fatalf("second LoadOrCreate: report %+v err=%v", rep, err)
 	}
 	if !reflect.DeepEqual(first, second) {
 		t.Fatalf("a later build rotated the secrets")
 	}
-}
-
-func TestFillMissingKeepsExisting(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.yaml")
-	old := "superuser_password: AAAAAAAAAAAAAAAAAAAAAAAA\n"
-	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
-		t.Fatal(err)
+	if first.Cluster != "pg" {
+		t.Fatalf("the file names cluster %q, want pg", first.Cluster)
 	}
-	s, created, err := LoadOrCreate(path, seeded(4), want)
-	if err != nil || !created {
-		t.Fatalf("created=%v err=%v", created, err)
-	}
-	if s.SuperuserPassword != "AAAAAAAAAAAAAAAAAAAAAAAA" {
-		t.Errorf("existing secret rotated")
-	}
-	if s.ReplicationPassword == "" || s.HAProxyStatsPassword == "" {
-		t.Errorf("missing secrets not generated")
-	}
-}
-
-func TestLoadRejects(t *testing.T) {
-	dir := t.TempDir()
-	cases := []struct {
-		name, body string
-		mode       os.FileMode
-		want       string
-	}{
-		{"group readable", "superuser_password: AAAAAAAAAAAAAAAAAAAA\n", 0o640, "readable by group or others: run chmod 0600"},
-		{"unknown key", "superuser_pasword: x\n", 0o600, "field superuser_pasword not found"},
-		{"short", "superuser_password: short\n", 0o600, "superuser_password is shorter than 16 characters"},
-		{"short, last field", "haproxy_stats_password: short\n", 0o600, "haproxy_stats_password is shorter than 16 characters"},
-		{"quote", "superuser_password: \"AAAAAAAAAAAAAAAA'AAAA\"\n", 0o600, "superuser_password holds a character that needs quoting"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
-			if err := os.WriteFile(path, []byte(c.body), c.mode); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(path, c.mode); err != nil {
-				t.Fatal(err)
-			}
-			_, _, err := LoadOrCreate(path, seeded(5), want)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %v, want it to contain %q", err, c.want)
-			}
-			if c.mode == 0o640 && !errors.Is(err, ErrTooOpen) {
-				t.Errorf("error %v is not ErrTooOpen", err)
-			}
-		})
+	if _, err := os.Stat(PrevPath(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a new file has a previous version: %v", err)
 	}
 }
 

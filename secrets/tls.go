@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"slices"
@@ -58,24 +59,39 @@ const (
 // every identity that has none, whose names differ from the identity, that
 // the CA did not sign, or that expires within a year. Certificates of nodes
 // no longer listed are dropped. A CA that expires within a year is an error.
-// It reports whether anything changed.
+// It reports whether anything changed. A secrets file that exists always has
+// a CA (Load refuses one without): only a new cluster's secrets get one here.
 func (s *Secrets) EnsureTLS(rnd io.Reader, now time.Time, cluster string, ids []Identity) (bool, error) {
-	changed := false
+	c, err := s.ensureTLS(rnd, now, cluster, ids)
+	return c.changed(), err
+}
+
+// tlsChanges is what ensureTLS changed: nodes named, never keys.
+type tlsChanges struct {
+	newCA   bool
+	issued  []string
+	dropped []string
+}
+
+func (c tlsChanges) changed() bool { return c.newCA || len(c.issued) > 0 || len(c.dropped) > 0 }
+
+func (s *Secrets) ensureTLS(rnd io.Reader, now time.Time, cluster string, ids []Identity) (tlsChanges, error) {
+	var c tlsChanges
 	ca, caKey, err := s.TLS.ca()
 	if err != nil {
-		return false, err
+		return c, err
 	}
 	if ca != nil && now.Add(renewBefore).After(ca.NotAfter) {
 		// A new CA is a rolling change of trust on every member (old and
 		// new CA side by side), which a build alone cannot make safely.
-		return false, fmt.Errorf("the cluster's CA expires on %s: plan its rotation; removing the tls section makes a new CA that running members do not trust",
+		return c, fmt.Errorf("the cluster's CA expires on %s: plan its rotation, a rolling change of trust on every member that a build cannot make; no build makes a new CA for an existing cluster",
 			ca.NotAfter.Format("2006-01-02"))
 	}
 	if ca == nil {
 		if ca, caKey, err = s.newCA(rnd, now, cluster); err != nil {
-			return false, err
+			return c, err
 		}
-		changed = true
+		c.newCA = true
 	}
 	keep := map[string]NodeCert{}
 	for _, id := range ids {
@@ -85,17 +101,23 @@ func (s *Secrets) EnsureTLS(rnd io.Reader, now time.Time, cluster string, ids []
 			continue
 		}
 		if nc, err = issue(rnd, now, ca, caKey, id); err != nil {
-			return false, fmt.Errorf("certificate of %s: %w", id.Name, err)
+			return c, fmt.Errorf("certificate of %s: %w", id.Name, err)
 		}
 		keep[id.Name] = nc
-		changed = true
+		c.issued = append(c.issued, id.Name)
 	}
-	if len(keep) != len(s.TLS.Nodes) {
-		changed = true
+	for _, name := range sorted(slices.Collect(maps.Keys(s.TLS.Nodes))) {
+		if _, ok := keep[name]; !ok {
+			c.dropped = append(c.dropped, name)
+		}
 	}
 	s.TLS.Nodes = keep
-	return changed, nil
+	return c, nil
 }
+
+// caPrefix starts the common name of every CA pgha-bundle makes; the
+// cluster's name follows. Files without a cluster field are recognised by it.
+const caPrefix = "pgha-bundle CA "
 
 // ca parses the CA; a TLS section without one yields nils.
 func (t TLS) ca() (*x509.Certificate, crypto.Signer, error) {
@@ -104,14 +126,17 @@ func (t TLS) ca() (*x509.Certificate, crypto.Signer, error) {
 	}
 	cert, err := ParseCertificate(t.CACert)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tls.ca_cert: %w: remove the tls section to have a new CA (and node certificates) generated", err)
+		return nil, nil, errors.New("tls.ca_cert is not a PEM certificate that parses")
 	}
 	key, err := ParsePrivateKey(t.CAKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tls.ca_key: %w: remove the tls section to have a new CA (and node certificates) generated", err)
+		return nil, nil, errors.New("tls.ca_key is not a PEM PKCS #8 private key that parses")
 	}
-	if !cert.IsCA || !SamePublicKey(cert.PublicKey, key.Public()) {
-		return nil, nil, errors.New("tls.ca_cert is not a CA certificate of tls.ca_key: remove the tls section to have a new CA generated")
+	if !cert.IsCA {
+		return nil, nil, errors.New("tls.ca_cert is not a CA certificate")
+	}
+	if !SamePublicKey(cert.PublicKey, key.Public()) {
+		return nil, nil, errors.New("tls.ca_key is not the key of tls.ca_cert")
 	}
 	return cert, key, nil
 }
@@ -127,7 +152,7 @@ func (s *Secrets) newCA(rnd io.Reader, now time.Time, cluster string) (*x509.Cer
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "pgha-bundle CA " + cluster},
+		Subject:               pkix.Name{CommonName: caPrefix + cluster},
 		NotBefore:             now.Add(-backdate).UTC(),
 		NotAfter:              now.Add(caValidity).UTC(),
 		IsCA:                  true,

@@ -151,17 +151,17 @@ func TestExpiringCAIsAnError(t *testing.T) {
 
 func TestSecretsFileKeepsTLS(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.secrets.yaml")
-	first, created, err := LoadOrCreate(path, seeded(30), want)
-	if err != nil || !created {
-		t.Fatalf("created=%v err=%v", created, err)
+	first, rep, err := LoadOrCreate(path, seeded(30), want)
+	if err != nil || !rep.New {
+		t.Fatalf("report %+v err=%v", rep, err)
 	}
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, created, err := LoadOrCreate(path, seeded(31), want)
-	if err != nil || created {
-		t.Fatalf("second load created=%v err=%v", created, err)
+	second, rep, err := LoadOrCreate(path, seeded(31), want)
+	if err != nil || rep.Changed() {
+		t.Fatalf("second load report %+v err=%v", rep, err)
 	}
 	after, _ := os.ReadFile(path)
 	if string(before) != string(after) || !reflect.DeepEqual(first.TLS, second.TLS) {
@@ -187,18 +187,26 @@ func TestBrokenCAIsReported(t *testing.T) {
 	if _, err := other.EnsureTLS(seeded(43), want.Now, want.Cluster, want.Nodes); err != nil {
 		t.Fatal(err)
 	}
-	cases := map[string]func(*TLS){
-		"not PEM":        func(x *TLS) { x.CACert = "garbage" },
-		"key of another": func(x *TLS) { x.CAKey = other.TLS.CAKey },
-		"node as CA":     func(x *TLS) { x.CACert, x.CAKey = x.Nodes["n1"].Cert, x.Nodes["n1"].Key },
+	cases := []struct {
+		name    string
+		breakIt func(*TLS)
+		want    string
+	}{
+		{"not PEM", func(x *TLS) { x.CACert = "garbage" }, "tls.ca_cert is not a PEM certificate that parses"},
+		{"key of another", func(x *TLS) { x.CAKey = other.TLS.CAKey }, "tls.ca_key is not the key of tls.ca_cert"},
+		{"node as CA", func(x *TLS) { x.CACert, x.CAKey = x.Nodes["n1"].Cert, x.Nodes["n1"].Key }, "tls.ca_cert is not a CA certificate"},
 	}
-	for name, breakIt := range cases {
-		t.Run(name, func(t *testing.T) {
-			c := *s
-			breakIt(&c.TLS)
-			_, err := c.EnsureTLS(seeded(44), want.Now, want.Cluster, want.Nodes)
-			if err == nil || !strings.Contains(err.Error(), "remove the tls section") {
-				t.Fatalf("error %v, want advice to remove the tls section", err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x := *s
+			c.breakIt(&x.TLS)
+			before := x.TLS.CACert
+			_, err := x.EnsureTLS(seeded(44), want.Now, want.Cluster, want.Nodes)
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+			if x.TLS.CACert != before {
+				t.Fatal("a broken CA was replaced")
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/build"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
 func buildCommand() *cli.Command {
@@ -33,8 +34,11 @@ func buildCommand() *cli.Command {
 			"The output is written beside OUT/<cluster> and swapped into place in one step: a failed or\n" +
 			"interrupted build leaves the previous one intact. OUT/<cluster> is replaced only when it holds\n" +
 			"an earlier build of the same cluster (its manifest.json says so) and no input of the build; one\n" +
-			"build at a time writes it (OUT/.<cluster>.lock; --wait waits for the other). Secrets are generated at the first build into the secrets file (mode 0600)\n" +
-			"and reused afterwards. The same inputs give byte-identical outputs (SOURCE_DATE_EPOCH sets the\n" +
+			"build at a time writes it (OUT/.<cluster>.lock; --wait waits for the other). Secrets are\n" +
+			"generated at the first build into the secrets file (mode 0600) and reused afterwards; a secrets\n" +
+			"file that is damaged or of another cluster stops the build (restore FILE.prev, the version before\n" +
+			"its last change, or your backup). Builds of one secrets file take turns (FILE.lock). The same\n" +
+			"inputs give byte-identical outputs (SOURCE_DATE_EPOCH sets the\n" +
 			"timestamps).\n\n" +
 			"Examples:\n" +
 			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY-vendor\n" +
@@ -82,6 +86,10 @@ func buildCommand() *cli.Command {
 					fmt.Fprintln(c.App.ErrWriter, p)
 				}
 				return exitWith(exitUsage, fmt.Errorf("build stopped: %s; the previous output is unchanged", plural(len(specErr.Problems.Errors()), "spec error")))
+			}
+			var secretsErr *secrets.Error
+			if errors.As(err, &secretsErr) {
+				return exitWith(exitUsage, fmt.Errorf("build stopped: the secrets file is refused; it and the previous output are unchanged:\n%w", err))
 			}
 			if err != nil {
 				return exitWith(exitUsage, fmt.Errorf("build failed; the previous output is unchanged:\n%w", err))
