@@ -445,7 +445,7 @@ func TestInspect(t *testing.T) {
 	t.Chdir(b.root)
 	// Lines that mention a password but hold none are shown; the secret
 	// values, wherever they sit, are not.
-	harmless := []string{`password_encryption: "scram-sha-256"`, "# TLS for client and replication connections"}
+	harmless := []string{`password_encryption: "scram-sha-256"`, "# it against the cluster's CA. Unsafe requests also need the password."}
 	planted := []string{`pgha.blob: "[redacted sha256:`, `password_encryption: "scram-sha-256"`}
 	for _, tt := range []struct {
 		name   string
