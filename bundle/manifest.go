@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
@@ -33,8 +34,8 @@ type Component struct {
 	Version string `json:"version,omitempty"`
 }
 
-// ManifestFile is one payload file. Secret files are shown by diff and
-// inspect only as their digest.
+// ManifestFile is one payload file. diff and inspect hide the secret spans
+// of a secret file, or all of it when it has none (an older bundle).
 type ManifestFile struct {
 	Path   string `json:"path"`
 	Mode   string `json:"mode"` // octal, e.g. "0600"
@@ -42,6 +43,9 @@ type ManifestFile struct {
 	Group  string `json:"group"`
 	SHA256 string `json:"sha256"`
 	Secret bool   `json:"secret,omitempty"`
+	// SecretSpans are the byte ranges [start, end) of the secret values
+	// (payload.File.Spans).
+	SecretSpans []payload.Span `json:"secret_spans,omitempty"`
 }
 
 // ManifestRPM is one package in packages/.
@@ -91,6 +95,7 @@ func manifest(in *Input, scripts []ManifestEntry) Manifest {
 		m.Files = append(m.Files, ManifestFile{
 			Path: f.Path, Mode: fmt.Sprintf("%04o", uint32(f.Mode)&0o7777),
 			Owner: f.Owner, Group: f.Group, SHA256: sum(f.Content), Secret: f.Secret,
+			SecretSpans: f.Spans,
 		})
 	}
 	for _, p := range sortedPackages(in.Packages) {

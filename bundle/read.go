@@ -176,9 +176,12 @@ func payloadOf(m *Manifest, small map[string][]byte) (payload.Node, error) {
 		if err != nil || mode&^0o7777 != 0 {
 			return node, fmt.Errorf("payload file %s: bad mode %q", f.Path, f.Mode)
 		}
+		if err := payload.CheckSpans(f.SecretSpans, len(content)); err != nil {
+			return node, fmt.Errorf("payload file %s: %w", f.Path, err)
+		}
 		node.Add(payload.File{
 			Path: f.Path, Mode: fs.FileMode(mode), Owner: f.Owner, Group: f.Group,
-			Secret: f.Secret, Content: content,
+			Secret: f.Secret || len(f.SecretSpans) > 0, Spans: f.SecretSpans, Content: content,
 		})
 		listed["files"+f.Path] = true
 	}

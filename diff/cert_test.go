@@ -24,8 +24,8 @@ func TestCertificateChangesByField(t *testing.T) {
 	if _, err := s.EnsureTLS(rand.Reader, now.Add(48*time.Hour), "demo", ids); err != nil {
 		t.Fatal(err)
 	}
-	res := Compare(oneFile("a", "/etc/pgha-bundle/pki/node.crt", false, old),
-		oneFile("b", "/etc/pgha-bundle/pki/node.crt", false, s.TLS.Nodes["pg1"].Cert))
+	res := Compare(sideOf("a", file("/etc/pgha-bundle/pki/node.crt", old)),
+		sideOf("b", file("/etc/pgha-bundle/pki/node.crt", s.TLS.Nodes["pg1"].Cert)))
 	fd := res.Nodes[0].Files[0]
 	if fd.Content != "certificate" || len(fd.Hunks) != 0 {
 		t.Fatalf("content %q with %d hunks, want certificate fields", fd.Content, len(fd.Hunks))
@@ -63,10 +63,10 @@ func TestCertificateChangesByField(t *testing.T) {
 // which no rolling upgrade can do; a changed CA is called out too.
 func TestTLSTurnedOnIsCalledOut(t *testing.T) {
 	ca := "/etc/pgha-bundle/pki/ca.crt"
-	plain := oneFile("a", "/etc/patroni/dcs.yml", false, "ttl: 30\n")
-	withCA := oneFile("b", "/etc/patroni/dcs.yml", false, "ttl: 30\n")
+	plain := sideOf("a", file("/etc/patroni/dcs.yml", "ttl: 30\n"))
+	withCA := sideOf("b", file("/etc/patroni/dcs.yml", "ttl: 30\n"))
 	withCA.Nodes[0].Files = append(withCA.Nodes[0].Files, payload.File{Path: ca, Mode: 0o644, Content: []byte("CA one\n")})
-	otherCA := oneFile("c", "/etc/patroni/dcs.yml", false, "ttl: 30\n")
+	otherCA := sideOf("c", file("/etc/patroni/dcs.yml", "ttl: 30\n"))
 	otherCA.Nodes[0].Files = append(otherCA.Nodes[0].Files, payload.File{Path: ca, Mode: 0o644, Content: []byte("CA two\n")})
 	for name, c := range map[string]struct {
 		a, b *Side

@@ -148,6 +148,11 @@ func Compare(a, b *Side) Result {
 	if pkgSkipped {
 		res.Notes = append(res.Notes, "packages not compared: only one side lists them")
 	}
+	for _, s := range []*Side{a, b} {
+		if hasUnlocated(s) {
+			res.Notes = append(res.Notes, unlocatedNote(s.Label))
+		}
+	}
 	res.Consequences = consequences(&res, an, bn)
 	return res
 }
@@ -250,11 +255,18 @@ func compareFile(x, y payload.File, r *redactor) (FileDiff, bool) {
 	if bytes.Equal(x.Content, y.Content) {
 		return fd, differ
 	}
+	if x.SecretWhole() || y.SecretWhole() {
+		// A private key, or a secret file whose spans are not recorded:
+		// hashes only.
+		fd.setContentHashes(x, y)
+		fd.Content = "secret"
+		return fd, true
+	}
 	if isYAMLName(x.Path) {
 		vx, okx := parseYAML(x.Content)
 		vy, oky := parseYAML(y.Content)
 		if okx && oky {
-			keys := compareYAML(vx, vy, r, fd.Secret)
+			keys := compareYAML(vx, vy, r)
 			if len(keys) == 0 {
 				return fd, differ // formatting, order or comments only
 			}
@@ -268,14 +280,11 @@ func compareFile(x, y payload.File, r *redactor) (FileDiff, bool) {
 	switch {
 	case cx != nil && cy != nil:
 		fd.Content, fd.Keys = "certificate", certificateChanges(cx, cy)
-	case isPrivateKey(x.Content) || isPrivateKey(y.Content):
-		// A key is secret whole, whatever the side says: hashes only.
-		fd.Content, fd.Secret = "secret", true
 	case !isText(x.Content) || !isText(y.Content):
 		fd.Content = "binary"
 	default:
 		fd.Content = "text"
-		fd.Hunks = unified(string(x.Content), string(y.Content), 3, r.line(fd.Secret))
+		fd.Hunks = unified(r.text(string(x.Content)), r.text(string(y.Content)), 3, nil)
 	}
 	return fd, true
 }
@@ -283,11 +292,6 @@ func compareFile(x, y payload.File, r *redactor) (FileDiff, bool) {
 func (fd *FileDiff) setContentHashes(x, y payload.File) {
 	fd.SHA256 = &Change{ShortHash(x.Content), ShortHash(y.Content)}
 	fd.Size = &SizeChange{int64(len(x.Content)), int64(len(y.Content))}
-}
-
-// isPrivateKey reports whether b holds a PEM private key.
-func isPrivateKey(b []byte) bool {
-	return bytes.Contains(b, []byte("-----BEGIN ")) && bytes.Contains(b, []byte("PRIVATE KEY-----"))
 }
 
 // isText reports whether b reads as text: UTF-8 without NUL bytes.

@@ -94,6 +94,13 @@ postgresql:
 			{Path: "/etc/patroni/patroni.yml", Mode: 0o600, Owner: "postgres", Group: "postgres", Secret: true, Content: []byte(patroni)},
 			{Path: "/etc/pgha-bundle/node.env", Mode: 0o644, Owner: "root", Group: "root", Content: []byte(env)},
 		}
+		// As the renderer does: every place a secret value landed is a span.
+		for i := range n.Files {
+			f := &n.Files[i]
+			if f.Spans = payload.FindSecrets(f.Content, fx.secrets()); len(f.Spans) > 0 {
+				f.Secret = true
+			}
+		}
 		n.Seed = []payload.File{
 			{Path: "meta-data", Mode: 0o644, Content: []byte(fmt.Sprintf("instance-id: demo-%s-g%d\nlocal-hostname: %s\n", name, fx.generation, name))},
 			{Path: "user-data", Mode: 0o644, Content: []byte(fmt.Sprintf("#cloud-config\nhostname: %s\nruncmd:\n  - [sh, -c, 'mount LABEL=cidata /mnt && /mnt/install.sh']\n", name))},

@@ -8,11 +8,27 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
-func oneFile(label, path string, secret bool, content string) *Side {
-	return &Side{Label: label, Kind: KindBuild, Nodes: []Node{{
-		Name:  "pg1",
-		Files: []payload.File{{Path: path, Mode: 0o600, Owner: "root", Group: "root", Secret: secret, Content: []byte(content)}},
-	}}}
+// file is a payload file whose spans are found as the renderer finds them:
+// every place one of secrets landed. A file holding one is secret.
+func file(path string, content string, secrets ...string) payload.File {
+	f := payload.File{Path: path, Mode: 0o600, Owner: "root", Group: "root", Content: []byte(content)}
+	if f.Spans = payload.FindSecrets(f.Content, secrets); len(f.Spans) > 0 {
+		f.Secret = true
+	}
+	return f
+}
+
+func sideOf(label string, files ...payload.File) *Side {
+	n := Node{Name: "pg1"}
+	for _, f := range files {
+		if name, ok := strings.CutPrefix(f.Path, seedPrefix); ok {
+			f.Path = name
+			n.Seed, n.HasSeed = append(n.Seed, f), true
+			continue
+		}
+		n.Files = append(n.Files, f)
+	}
+	return &Side{Label: label, Kind: KindBuild, Nodes: []Node{n}}
 }
 
 const pemA = `-----BEGIN PRIVATE KEY-----
@@ -21,107 +37,184 @@ oUQDQgAEBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB
 -----END PRIVATE KEY-----
 `
 
-// TestNoSecretLeaks covers the ways a secret could slip through: under a
-// secret key, inside a subtree added whole, copied into a file not marked
-// secret, a PEM key, a multi-line string, a cloud-init chpasswd list.
+var pemC = strings.Replace(pemA, "AAAA", "CCCC", 1)
+
+// diffText writes res in every form, joined.
+func diffText(t *testing.T, res Result) string {
+	t.Helper()
+	var all strings.Builder
+	for _, o := range []Options{{}, {Stat: true}, {JSON: true}, {Color: true}} {
+		var buf bytes.Buffer
+		if err := Write(&buf, &res, o); err != nil {
+			t.Fatal(err)
+		}
+		all.WriteString(buf.String())
+	}
+	return all.String()
+}
+
+// TestNoSecretLeaks covers the ways a secret could slip through: under a key
+// no name marks, inside a subtree added whole, copied into a file that holds
+// no span of its own, a multi-line string, a PEM key, a seed file.
 func TestNoSecretLeaks(t *testing.T) {
 	tests := []struct {
 		name    string
-		path    string
-		secret  bool
-		a, b    string
-		secrets []string
-		// shown must appear: the change is still visible
-		shown string
+		a, b    []payload.File
+		secrets []string // never in the output
+		shown   []string // in the output: the change is still visible
 	}{
-		{"password key in an unmarked file", "/etc/x.yml", false,
-			"db:\n  password: Old0Secret0Value\n", "db:\n  password: New1Secret1Value\n",
-			[]string{"Old0Secret0Value", "New1Secret1Value"}, "db.password: sha256:"},
-		{"subtree added with a password", "/etc/patroni/patroni.yml", true,
-			"postgresql:\n  authentication: {}\n", "postgresql:\n  authentication:\n    rewind:\n      username: rewind\n      password: Rw9Secret9Rewind\n",
-			[]string{"Rw9Secret9Rewind"}, `"username":"rewind"`},
-		{"secret copied under a plain key", "/etc/y.yaml", false,
-			"auth:\n  token_secret: Cp4Copied4Secret\nnote: x\n", "auth:\n  token_secret: Cp4Copied4Secret\nnote: uses Cp4Copied4Secret\n",
-			[]string{"Cp4Copied4Secret"}, "note: "},
-		{"secret copied into plain text", "/etc/plain.yml", false,
-			"password: Tx7Plain7Secret0\ntext: |\n  line one\n  pw Tx7Plain7Secret0 here\n", "password: Tx7Plain7Secret0\ntext: |\n  line one\n  pw Tx7Plain7Secret0 here!\n",
-			[]string{"Tx7Plain7Secret0"}, "[redacted line sha256:"},
-		{"haproxy stats auth", "/etc/haproxy/haproxy.cfg", true,
-			"listen stats\n    stats auth admin:Hp3Stats3Secret\n", "listen stats\n    stats auth admin:Hp5Stats5Rotate\n",
-			[]string{"Hp3Stats3Secret", "Hp5Stats5Rotate"}, "[redacted line sha256:"},
-		{"PEM key in a secret file", "/etc/patroni/tls/node.key", true,
-			pemA, strings.Replace(pemA, "AAAA", "CCCC", 1),
-			[]string{"MIGHAgEAMBMGByqGSM49", "oUQDQgAEBBBB", "AAAAAAAAAAAA", "CCCCAAAA"}, "secret content"},
-		{"PEM key in a file not marked secret", "/etc/pgha-bundle/pki/etcd.key", false,
-			pemA, strings.Replace(pemA, "AAAA", "CCCC", 1),
-			[]string{"MIGHAgEAMBMGByqGSM49", "oUQDQgAEBBBB", "AAAAAAAAAAAA", "CCCCAAAA"}, "secret content"},
-		{"cloud-init chpasswd", "seed:user-data", false,
-			"#cloud-config\nchpasswd:\n  list:\n    - root:Cl1Chpasswd1Old\n", "#cloud-config\nchpasswd:\n  list:\n    - root:Cl2Chpasswd2New\n",
-			[]string{"Cl1Chpasswd1Old", "Cl2Chpasswd2New"}, "chpasswd.list[0]: sha256:"},
+		{"secret under an unusual key",
+			[]payload.File{file("/etc/x.yml", "db:\n  blob: Old0Secret0Value\n", "Old0Secret0Value")},
+			[]payload.File{file("/etc/x.yml", "db:\n  blob: New1Secret1Value\n", "New1Secret1Value")},
+			[]string{"Old0Secret0Value", "New1Secret1Value"},
+			[]string{"db.blob: sha256:", "1 key (1 secret)"}},
+		{"subtree added with a secret",
+			[]payload.File{file("/etc/patroni/patroni.yml", "postgresql:\n  authentication: {}\n")},
+			[]payload.File{file("/etc/patroni/patroni.yml", "postgresql:\n  authentication:\n    rewind:\n      username: rewind\n      password: Rw9Secret9Rewind\n", "Rw9Secret9Rewind")},
+			[]string{"Rw9Secret9Rewind"},
+			[]string{`"username":"rewind"`, `"password":"[redacted sha256:`}},
+		{"secret inside a longer value",
+			[]payload.File{file("/etc/y.yaml", "restore: cp --pw=Cp4Copied4Secret %f\n", "Cp4Copied4Secret")},
+			[]payload.File{file("/etc/y.yaml", "restore: cp --pw=Cp4Copied4Secret %f %p\n", "Cp4Copied4Secret")},
+			[]string{"Cp4Copied4Secret"},
+			[]string{`"cp --pw=[redacted sha256:`, `%f %p"`}},
+		{"secret copied into a multi-line string",
+			[]payload.File{file("/etc/plain.yml", "pw: Tx7Plain7Secret0\ntext: |\n  line one\n  pw Tx7Plain7Secret0 here\n", "Tx7Plain7Secret0")},
+			[]payload.File{file("/etc/plain.yml", "pw: Tx7Plain7Secret0\ntext: |\n  line one\n  pw Tx7Plain7Secret0 here!\n", "Tx7Plain7Secret0")},
+			[]string{"Tx7Plain7Secret0"},
+			[]string{"+pw [redacted sha256:", "here!"}},
+		{"haproxy stats auth",
+			[]payload.File{file("/etc/haproxy/haproxy.cfg", "listen stats\n    stats auth admin:Hp3Stats3Secret\n", "Hp3Stats3Secret")},
+			[]payload.File{file("/etc/haproxy/haproxy.cfg", "listen stats\n    stats auth admin:Hp5Stats5Rotate\n", "Hp5Stats5Rotate")},
+			[]string{"Hp3Stats3Secret", "Hp5Stats5Rotate"},
+			[]string{"-    stats auth admin:[redacted sha256:", "+    stats auth admin:[redacted sha256:"}},
+		{"PEM key, one span over all of it",
+			[]payload.File{file("/etc/pgha-bundle/pki/etcd.key", pemA, pemA)},
+			[]payload.File{file("/etc/pgha-bundle/pki/etcd.key", pemC, pemC)},
+			[]string{"MIGHAgEAMBMGByqGSM49", "oUQDQgAEBBBB", "AAAAAAAAAAAA", "CCCCAAAA"},
+			[]string{"secret content"}},
+		{"secret copied into a seed file",
+			[]payload.File{file("/etc/x.yml", "blob: Sd1Seed1Secret00\n", "Sd1Seed1Secret00"), file("seed:user-data", "#cloud-config\nbootcmd:\n  - echo x\n")},
+			[]payload.File{file("/etc/x.yml", "blob: Sd1Seed1Secret00\n", "Sd1Seed1Secret00"), file("seed:user-data", "#cloud-config\nbootcmd:\n  - echo Sd1Seed1Secret00\n")},
+			[]string{"Sd1Seed1Secret00"},
+			[]string{"bootcmd[0]: "}},
+		{"secret file of an older build, no spans",
+			[]payload.File{{Path: "/etc/haproxy/haproxy.cfg", Mode: 0o640, Secret: true, Content: []byte("stats auth admin:Ol1Older1Build00\n")}},
+			[]payload.File{{Path: "/etc/haproxy/haproxy.cfg", Mode: 0o640, Secret: true, Content: []byte("stats auth admin:Ol2Older2Build00\n")}},
+			[]string{"Ol1Older1Build00", "Ol2Older2Build00"},
+			[]string{"secret content", "note: a: secret files without recorded secret spans", "note: b: secret files"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := oneFile("a", tt.path, tt.secret, tt.a)
-			b := oneFile("b", tt.path, tt.secret, tt.b)
-			res := Compare(a, b)
+			res := Compare(sideOf("a", tt.a...), sideOf("b", tt.b...))
 			if !res.Differ() {
 				t.Fatal("the change is not seen")
 			}
-			var all strings.Builder
-			for _, o := range []Options{{}, {Stat: true}, {JSON: true}, {Color: true}} {
-				var buf bytes.Buffer
-				if err := Write(&buf, &res, o); err != nil {
-					t.Fatal(err)
+			out := diffText(t, res)
+			assertNoSecret(t, out, tt.secrets)
+			for _, s := range tt.shown {
+				if !strings.Contains(out, s) {
+					t.Errorf("output lacks %q:\n%s", s, out)
 				}
-				assertNoSecret(t, buf.String(), tt.secrets)
-				all.WriteString(buf.String())
-			}
-			if !strings.Contains(all.String(), tt.shown) {
-				t.Errorf("output lacks %q:\n%s", tt.shown, all.String())
 			}
 		})
 	}
 }
 
-func TestIsSecretKey(t *testing.T) {
-	for key, want := range map[string]bool{
-		"password": true, "PASSWORD": true, "passwd": true, "hashed_passwd": true, "chpasswd": true,
-		"client_secret": true, "api_token": true, "rsa_private": true,
-		"initial-cluster-token": false, "password_encryption": false, "username": false, "ttl": false, "keyfile": false, "auth": false,
+// TestRedactionFollowsSpans: what is hidden is what the model marks, and
+// nothing else. A secret under a key named "blob" is hidden; lines that only
+// mention a password (a hash algorithm, a comment, a cloud-init flag) are
+// shown, in diff and in inspect. Without the spans, the same secret shows:
+// the spans, not the key names, are what hides it.
+func TestRedactionFollowsSpans(t *testing.T) {
+	const (
+		oldPW = "Bl0bSecretValue0ld"
+		newPW = "Bl0bSecretValueNew"
+	)
+	yml := func(pw, enc, comment string) string {
+		return "# " + comment + "\npostgresql:\n  parameters:\n    password_encryption: " + enc +
+			"\n    blob: \"" + pw + "\"\nusers:\n  - lock_passwd: true\n"
+	}
+	a := sideOf("a", file("/etc/patroni/patroni.yml", yml(oldPW, "md5", "passwords live in the secrets file"), oldPW))
+	b := sideOf("b", file("/etc/patroni/patroni.yml", yml(newPW, "scram-sha-256", "password: see the secrets file"), newPW))
+
+	out := diffText(t, Compare(a, b))
+	assertNoSecret(t, out, []string{oldPW, newPW})
+	for _, s := range []string{
+		`postgresql.parameters.blob: sha256:`,
+		`postgresql.parameters.password_encryption: "md5" → "scram-sha-256"`,
+		"2 keys (1 secret)",
 	} {
-		if got := IsSecretKey(key); got != want {
-			t.Errorf("IsSecretKey(%q) = %v, want %v", key, got, want)
+		if !strings.Contains(out, s) {
+			t.Errorf("diff lacks %q:\n%s", s, out)
 		}
+	}
+
+	f := b.Nodes[0].Files[0]
+	got, note := RedactFile(b, f)
+	if note != "" {
+		t.Errorf("note %q for a file with spans", note)
+	}
+	assertNoSecret(t, string(got), []string{newPW})
+	for _, s := range []string{
+		"# password: see the secrets file\n",
+		"    password_encryption: scram-sha-256\n",
+		`    blob: "[redacted ` + ShortHash([]byte(newPW)) + `]"` + "\n",
+		"  - lock_passwd: true\n",
+	} {
+		if !strings.Contains(string(got), s) {
+			t.Errorf("inspect lacks %q:\n%s", s, got)
+		}
+	}
+
+	// The control: the same files without the model's spans show the secret.
+	bare := func(s *Side) *Side {
+		c := *s
+		c.Nodes = []Node{{Name: "pg1", Files: []payload.File{s.Nodes[0].Files[0]}}}
+		c.Nodes[0].Files[0].Spans, c.Nodes[0].Files[0].Secret = nil, false
+		return &c
+	}
+	if out := diffText(t, Compare(bare(a), bare(b))); !strings.Contains(out, newPW) {
+		t.Error("without spans the secret is hidden all the same: redaction is not driven by the spans")
+	}
+	if got, _ := RedactFile(bare(b), bare(b).Nodes[0].Files[0]); !strings.Contains(string(got), newPW) {
+		t.Error("without spans inspect hides the secret all the same: redaction is not driven by the spans")
 	}
 }
 
-// TestEtcdTokenShown: etcd's cluster token is not a secret, so its change is
-// shown in plain (see notSecretKeys).
+// TestRedactFileWhole: a private key is printed as one marker; a secret file
+// without spans (an older build) too, with a note that says why; the
+// certificate beside the key prints whole.
+func TestRedactFileWhole(t *testing.T) {
+	key := file("/etc/pgha-bundle/pki/etcd.key", pemA, pemA)
+	crt := file("/etc/pgha-bundle/pki/node.crt", "-----BEGIN CERTIFICATE-----\nMIIBpjCCAUugAwIBAgIQ\n-----END CERTIFICATE-----\n", pemA)
+	old := payload.File{Path: "/etc/haproxy/haproxy.cfg", Secret: true, Content: []byte("global\n    stats auth admin:Ol1Older1Build00\n")}
+	side := sideOf("out/demo", key, crt, old)
+
+	got, note := RedactFile(side, key)
+	if want := "[redacted " + ShortHash([]byte(pemA)) + "]\n"; string(got) != want || note != "" {
+		t.Errorf("key printed as %q, note %q; want %q and no note", got, note, want)
+	}
+	if got, _ := RedactFile(side, crt); string(got) != string(crt.Content) {
+		t.Errorf("certificate printed as %q", got)
+	}
+	got, note = RedactFile(side, old)
+	if strings.Contains(string(got), "Ol1Older1Build00") || strings.Contains(string(got), "global") {
+		t.Errorf("a secret file without spans printed as %q, want it whole redacted", got)
+	}
+	if !strings.Contains(note, "out/demo: secret files without recorded secret spans") {
+		t.Errorf("note %q", note)
+	}
+}
+
+// TestEtcdTokenShown: etcd's cluster token is no secret of the model, so
+// its change is shown in plain.
 func TestEtcdTokenShown(t *testing.T) {
-	res := Compare(oneFile("a", "/etc/etcd/etcd.conf.yml", false, "initial-cluster-token: demo\n"),
-		oneFile("b", "/etc/etcd/etcd.conf.yml", false, "initial-cluster-token: demo2\n"))
+	res := Compare(sideOf("a", file("/etc/etcd/etcd.conf.yml", "initial-cluster-token: demo\n")),
+		sideOf("b", file("/etc/etcd/etcd.conf.yml", "initial-cluster-token: demo2\n")))
 	var buf bytes.Buffer
 	Write(&buf, &res, Options{})
 	if !strings.Contains(buf.String(), `initial-cluster-token: "demo" → "demo2"`) {
 		t.Errorf("token change not shown in plain:\n%s", buf.String())
-	}
-}
-
-// TestKeyMarkersStayVisible: a private key's base64 lines are secrets, its
-// BEGIN/END markers are not, so a certificate beside it prints whole.
-func TestKeyMarkersStayVisible(t *testing.T) {
-	side := oneFile("a", "/etc/pgha-bundle/pki/etcd.key", true, pemA)
-	side.Nodes[0].Files = append(side.Nodes[0].Files, payload.File{Path: "/etc/pgha-bundle/pki/node.crt", Mode: 0o644,
-		Content: []byte("-----BEGIN CERTIFICATE-----\nMIIBpjCCAUugAwIBAgIQ\n-----END CERTIFICATE-----\n")})
-	line := newRedactor(side).line(false)
-	for _, l := range []string{"-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "MIIBpjCCAUugAwIBAgIQ"} {
-		if got := line(l); got != l {
-			t.Errorf("%q printed as %q", l, got)
-		}
-	}
-	for _, l := range strings.Split(strings.TrimSpace(pemA), "\n")[1:3] {
-		if got := line(l); got == l {
-			t.Errorf("key line %q printed", l)
-		}
 	}
 }

@@ -90,7 +90,6 @@ type KeyChange struct {
 
 // rawChange is a difference go-cmp reported, before it is rendered.
 type rawChange struct {
-	keys   []string // map keys on the path, to find secrets
 	path   string
 	x, y   any
 	hx, hy bool // whether each side has a value
@@ -115,7 +114,6 @@ func (r *reporter) Report(rs cmp.Result) {
 		switch s := ps.(type) {
 		case cmp.MapIndex:
 			k := fmt.Sprint(s.Key().Interface())
-			c.keys = append(c.keys, k)
 			if sb.Len() > 0 {
 				sb.WriteByte('.')
 			}
@@ -149,9 +147,9 @@ func keyText(k string) string {
 }
 
 // compareYAML returns the changed values between two decoded YAML files, in
-// key path order, redacted by r (multi-line strings of a secret file as
-// its lines are).
-func compareYAML(x, y any, r *redactor, secretFile bool) []KeyChange {
+// key path order, with every secret value r knows redacted: a value that is
+// one shown as its short hash, one that holds one with the secret replaced.
+func compareYAML(x, y any, r *redactor) []KeyChange {
 	rep := &reporter{}
 	cmp.Equal(x, y, cmp.Reporter(rep))
 	raw := rep.changes
@@ -168,35 +166,20 @@ func compareYAML(x, y any, r *redactor, secretFile bool) []KeyChange {
 	}
 	out := make([]KeyChange, 0, len(merged))
 	for _, c := range merged {
-		kc := KeyChange{Key: c.path}
-		for _, k := range c.keys {
-			if IsSecretKey(k) {
-				kc.Secret = true
-			}
-		}
-		if kc.Secret {
-			if c.hx {
-				kc.Old = ptr(ShortHash([]byte(scalarText(c.x))))
-			}
-			if c.hy {
-				kc.New = ptr(ShortHash([]byte(scalarText(c.y))))
-			}
-			out = append(out, kc)
-			continue
-		}
+		kc := KeyChange{Key: c.path, Secret: (c.hx && r.secretIn(c.x)) || (c.hy && r.secretIn(c.y))}
 		sx, okx := c.x.(string)
 		sy, oky := c.y.(string)
 		if okx && oky && (strings.Contains(sx, "\n") || strings.Contains(sy, "\n")) {
-			kc.Hunks = unified(sx, sy, 3, r.line(secretFile))
+			kc.Hunks = unified(r.text(sx), r.text(sy), 3, nil)
 			kc.Old, kc.New = ptr("(text)"), ptr("(text)")
 			out = append(out, kc)
 			continue
 		}
 		if c.hx {
-			kc.Old = ptr(valueText(r.value(c.x, false)))
+			kc.Old = ptr(r.show(c.x))
 		}
 		if c.hy {
-			kc.New = ptr(valueText(r.value(c.y, false)))
+			kc.New = ptr(r.show(c.y))
 		}
 		out = append(out, kc)
 	}
@@ -204,15 +187,6 @@ func compareYAML(x, y any, r *redactor, secretFile bool) []KeyChange {
 }
 
 func ptr(s string) *string { return &s }
-
-// scalarText is the text a secret is hashed from: a string's own bytes (so
-// an operator can check a candidate with sha256sum), otherwise its JSON.
-func scalarText(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return valueText(v)
-}
 
 // valueText writes a value as compact JSON: strings quoted, maps with sorted
 // keys, so the output is deterministic and unambiguous.

@@ -108,7 +108,7 @@ func ReadTree(dir string) (Node, error) {
 	return n, nil
 }
 
-// ApplyEntries sets owner, group, mode and the secret flag of every file of n
+// ApplyEntries sets owner, group, mode, the secret flag and spans of every file of n
 // from a manifest's entries, after checking that both list the same paths and
 // that each file's sha256 and size match: a tree edited by hand, or a manifest
 // from another build, is an error rather than a silent mix.
@@ -136,7 +136,11 @@ func (n *Node) ApplyEntries(es []Entry) error {
 			problems = append(problems, fmt.Sprintf("%s: %v", f.Path, err))
 			continue
 		}
-		f.Mode, f.Owner, f.Group, f.Secret = mode, e.Owner, e.Group, e.Secret
+		if err := CheckSpans(e.SecretSpans, len(f.Content)); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", f.Path, err))
+			continue
+		}
+		f.Mode, f.Owner, f.Group, f.Secret, f.Spans = mode, e.Owner, e.Group, e.Secret || len(e.SecretSpans) > 0, e.SecretSpans
 	}
 	missing := make([]string, 0, len(byPath))
 	for p := range byPath {

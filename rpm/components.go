@@ -14,42 +14,50 @@ import (
 // Components are the paths and versions of what the cluster runs, taken from
 // the verified packages' file lists (or named as preinstalled in the spec).
 type Components struct {
-	PostgreSQL PostgreSQLComponent
-	Patroni    PatroniComponent
-	Etcd       EtcdComponent
-	HAProxy    HAProxyComponent
+	PostgreSQL PostgreSQLComponent `json:"postgresql"`
+	Patroni    PatroniComponent    `json:"patroni"`
+	Etcd       EtcdComponent       `json:"etcd"`
+	HAProxy    HAProxyComponent    `json:"haproxy"`
 }
 
 // PostgreSQLComponent is the server: the directory holding postgres, pg_ctl,
 // initdb and pg_controldata.
 type PostgreSQLComponent struct {
-	Package string // NEVRA of the providing package, empty when preinstalled
-	Version string // upstream version, e.g. "15.4"
-	Major   int
-	BinDir  string
+	Package string `json:"package,omitempty"` // NEVRA of the providing package, empty when preinstalled
+	Version string `json:"version,omitempty"` // upstream version, e.g. "15.4"
+	Major   int    `json:"major"`
+	BinDir  string `json:"bin_dir"`
 }
 
 // PatroniComponent is Patroni's two commands.
 type PatroniComponent struct {
-	Package string
-	Version string
-	Bin     string // patroni
-	Ctl     string // patronictl
+	Package string `json:"package,omitempty"`
+	Version string `json:"version,omitempty"`
+	Bin     string `json:"bin"` // patroni
+	Ctl     string `json:"ctl"` // patronictl
 }
 
 // EtcdComponent is etcd's server and client.
 type EtcdComponent struct {
-	Package string
-	Version string
-	Bin     string // etcd
-	Ctl     string // etcdctl
+	Package string `json:"package,omitempty"`
+	Version string `json:"version,omitempty"`
+	Bin     string `json:"bin"` // etcd
+	Ctl     string `json:"ctl"` // etcdctl
 }
 
 // HAProxyComponent is the haproxy binary.
 type HAProxyComponent struct {
-	Package string
-	Version string
-	Bin     string
+	Package string `json:"package,omitempty"`
+	Version string `json:"version,omitempty"`
+	Bin     string `json:"bin"`
+}
+
+// VersionBefore reports whether version sorts before than in rpm's order
+// (rpmvercmp: the order rpm and yum upgrade by). It is the one comparator of
+// every version gate; an empty (unknown) version is before nothing, so each
+// gate decides for itself what an unknown version means.
+func VersionBefore(version, than string) bool {
+	return version != "" && rpmutils.Vercmp(version, than) < 0
 }
 
 // NeedsGRPCGateway reports whether etcd must be told enable-grpc-gateway:
@@ -57,14 +65,14 @@ type HAProxyComponent struct {
 // file does not serve /v3 otherwise. An unknown version (preinstalled) says
 // yes: the setting is valid, and already the default, on 3.5 and later.
 func (e EtcdComponent) NeedsGRPCGateway() bool {
-	return e.Version == "" || rpmutils.Vercmp(e.Version, "3.5") < 0
+	return e.Version == "" || VersionBefore(e.Version, "3.5")
 }
 
 // LeaderFlag is patronictl's option that names the current leader in a
 // switchover: --master before Patroni 3.0, --leader from 3.0 (4.0 dropped
 // --master). An unknown version (preinstalled) gets --leader.
 func (p PatroniComponent) LeaderFlag() string {
-	if p.Version != "" && rpmutils.Vercmp(p.Version, "3.0") < 0 {
+	if VersionBefore(p.Version, "3.0") {
 		return "--master"
 	}
 	return "--leader"
@@ -73,15 +81,14 @@ func (p PatroniComponent) LeaderFlag() string {
 // HasFailoverPriority reports whether Patroni honours the failover_priority
 // tag (3.2); older ones ignore it. An unknown version says yes.
 func (p PatroniComponent) HasFailoverPriority() bool {
-	return p.Version == "" || rpmutils.Vercmp(p.Version, "3.2") >= 0
+	return !VersionBefore(p.Version, "3.2")
 }
 
-// SupportsSCRAM reports whether the server supports scram-sha-256 (PostgreSQL 10).
-func (p PostgreSQLComponent) SupportsSCRAM() bool { return p.Major >= 10 }
-
-// HasWalKeepSize reports whether the server takes wal_keep_size rather than
-// wal_keep_segments (removed in PostgreSQL 13).
-func (p PostgreSQLComponent) HasWalKeepSize() bool { return p.Major >= 13 }
+// NeedsSystemdWrapper reports whether haproxy runs under its
+// haproxy-systemd-wrapper: before 1.8 it has no master-worker mode for
+// systemd (EL7's 1.5). An unknown version (preinstalled) says no here; the
+// renderer decides it from the OS.
+func (h HAProxyComponent) NeedsSystemdWrapper() bool { return VersionBefore(h.Version, "1.8") }
 
 // candidate is one place a component could come from.
 type candidate struct {

@@ -1,6 +1,7 @@
 package rpm_test
 
 import (
+	"encoding/json"
 	"io/fs"
 	"strings"
 	"testing"
@@ -192,14 +193,66 @@ func TestVersionDependentSettings(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		major           int
-		scram, keepSize bool
+		version string
+		wrapper bool
 	}{
-		{9, false, false}, {10, true, false}, {12, true, false}, {13, true, true}, {15, true, true},
+		{"1.5.18", true}, // EL7's HAProxy
+		{"1.7.14", true},
+		{"1.8", false},
+		{"1.8.27", false}, // EL8
+		{"1.10.0", false}, // numeric, not lexical, comparison
+		{"2.4.22", false}, // EL9
+		{"", false},       // unknown (preinstalled): the renderer decides from the OS
 	} {
-		pg := rpm.PostgreSQLComponent{Major: tc.major}
-		if pg.SupportsSCRAM() != tc.scram || pg.HasWalKeepSize() != tc.keepSize {
-			t.Errorf("PostgreSQL %d: scram=%v wal_keep_size=%v, want %v %v", tc.major, pg.SupportsSCRAM(), pg.HasWalKeepSize(), tc.scram, tc.keepSize)
+		if got := (rpm.HAProxyComponent{Version: tc.version}).NeedsSystemdWrapper(); got != tc.wrapper {
+			t.Errorf("haproxy %q: NeedsSystemdWrapper = %v, want %v", tc.version, got, tc.wrapper)
 		}
+	}
+}
+
+// TestVersionBefore: rpm's order (rpmvercmp), the one every gate uses.
+func TestVersionBefore(t *testing.T) {
+	for _, tc := range []struct {
+		version, than string
+		want          bool
+	}{
+		{"1.5", "1.8", true},
+		{"1.8", "1.8", false},
+		{"1.8.0", "1.8", false}, // more segments sort later
+		{"1.10", "1.8", false},  // 10 > 8: numbers, not text
+		{"3.0.0rc1", "3.0.0", false},
+		{"3.0~rc1", "3.0", true}, // a tilde sorts before the release
+		{"2.4.22", "2.10", true},
+		{"", "1.0", false}, // unknown is before nothing
+	} {
+		if got := rpm.VersionBefore(tc.version, tc.than); got != tc.want {
+			t.Errorf("VersionBefore(%q, %q) = %v, want %v", tc.version, tc.than, got, tc.want)
+		}
+	}
+}
+
+// TestComponentsJSON: the build manifest writes components with lowercase
+// snake_case keys, the package and version left out when preinstalled.
+func TestComponentsJSON(t *testing.T) {
+	c := rpm.Components{
+		PostgreSQL: rpm.PostgreSQLComponent{Package: "postgresql15-server-15.4-1.el9.x86_64", Version: "15.4", Major: 15, BinDir: "/usr/pgsql-15/bin"},
+		Patroni:    rpm.PatroniComponent{Bin: "/usr/bin/patroni", Ctl: "/usr/bin/patronictl"},
+		Etcd:       rpm.EtcdComponent{Package: "etcd-3.5.17-1.el9.x86_64", Version: "3.5.17", Bin: "/usr/bin/etcd", Ctl: "/usr/bin/etcdctl"},
+		HAProxy:    rpm.HAProxyComponent{Version: "2.4.22", Bin: "/usr/sbin/haproxy"},
+	}
+	got, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"postgresql":{"package":"postgresql15-server-15.4-1.el9.x86_64","version":"15.4","major":15,"bin_dir":"/usr/pgsql-15/bin"},` +
+		`"patroni":{"bin":"/usr/bin/patroni","ctl":"/usr/bin/patronictl"},` +
+		`"etcd":{"package":"etcd-3.5.17-1.el9.x86_64","version":"3.5.17","bin":"/usr/bin/etcd","ctl":"/usr/bin/etcdctl"},` +
+		`"haproxy":{"version":"2.4.22","bin":"/usr/sbin/haproxy"}}`
+	if string(got) != want {
+		t.Errorf("components JSON\n got %s\nwant %s", got, want)
+	}
+	var back rpm.Components
+	if err := json.Unmarshal(got, &back); err != nil || back != c {
+		t.Errorf("components do not read back: %+v, %v", back, err)
 	}
 }

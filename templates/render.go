@@ -114,10 +114,28 @@ func Render(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secre
 		}
 		n.Add(payload.File{Path: o.path, Mode: o.mode, Owner: o.owner, Group: o.group, Secret: o.secret, Content: buf.Bytes()})
 	}
+	markSecrets(&n, sec)
 	if err := n.Sort(); err != nil {
 		return payload.Node{}, err
 	}
 	return n, nil
+}
+
+// markSecrets records where the values of the secrets file landed in every
+// file of n: diff and inspect hide exactly these spans. A file holding one is
+// secret, whatever its template said; a file its template calls secret but
+// that holds none (a template edit) is hidden whole rather than shown.
+func markSecrets(n *payload.Node, sec *secrets.Secrets) {
+	values := sec.Values()
+	for i := range n.Files {
+		f := &n.Files[i]
+		f.Spans = payload.FindSecrets(f.Content, values)
+		if len(f.Spans) > 0 {
+			f.Secret = true
+		} else if f.Secret && len(f.Content) > 0 {
+			f.Spans = []payload.Span{{0, len(f.Content)}}
+		}
+	}
 }
 
 // RenderAll renders every node of the spec, in spec order.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
@@ -176,7 +175,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 	// HAProxy before 1.8 has no master-worker mode for systemd: EL7's 1.5
 	// runs under its haproxy-systemd-wrapper.
 	// A preinstalled HAProxy of unknown version on el7 is the distribution's 1.5.
-	if versionBefore(comp.HAProxy.Version, 1, 8) || (comp.HAProxy.Version == "" && spec.Cluster.OS == "el7") {
+	if comp.HAProxy.NeedsSystemdWrapper() || (comp.HAProxy.Version == "" && spec.Cluster.OS == "el7") {
 		v.Bin.HAProxyWrapper = path.Join(path.Dir(comp.HAProxy.Bin), "haproxy-systemd-wrapper")
 	}
 	return v, nil
@@ -258,27 +257,4 @@ func hostCIDR(addr string) string {
 		return addr + "/128"
 	}
 	return addr + "/32"
-}
-
-// versionBefore reports whether a dotted version is older than major.minor;
-// an unparsable or empty version is not.
-func versionBefore(version string, major, minor int) bool {
-	parts := strings.SplitN(version, ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	ma, err1 := strconv.Atoi(parts[0])
-	mi, err2 := strconv.Atoi(leadingDigits(parts[1]))
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return ma < major || (ma == major && mi < minor)
-}
-
-func leadingDigits(s string) string {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return s[:i]
 }

@@ -117,11 +117,51 @@ func makeBuilds(t testing.TB) *builds {
 	for _, f := range []string{"a.secrets.yaml", "b.secrets.yaml"} {
 		b.secrets = append(b.secrets, secretValues(t, filepath.Join(root, f))...)
 	}
+	// The planted build: the superuser password reaches the payload under a
+	// key no name marks as secret (a custom parameter, pgha.blob), in
+	// patroni.yml and dcs.yml; only the renderer's spans can hide it.
+	base, err := os.ReadFile(filepath.Join(specDir, "base.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := plantedSecret(t, filepath.Join(root, "a.secrets.yaml"))
+	planted := strings.Replace(string(base), "    wal_level: replica\n", "    wal_level: replica\n    pgha.blob: \""+pw+"\"\n", 1)
+	if planted == string(base) {
+		t.Fatal("base.yaml has no wal_level line to plant the parameter beside")
+	}
+	plantedSpec := filepath.Join(root, "planted.yaml")
+	if err := os.WriteFile(plantedSpec, []byte(planted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tt, ok := t.(*testing.T); ok {
+		cryptotest.SetGlobalRandom(tt, 1)
+	}
+	if _, err := build.Run(build.Options{
+		SpecPath: plantedSpec, OutDir: filepath.Join(root, "planted"),
+		SecretsPath: filepath.Join(root, "a.secrets.yaml"), PackagesDir: pg154, Keys: []string{keyPath},
+		Version: "test", Rand: rand.New(rand.NewSource(1)), Now: certTime,
+	}); err != nil {
+		t.Fatalf("build planted: %v", err)
+	}
+	// The legacy build: base as a version before secret spans wrote it,
+	// its manifest without them.
+	copyDir(t, filepath.Join(root, "base"), filepath.Join(root, "legacy"))
+	editManifest(t, filepath.Join(root, "legacy", "demo", "manifest.json"), func(e map[string]any) { delete(e, "secret_spans") })
 	// The mode pair: the same build, with patroni.yml's mode as a template
 	// change to 0640 would make it, recorded in the manifest the tree is read with.
 	copyDir(t, filepath.Join(root, "base"), filepath.Join(root, "mode"))
-	mp := filepath.Join(root, "mode", "demo", "manifest.json")
-	raw, err := os.ReadFile(mp)
+	editManifest(t, filepath.Join(root, "mode", "demo", "manifest.json"), func(e map[string]any) {
+		if e["path"] == "/etc/patroni/patroni.yml" {
+			e["mode"] = "0640"
+		}
+	})
+	return b
+}
+
+// editManifest rewrites the per-node file entries of a build's manifest.json.
+func editManifest(t testing.TB, path string, edit func(entry map[string]any)) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,16 +171,32 @@ func makeBuilds(t testing.TB) *builds {
 	}
 	for _, n := range m["nodes"].([]any) {
 		for _, f := range n.(map[string]any)["files"].([]any) {
-			if e := f.(map[string]any); e["path"] == "/etc/patroni/patroni.yml" {
-				e["mode"] = "0640"
-			}
+			edit(f.(map[string]any))
 		}
 	}
-	raw, _ = json.Marshal(m)
-	if err := os.WriteFile(mp, raw, 0o644); err != nil {
+	raw, err = json.Marshal(m)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// plantedSecret is the superuser password of a secrets file.
+func plantedSecret(t testing.TB, path string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		PW string `yaml:"superuser_password"`
+	}
+	if err := yaml.Unmarshal(raw, &m); err != nil || len(m.PW) < 16 {
+		t.Fatalf("%s: no superuser_password (%v)", path, err)
+	}
+	return m.PW
 }
 
 var (
@@ -267,6 +323,8 @@ func TestDiffBuilds(t *testing.T) {
 		{"package-upgrade", "base/demo", "package-upgrade/demo", 1, nil},
 		{"secret-rotated", "base/demo", "secret-rotated/demo", 1, nil},
 		{"mode", "base/demo", "mode/demo", 1, nil},
+		{"planted", "base/demo", "planted/demo", 1, nil},
+		{"legacy", "legacy/demo", "secret-rotated/demo", 1, nil},
 		{"generation", "base/demo", "generation/demo", 1, nil},
 		{"bundle", "base/demo/bundles/pg1.tar.gz", "parameter/demo/bundles/pg1.tar.gz", 1, nil},
 		{"iso", "base/demo/seeds/pg1.iso", "generation/demo/seeds/pg1.iso", 1, nil},
@@ -385,23 +443,42 @@ func TestDiffUsageErrors(t *testing.T) {
 func TestInspect(t *testing.T) {
 	b := makeBuildsOnce(t)
 	t.Chdir(b.root)
+	// Lines that mention a password but hold none are shown; the secret
+	// values, wherever they sit, are not.
+	harmless := []string{`password_encryption: "scram-sha-256"`, "# it against the cluster's CA. Unsafe requests also need the password."}
+	planted := []string{`pgha.blob: "[redacted sha256:`, `password_encryption: "scram-sha-256"`}
 	for _, tt := range []struct {
 		name   string
 		args   []string
 		code   int
 		want   []string // substrings of stdout
+		lacks  []string // not in stdout
+		stderr string   // substring of stderr, or none
 		secret bool     // stdout may hold secrets
 	}{
 		{"list build", []string{"inspect", "base/demo"}, 0,
-			[]string{"node pg1", "0600 postgres:postgres", "/etc/patroni/patroni.yml  (secret)", "seed:meta-data", "package postgresql15-server postgresql15-server-15.4-1.el9.x86_64"}, false},
-		{"list iso", []string{"inspect", "base/demo/seeds/pg2.iso"}, 0, []string{"node pg2", "seed:user-data", "/etc/etcd/etcd.conf.yml"}, false},
-		{"list bundle", []string{"inspect", "base/demo/bundles/pg3.tar.gz"}, 0, []string{"node pg3", "0640 root:haproxy"}, false},
-		{"patroni redacted", []string{"inspect", "base/demo", "pg1:/etc/patroni/patroni.yml"}, 0, []string{`password: "[redacted sha256:`, "scope:"}, false},
-		{"haproxy redacted", []string{"inspect", "base/demo/bundles/pg1.tar.gz", "/etc/haproxy/haproxy.cfg"}, 0, []string{"[redacted line sha256:", "listen primary"}, false},
-		{"seed file", []string{"inspect", "base/demo/seeds/pg1.iso", "seed:meta-data"}, 0, []string{"instance-id: iid-demo-pg1-g1"}, false},
-		{"show secrets", []string{"inspect", "--show-secrets", "base/demo", "pg1:/etc/patroni/patroni.yml"}, 0, []string{"password:"}, true},
-		{"node needed", []string{"inspect", "base/demo", "/etc/patroni/patroni.yml"}, 2, nil, false},
-		{"no such file", []string{"inspect", "base/demo", "pg1:/etc/nope"}, 2, nil, false},
+			[]string{"node pg1", "0600 postgres:postgres", "/etc/patroni/patroni.yml  (secret)", "seed:meta-data", "package postgresql15-server postgresql15-server-15.4-1.el9.x86_64"}, nil, "", false},
+		{"list iso", []string{"inspect", "base/demo/seeds/pg2.iso"}, 0, []string{"node pg2", "seed:user-data", "/etc/etcd/etcd.conf.yml"}, nil, "", false},
+		{"list bundle", []string{"inspect", "base/demo/bundles/pg3.tar.gz"}, 0, []string{"node pg3", "0640 root:haproxy"}, nil, "", false},
+		{"patroni redacted", []string{"inspect", "base/demo", "pg1:/etc/patroni/patroni.yml"}, 0,
+			append([]string{`password: "[redacted sha256:`, "scope:"}, harmless...), nil, "", false},
+		{"haproxy redacted", []string{"inspect", "base/demo/bundles/pg1.tar.gz", "/etc/haproxy/haproxy.cfg"}, 0,
+			[]string{"    stats auth haproxy:[redacted sha256:", "listen primary"}, nil, "", false},
+		{"key redacted whole", []string{"inspect", "base/demo", "pg2:/etc/pgha-bundle/pki/etcd.key"}, 0,
+			[]string{"[redacted sha256:"}, []string{"PRIVATE KEY", "\n["}, "", false},
+		{"seed file", []string{"inspect", "base/demo/seeds/pg1.iso", "seed:meta-data"}, 0, []string{"instance-id: iid-demo-pg1-g1"}, nil, "", false},
+		{"user-data shown", []string{"inspect", "base/demo/seeds/pg1.iso", "seed:user-data"}, 0, []string{"#cloud-config", "BUNDLE_SHA256="}, []string{"redacted"}, "", false},
+		{"show secrets", []string{"inspect", "--show-secrets", "base/demo", "pg1:/etc/patroni/patroni.yml"}, 0, []string{"password:"}, nil, "", true},
+		{"planted secret listed", []string{"inspect", "planted/demo"}, 0, []string{"/etc/patroni/dcs.yml  (secret)"}, nil, "", false},
+		{"planted secret in a build", []string{"inspect", "planted/demo", "pg1:/etc/patroni/dcs.yml"}, 0, planted, nil, "", false},
+		{"planted secret in a bundle", []string{"inspect", "planted/demo/bundles/pg2.tar.gz", "/etc/patroni/patroni.yml"}, 0, planted, nil, "", false},
+		{"planted secret in an iso", []string{"inspect", "planted/demo/seeds/pg3.iso", "/etc/patroni/dcs.yml"}, 0, planted, nil, "", false},
+		{"legacy build redacted whole", []string{"inspect", "legacy/demo", "pg1:/etc/patroni/patroni.yml"}, 0,
+			[]string{"[redacted sha256:"}, []string{"scope:"}, "note: legacy/demo: secret files without recorded secret spans", false},
+		{"legacy build, file without secrets", []string{"inspect", "legacy/demo", "pg1:/etc/etcd/etcd.conf.yml"}, 0,
+			[]string{"initial-cluster-token:"}, nil, "", false},
+		{"node needed", []string{"inspect", "base/demo", "/etc/patroni/patroni.yml"}, 2, nil, nil, "", false},
+		{"no such file", []string{"inspect", "base/demo", "pg1:/etc/nope"}, 2, nil, nil, "", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, stderr, code := runDiffCLI(tt.args...)
@@ -412,6 +489,14 @@ func TestInspect(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
+			}
+			for _, w := range tt.lacks {
+				if strings.Contains(out, w) {
+					t.Errorf("output holds %q:\n%s", w, out)
+				}
+			}
+			if tt.code == 0 && (tt.stderr == "") != (stderr == "") || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr %q, want %q", stderr, tt.stderr)
 			}
 			leaked := false
 			for _, s := range b.secrets {

@@ -19,7 +19,8 @@ func inspectCommand() *cli.Command {
 		UsageText: "pgha-bundle inspect [--show-secrets] PATH [[NODE:]FILE]",
 		Description: "Without FILE, lists every node's files (mode, owner:group, size, short sha256, path), seed files\n" +
 			"and packages. FILE is an absolute path on the node or seed:NAME (seed:user-data), prefixed with\n" +
-			"NODE: when PATH holds several nodes. Secrets are redacted unless --show-secrets.",
+			"NODE: when PATH holds several nodes. The secret values the build recorded are redacted unless\n" +
+			"--show-secrets; a private key, or a secret file of a build that recorded none, is redacted whole.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "show-secrets", Usage: "print secret values as they are"},
 		},
@@ -40,7 +41,11 @@ func inspectCommand() *cli.Command {
 			}
 			content := f.Content
 			if !c.Bool("show-secrets") {
-				content = diff.RedactFile(side, f)
+				var note string
+				content, note = diff.RedactFile(side, f)
+				if note != "" {
+					fmt.Fprintf(c.App.ErrWriter, "note: %s\n", note)
+				}
 			}
 			if _, err := c.App.Writer.Write(content); err != nil {
 				return exitWith(exitUsage, err)
