@@ -42,7 +42,7 @@ const (
 	msgOutParent      = "output directory %s does not exist, nor does its parent %s; " + msgNothingChanged + ": create the parent first or fix --out"
 	msgOutParentFile  = "output directory %s cannot be made: %s is a %s, not a directory; " + msgNothingChanged + ": fix --out"
 	msgOutFile        = "output %s is a %s, not a directory; fix --out"
-	msgLocked         = "another build of cluster %s into %s is running%s (lock %s): wait for it to finish, or build with --wait"
+	msgLocked         = "another build of cluster %s into %s is running (%slock %s): wait for it to finish, or build with --wait"
 	msgNoExchange     = "the filesystem of %s cannot swap two directories atomically (renameat2 %s: %v), which replacing a build safely needs; " + msgNothingChanged + ": build into an --out on a local filesystem (ext4, xfs, btrfs, tmpfs)"
 	msgRaced          = "%s changed while this build ran (%v); " + msgNothingChanged + " by this build: check what else writes there, then build again"
 )
@@ -177,7 +177,7 @@ func (o *output) takeLock(ctx context.Context) error {
 			holder := ""
 			if b, rerr := os.ReadFile(path); rerr == nil {
 				if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
-					holder = fmt.Sprintf(" (pid %d)", pid)
+					holder = fmt.Sprintf("pid %d, ", pid)
 				}
 			}
 			f.Close()
@@ -185,7 +185,7 @@ func (o *output) takeLock(ctx context.Context) error {
 				return fmt.Errorf(msgLocked, o.name, o.out, holder, path)
 			}
 			if !said {
-				o.opts.logf("==> waiting for the build%s running into %s", holder, o.final)
+				o.opts.logf("==> waiting for the build running into %s (%slock %s)", o.final, holder, path)
 				said = true
 			}
 			select {
