@@ -75,9 +75,10 @@ type output struct {
 
 // openOutput takes OUT/<cluster> for this build, before any other work: it
 // checks that OUT can hold the build, locks OUT/<cluster> against other
-// builds, removes what killed builds left, checks that OUT/<cluster> is an
-// earlier build of the cluster holding none of the inputs, and makes the
-// temporary directory. On error, nothing is left behind.
+// builds, checks that OUT/<cluster> is nothing or an earlier build of the
+// cluster holding none of the inputs, removes what killed builds left, makes
+// the temporary directory and checks that the filesystem can swap it in.
+// On error, nothing is left behind.
 func openOutput(ctx context.Context, opts *Options, spec *cluster.Spec) (o *output, err error) {
 	o = &output{opts: opts, out: opts.OutDir, name: spec.Cluster.Name}
 	o.final = filepath.Join(o.out, o.name)

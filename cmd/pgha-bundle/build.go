@@ -33,7 +33,8 @@ func buildCommand() *cli.Command {
 			"The output is written beside OUT/<cluster> and swapped into place in one step: a failed or\n" +
 			"interrupted build leaves the previous one intact. OUT/<cluster> is replaced only when it holds\n" +
 			"an earlier build of the same cluster (its manifest.json says so) and no input of the build; one\n" +
-			"build at a time writes it (OUT/.<cluster>.lock; --wait waits for the other). Secrets are generated at the first build into the secrets file (mode 0600)\n" +
+			"build at a time writes it (OUT/.<cluster>.lock; --wait waits for the other).\n" +
+			"Secrets are generated at the first build into the secrets file (mode 0600)\n" +
 			"and reused afterwards. The same inputs give byte-identical outputs (SOURCE_DATE_EPOCH sets the\n" +
 			"timestamps).\n\n" +
 			"Examples:\n" +
