@@ -44,6 +44,7 @@ const (
 	msgOutFile        = "output %s is a %s, not a directory; fix --out"
 	msgLocked         = "another build of cluster %s into %s is running (%slock %s): wait for it to finish, or build with --wait"
 	msgNoExchange     = "the filesystem of %s cannot swap two directories atomically (renameat2 %s: %v), which replacing a build safely needs; " + msgNothingChanged + ": build into an --out on a local filesystem (ext4, xfs, btrfs, tmpfs)"
+	msgOtherFS        = "%s is on another filesystem than %s (a mount point?), so no rename can swap it with the new build; " + msgNothingChanged + ": build into a directory of %[2]s's own filesystem, or unmount it"
 	msgRaced          = "%s changed while this build ran (%v); " + msgNothingChanged + " by this build: check what else writes there, then build again"
 )
 
@@ -98,6 +99,11 @@ func openOutput(ctx context.Context, opts *Options, spec *cluster.Spec) (o *outp
 	o.inputs = inputsOf(opts, spec)
 	if o.replace, err = checkEarlierBuild(o.final, o.name, o.inputs); err != nil {
 		return o, err
+	}
+	if o.replace {
+		if err := sameFilesystem(o.out, o.final); err != nil {
+			return o, err
+		}
 	}
 	opts.stepf("checked")
 	// Only a build that goes ahead cleans up: a refused one changes nothing.
@@ -350,6 +356,22 @@ func (o *output) makeTemp() error {
 		}
 		return nil
 	}
+}
+
+// sameFilesystem refuses an OUT/<cluster> mounted apart from OUT: no rename
+// can swap it.
+func sameFilesystem(out, final string) error {
+	var a, b unix.Stat_t
+	if err := unix.Stat(out, &a); err != nil {
+		return fmt.Errorf("output: %s: %w", out, err)
+	}
+	if err := unix.Lstat(final, &b); err != nil {
+		return fmt.Errorf("output: %s: %w", final, err)
+	}
+	if a.Dev != b.Dev {
+		return fmt.Errorf(msgOtherFS, final, out)
+	}
+	return nil
 }
 
 // probe fails now, before the work, if OUT's filesystem cannot swap or

@@ -451,3 +451,33 @@ func (s *syncLog) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestOutputOnAnotherFilesystem: OUT/<cluster> mounted apart from OUT (a
+// tmpfs here) cannot be swapped; the build says so before any work.
+func TestOutputOnAnotherFilesystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	e := newEnv(t)
+	res, err := Run(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(e.dir, "kept")
+	if out, err := exec.Command("cp", "-a", res.Dir, kept).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if err := unix.Mount("tmpfs", res.Dir, "tmpfs", 0, "mode=0755"); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	defer unix.Unmount(res.Dir, unix.MNT_DETACH)
+	if out, err := exec.Command("cp", "-a", kept+"/.", res.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	before := tree(t, e.dir)
+	_, err = Run(e.opts())
+	if err == nil || !strings.Contains(err.Error(), res.Dir+" is on another filesystem than "+e.out+" (a mount point?)") {
+		t.Fatalf("want a refusal naming the mount point, got %v", err)
+	}
+	sameTree(t, "the inputs and the mounted build", tree(t, e.dir), before)
+}
