@@ -44,7 +44,7 @@ const (
 	msgOutFile        = "output %s is a %s, not a directory; fix --out"
 	msgLocked         = "another build of cluster %s into %s is running (%slock %s): wait for it to finish, or build with --wait"
 	msgNoExchange     = "the filesystem of %s cannot swap two directories atomically (renameat2 %s: %v), which replacing a build safely needs; " + msgNothingChanged + ": build into an --out on a local filesystem (ext4, xfs, btrfs, tmpfs)"
-	msgOtherFS        = "%s is on another filesystem than %s (a mount point?), so no rename can swap it with the new build; " + msgNothingChanged + ": build into a directory of %[2]s's own filesystem, or unmount it"
+	msgOtherFS        = "%s is on another filesystem than %s (a mount point?), so no rename can swap it with the new build; " + msgNothingChanged + ": unmount it or build into another --out"
 	msgRaced          = "%s changed while this build ran (%v); " + msgNothingChanged + " by this build: check what else writes there, then build again"
 )
 
