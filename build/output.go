@@ -42,8 +42,9 @@ const (
 	msgOutParent      = "output directory %s does not exist, nor does its parent %s; " + msgNothingChanged + ": create the parent first or fix --out"
 	msgOutParentFile  = "output directory %s cannot be made: %s is a %s, not a directory; " + msgNothingChanged + ": fix --out"
 	msgOutFile        = "output %s is a %s, not a directory; fix --out"
-	msgLocked         = "another build of cluster %s into %s is running%s (lock %s): wait for it to finish, or build with --wait"
+	msgLocked         = "another build of cluster %s into %s is running (%slock %s): wait for it to finish, or build with --wait"
 	msgNoExchange     = "the filesystem of %s cannot swap two directories atomically (renameat2 %s: %v), which replacing a build safely needs; " + msgNothingChanged + ": build into an --out on a local filesystem (ext4, xfs, btrfs, tmpfs)"
+	msgOtherFS        = "%s is on another filesystem than %s (a mount point?), so no rename can swap it with the new build; " + msgNothingChanged + ": unmount it or build into another --out"
 	msgRaced          = "%s changed while this build ran (%v); " + msgNothingChanged + " by this build: check what else writes there, then build again"
 )
 
@@ -75,9 +76,10 @@ type output struct {
 
 // openOutput takes OUT/<cluster> for this build, before any other work: it
 // checks that OUT can hold the build, locks OUT/<cluster> against other
-// builds, removes what killed builds left, checks that OUT/<cluster> is an
-// earlier build of the cluster holding none of the inputs, and makes the
-// temporary directory. On error, nothing is left behind.
+// builds, checks that OUT/<cluster> is nothing or an earlier build of the
+// cluster holding none of the inputs, removes what killed builds left, makes
+// the temporary directory and checks that the filesystem can swap it in.
+// On error, nothing is left behind.
 func openOutput(ctx context.Context, opts *Options, spec *cluster.Spec) (o *output, err error) {
 	o = &output{opts: opts, out: opts.OutDir, name: spec.Cluster.Name}
 	o.final = filepath.Join(o.out, o.name)
@@ -97,6 +99,11 @@ func openOutput(ctx context.Context, opts *Options, spec *cluster.Spec) (o *outp
 	o.inputs = inputsOf(opts, spec)
 	if o.replace, err = checkEarlierBuild(o.final, o.name, o.inputs); err != nil {
 		return o, err
+	}
+	if o.replace {
+		if err := sameFilesystem(o.out, o.final); err != nil {
+			return o, err
+		}
 	}
 	opts.stepf("checked")
 	// Only a build that goes ahead cleans up: a refused one changes nothing.
@@ -177,7 +184,7 @@ func (o *output) takeLock(ctx context.Context) error {
 			holder := ""
 			if b, rerr := os.ReadFile(path); rerr == nil {
 				if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
-					holder = fmt.Sprintf(" (pid %d)", pid)
+					holder = fmt.Sprintf("pid %d, ", pid)
 				}
 			}
 			f.Close()
@@ -185,7 +192,7 @@ func (o *output) takeLock(ctx context.Context) error {
 				return fmt.Errorf(msgLocked, o.name, o.out, holder, path)
 			}
 			if !said {
-				o.opts.logf("==> waiting for the build%s running into %s", holder, o.final)
+				o.opts.logf("==> waiting for the build running into %s (%slock %s)", o.final, holder, path)
 				said = true
 			}
 			select {
@@ -349,6 +356,22 @@ func (o *output) makeTemp() error {
 		}
 		return nil
 	}
+}
+
+// sameFilesystem refuses an OUT/<cluster> mounted apart from OUT: no rename
+// can swap it.
+func sameFilesystem(out, final string) error {
+	var a, b unix.Stat_t
+	if err := unix.Stat(out, &a); err != nil {
+		return fmt.Errorf("output: %s: %w", out, err)
+	}
+	if err := unix.Lstat(final, &b); err != nil {
+		return fmt.Errorf("output: %s: %w", final, err)
+	}
+	if a.Dev != b.Dev {
+		return fmt.Errorf(msgOtherFS, final, out)
+	}
+	return nil
 }
 
 // probe fails now, before the work, if OUT's filesystem cannot swap or

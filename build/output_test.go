@@ -11,8 +11,10 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -367,4 +369,115 @@ func TestStaleTemporaries(t *testing.T) {
 	if got := dotEntries(t, e.out); !reflect.DeepEqual(got, want) {
 		t.Fatalf("left in OUT: %v", got)
 	}
+}
+
+// TestConcurrentBuildsExclude forces the race: one build pauses while it
+// holds the output; a second build into the same OUT/<cluster> fails at once
+// naming this process, or with Wait builds once the first is done.
+func TestConcurrentBuildsExclude(t *testing.T) {
+	e := newEnv(t)
+	if _, err := Run(e.opts()); err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range []bool{false, true} {
+		paused, resume := make(chan struct{}), make(chan struct{})
+		first := e.opts()
+		first.step = func(s string) {
+			if s == "rendered" {
+				close(paused)
+				<-resume
+			}
+		}
+		done := make(chan error, 1)
+		go func() { _, err := Run(first); done <- err }()
+		<-paused
+
+		var log syncLog
+		second := e.opts()
+		second.Wait = wait
+		second.Log = &log
+		if !wait {
+			_, err := Run(second)
+			want := fmt.Sprintf("another build of cluster pgcluster into %s is running (pid %d, lock %s/.pgcluster.lock): wait for it to finish, or build with --wait", e.out, os.Getpid(), e.out)
+			if err == nil || err.Error() != want {
+				t.Fatalf("second build: %v\nwant %s", err, want)
+			}
+			close(resume)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		second2 := make(chan error, 1)
+		go func() { _, err := Run(second); second2 <- err }()
+		for !strings.Contains(log.String(), "==> waiting for the build running into") {
+			select {
+			case err := <-second2:
+				t.Fatalf("the second build did not wait: %v\n%s", err, log.String())
+			default:
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if strings.Contains(log.String(), "verify packages") {
+			t.Fatalf("the waiting build went on:\n%s", log.String())
+		}
+		close(resume)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-second2; err != nil {
+			t.Fatalf("the waiting build: %v", err)
+		}
+	}
+	if d := dotEntries(t, e.out); len(d) != 0 {
+		t.Fatalf("left in OUT: %v", d)
+	}
+}
+
+// syncLog is a build log safe to read while the build writes it.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestOutputOnAnotherFilesystem: OUT/<cluster> mounted apart from OUT (a
+// tmpfs here) cannot be swapped; the build says so before any work.
+func TestOutputOnAnotherFilesystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	e := newEnv(t)
+	res, err := Run(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(e.dir, "kept")
+	if out, err := exec.Command("cp", "-a", res.Dir, kept).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if err := unix.Mount("tmpfs", res.Dir, "tmpfs", 0, "mode=0755"); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	defer unix.Unmount(res.Dir, unix.MNT_DETACH)
+	if out, err := exec.Command("cp", "-a", kept+"/.", res.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	before := tree(t, e.dir)
+	_, err = Run(e.opts())
+	if err == nil || !strings.Contains(err.Error(), res.Dir+" is on another filesystem than "+e.out+" (a mount point?)") {
+		t.Fatalf("want a refusal naming the mount point, got %v", err)
+	}
+	sameTree(t, "the inputs and the mounted build", tree(t, e.dir), before)
 }

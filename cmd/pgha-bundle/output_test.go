@@ -263,7 +263,7 @@ func TestBuildOutputRules(t *testing.T) {
 		{"another build holds the lock", func(t *testing.T, c *outputCase) []string {
 			holdLock(t, filepath.Join(c.out, ".pgcluster.lock"), 4242)
 			return nil
-		}, 2, []string{"another build of cluster pgcluster into {out} is running (pid 4242) (lock {out}/.pgcluster.lock): wait for it to finish, or build with --wait"}, false},
+		}, 2, []string{"another build of cluster pgcluster into {out} is running (pid 4242, lock {out}/.pgcluster.lock): wait for it to finish, or build with --wait"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,7 +383,7 @@ func TestBuildWaitsAndIsInterrupted(t *testing.T) {
 		done := make(chan int, 1)
 		go func() { done <- run(args, &stdout, &stderr) }()
 		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(stdout.String(), "==> waiting for the build (pid 4343) running into "+filepath.Join(out, "pgcluster")) {
+		for !strings.Contains(stdout.String(), "==> waiting for the build running into "+filepath.Join(out, "pgcluster")+" (pid 4343, lock ") {
 			if time.Now().After(deadline) {
 				t.Fatalf("the build does not say it waits:\n%s%s", stdout.String(), stderr.String())
 			}
