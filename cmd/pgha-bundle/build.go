@@ -13,8 +13,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgha-bundle/pgha-bundle/build"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
@@ -61,7 +61,7 @@ func buildCommand() *cli.Command {
 			}
 			ctx, stop := interruptible(c.App.ErrWriter)
 			defer stop()
-			res, err := build.Run(build.Options{
+			res, err := pipeline.Run(pipeline.Options{
 				SpecPath:            c.String("file"),
 				OutDir:              c.String("out"),
 				SecretsPath:         c.String("secrets"),
@@ -75,7 +75,7 @@ func buildCommand() *cli.Command {
 				Context:             ctx,
 				Wait:                c.Bool("wait"),
 			})
-			var intr *build.InterruptedError
+			var intr *pipeline.InterruptedError
 			var sig caughtSignal
 			if errors.As(err, &intr) && errors.As(err, &sig) {
 				return exitWith(128+int(sig.sig), fmt.Errorf("build interrupted by %s: its temporary directory was removed; the previous output is unchanged", unix.SignalName(sig.sig)))

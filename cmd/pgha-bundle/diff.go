@@ -9,9 +9,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgha-bundle/pgha-bundle/build"
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/diff/source"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
 
 // clock is when a spec-side diff issues the certificates the next build
@@ -47,7 +47,7 @@ func diffCommand() *cli.Command {
 			if err != nil {
 				return exitWith(exitUsage, err)
 			}
-			loaders := sideLoaders(build.Options{
+			loaders := sideLoaders(pipeline.Options{
 				PackagesDir: c.String("packages"), Keys: c.StringSlice("key"), SecretsPath: c.String("secrets"),
 				Now: clock(),
 			})
@@ -73,7 +73,7 @@ func diffCommand() *cli.Command {
 
 // sideLoaders are the readers diff and inspect use for each kind of path;
 // a spec is rendered with opts, as build would.
-func sideLoaders(opts build.Options) diff.Loaders {
+func sideLoaders(opts pipeline.Options) diff.Loaders {
 	return source.Loaders(opts)
 }
 

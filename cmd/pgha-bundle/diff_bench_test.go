@@ -9,10 +9,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/pgha-bundle/pgha-bundle/build"
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/diff/source"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
 
 // widen writes a build directory of n nodes made from the real build in
@@ -21,7 +21,7 @@ import (
 // 100-node build can only be made this way; the files are real build output.
 func widen(tb testing.TB, from, to string, n int) {
 	tb.Helper()
-	m, err := build.ReadManifest(from)
+	m, err := pipeline.ReadManifest(from)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func widen(tb testing.TB, from, to string, n int) {
 		if err := os.WriteFile(filepath.Join(to, "seeds", name+".iso"), iso, 0o644); err != nil {
 			tb.Fatal(err)
 		}
-		m.Nodes = append(m.Nodes, build.NodeManifest{Name: name, Files: src.Files})
+		m.Nodes = append(m.Nodes, pipeline.NodeManifest{Name: name, Files: src.Files})
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
@@ -65,7 +65,7 @@ func BenchmarkDiff100Nodes(b *testing.B) {
 	a, c := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	widen(b, filepath.Join(bs.root, "base", "demo"), a, 100)
 	widen(b, filepath.Join(bs.root, "parameter", "demo"), c, 100)
-	loaders := source.Loaders(build.Options{})
+	loaders := source.Loaders(pipeline.Options{})
 	b.ResetTimer()
 	defer reportCPU(b)()
 	for b.Loop() {

@@ -19,9 +19,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/pgha-bundle/pgha-bundle/build"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
 
 // builds holds real builds of the spec variants in diff/testdata/specs, made
@@ -105,7 +105,7 @@ func makeBuilds(t testing.TB) *builds {
 		if tt, ok := t.(*testing.T); ok {
 			cryptotest.SetGlobalRandom(tt, uint64(seed))
 		}
-		_, err := build.Run(build.Options{
+		_, err := pipeline.Run(pipeline.Options{
 			SpecPath: filepath.Join(specDir, v.spec), OutDir: filepath.Join(root, v.out),
 			SecretsPath: filepath.Join(root, v.secrets), PackagesDir: v.pkgs, Keys: []string{keyPath},
 			Version: "test", Rand: rand.New(rand.NewSource(seed)), Now: certTime,
@@ -136,7 +136,7 @@ func makeBuilds(t testing.TB) *builds {
 	if tt, ok := t.(*testing.T); ok {
 		cryptotest.SetGlobalRandom(tt, 1)
 	}
-	if _, err := build.Run(build.Options{
+	if _, err := pipeline.Run(pipeline.Options{
 		SpecPath: plantedSpec, OutDir: filepath.Join(root, "planted"),
 		SecretsPath: filepath.Join(root, "a.secrets.yaml"), PackagesDir: pg154, Keys: []string{keyPath},
 		Version: "test", Rand: rand.New(rand.NewSource(1)), Now: certTime,

@@ -7,9 +7,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pgha-bundle/pgha-bundle/build"
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
 
 func inspectCommand() *cli.Command {
@@ -28,7 +28,7 @@ func inspectCommand() *cli.Command {
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return exitWith(exitUsage, fmt.Errorf("inspect wants a path and at most one file (usage: %s)", c.Command.UsageText))
 			}
-			side, err := sideLoaders(build.Options{}).Load(c.Args().Get(0))
+			side, err := sideLoaders(pipeline.Options{}).Load(c.Args().Get(0))
 			if err != nil {
 				return exitWith(exitUsage, err)
 			}

@@ -12,16 +12,16 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pgha-bundle/pgha-bundle/build"
 	"github.com/pgha-bundle/pgha-bundle/bundle"
 	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
 
 // Loaders returns the readers of every kind; specs are rendered with opts
 // (packages and secrets overrides, as for build).
-func Loaders(opts build.Options) diff.Loaders {
+func Loaders(opts pipeline.Options) diff.Loaders {
 	return diff.Loaders{diff.KindBuild: Build, diff.KindBundle: Bundle, diff.KindISO: ISO, diff.KindSpec: Spec(opts)}
 }
 
@@ -99,7 +99,7 @@ func readISO(path string, withBundle bool) (diff.Node, error) {
 // seeds/<node>.iso. Bundles are not opened: the tree and the manifest say
 // the same, and reading RPMs would only cost time.
 func Build(dir string) (*diff.Side, error) {
-	m, err := build.ReadManifest(dir)
+	m, err := pipeline.ReadManifest(dir)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", dir, err)
 	}
@@ -156,11 +156,11 @@ func buildNode(dir, name string, entries []payload.Entry) (diff.Node, error) {
 // what a build of it would change. A spec side has meta-data and
 // network-config but no user-data: that holds the digest of a bundle that is
 // not written.
-func Spec(opts build.Options) diff.Loader {
+func Spec(opts pipeline.Options) diff.Loader {
 	return func(path string) (*diff.Side, error) {
 		o := opts
 		o.SpecPath = path
-		r, err := build.Render(o, true)
+		r, err := pipeline.Render(o, true)
 		if err != nil {
 			return nil, fmt.Errorf("spec %s: %w", path, err)
 		}

@@ -1,8 +1,8 @@
-// Package build runs `pgha-bundle build`: spec and packages in, per-node config
+// Package pipeline runs `pgha-bundle build`: spec and packages in, per-node config
 // trees, install bundles and seed ISOs out, written beside the target and
 // renamed into place so a failed build never leaves half an output nor loses
 // the previous one.
-package build
+package pipeline
 
 import (
 	"context"
