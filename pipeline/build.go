@@ -143,54 +143,88 @@ func DefaultSecretsPath(specPath string) string {
 	return strings.TrimSuffix(specPath, ext) + ".secrets.yaml"
 }
 
-// Render loads and checks the spec, verifies the packages, loads (or, unless
-// readOnly, creates) the secrets and renders every node. Nothing else is
-// written: diff uses it (readOnly) to preview a spec. Unless readOnly, the
-// secrets file is locked while it is read and written.
-func Render(opts Options, readOnly bool) (*Rendered, error) {
-	r, err := render(opts, !readOnly)
-	r.release()
-	return r, err
+// Preview loads and checks the spec, verifies the packages, loads the
+// existing secrets file and renders every node, issuing in memory what a
+// build would (a new or moved node's certificate). It has no side effect: it
+// writes, creates and locks nothing, so diff's spec side can call it on a
+// cluster that is being built. A missing secrets file is an error, since
+// only a build creates one.
+func Preview(opts Options) (*Rendered, error) {
+	r, want, rnd, err := load(&opts)
+	if err != nil {
+		return nil, err
+	}
+	r.Secrets, _, err = secrets.Preview(r.SecretsPath, rnd, want)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no secrets file %s: a spec is previewed with its cluster's secrets file, which only build creates; name it with --secrets, or build the spec once", r.SecretsPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.renderNodes(&opts); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
-// render is Render; with lock, the secrets file stays locked in the result
-// until its release, so that Run holds it until the output is in place.
-func render(opts Options, lock bool) (*Rendered, error) {
+// render is the build's rendering: as Preview, but the secrets file is
+// locked, created or completed on disk, and stays locked in the result until
+// its release, so that Run holds it until the output is in place.
+func render(opts Options) (*Rendered, error) {
+	r, want, rnd, err := load(&opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.loadSecrets(&opts, rnd, want); err != nil {
+		r.release()
+		return nil, err
+	}
+	if err := r.renderNodes(&opts); err != nil {
+		r.release()
+		return nil, err
+	}
+	return r, nil
+}
+
+// load is what Preview and render share before the secrets: the spec (the
+// prepare hook runs on it), the packages checked against it, the secrets
+// path and what the secrets must hold.
+func load(opts *Options) (*Rendered, secrets.Want, io.Reader, error) {
 	opts.logf("==> load spec %s", opts.SpecPath)
 	spec, probs, err := cluster.Load(opts.SpecPath)
 	if err != nil {
 		// A *cluster.SpecError carries every problem, warnings included.
-		return nil, err
+		return nil, secrets.Want{}, nil, err
 	}
 	r := &Rendered{Spec: spec, Warnings: probs.Warnings()}
 	if opts.prepare != nil {
 		if err := opts.prepare(spec); err != nil {
-			return nil, err
+			return nil, secrets.Want{}, nil, err
 		}
 	}
 
 	opts.logf("==> verify packages")
-	set, err := scanPackages(spec, &opts)
+	set, err := scanPackages(spec, opts)
 	if err != nil {
-		return nil, err
+		return nil, secrets.Want{}, nil, err
 	}
 	r.Packages = set
 
 	major := set.Components.PostgreSQL.Major
 	if spec.PostgreSQL.Major != 0 && major != 0 && spec.PostgreSQL.Major != major {
-		return nil, &cluster.SpecError{Problems: append(probs, spec.ProblemAt("postgresql.major", false,
+		return nil, secrets.Want{}, nil, &cluster.SpecError{Problems: append(probs, spec.ProblemAt("postgresql.major", false,
 			"postgresql.major is %d but the packages carry PostgreSQL %d (%s): fix one of them",
 			spec.PostgreSQL.Major, major, set.Components.PostgreSQL.Package))}
 	}
 	if p := set.Components.Patroni; !p.HasFailoverPriority() {
 		if more := spec.CheckFailoverPriority(p.Version); len(more) > 0 {
-			return nil, &cluster.SpecError{Problems: append(probs, more...)}
+			return nil, secrets.Want{}, nil, &cluster.SpecError{Problems: append(probs, more...)}
 		}
 	}
 	if spec.PostgreSQL.Major == 0 {
 		more := spec.CheckForMajor(major)
 		if len(more.Errors()) > 0 {
-			return nil, &cluster.SpecError{Problems: append(probs, more...)}
+			return nil, secrets.Want{}, nil, &cluster.SpecError{Problems: append(probs, more...)}
 		}
 		r.Warnings = append(r.Warnings, more.Warnings()...)
 	}
@@ -207,33 +241,22 @@ func render(opts Options, lock bool) (*Rendered, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	want := secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}
-	if !lock {
-		// A preview issues what the next build would (a new node's or a
-		// moved node's certificate) in memory only.
-		r.Secrets, _, err = secrets.Preview(r.SecretsPath, rnd, want)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no secrets file %s: a spec is previewed with its cluster's secrets file, which only build creates; name it with --secrets, or build the spec once", r.SecretsPath)
-		}
-		if err != nil {
-			return nil, err
-		}
-	} else if err := r.loadSecrets(&opts, rnd, want); err != nil {
-		r.release()
-		return nil, err
-	}
+	return r, secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}, rnd, nil
+}
 
+// renderNodes renders every node of r with its secrets and checks the result.
+func (r *Rendered) renderNodes(opts *Options) error {
+	spec, set := r.Spec, r.Packages
+	var err error
 	opts.logf("==> render %d nodes", len(spec.Nodes))
 	r.Nodes, err = templates.RenderAll(spec, set.Components, r.Secrets)
 	if err != nil {
-		r.release()
-		return nil, err
+		return err
 	}
 	if err := templates.CrossCheck(r.Nodes); err != nil {
-		r.release()
-		return nil, fmt.Errorf("self-check of the rendered files failed:\n%w", err)
+		return fmt.Errorf("self-check of the rendered files failed:\n%w", err)
 	}
-	return r, nil
+	return nil
 }
 
 // loadSecrets locks the secrets file (the lock stays in r), loads it or makes

@@ -698,7 +698,7 @@ func TestRefusedSecretsChangeNothing(t *testing.T) {
 // secrets file does not exist, and creates nothing.
 func TestPreviewNeedsASecretsFile(t *testing.T) {
 	e := newEnv(t)
-	_, err := Render(e.opts(), true)
+	_, err := Preview(e.opts())
 	want := "no secrets file " + DefaultSecretsPath(e.spec) + ": a spec is previewed with its cluster's secrets file, which only build creates; name it with --secrets, or build the spec once"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v\nwant %s", err, want)

@@ -60,7 +60,7 @@ func Run(opts Options) (res *Result, err error) {
 		o, err = openOutput(ctx, &opts, spec)
 		return err
 	}
-	r, err := render(opts, true)
+	r, err := render(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -72,9 +72,27 @@ func diffCommand() *cli.Command {
 }
 
 // sideLoaders are the readers diff and inspect use for each kind of path;
-// a spec is rendered with opts, as build would.
+// a spec is previewed with opts, as build would render it.
 func sideLoaders(opts pipeline.Options) diff.Loaders {
-	return source.Loaders(opts)
+	return source.Loaders(specPreview(opts))
+}
+
+// specPreview renders a spec side with the pipeline's side-effect-free
+// preview: nothing is written, created or locked.
+func specPreview(opts pipeline.Options) source.SpecRenderer {
+	return func(specPath string) (*source.RenderedSpec, error) {
+		o := opts
+		o.SpecPath = specPath
+		r, err := pipeline.Preview(o)
+		if err != nil {
+			return nil, err
+		}
+		out := &source.RenderedSpec{Spec: r.Spec, Nodes: r.Nodes}
+		for _, p := range r.Packages.Packages {
+			out.Packages = append(out.Packages, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
+		}
+		return out, nil
+	}
 }
 
 func diffOptions(format, color string, stat bool, w io.Writer) (diff.Options, error) {

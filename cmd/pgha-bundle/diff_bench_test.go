@@ -65,7 +65,7 @@ func BenchmarkDiff100Nodes(b *testing.B) {
 	a, c := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	widen(b, filepath.Join(bs.root, "base", "demo"), a, 100)
 	widen(b, filepath.Join(bs.root, "parameter", "demo"), c, 100)
-	loaders := source.Loaders(pipeline.Options{})
+	loaders := sideLoaders(pipeline.Options{})
 	b.ResetTimer()
 	defer reportCPU(b)()
 	for b.Loop() {

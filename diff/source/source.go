@@ -14,15 +14,30 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/bundle"
 	"github.com/pgha-bundle/pgha-bundle/cloudinit"
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
 
-// Loaders returns the readers of every kind; specs are rendered with opts
-// (packages and secrets overrides, as for build).
-func Loaders(opts pipeline.Options) diff.Loaders {
-	return diff.Loaders{diff.KindBuild: Build, diff.KindBundle: Bundle, diff.KindISO: ISO, diff.KindSpec: Spec(opts)}
+// Loaders returns the readers of every kind; specs are rendered by render.
+func Loaders(render SpecRenderer) diff.Loaders {
+	return diff.Loaders{diff.KindBuild: Build, diff.KindBundle: Bundle, diff.KindISO: ISO, diff.KindSpec: Spec(render)}
+}
+
+// SpecRenderer renders the cluster spec at specPath in memory, as a build of
+// it would, with the spec's packages and its existing secrets file, and
+// writes, creates and locks nothing. The command supplies it (the
+// pipeline's preview), so that diff does not depend on the pipeline.
+type SpecRenderer func(specPath string) (*RenderedSpec, error)
+
+// RenderedSpec is what a spec side is made of.
+type RenderedSpec struct {
+	Spec *cluster.Spec
+	// Nodes are every node's payload.
+	Nodes []payload.Node
+	// Packages are the packages every bundle would carry.
+	Packages []diff.Package
 }
 
 // seedMode is what a seed file shows as: a plain ISO 9660 image (no Rock
@@ -156,18 +171,13 @@ func buildNode(dir, name string, entries []payload.Entry) (diff.Node, error) {
 // what a build of it would change. A spec side has meta-data and
 // network-config but no user-data: that holds the digest of a bundle that is
 // not written.
-func Spec(opts pipeline.Options) diff.Loader {
+func Spec(render SpecRenderer) diff.Loader {
 	return func(path string) (*diff.Side, error) {
-		o := opts
-		o.SpecPath = path
-		r, err := pipeline.Render(o, true)
+		r, err := render(path)
 		if err != nil {
 			return nil, fmt.Errorf("spec %s: %w", path, err)
 		}
-		var pkgs []diff.Package
-		for _, p := range r.Packages.Packages {
-			pkgs = append(pkgs, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
-		}
+		pkgs := r.Packages
 		side := &diff.Side{Label: path}
 		for _, n := range r.Nodes {
 			seed, err := cloudinit.Render(cloudinit.Input{Spec: r.Spec, Node: n.Name})
