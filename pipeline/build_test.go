@@ -21,6 +21,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
@@ -148,7 +149,7 @@ func TestSHA256SUMSAgreesWithSha256sum(t *testing.T) {
 			t.Errorf("%s: directory mode %v, want 0700", glob, fi.Mode())
 		}
 	}
-	m, err := ReadManifest(res.Dir)
+	m, err := manifest.Read(res.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +398,7 @@ func TestUnsignedNeedsOptIn(t *testing.T) {
 	if !strings.Contains(log.String(), "NO PACKAGE SIGNATURES WERE CHECKED") {
 		t.Errorf("an unsigned build did not say so loudly:\n%s", log.String())
 	}
-	m, err := ReadManifest(res.Dir)
+	m, err := manifest.Read(res.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

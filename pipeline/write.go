@@ -18,6 +18,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/bundle"
 	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
@@ -107,7 +108,7 @@ type writer struct {
 	r     *Rendered
 	dir   string
 	epoch time.Time
-	m     *Manifest
+	m     *manifest.Manifest
 	// known holds the entries of outputs hashed while they were written.
 	known map[string]payload.Entry
 }
@@ -118,7 +119,7 @@ func (w *writer) node(n payload.Node) error {
 	if err := payload.WriteTree(tree, n); err != nil {
 		return fmt.Errorf("node %s: config tree: %w", n.Name, err)
 	}
-	w.m.Nodes = append(w.m.Nodes, NodeManifest{Name: n.Name, Files: n.Entries()})
+	w.m.Nodes = append(w.m.Nodes, manifest.Node{Name: n.Name, Files: n.Entries()})
 	w.opts.stepf("node " + n.Name + " tree")
 
 	bundlePath := filepath.Join(w.dir, "bundles", n.Name+".tar.gz")
@@ -258,16 +259,16 @@ func (w *writer) finish() error {
 		return fmt.Errorf("output: %w", err)
 	}
 	w.m.Outputs = outputs
-	manifest, err := json.MarshalIndent(w.m, "", "  ")
+	mj, err := json.MarshalIndent(w.m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("manifest.json: %w", err)
 	}
-	manifest = append(manifest, '\n')
-	if err := os.WriteFile(filepath.Join(w.dir, "manifest.json"), manifest, 0o644); err != nil {
+	mj = append(mj, '\n')
+	if err := os.WriteFile(filepath.Join(w.dir, "manifest.json"), mj, 0o644); err != nil {
 		return fmt.Errorf("manifest.json: %w", err)
 	}
 	w.opts.stepf("manifest")
-	me := payload.Entry{Path: "manifest.json", SHA256: sha256Hex(manifest)}
+	me := payload.Entry{Path: "manifest.json", SHA256: sha256Hex(mj)}
 	all := append(outputs, me)
 	sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
 	var sums bytes.Buffer

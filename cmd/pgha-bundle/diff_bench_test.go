@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/diff/source"
+	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
@@ -21,7 +22,7 @@ import (
 // 100-node build can only be made this way; the files are real build output.
 func widen(tb testing.TB, from, to string, n int) {
 	tb.Helper()
-	m, err := pipeline.ReadManifest(from)
+	m, err := manifest.Read(from)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func widen(tb testing.TB, from, to string, n int) {
 		if err := os.WriteFile(filepath.Join(to, "seeds", name+".iso"), iso, 0o644); err != nil {
 			tb.Fatal(err)
 		}
-		m.Nodes = append(m.Nodes, pipeline.NodeManifest{Name: name, Files: src.Files})
+		m.Nodes = append(m.Nodes, manifest.Node{Name: name, Files: src.Files})
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {

@@ -16,8 +16,8 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/diff"
+	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/payload"
-	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
 
 // Loaders returns the readers of every kind; specs are rendered by render.
@@ -114,7 +114,7 @@ func readISO(path string, withBundle bool) (diff.Node, error) {
 // seeds/<node>.iso. Bundles are not opened: the tree and the manifest say
 // the same, and reading RPMs would only cost time.
 func Build(dir string) (*diff.Side, error) {
-	m, err := pipeline.ReadManifest(dir)
+	m, err := manifest.Read(dir)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", dir, err)
 	}
