@@ -303,28 +303,14 @@ func (r *Rendered) loadSecrets(opts *Options, rnd io.Reader, want secrets.Want) 
 	return nil
 }
 
-// certIdentities lists what each node's certificate must name: its name, its
-// FQDN when the network has a domain, and its address. etcd checks that a
-// peer's certificate names the address its connection comes from; members
-// sharing one host's loopback (cluster.allow_loopback, for tests) connect
-// from 127.0.0.1 or from the address they dial, so there every certificate
-// also names 127.0.0.1 and every member's address.
+// certIdentities gives secrets.NodeIdentities, the certificate-name policy,
+// the plain facts of the spec's nodes.
 func certIdentities(spec *cluster.Spec) []secrets.Identity {
-	ids := make([]secrets.Identity, 0, len(spec.Nodes))
+	members := make([]secrets.Member, 0, len(spec.Nodes))
 	for _, n := range spec.Nodes {
-		id := secrets.Identity{Name: n.Name, IPs: []string{n.Address}}
-		if spec.Cluster.AllowLoopback {
-			id.IPs = append(id.IPs, "127.0.0.1")
-			for _, m := range spec.Nodes {
-				if m.Address != n.Address {
-					id.IPs = append(id.IPs, m.Address)
-				}
-			}
-		}
-		if fqdn := spec.FQDN(n); fqdn != n.Name {
-			id.DNSNames = append(id.DNSNames, fqdn)
-		}
-		ids = append(ids, id)
+		members = append(members, secrets.Member{Name: n.Name, FQDN: spec.FQDN(n), Address: n.Address})
 	}
-	return ids
+	// Test-only widening: cluster.allow_loopback is accepted for clusters
+	// sharing one host's loopback (the end-to-end tests), never a real one.
+	return secrets.NodeIdentities(members, spec.Cluster.AllowLoopback)
 }

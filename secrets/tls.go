@@ -45,6 +45,45 @@ type Identity struct {
 	IPs      []string
 }
 
+// Member is a node as its certificate's names are decided from it.
+type Member struct {
+	Name string
+	// FQDN is the name under the network's domain; the name itself when the
+	// network has no domain.
+	FQDN    string
+	Address string
+}
+
+// NodeIdentities is the certificate-name policy: what each member's
+// certificate names. That is its name, its FQDN when it differs from the
+// name, and its address: etcd checks that a peer's certificate names the
+// address its connection comes from.
+//
+// testOnlySharedLoopback widens this for test clusters only (the spec's
+// cluster.allow_loopback, which validation refuses otherwise): members
+// sharing one host's loopback connect from 127.0.0.1 or from the address
+// they dial, so every certificate also names 127.0.0.1 and every other
+// member's address. A real cluster never sets it.
+func NodeIdentities(members []Member, testOnlySharedLoopback bool) []Identity {
+	ids := make([]Identity, 0, len(members))
+	for _, n := range members {
+		id := Identity{Name: n.Name, IPs: []string{n.Address}}
+		if testOnlySharedLoopback {
+			id.IPs = append(id.IPs, "127.0.0.1")
+			for _, m := range members {
+				if m.Address != n.Address {
+					id.IPs = append(id.IPs, m.Address)
+				}
+			}
+		}
+		if n.FQDN != "" && n.FQDN != n.Name {
+			id.DNSNames = append(id.DNSNames, n.FQDN)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 const (
 	caValidity   = 20 * 365 * 24 * time.Hour
 	nodeValidity = 10 * 365 * 24 * time.Hour

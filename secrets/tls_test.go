@@ -3,6 +3,7 @@ package secrets
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -217,5 +218,43 @@ func TestIdentityIPsMustParse(t *testing.T) {
 	_, err := s.EnsureTLS(seeded(51), want.Now, "pg", []Identity{{Name: "x", IPs: []string{"not-an-ip"}}})
 	if err == nil || !strings.Contains(err.Error(), `certificate of x: address "not-an-ip" is not an IP address`) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestNodeIdentities: on a real network a certificate names its node, its
+// FQDN and its address only (etcd checks a peer's certificate against the
+// address it connects from); the test-only shared loopback widening adds
+// 127.0.0.1 and every other member's address.
+func TestNodeIdentities(t *testing.T) {
+	members := []Member{
+		{Name: "pg1", FQDN: "pg1.db.example", Address: "10.0.0.1"},
+		{Name: "pg2", FQDN: "pg2", Address: "10.0.0.2"},
+		{Name: "pg3", Address: "10.0.0.3"},
+	}
+	for _, tc := range []struct {
+		name     string
+		loopback bool
+		want     []string
+	}{
+		{"network", false, []string{
+			"pg1 dns=[pg1.db.example] ips=[10.0.0.1]",
+			"pg2 dns=[] ips=[10.0.0.2]",
+			"pg3 dns=[] ips=[10.0.0.3]",
+		}},
+		{"test-only shared loopback", true, []string{
+			"pg1 dns=[pg1.db.example] ips=[10.0.0.1 127.0.0.1 10.0.0.2 10.0.0.3]",
+			"pg2 dns=[] ips=[10.0.0.2 127.0.0.1 10.0.0.1 10.0.0.3]",
+			"pg3 dns=[] ips=[10.0.0.3 127.0.0.1 10.0.0.1 10.0.0.2]",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, id := range NodeIdentities(members, tc.loopback) {
+				got = append(got, fmt.Sprintf("%s dns=%v ips=%v", id.Name, id.DNSNames, id.IPs))
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("identities\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }
