@@ -1,4 +1,8 @@
-// Package pipeline runs `pgha-bundle build`: spec and packages in, per-node config
+// Package pipeline turns a cluster spec, its packages and its secrets into
+// what the nodes receive. It has two entry points. Preview renders every
+// node in memory with no side effect (the secrets file is only read,
+// certificates are issued in memory, nothing is written, created or locked):
+// diff's spec side uses it. Run is `pgha-bundle build`: per-node config
 // trees, install bundles and seed ISOs out, written beside the target and
 // renamed into place so a failed build never leaves half an output nor loses
 // the previous one.
