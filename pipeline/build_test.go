@@ -711,3 +711,47 @@ func TestPreviewNeedsASecretsFile(t *testing.T) {
 		}
 	}
 }
+
+// TestPreviewHasNoSideEffect: a preview of a spec whose node moved issues
+// the moved node's certificate in memory only, while a build holds the
+// secrets file's lock: it neither waits for the lock nor changes a file.
+func TestPreviewHasNoSideEffect(t *testing.T) {
+	e := newEnv(t)
+	if _, err := Run(e.opts()); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := os.ReadFile(e.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := strings.Replace(string(spec), "192.168.0.83", "192.168.0.84", 1)
+	if moved == string(spec) {
+		t.Fatal("the example spec has no node at 192.168.0.83")
+	}
+	if err := os.WriteFile(e.spec, []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	held, err := secrets.Lock(DefaultSecretsPath(e.spec), time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	before := tree(t, e.dir)
+	onDisk, err := secrets.Load(DefaultSecretsPath(e.spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	opts := e.opts()
+	opts.LockWait = time.Millisecond
+	r, err := Preview(opts)
+	if err != nil {
+		t.Fatalf("preview while a build holds the secrets: %v", err)
+	}
+	if got, old := r.Secrets.TLS.Nodes["co7-node03"].Cert, onDisk.TLS.Nodes["co7-node03"].Cert; got == "" || got == old {
+		t.Error("the moved node's certificate was not issued in memory")
+	}
+	if after := tree(t, e.dir); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Error("a preview changed files")
+	}
+}
