@@ -1,19 +1,14 @@
-// Package pipeline turns a cluster spec, its packages and its secrets into
-// what the nodes receive. It has two entry points. Preview renders every
-// node in memory with no side effect (the secrets file is only read,
-// certificates are issued in memory, nothing is written, created or locked):
-// diff's spec side uses it. Run is `pgha-bundle build`: per-node config
+// Package pipeline runs `pgha-bundle build`: spec and packages in, per-node config
 // trees, install bundles and seed ISOs out, written beside the target and
 // renamed into place so a failed build never leaves half an output nor loses
-// the previous one.
+// the previous one. Its other entry point, Preview, renders the same nodes in
+// memory with no side effect (diff's spec side, a future plan).
 package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +18,6 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
-	"github.com/pgha-bundle/pgha-bundle/templates"
 )
 
 // DefaultEpoch is the timestamp of every output when SOURCE_DATE_EPOCH is not
@@ -96,6 +90,10 @@ type Rendered struct {
 	// secretsFile is the locked secrets file of a build: held until its
 	// output is in place (release).
 	secretsFile *secrets.File
+	// want is what the secrets must hold for the spec, rnd what is missing
+	// is generated from: set by load.
+	want secrets.Want
+	rnd  io.Reader
 }
 
 // release unlocks the secrets file. Run calls it once the output is in place.
@@ -147,88 +145,45 @@ func DefaultSecretsPath(specPath string) string {
 	return strings.TrimSuffix(specPath, ext) + ".secrets.yaml"
 }
 
-// Preview loads and checks the spec, verifies the packages, loads the
-// existing secrets file and renders every node, issuing in memory what a
-// build would (a new or moved node's certificate). It has no side effect: it
-// writes, creates and locks nothing, so diff's spec side can call it on a
-// cluster that is being built. A missing secrets file is an error, since
-// only a build creates one.
-func Preview(opts Options) (*Rendered, error) {
-	r, want, rnd, err := load(&opts)
-	if err != nil {
-		return nil, err
-	}
-	r.Secrets, _, err = secrets.Preview(r.SecretsPath, rnd, want)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no secrets file %s: a spec is previewed with its cluster's secrets file, which only build creates; name it with --secrets, or build the spec once", r.SecretsPath)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := r.renderNodes(&opts); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// render is the build's rendering: as Preview, but the secrets file is
-// locked, created or completed on disk, and stays locked in the result until
-// its release, so that Run holds it until the output is in place.
-func render(opts Options) (*Rendered, error) {
-	r, want, rnd, err := load(&opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.loadSecrets(&opts, rnd, want); err != nil {
-		r.release()
-		return nil, err
-	}
-	if err := r.renderNodes(&opts); err != nil {
-		r.release()
-		return nil, err
-	}
-	return r, nil
-}
-
 // load is what Preview and render share before the secrets: the spec (the
 // prepare hook runs on it), the packages checked against it, the secrets
-// path and what the secrets must hold.
-func load(opts *Options) (*Rendered, secrets.Want, io.Reader, error) {
+// path and what the secrets must hold (want, rnd).
+func load(opts Options) (*Rendered, error) {
 	opts.logf("==> load spec %s", opts.SpecPath)
 	spec, probs, err := cluster.Load(opts.SpecPath)
 	if err != nil {
 		// A *cluster.SpecError carries every problem, warnings included.
-		return nil, secrets.Want{}, nil, err
+		return nil, err
 	}
 	r := &Rendered{Spec: spec, Warnings: probs.Warnings()}
 	if opts.prepare != nil {
 		if err := opts.prepare(spec); err != nil {
-			return nil, secrets.Want{}, nil, err
+			return nil, err
 		}
 	}
 
 	opts.logf("==> verify packages")
-	set, err := scanPackages(spec, opts)
+	set, err := scanPackages(spec, &opts)
 	if err != nil {
-		return nil, secrets.Want{}, nil, err
+		return nil, err
 	}
 	r.Packages = set
 
 	major := set.Components.PostgreSQL.Major
 	if spec.PostgreSQL.Major != 0 && major != 0 && spec.PostgreSQL.Major != major {
-		return nil, secrets.Want{}, nil, &cluster.SpecError{Problems: append(probs, spec.ProblemAt("postgresql.major", false,
+		return nil, &cluster.SpecError{Problems: append(probs, spec.ProblemAt("postgresql.major", false,
 			"postgresql.major is %d but the packages carry PostgreSQL %d (%s): fix one of them",
 			spec.PostgreSQL.Major, major, set.Components.PostgreSQL.Package))}
 	}
 	if p := set.Components.Patroni; !p.HasFailoverPriority() {
 		if more := spec.CheckFailoverPriority(p.Version); len(more) > 0 {
-			return nil, secrets.Want{}, nil, &cluster.SpecError{Problems: append(probs, more...)}
+			return nil, &cluster.SpecError{Problems: append(probs, more...)}
 		}
 	}
 	if spec.PostgreSQL.Major == 0 {
 		more := spec.CheckForMajor(major)
 		if len(more.Errors()) > 0 {
-			return nil, secrets.Want{}, nil, &cluster.SpecError{Problems: append(probs, more...)}
+			return nil, &cluster.SpecError{Problems: append(probs, more...)}
 		}
 		r.Warnings = append(r.Warnings, more.Warnings()...)
 	}
@@ -245,22 +200,9 @@ func load(opts *Options) (*Rendered, secrets.Want, io.Reader, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	return r, secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}, rnd, nil
-}
-
-// renderNodes renders every node of r with its secrets and checks the result.
-func (r *Rendered) renderNodes(opts *Options) error {
-	spec, set := r.Spec, r.Packages
-	var err error
-	opts.logf("==> render %d nodes", len(spec.Nodes))
-	r.Nodes, err = templates.RenderAll(spec, set.Components, r.Secrets)
-	if err != nil {
-		return err
-	}
-	if err := templates.CrossCheck(r.Nodes); err != nil {
-		return fmt.Errorf("self-check of the rendered files failed:\n%w", err)
-	}
-	return nil
+	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}
+	r.rnd = rnd
+	return r, nil
 }
 
 // loadSecrets locks the secrets file (the lock stays in r), loads it or makes
