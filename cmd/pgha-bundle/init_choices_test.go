@@ -100,3 +100,14 @@ func TestInitHelpSnapshot(t *testing.T) {
 	}
 	testutil.Golden(t, "testdata/help/init.txt", []byte(out))
 }
+
+// validate prints the DHCP reservation note with its position, without
+// counting it as a warning (--strict still passes).
+func TestValidateDHCPNote(t *testing.T) {
+	path := filepath.Join("testdata", "init", "os_el9_network_dhcp.yaml")
+	code, out, errOut := runCLI(t, "validate", "--strict", "-f", path)
+	want := "note: " + path + ":35:9: network.mode dhcp: every nodes[].address must be a DHCP reservation"
+	if code != 0 || out != path+": valid: 3 nodes, 0 warnings\n" || !strings.HasPrefix(errOut, want) || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want a note starting %q", code, out, errOut, want)
+	}
+}

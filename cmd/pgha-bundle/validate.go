@@ -19,7 +19,7 @@ func validateCommand() *cli.Command {
 		UsageText: "pgha-bundle validate [-f cluster.yaml] [--strict] [--major N]",
 		Description: "Loads the spec strictly (unknown keys, wrong types, duplicated keys), applies the defaults and\n" +
 			"checks it as a whole. Every problem is printed on stderr, one per line, as FILE:LINE:COL: message;\n" +
-			"warnings start with \"warning: \". Exit status: 0 valid, 2 errors (or warnings with --strict).\n\n" +
+			"warnings start with \"warning: \", and notes (what to know, never a failure) with \"note: \". Exit status: 0 valid, 2 errors (or warnings with --strict).\n\n" +
 			"Examples:\n" +
 			"   pgha-bundle validate                       # checks cluster.yaml\n" +
 			"   pgha-bundle validate -f prod.yaml --strict # warnings fail too (for CI)\n" +
@@ -45,6 +45,11 @@ func validateCommand() *cli.Command {
 			}
 			for _, p := range ps {
 				fmt.Fprintln(c.App.ErrWriter, p)
+			}
+			if s != nil {
+				for _, n := range s.Notes() {
+					fmt.Fprintln(c.App.ErrWriter, "note: "+n.String())
+				}
 			}
 			errs, warns := len(ps.Errors()), len(ps.Warnings())
 			if errs > 0 || (c.Bool("strict") && warns > 0) {
