@@ -43,11 +43,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Version:         version,
 		Writer:          stdout,
 		ErrWriter:       stderr,
-		HideHelpCommand: true,
+		Suggest:         true,
+		Action:          unknownCommand,
 		ExitErrHandler:  func(*cli.Context, error) {}, // exit codes are decided below, not by os.Exit inside cli
 		Commands:        commands(),
 	}
-	err := app.Run(args)
+	err := app.Run(flagsFirst(args, app.Commands))
 	if err == nil {
 		return exitOK
 	}
