@@ -40,13 +40,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"   pgha-bundle init -o cluster.yaml\n" +
 			"   pgha-bundle validate -f cluster.yaml\n" +
 			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY --out out",
-		Version:        version,
-		Writer:         stdout,
-		ErrWriter:      stderr,
-		Suggest:        true,
-		Action:         unknownCommand,
-		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided below, not by os.Exit inside cli
-		Commands:       commands(),
+		Version:         version,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: false, // `pgha-bundle help [COMMAND]`
+		Suggest:         true,
+		Action:          unknownCommand,
+		ExitErrHandler:  func(*cli.Context, error) {}, // exit codes are decided below, not by os.Exit inside cli
+		Commands:        commands(),
 	}
 	err := app.Run(flagsFirst(args, app.Commands))
 	if err == nil {
