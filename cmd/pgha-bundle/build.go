@@ -59,6 +59,9 @@ func buildCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("build takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
 			}
+			if c.String("file") == "-" {
+				return exitWith(exitUsage, errBuildStdin)
+			}
 			ctx, stop := interruptible(c.App.ErrWriter)
 			defer stop()
 			res, err := build.Run(build.Options{

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 )
@@ -102,4 +103,38 @@ func TestHelpCommand(t *testing.T) {
 	if code != 0 || err != nil || out != string(want) {
 		t.Errorf("help init: exit %d, differs from init --help (%v):\n%s", code, err, out)
 	}
+}
+
+// withStdin runs f with data as the standard input `-f -` reads.
+func withStdin(t *testing.T, data string, f func()) {
+	t.Helper()
+	old := stdin
+	stdin = strings.NewReader(data)
+	defer func() { stdin = old }()
+	f()
+}
+
+func TestSpecFromStdin(t *testing.T) {
+	withStdin(t, string(cluster.Example()), func() {
+		code, out, errOut := runCLI(t, "validate", "--strict", "-f", "-")
+		if code != 0 || out != "<stdin>: valid: 3 nodes, 0 warnings\n" || errOut != "" {
+			t.Errorf("valid: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	})
+	withStdin(t, strings.Replace(string(cluster.Example()), "os: el7", "os: el6", 1), func() {
+		code, out, errOut := runCLI(t, "validate", "-f", "-")
+		if code != 2 || out != "<stdin>: invalid: 1 error, 0 warnings\n" || !strings.HasPrefix(errOut, "<stdin>:11:7: ") {
+			t.Errorf("invalid: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	})
+	withStdin(t, string(cluster.Example()), func() {
+		out := t.TempDir()
+		code, stdout, errOut := runCLI(t, "build", "-f", "-", "--out", out)
+		if code != 2 || stdout != "" || !strings.HasPrefix(errOut, "pgha-bundle: build -f -: the build needs the spec as a file") {
+			t.Errorf("build -f -: exit %d, stdout %q, stderr %q", code, stdout, errOut)
+		}
+		if left, _ := os.ReadDir(out); len(left) != 0 {
+			t.Errorf("build -f - wrote %v", left)
+		}
+	})
 }

@@ -23,9 +23,10 @@ func validateCommand() *cli.Command {
 			"Examples:\n" +
 			"   pgha-bundle validate                       # checks cluster.yaml\n" +
 			"   pgha-bundle validate -f prod.yaml --strict # warnings fail too (for CI)\n" +
-			"   pgha-bundle validate --major 16            # also check the parameters against PostgreSQL 16",
+			"   pgha-bundle validate --major 16            # also check the parameters against PostgreSQL 16\n" +
+			"   pgha-bundle init --os el9 -o - | pgha-bundle validate -f -   # a spec on standard input",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE`", TakesFile: true},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE` (- for standard input)", TakesFile: true},
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
 			&cli.IntFlag{Name: "major", Usage: "check postgresql.parameters against PostgreSQL major `N` (the packages' major)"},
 		},
@@ -33,8 +34,7 @@ func validateCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("validate takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
 			}
-			file := c.String("file")
-			s, ps, err := cluster.Load(file)
+			s, ps, file, err := loadSpec(c.String("file"))
 			var specErr *cluster.SpecError
 			if err != nil && !errors.As(err, &specErr) {
 				return exitWith(exitUsage, err)
