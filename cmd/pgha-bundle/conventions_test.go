@@ -138,3 +138,20 @@ func TestSpecFromStdin(t *testing.T) {
 		}
 	})
 }
+
+func TestQuiet(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "c.yaml")
+	if code, out, errOut := runCLI(t, "init", "-q", "--network", "dhcp", "-o", spec); code != 0 || out != "" || errOut != "" {
+		t.Errorf("init -q: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "validate", "--quiet", "-f", spec); code != 0 || out != "" || errOut != "" {
+		t.Errorf("validate --quiet: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Problems are never silenced.
+	writeFile(t, spec, strings.Replace(string(cluster.Example()), "os: el7", "os: el6", 1))
+	code, out, errOut := runCLI(t, "validate", "-q", "-f", spec)
+	if code != 2 || !strings.Contains(out, "invalid: 1 error") || !strings.Contains(errOut, "c.yaml:11:7: ") {
+		t.Errorf("validate -q of an invalid spec: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

@@ -39,6 +39,7 @@ func initCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-sync", Usage: "asynchronous replication: a failover may lose the last commits", DisableDefaultText: true},
 			&cli.StringFlag{Name: "from-ansible", Usage: "convert the Ansible INI `INVENTORY` of the old playbook", TakesFile: true},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
+			quietFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
@@ -72,7 +73,9 @@ func initCommand() *cli.Command {
 			if err := writeNew(out, spec, c.Bool("force")); err != nil {
 				return exitWith(exitUsage, err)
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %s; check it with: pgha-bundle validate -f %s\n", out, out)
+			if !c.Bool("quiet") {
+				fmt.Fprintf(c.App.Writer, "wrote %s; check it with: pgha-bundle validate -f %s\n", out, out)
+			}
 			return nil
 		},
 	}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 )
 
@@ -35,3 +37,9 @@ func loadSpec(path string) (*cluster.Spec, cluster.Problems, string, error) {
 // packages.dir and the default secrets file beside it, and a later build
 // must read the same file again.
 var errBuildStdin = fmt.Errorf("build -f -: the build needs the spec as a file (the manifest records it, packages.dir and the secrets file are found beside it, and later builds must read it again); save it first, e.g. pgha-bundle init -o cluster.yaml, then build -f cluster.yaml")
+
+// quietFlag silences what a command prints on success; problems, warnings
+// and errors still go to standard error.
+func quietFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing on success (problems and warnings still go to standard error)"}
+}

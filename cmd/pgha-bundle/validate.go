@@ -28,6 +28,7 @@ func validateCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE` (- for standard input)", TakesFile: true},
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
+			quietFlag(),
 			&cli.IntFlag{Name: "major", Usage: "check postgresql.parameters against PostgreSQL major `N` (the packages' major)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -46,7 +47,7 @@ func validateCommand() *cli.Command {
 			for _, p := range ps {
 				fmt.Fprintln(c.App.ErrWriter, p)
 			}
-			if s != nil {
+			if s != nil && !c.Bool("quiet") {
 				for _, n := range s.Notes() {
 					fmt.Fprintln(c.App.ErrWriter, "note: "+n.String())
 				}
@@ -56,7 +57,9 @@ func validateCommand() *cli.Command {
 				fmt.Fprintf(c.App.Writer, "%s: invalid: %s, %s\n", file, plural(errs, "error"), plural(warns, "warning"))
 				return exitWith(exitUsage, errInvalid)
 			}
-			fmt.Fprintf(c.App.Writer, "%s: valid: %s, %s\n", file, plural(len(s.Nodes), "node"), plural(warns, "warning"))
+			if !c.Bool("quiet") {
+				fmt.Fprintf(c.App.Writer, "%s: valid: %s, %s\n", file, plural(len(s.Nodes), "node"), plural(warns, "warning"))
+			}
 			return nil
 		},
 	}
