@@ -13,14 +13,21 @@ FUZZTIME ?= 5m
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/pgha-bundle ./cmd/pgha-bundle
 
-# The example: signed EL7 placeholder packages made by a fixture generator
-# (no download), then a full build of examples/cluster.yaml into out/.
+# The examples: signed placeholder packages made by a fixture generator (no
+# download), then full builds of examples/cluster.yaml (el7) into out/ and of
+# examples/cluster-el9.yaml (el9 layout: PostgreSQL 16 in /usr/pgsql-16/bin)
+# into out/el9/.
 example: build
 	$(GO) run ./internal/fixture/cmd/mkexample -out out/example-packages >/dev/null
 	bin/pgha-bundle validate -f examples/cluster.yaml
 	bin/pgha-bundle build -f examples/cluster.yaml --packages out/example-packages \
 		--key out/example-packages/RPM-GPG-KEY-pgha-example --base-provides out/example-packages/base-provides.txt \
 		--secrets out/pgcluster.secrets.yaml --out out
+	$(GO) run ./internal/fixture/cmd/mkexample -os el9 -out out/example-packages-el9 >/dev/null
+	bin/pgha-bundle validate -f examples/cluster-el9.yaml
+	bin/pgha-bundle build -f examples/cluster-el9.yaml --packages out/example-packages-el9 \
+		--key out/example-packages-el9/RPM-GPG-KEY-pgha-example --base-provides out/example-packages-el9/base-provides.txt \
+		--secrets out/el9/pgcluster.secrets.yaml --out out/el9
 
 unit:
 	$(GO) test -count=1 ./...

@@ -37,6 +37,7 @@ func (s *Spec) validate(set map[string]bool) Problems {
 	c.top()
 	c.nodes()
 	c.network()
+	c.dhcp() // dhcp.go
 	c.ports()
 	c.postgresql()
 	c.patroni()

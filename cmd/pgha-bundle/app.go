@@ -39,15 +39,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"Start with:\n" +
 			"   pgha-bundle init -o cluster.yaml\n" +
 			"   pgha-bundle validate -f cluster.yaml\n" +
-			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY --out out",
+			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY --out out\n\n" +
+			"Exit codes (0 done, 1 found a failure or difference, 2 bad usage or input) and conventions: docs/cli.md",
 		Version:         version,
 		Writer:          stdout,
 		ErrWriter:       stderr,
-		HideHelpCommand: true,
+		HideHelpCommand: false, // `pgha-bundle help [COMMAND]`
+		Suggest:         true,
+		Action:          unknownCommand,
 		ExitErrHandler:  func(*cli.Context, error) {}, // exit codes are decided below, not by os.Exit inside cli
 		Commands:        commands(),
 	}
-	err := app.Run(args)
+	err := app.Run(flagsFirst(args, app.Commands))
 	if err == nil {
 		return exitOK
 	}

@@ -53,11 +53,15 @@ func buildCommand() *cli.Command {
 			&cli.StringFlag{Name: "base-provides", Usage: "`FILE` with `rpm -qa --provides` of the target image: fail on requires it lacks", TakesFile: true},
 			&cli.BoolFlag{Name: "seed-without-packages", Usage: "leave the RPMs out of the bundle inside each seed ISO (images that carry them)"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait for another build running into the same OUT/<cluster> instead of failing"},
+			quietFlag(),
 			&cli.StringSliceFlag{Name: "install-arg", Usage: "extra `FLAG` for install.sh when the seed runs it (test images only, e.g. --skip-os-check)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("build takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
+			}
+			if c.String("file") == "-" {
+				return exitWith(exitUsage, errBuildStdin)
 			}
 			ctx, stop := interruptible(c.App.ErrWriter)
 			defer stop()
@@ -71,7 +75,7 @@ func buildCommand() *cli.Command {
 				SeedWithoutPackages: c.Bool("seed-without-packages"),
 				InstallArgs:         c.StringSlice("install-arg"),
 				Version:             version,
-				Log:                 c.App.Writer,
+				Log:                 buildLog(c),
 				Context:             ctx,
 				Wait:                c.Bool("wait"),
 			})
@@ -94,7 +98,9 @@ func buildCommand() *cli.Command {
 			if err != nil {
 				return exitWith(exitUsage, fmt.Errorf("build failed; the previous output is unchanged:\n%w", err))
 			}
-			fmt.Fprintf(c.App.Writer, "build %s of %d nodes in %s\n", res.BuildID, len(res.Rendered.Nodes), res.Dir)
+			if !c.Bool("quiet") {
+				fmt.Fprintf(c.App.Writer, "build %s of %d nodes in %s\n", res.BuildID, len(res.Rendered.Nodes), res.Dir)
+			}
 			return nil
 		},
 	}

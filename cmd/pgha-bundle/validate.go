@@ -19,22 +19,23 @@ func validateCommand() *cli.Command {
 		UsageText: "pgha-bundle validate [-f cluster.yaml] [--strict] [--major N]",
 		Description: "Loads the spec strictly (unknown keys, wrong types, duplicated keys), applies the defaults and\n" +
 			"checks it as a whole. Every problem is printed on stderr, one per line, as FILE:LINE:COL: message;\n" +
-			"warnings start with \"warning: \". Exit status: 0 valid, 2 errors (or warnings with --strict).\n\n" +
+			"warnings start with \"warning: \", and notes (what to know, never a failure) with \"note: \". Exit status: 0 valid, 2 errors (or warnings with --strict).\n\n" +
 			"Examples:\n" +
 			"   pgha-bundle validate                       # checks cluster.yaml\n" +
 			"   pgha-bundle validate -f prod.yaml --strict # warnings fail too (for CI)\n" +
-			"   pgha-bundle validate --major 16            # also check the parameters against PostgreSQL 16",
+			"   pgha-bundle validate --major 16            # also check the parameters against PostgreSQL 16\n" +
+			"   pgha-bundle init --os el9 -o - | pgha-bundle validate -f -   # a spec on standard input",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE`", TakesFile: true},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE` (- for standard input)", TakesFile: true},
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
+			quietFlag(),
 			&cli.IntFlag{Name: "major", Usage: "check postgresql.parameters against PostgreSQL major `N` (the packages' major)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("validate takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
 			}
-			file := c.String("file")
-			s, ps, err := cluster.Load(file)
+			s, ps, file, err := loadSpec(c.String("file"))
 			var specErr *cluster.SpecError
 			if err != nil && !errors.As(err, &specErr) {
 				return exitWith(exitUsage, err)
@@ -46,12 +47,19 @@ func validateCommand() *cli.Command {
 			for _, p := range ps {
 				fmt.Fprintln(c.App.ErrWriter, p)
 			}
+			if s != nil && !c.Bool("quiet") {
+				for _, n := range s.Notes() {
+					fmt.Fprintln(c.App.ErrWriter, "note: "+n.String())
+				}
+			}
 			errs, warns := len(ps.Errors()), len(ps.Warnings())
 			if errs > 0 || (c.Bool("strict") && warns > 0) {
 				fmt.Fprintf(c.App.Writer, "%s: invalid: %s, %s\n", file, plural(errs, "error"), plural(warns, "warning"))
 				return exitWith(exitUsage, errInvalid)
 			}
-			fmt.Fprintf(c.App.Writer, "%s: valid: %s, %s\n", file, plural(len(s.Nodes), "node"), plural(warns, "warning"))
+			if !c.Bool("quiet") {
+				fmt.Fprintf(c.App.Writer, "%s: valid: %s, %s\n", file, plural(len(s.Nodes), "node"), plural(warns, "warning"))
+			}
 			return nil
 		},
 	}
