@@ -82,6 +82,9 @@ func Read(path string) (*Bundle, error) {
 // install.sh would install.
 func ReadFrom(r io.Reader) (*Bundle, error) {
 	zr, err := gzip.NewReader(bufio.NewReaderSize(r, 1<<20))
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("%w: it is shorter than a gzip header", ErrNotBundle)
+	}
 	if err != nil {
 		return nil, archiveErr(err, "at its start")
 	}

@@ -94,11 +94,11 @@ func TestReadBroken(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"empty", nil, ErrNotBundle, "it ends at its start"},
-		{"text", []byte("hello\n"), ErrNotBundle, "it ends at its start"},
+		{"empty", nil, ErrNotBundle, "it is shorter than a gzip header"},
+		{"text", []byte("hello\n"), ErrNotBundle, "it is shorter than a gzip header"},
 		{"long text", []byte(strings.Repeat("hello\n", 100)), ErrNotBundle, "no gzip header at its start"},
 		{"uncompressed tar", rawTar, ErrNotBundle, "no gzip header"},
-		{"cut in the gzip header", good[:5], ErrNotBundle, "it ends at its start"},
+		{"cut in the gzip header", good[:5], ErrNotBundle, "it is shorter than a gzip header"},
 		{"cut in the middle", good[:len(good)/2], ErrNotBundle, "it ends inside"},
 		{"cut in the gzip trailer", good[:len(good)-4], ErrNotBundle, "it ends after the last tar member"},
 		{"corrupt checksum", append(bytes.Clone(good[:len(good)-8]), 0, 0, 0, 0, good[len(good)-4], good[len(good)-3], good[len(good)-2], good[len(good)-1]), ErrDamagedBundle, "gzip checksum mismatch"},

@@ -173,7 +173,7 @@ func openImage(isoPath string) (*image, error) {
 // descriptor (ECMA-119 8): the label and the root directory record.
 func (img *image) readVolume() error {
 	if minSize := int64(firstVDSector+2) * sectorSize; img.size < minSize {
-		return fmt.Errorf("%w: the file has %d bytes, an image at least %d (the system area, a volume descriptor and the terminator)", ErrNotISO, img.size, minSize)
+		return fmt.Errorf("%w: the file has %d bytes, fewer than the %d of an image's system area, first volume descriptor and terminator", ErrNotISO, img.size, minSize)
 	}
 	var pvd []byte
 	sector := make([]byte, sectorSize)
