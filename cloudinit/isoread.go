@@ -114,32 +114,61 @@ func (f File) readErr(err error) error {
 // ISO 9660 image gives an error wrapping ErrNotISO, a damaged one
 // ErrDamagedISO.
 func ReadISO(isoPath string) ([]File, error) {
-	img, err := openImage(isoPath)
+	f, size, err := openSized(isoPath)
 	if err != nil {
 		return nil, err
 	}
-	defer img.f.Close()
-	files, err := img.files()
-	if err != nil {
-		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	return files, nil
+	defer f.Close()
+	_, files, err := readImage(f, size, isoPath, true)
+	return files, err
 }
 
 // Label returns the volume label of an ISO 9660 image.
 func Label(isoPath string) (string, error) {
-	img, err := openImage(isoPath)
+	f, size, err := openSized(isoPath)
 	if err != nil {
 		return "", err
 	}
-	img.f.Close()
-	return img.label, nil
+	defer f.Close()
+	label, _, err := readImage(f, size, isoPath, false)
+	return label, err
 }
 
-// image is an open ISO 9660 image with its primary volume read.
+func openSized(isoPath string) (*os.File, int64, error) {
+	f, err := os.Open(isoPath)
+	if err != nil {
+		return nil, 0, fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	// Seek, not Stat: a block device (/dev/sr0) has a size only this way.
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	return f, size, nil
+}
+
+// readImage reads the label and, with withFiles, the regular files of the
+// size-byte image in ra; files are opened later by isoPath.
+func readImage(ra io.ReaderAt, size int64, isoPath string, withFiles bool) (string, []File, error) {
+	img := &image{path: isoPath, f: ra, size: size, budget: size, seen: map[int64]bool{}}
+	if err := img.readVolume(); err != nil {
+		return "", nil, fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	if !withFiles {
+		return img.label, nil, nil
+	}
+	files, err := img.files()
+	if err != nil {
+		return "", nil, fmt.Errorf("iso %s: %w", isoPath, err)
+	}
+	return img.label, files, nil
+}
+
+// image is an ISO 9660 image being read.
 type image struct {
 	path    string
-	f       *os.File
+	f       io.ReaderAt
 	size    int64 // the file's real size: every extent lies within it
 	label   string
 	root    record
@@ -148,25 +177,6 @@ type image struct {
 	seen    map[int64]bool // directory extents read, against loops
 	susp    bool           // SUSP (Rock Ridge) entries follow the identifiers
 	skip    int            // bytes skipped at the start of each System Use field
-}
-
-func openImage(isoPath string) (*image, error) {
-	f, err := os.Open(isoPath)
-	if err != nil {
-		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	// Seek, not Stat: a block device (/dev/sr0) has a size only this way.
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	img := &image{path: isoPath, f: f, size: size, budget: size, seen: map[int64]bool{}}
-	if err := img.readVolume(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	return img, nil
 }
 
 // readVolume reads the volume descriptor set and the primary volume
