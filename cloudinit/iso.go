@@ -208,9 +208,9 @@ func fixDates(f *os.File, epoch time.Time) error {
 	return err
 }
 
-// verifyISO reads the image back with ReadISO (not the library that wrote it) and checks the
-// label, that it holds exactly the expected names, the small files' bytes and
-// the bundle's sha256 (hashed in a stream).
+// verifyISO reads the image back with ReadISO (not with the library that
+// wrote it) and checks the label, that it holds exactly the expected names,
+// the small files' bytes and the bundle's sha256 (hashed in a stream).
 func verifyISO(isoPath string, small []NamedFile, bundleSum string) (string, error) {
 	label, err := Label(isoPath)
 	if err != nil {
