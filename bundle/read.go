@@ -19,9 +19,41 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
-// maxSmallFile bounds what Read holds in memory: everything but the RPMs,
-// which are only hashed.
-const maxSmallFile = 64 << 20
+// What Read holds in memory is everything but the RPMs, which are only
+// hashed: each such file, and all of them together, are bounded, and so is
+// the number of members, whatever sizes the archive's headers claim.
+const (
+	maxSmallFile = 64 << 20
+	maxMembers   = 100_000
+)
+
+// maxSmallTotal is a variable for the test that shows it is enforced.
+var maxSmallTotal int64 = 256 << 20
+
+var (
+	// ErrNotBundle is a file that is not, or not entirely, a gzip-compressed
+	// tar archive: empty, another format, or cut short.
+	ErrNotBundle = errors.New("not a complete gzip-compressed tar archive (truncated? not a bundle?)")
+	// ErrDamagedBundle is an archive that decompresses and parses but does
+	// not hold a consistent bundle (wrong digests, missing or extra files).
+	ErrDamagedBundle = errors.New("damaged bundle")
+)
+
+// archiveErr says what a gzip or tar error means for the reader: where the
+// archive ends early, or that its compressed data or headers are corrupt.
+func archiveErr(err error, where string) error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: it ends %s", ErrNotBundle, where)
+	case errors.Is(err, gzip.ErrHeader):
+		return fmt.Errorf("%w: no gzip header %s", ErrNotBundle, where)
+	case errors.Is(err, gzip.ErrChecksum):
+		return fmt.Errorf("%w: gzip checksum mismatch %s", ErrDamagedBundle, where)
+	case errors.Is(err, tar.ErrHeader):
+		return fmt.Errorf("%w: invalid tar header %s", ErrDamagedBundle, where)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrDamagedBundle, where, err)
+}
 
 // Bundle is a bundle read back: its manifest and the node payload it carries,
 // with modes, owners and secret flags from FILES and manifest.json.
@@ -50,21 +82,32 @@ func Read(path string) (*Bundle, error) {
 // install.sh would install.
 func ReadFrom(r io.Reader) (*Bundle, error) {
 	zr, err := gzip.NewReader(bufio.NewReaderSize(r, 1<<20))
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("%w: it is shorter than a gzip header", ErrNotBundle)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("gzip: %w", err)
+		return nil, archiveErr(err, "at its start")
 	}
 	tr := tar.NewReader(zr)
-	top := ""
+	top, last := "", ""
 	small := map[string][]byte{} // everything but packages/*.rpm
+	var smallTotal int64
 	digests := map[string]string{}
-	for {
+	for members := 0; ; members++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("tar: %w", err)
+			if last == "" {
+				return nil, archiveErr(err, "before its first tar member")
+			}
+			return nil, archiveErr(err, "after "+last)
 		}
+		if members == maxMembers {
+			return nil, fmt.Errorf("%w: more than %d members", ErrDamagedBundle, maxMembers)
+		}
+		last = fmt.Sprintf("%q", hdr.Name)
 		name := strings.TrimSuffix(hdr.Name, "/")
 		if top == "" {
 			if hdr.Typeflag != tar.TypeDir || strings.Contains(name, "/") {
@@ -90,15 +133,20 @@ func ReadFrom(r io.Reader) (*Bundle, error) {
 		h := sha256.New()
 		if strings.HasPrefix(rel, "packages/") && strings.HasSuffix(rel, ".rpm") {
 			if _, err := io.Copy(h, tr); err != nil {
-				return nil, fmt.Errorf("%s: %w", rel, err)
+				return nil, archiveErr(err, "inside "+rel)
 			}
 		} else {
 			if hdr.Size > maxSmallFile {
-				return nil, fmt.Errorf("%s: %d bytes is too large for a bundle file", rel, hdr.Size)
+				return nil, fmt.Errorf("%w: %s: %d bytes is too large for a bundle file", ErrDamagedBundle, rel, hdr.Size)
 			}
+			if smallTotal += hdr.Size; smallTotal > maxSmallTotal {
+				return nil, fmt.Errorf("%w: its files other than packages exceed %d bytes", ErrDamagedBundle, maxSmallTotal)
+			}
+			// io.ReadAll grows with what arrives, not with what the header
+			// claims: a lying header cannot make it allocate more.
 			data, err := io.ReadAll(tr)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", rel, err)
+				return nil, archiveErr(err, "inside "+rel)
 			}
 			h.Write(data)
 			small[rel] = data
@@ -106,7 +154,12 @@ func ReadFrom(r io.Reader) (*Bundle, error) {
 		digests[rel] = hex.EncodeToString(h.Sum(nil))
 	}
 	if top == "" {
-		return nil, errors.New("empty archive")
+		return nil, fmt.Errorf("%w: the archive is empty", ErrDamagedBundle)
+	}
+	// Read to the end of the gzip stream: its checksum and length are
+	// checked there, and a file cut after the tar's end is found.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return nil, archiveErr(err, "after the last tar member")
 	}
 	if err := checkSums(small["SHA256SUMS"], digests); err != nil {
 		return nil, err

@@ -44,4 +44,12 @@
 // after writing, so the same inputs give the same bytes, and the image is
 // read back and compared name by name and byte by byte before it is renamed
 // into place.
+//
+// ReadISO, which inspect and diff use on files from anywhere, does not use
+// the library's reader: it reads the few structures a seed needs (volume
+// descriptors, the primary volume, directory records, Rock Ridge names)
+// itself and checks every location and size against the file's real size
+// before using it, so a damaged or truncated image is an error wrapping
+// ErrNotISO or ErrDamagedISO, never a panic or an allocation larger than
+// the file. FuzzReadISO keeps it so.
 package cloudinit

@@ -11,7 +11,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -209,9 +208,9 @@ func fixDates(f *os.File, epoch time.Time) error {
 	return err
 }
 
-// verifyISO reads the image back with kdomanski's reader and checks the
-// label, that it holds exactly the expected names, the small files' bytes and
-// the bundle's sha256 (hashed in a stream).
+// verifyISO reads the image back with ReadISO (not with the library that
+// wrote it) and checks the label, that it holds exactly the expected names,
+// the small files' bytes and the bundle's sha256 (hashed in a stream).
 func verifyISO(isoPath string, small []NamedFile, bundleSum string) (string, error) {
 	label, err := Label(isoPath)
 	if err != nil {
@@ -286,125 +285,6 @@ func (r *rangeHash) Write(p []byte) (int, error) {
 	}
 	r.pos = stop
 	return len(p), nil
-}
-
-// File is one file of an ISO image, read with kdomanski/iso9660.
-type File struct {
-	// Name is the slash-separated path in the image as Linux presents it
-	// without Rock Ridge (no ";1" version).
-	Name string
-	Size int64
-	iso  string
-	off  int64
-}
-
-type sectionFile struct {
-	*io.SectionReader
-	f *os.File
-}
-
-func (s sectionFile) Close() error { return s.f.Close() }
-
-// Open returns the file's content; the caller closes it.
-func (f File) Open() (io.ReadCloser, error) {
-	osf, err := os.Open(f.iso)
-	if err != nil {
-		return nil, fmt.Errorf("iso %s: %w", f.iso, err)
-	}
-	return sectionFile{io.NewSectionReader(osf, f.off, f.Size), osf}, nil
-}
-
-// ReadAll returns the file's content; meant for small files.
-func (f File) ReadAll() ([]byte, error) {
-	r, err := f.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("iso %s: %s: %w", f.iso, f.Name, err)
-	}
-	return b, nil
-}
-
-// SHA256 returns the hex sha256 of the file's content, read in a stream.
-func (f File) SHA256() (string, error) {
-	r, err := f.Open()
-	if err != nil {
-		return "", err
-	}
-	defer r.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return "", fmt.Errorf("iso %s: %s: %w", f.iso, f.Name, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ReadISO lists the regular files of an ISO 9660 image, sorted by name, with
-// kdomanski's reader. Contents are read later through File.Open.
-func ReadISO(isoPath string) ([]File, error) {
-	osf, err := os.Open(isoPath)
-	if err != nil {
-		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	defer osf.Close()
-	img, err := iso9660.OpenImage(osf)
-	if err != nil {
-		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	root, err := img.RootDir()
-	if err != nil {
-		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	var files []File
-	var walk func(dir *iso9660.File, prefix string) error
-	walk = func(dir *iso9660.File, prefix string) error {
-		children, err := dir.GetChildren()
-		if err != nil {
-			return err
-		}
-		for _, c := range children {
-			name := path.Join(prefix, c.Name())
-			if c.IsDir() {
-				if err := walk(c, name); err != nil {
-					return err
-				}
-				continue
-			}
-			sr, ok := c.Reader().(*io.SectionReader)
-			if !ok {
-				return fmt.Errorf("%s: unexpected reader type", name)
-			}
-			_, off, n := sr.Outer()
-			files = append(files, File{Name: name, Size: n, iso: isoPath, off: off})
-		}
-		return nil
-	}
-	if err := walk(root, ""); err != nil {
-		return nil, fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
-	return files, nil
-}
-
-// Label returns the volume label of an ISO 9660 image.
-func Label(isoPath string) (string, error) {
-	osf, err := os.Open(isoPath)
-	if err != nil {
-		return "", fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	defer osf.Close()
-	img, err := iso9660.OpenImage(osf)
-	if err != nil {
-		return "", fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	l, err := img.Label()
-	if err != nil {
-		return "", fmt.Errorf("iso %s: %w", isoPath, err)
-	}
-	return l, nil
 }
 
 // FileSHA256 returns the hex sha256 of a file, read in a stream: the digest

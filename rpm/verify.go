@@ -86,31 +86,63 @@ func (k *KeyRing) Len() int {
 	return len(k.entities)
 }
 
-// ParseKeys reads one key file's bytes: armored or binary, one or several keys.
+// ErrNotKey is a key file that holds no OpenPGP public key.
+var ErrNotKey = errors.New("not an OpenPGP public key")
+
+// keyFileHint says what a key file should hold.
+const keyFileHint = `a key file holds an armored key ("-----BEGIN PGP PUBLIC KEY BLOCK-----", ` +
+	"as RPM-GPG-KEY-* files do) or a binary key, e.g. exported with `gpg --export KEYID > FILE`"
+
+// armorBegin is the start of every armored OpenPGP block.
+const armorBegin = "-----BEGIN PGP "
+
+// ParseKeys reads one key file's bytes: armored or binary, one or several
+// public keys. Anything else (text, a signature, a private key, a damaged
+// key) is an error naming the file, wrapping ErrNotKey, and saying what a key
+// file holds.
 func ParseKeys(name string, data []byte) (openpgp.EntityList, error) {
 	var (
 		el  openpgp.EntityList
 		err error
 	)
-	if bytes.Contains(data[:min(len(data), 1024)], []byte("-----BEGIN PGP")) {
+	switch {
+	case bytes.Contains(data, []byte(armorBegin)):
 		el, err = readArmoredBlocks(data)
-	} else {
+	case len(data) == 0:
+		err = errors.New("the file is empty")
+	case data[0]&0x80 == 0:
+		// Every OpenPGP packet starts with a byte whose high bit is set
+		// (RFC 4880 4.2): this is text or another format.
+		err = errors.New("neither an armored block nor a binary OpenPGP packet")
+	default:
 		el, err = openpgp.ReadKeyRing(bytes.NewReader(data))
+		if err != nil {
+			err = fmt.Errorf("binary OpenPGP data that does not parse as a public key (%v)", err)
+		}
+	}
+	if err == nil && len(el) == 0 {
+		err = errors.New("no public key in it")
+	}
+	if err == nil {
+		for _, e := range el {
+			if e.PrivateKey != nil {
+				err = errors.New("it holds a private key, which must never be given or shipped to nodes: export the public key (gpg --export --armor KEYID)")
+				break
+			}
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", name, err)
-	}
-	if len(el) == 0 {
-		return nil, fmt.Errorf("key %s: no public key found", name)
+		return nil, fmt.Errorf("key %s: %w: %v; %s", name, ErrNotKey, err, keyFileHint)
 	}
 	return el, nil
 }
 
-// readArmoredBlocks reads every armored key block in data (RPM-GPG-KEY files
-// sometimes concatenate several).
+// readArmoredBlocks reads every armored public key block in data
+// (RPM-GPG-KEY files sometimes concatenate several). Other armored blocks
+// are refused by their type.
 func readArmoredBlocks(data []byte) (openpgp.EntityList, error) {
 	var all openpgp.EntityList
-	const begin = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+	const begin = armorBegin + "PUBLIC KEY BLOCK-----"
 	s := string(data)
 	for {
 		i := strings.Index(s, begin)
@@ -125,7 +157,7 @@ func readArmoredBlocks(data []byte) (openpgp.EntityList, error) {
 		}
 		el, err := openpgp.ReadArmoredKeyRing(strings.NewReader(block))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("a damaged armored public key block (%v)", err)
 		}
 		all = append(all, el...)
 		if next < 0 {
@@ -134,7 +166,14 @@ func readArmoredBlocks(data []byte) (openpgp.EntityList, error) {
 		s = s[len(begin)+next:]
 	}
 	if len(all) == 0 {
-		return openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+		kind, _, _ := strings.Cut(s[strings.Index(s, armorBegin)+len(armorBegin):], "-----")
+		if len(kind) > 40 || strings.ContainsAny(kind, "\r\n") {
+			kind = "?"
+		}
+		if strings.Contains(kind, "PRIVATE KEY") {
+			return nil, errors.New("it holds a private key, which must never be given or shipped to nodes: export the public key (gpg --export --armor KEYID)")
+		}
+		return nil, fmt.Errorf("an armored %q block, not a public key block", "PGP "+kind)
 	}
 	return all, nil
 }

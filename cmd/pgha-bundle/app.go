@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 )
@@ -16,7 +17,18 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // the command ran and found a problem (verify failed, diff differs)
 	exitUsage  = 2 // bad usage, invalid spec, I/O error
+	// exitInternal is a panic caught at the boundary: a bug, never an
+	// answer about the input (sysexits.h's EX_SOFTWARE).
+	exitInternal = 70
 )
+
+// exitStatusHelp documents the exit codes in the top-level help.
+const exitStatusHelp = "Exit status: 0 success; 1 the command found a problem (verify failed, diff differs);\n" +
+	"2 bad usage, invalid input or an I/O error; 70 internal error, a bug in pgha-bundle\n" +
+	"(the message and stack trace on stderr are what to report)."
+
+// commandList is what run serves; a test adds a command that panics.
+var commandList = commands
 
 // exitError carries an exit code out of a command's Action.
 type exitError struct {
@@ -29,8 +41,17 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func exitWith(code int, err error) error { return &exitError{code: code, err: err} }
 
-// run is the whole CLI, testable in-process with buffers.
-func run(args []string, stdout, stderr io.Writer) int {
+// run is the whole CLI, testable in-process with buffers. A panic in the
+// command (the readers turn every input into an error; this is the last
+// line) is reported as a bug with its stack, with its own exit code, instead
+// of a Go crash that looks like a problem with the input.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "pgha-bundle: internal error (a bug in pgha-bundle, please report it): %v\n\n%s", r, debug.Stack())
+			code = exitInternal
+		}
+	}()
 	app := &cli.App{
 		Name:  "pgha-bundle",
 		Usage: "offline seed ISOs and install bundles for a Patroni/etcd/HAProxy PostgreSQL cluster",
@@ -40,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"   pgha-bundle init -o cluster.yaml\n" +
 			"   pgha-bundle validate -f cluster.yaml\n" +
 			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY --out out\n\n" +
-			"Exit codes (0 done, 1 found a failure or difference, 2 bad usage or input) and conventions: docs/cli.md",
+			exitStatusHelp + "\nExit codes and conventions: docs/cli.md",
 		Version:         version,
 		Writer:          stdout,
 		ErrWriter:       stderr,
@@ -48,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Suggest:         true,
 		Action:          unknownCommand,
 		ExitErrHandler:  func(*cli.Context, error) {}, // exit codes are decided below, not by os.Exit inside cli
-		Commands:        commands(),
+		Commands:        commandList(),
 	}
 	err := app.Run(flagsFirst(args, app.Commands))
 	if err == nil {

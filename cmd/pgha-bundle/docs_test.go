@@ -20,7 +20,7 @@ func TestExitCodesDocumented(t *testing.T) {
 	for _, r := range rows {
 		got[r[1]] = r[2]
 	}
-	for code, words := range map[int]string{exitOK: "success", exitFailed: "found a difference or a failure", exitUsage: "bad usage"} {
+	for code, words := range map[int]string{exitOK: "success", exitFailed: "found a difference or a failure", exitUsage: "bad usage", exitInternal: "a bug in pgha-bundle"} {
 		if !strings.Contains(got[strconv.Itoa(code)], words) {
 			t.Errorf("docs/cli.md: exit code %d is not documented as %q (rows: %v)", code, words, got)
 		}

@@ -123,7 +123,17 @@ func Build(dir string) (*diff.Side, error) {
 		pkgs = append(pkgs, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
 	}
 	side := &diff.Side{Label: dir}
+	seen := map[string]bool{}
 	for _, nm := range m.Nodes {
+		// The name becomes a path under nodes/ and seeds/: one plain
+		// element, or a crafted manifest would read files elsewhere.
+		if nm.Name == "" || nm.Name == "." || nm.Name == ".." || strings.ContainsAny(nm.Name, "/\\\x00") {
+			return nil, fmt.Errorf("build %s: manifest.json: node name %q is not a plain name", dir, nm.Name)
+		}
+		if seen[nm.Name] {
+			return nil, fmt.Errorf("build %s: manifest.json lists node %s twice", dir, nm.Name)
+		}
+		seen[nm.Name] = true
 		n, err := buildNode(dir, nm.Name, nm.Files)
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", dir, err)
