@@ -1,10 +1,7 @@
 package bundle
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -117,6 +114,11 @@ func elHost(t *testing.T, osName string, stub ...string) (*host, *fixture.Key) {
 		}
 	}
 	h := newHost(t, except...)
+	if len(except) == 2 {
+		// dnf, recorded and run.
+		writeFile(t, h.bin+"/dnf", "#!/bin/sh\nprintf 'dnf %s\\n' \"$*\" >>\"$STUB_LOG\"\nexec /usr/bin/dnf \"$@\"\n")
+		must(t, os.Chmod(h.bin+"/dnf", 0o755))
+	}
 	busybox, err := os.ReadFile(bb)
 	must(t, err)
 	if out, err := exec.Command("file", "-L", bb).CombinedOutput(); err == nil && !strings.Contains(string(out), "statically linked") {
@@ -165,12 +167,12 @@ func rpmQA(t *testing.T, root string) string {
 	return strings.Join(lines, "\n")
 }
 
-// treeHash hashes every path of root with its type, mode, owner and
-// content, except what the scripts and dnf write about a run whatever its
-// outcome (listed in skip, relative to root).
-func treeHash(t *testing.T, root string, skip ...string) string {
+// treeState lists every path of root with its type, mode, owner and
+// content digest, except what the scripts and dnf write about a run
+// whatever its outcome (skip, relative to root).
+func treeState(t *testing.T, root string, skip ...string) map[string]string {
 	t.Helper()
-	h := sha256.New()
+	state := map[string]string{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -188,29 +190,43 @@ func treeHash(t *testing.T, root string, skip ...string) string {
 		if err != nil {
 			return err
 		}
-		st := statOwner(fi)
-		fmt.Fprintf(h, "%s %v %s\n", rel, fi.Mode(), st)
+		v := fmt.Sprintf("%v %s", fi.Mode(), statOwner(fi))
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			l, err := os.Readlink(p)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(h, l)
+			v += " -> " + l
 		case fi.Mode().IsRegular():
-			f, err := os.Open(p)
+			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			if _, err := io.Copy(h, f); err != nil {
-				return err
-			}
+			v += " " + sum(b)
 		}
+		state[rel] = v
 		return nil
 	})
 	must(t, err)
-	return hex.EncodeToString(h.Sum(nil))
+	return state
+}
+
+// treeDiff names the paths whose state differs between a and b.
+func treeDiff(a, b map[string]string) []string {
+	var out []string
+	for p, v := range a {
+		if b[p] != v {
+			out = append(out, p)
+		}
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // passwdEntry is NAME's line of the root's /etc/passwd, or "".
@@ -248,6 +264,9 @@ func TestRealDNF(t *testing.T) {
 			}
 			if !strings.Contains(out, "etcd-3.5.12-1."+osName+".x86_64.rpm: digests signatures OK") {
 				t.Errorf("rpm -K did not check the signatures before dnf:\n%s", out)
+			}
+			if index(h.calls(), "dnf -y --disablerepo=* --nogpgcheck --installroot="+h.root+" install "+h.bd+"/packages/etcd-") < 0 {
+				t.Errorf("the package step did not run dnf:\n%s", strings.Join(h.calls(), "\n"))
 			}
 			want := strings.Join([]string{
 				"etcd-3.5.12-1." + osName + ".x86_64",
@@ -318,6 +337,92 @@ func TestRealDNF(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRealDNFRefused: a transaction dnf refuses (a requirement nothing
+// provides, a file another package owns) stops upgrade.sh and leaves the
+// root as it was: the same rpm -qa and the same tree, but for the logs and
+// receipt the scripts keep and dnf's own log, cache and history. A package
+// altered after signing (its SHA256SUMS line made to match) is refused by
+// rpm -K before dnf runs at all.
+func TestRealDNFRefused(t *testing.T) {
+	t.Parallel()
+	h, key := elHost(t, "el9")
+	in := elInput(t, h, "el9", key, bundlePackages(t, filepath.Join(h.dir, "v1"), key, elPackages("el9", "")))
+	h.extract(in)
+	if out, code := h.run("install.sh", "--no-start"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	skip := []string{"var/log/pgha-bundle", "var/lib/pgha-bundle", "var/log/dnf.log", "var/log/dnf.librepo.log",
+		"var/log/dnf.rpm.log", "var/log/hawkey.log", "var/cache/dnf", "var/lib/dnf"}
+	qa, tree := rpmQA(t, h.root), treeState(t, h.root, skip...)
+
+	cases := []struct {
+		name, want string
+		edit       func(p []fixture.Package) []fixture.Package
+		tamper     string // the package altered after signing
+	}{
+		{name: "missing dependency", want: "nothing provides libssl.so.3(OPENSSL_3.0.0)(64bit) needed by etcd-3.5.12.1-1.el9.x86_64",
+			edit: func(p []fixture.Package) []fixture.Package {
+				p[2].Requires = append(p[2].Requires, "libssl.so.3(OPENSSL_3.0.0)(64bit)")
+				return p
+			}},
+		{name: "file conflict", want: "file /usr/sbin/useradd from install of haproxy-2.4.22.1-1.el9.x86_64 conflicts with file from package pgha-fixture-el-base-1-1.el9.noarch",
+			edit: func(p []fixture.Package) []fixture.Package {
+				p[4].Files = append(p[4].Files, fixture.File{Path: "/usr/sbin/useradd", Mode: 0o755, Body: []byte("#!/bin/sh\nexit 0\n")})
+				return p
+			}},
+		{name: "tampered package", want: "rpm -K etcd-3.5.12.1-1.el9.x86_64.rpm", tamper: "etcd"},
+	}
+	for i, tc := range cases {
+		id := fmt.Sprintf("v%d", i+2)
+		v := newer(t, h, in, id, func(n *Input) {
+			pkgs := elPackages("el9", ".1")
+			if tc.edit != nil {
+				pkgs = tc.edit(pkgs)
+			}
+			n.Packages = bundlePackages(t, filepath.Join(h.dir, id), key, pkgs)
+			for j, p := range n.Packages {
+				if p.Name != tc.tamper {
+					continue
+				}
+				// One payload byte changed after signing; SHA256SUMS made to
+				// match, so only the signature check can catch it.
+				b, err := os.ReadFile(p.Path)
+				must(t, err)
+				b[len(b)-20] ^= 0xff
+				must(t, os.WriteFile(p.Path, b, 0o644))
+				n.Packages[j] = bundlePackage(t, p.Path, pkgs[j])
+			}
+		})
+		h.extract(v)
+		out, code := h.run("upgrade.sh", "--no-start")
+		if code == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want a failure saying %q\n%s", tc.name, code, tc.want, out)
+		}
+		dnf := index(h.calls(), "dnf ")
+		if tc.tamper != "" && dnf >= 0 {
+			t.Errorf("%s: dnf ran after rpm -K refused a package: %s", tc.name, h.calls()[dnf])
+		}
+		if tc.tamper == "" && dnf < 0 {
+			t.Errorf("%s: dnf never ran; the refusal must be dnf's\n%s", tc.name, out)
+		}
+		if got := rpmQA(t, h.root); got != qa {
+			t.Errorf("%s: rpm -qa changed:\n%s\nwas\n%s", tc.name, got, qa)
+		}
+		if d := treeDiff(tree, treeState(t, h.root, skip...)); len(d) > 0 {
+			t.Errorf("%s: the refused transaction changed %v", tc.name, d)
+		}
+		r, _ := h.receipt()
+		for _, p := range r.Packages {
+			if p.Name == "etcd" && p.NEVRA != "etcd-3.5.12-1.el9.x86_64" {
+				t.Errorf("%s: receipt claims %s", tc.name, p.NEVRA)
+			}
+		}
+		h.bd = filepath.Join(h.dir, "bundles", in.BuildID, "demo-pg2")
+		// The next case starts from the installed bundle again.
+		must(t, os.RemoveAll(h.root+"/var/lib/pgha-bundle/upgrade.state"))
 	}
 }
 
