@@ -124,7 +124,14 @@ func elHost(t *testing.T, osName string, stub ...string) (*host, *fixture.Key) {
 	if out, err := exec.Command("file", "-L", bb).CombinedOutput(); err == nil && !strings.Contains(string(out), "statically linked") {
 		t.Fatalf("%s is not static (install busybox-static): %s", bb, out)
 	}
-	provides := map[string]string{"el8": fixture.EL8BaseProvides, "el9": fixture.EL9BaseProvides}[osName]
+	if osName == "el7" {
+		// EL7's yum is not packaged for Debian: its command line is run by
+		// dnf, which takes yum's localinstall as an alias of install.
+		must(t, os.Remove(h.bin+"/yum"))
+		writeFile(t, h.bin+"/yum", "#!/bin/sh\nprintf 'yum %s\\n' \"$*\" >>\"$STUB_LOG\"\nexec /usr/bin/dnf \"$@\"\n")
+		must(t, os.Chmod(h.bin+"/yum", 0o755))
+	}
+	provides := map[string]string{"el7": fixture.EL7BaseProvides, "el8": fixture.EL8BaseProvides, "el9": fixture.EL9BaseProvides}[osName]
 	base, err := fixture.ELBase(provides, "1."+osName, busybox)
 	must(t, err)
 	path, err := fixture.WriteRPM(h.dir, base, nil)
@@ -241,17 +248,19 @@ func passwdEntry(t *testing.T, root, name string) string {
 }
 
 // TestRealDNF runs the bundle's package step with the real dnf into an
-// install root, for EL8 and EL9: dnf depsolves the bundle's RPMs against
+// install root, for EL8 and EL9 (and EL7's yum command line): dnf depsolves the bundle's RPMs against
 // the base package standing for the image (its provides are the fixture's
 // base-provides list), the packages' %pre scriptlets create the service
 // accounts with the base's useradd under /bin/sh in the root, rpm gives
 // their data directories to those accounts; a newer bundle upgrades every
-// package (%post sees $1 = 2). What it cannot show: EL's own dnf and rpm
+// package (%post sees $1 = 2). For EL7 the step's yum command line
+// (localinstall) is run by dnf. What it cannot show: EL's own dnf and rpm
 // (this is Debian's dnf 4.14 over rpm 4.18, the versions of EL9's era, not
-// EL8's rpm 4.14), and the real shadow-utils.
+// EL8's rpm 4.14), EL7's yum 3.4 and rpm 4.11 at all (their depsolver,
+// --installroot handling and scriptlet runner), and the real shadow-utils.
 func TestRealDNF(t *testing.T) {
 	t.Parallel()
-	for _, osName := range []string{"el8", "el9"} {
+	for _, osName := range []string{"el7", "el8", "el9"} {
 		t.Run(osName, func(t *testing.T) {
 			t.Parallel()
 			h, key := elHost(t, osName)
@@ -265,8 +274,12 @@ func TestRealDNF(t *testing.T) {
 			if !strings.Contains(out, "etcd-3.5.12-1."+osName+".x86_64.rpm: digests signatures OK") {
 				t.Errorf("rpm -K did not check the signatures before dnf:\n%s", out)
 			}
-			if index(h.calls(), "dnf -y --disablerepo=* --nogpgcheck --installroot="+h.root+" install "+h.bd+"/packages/etcd-") < 0 {
-				t.Errorf("the package step did not run dnf:\n%s", strings.Join(h.calls(), "\n"))
+			call := "dnf -y --disablerepo=* --nogpgcheck --installroot=" + h.root + " install "
+			if osName == "el7" {
+				call = "yum -y --disablerepo=* --nogpgcheck --installroot=" + h.root + " localinstall "
+			}
+			if index(h.calls(), call+h.bd+"/packages/etcd-") < 0 {
+				t.Errorf("the package step did not run %q:\n%s", call, strings.Join(h.calls(), "\n"))
 			}
 			want := strings.Join([]string{
 				"etcd-3.5.12-1." + osName + ".x86_64",

@@ -761,6 +761,10 @@ install_packages() {
 	done
 	save_receipt || true
 	tool=$(pkg_tool)
+	# Offline: every repository off, only the bundle's files (dnf and yum take
+	# them as a command-line repository). --nogpgcheck because verify_signatures
+	# has already checked each file with rpm -K against the bundle's own keys,
+	# which the host's rpm database need not hold; it is never run without that.
 	case $tool in
 	yum) run yum -y --disablerepo='*' --nogpgcheck ${ROOT:+--installroot="$ROOT"} localinstall "${files[@]}" ;;
 	dnf) run dnf -y --disablerepo='*' --nogpgcheck ${ROOT:+--installroot="$ROOT"} install "${files[@]}" ;;
