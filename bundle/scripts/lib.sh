@@ -1228,7 +1228,7 @@ selinux_type_of() {
 selinux_fcontexts() {
 	local def fallback dir want have
 	while read -r def fallback dir; do
-		[ -n "$dir" ] || continue
+		case $dir in "" | "$def" | "$def"/*) continue ;; esac
 		want=$(selinux_type_of "$def")
 		[ -n "$want" ] || want=$fallback
 		has "$dir $want" ${R_FCONTEXTS[@]+"${R_FCONTEXTS[@]}"} && continue
@@ -1238,7 +1238,7 @@ selinux_fcontexts() {
 			die "semanage fcontext -a -t $want '$dir(/.*)?' failed (a local rule labels $dir ${have:-otherwise}?): label $dir $want yourself or move it under $def"
 		has "$dir $want" ${R_FCONTEXTS[@]+"${R_FCONTEXTS[@]}"} || R_FCONTEXTS+=("$dir $want")
 		save_receipt || true
-		run restorecon -R "$ROOT$dir"
+		run restorecon -R "$ROOT$dir" || die "restorecon -R $dir failed: its files keep their old labels"
 		changed "SELinux file context $want for $dir (was ${have:-unknown})"
 	done <<EOF
 /var/lib/pgsql postgresql_db_t $PGHA_PGDATA
