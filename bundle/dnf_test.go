@@ -254,9 +254,9 @@ func passwdEntry(t *testing.T, root, name string) string {
 }
 
 // TestRealDNF runs the bundle's package step with the real dnf into an
-// install root, for EL8 and EL9 (and EL7's yum command line): dnf depsolves the bundle's RPMs against
-// the base package standing for the image (its provides are the fixture's
-// base-provides list), the packages' %pre scriptlets create the service
+// install root, for EL8 and EL9 (and EL7's yum command line): dnf
+// depsolves the bundle's RPMs against the base package standing for the
+// image (its provides are the fixture's base-provides list), the packages' %pre scriptlets create the service
 // accounts with the base's useradd under /bin/sh in the root, rpm gives
 // their data directories to those accounts; a newer bundle upgrades every
 // package (%post sees $1 = 2). For EL7 the step's yum command line
