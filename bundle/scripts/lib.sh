@@ -47,6 +47,7 @@ R_PORTS=()    # port/tcp opened by us in firewalld
 R_MASKED=()   # units masked by us
 R_USERS=()    # accounts created by us
 R_RULES=()    # address port/tcp: firewalld rich rules added by us
+R_FCONTEXTS=() # dir type: SELinux file context rules "dir(/.*)?" added by us
 
 # ---------------------------------------------------------------- logging
 
@@ -213,6 +214,7 @@ load_receipt() {
 	while IFS= read -r line; do R_MASKED+=("$line"); done < <(receipt_section masked_units)
 	while IFS= read -r line; do R_USERS+=("$line"); done < <(receipt_section users)
 	while IFS= read -r line; do R_RULES+=("$line"); done < <(receipt_section firewall_rules)
+	while IFS= read -r line; do R_FCONTEXTS+=("$line"); done < <(receipt_section selinux_fcontexts)
 }
 
 # receipt_sha256 prints the digest the receipt records for a node path.
@@ -305,6 +307,11 @@ render_receipt() {
 		read -r p1 p2 <<<"$e"
 		rules+=("{\"address\": \"$p1\", \"port\": \"$p2\"}")
 	done
+	local fcontexts=()
+	for e in ${R_FCONTEXTS[@]+"${R_FCONTEXTS[@]}"}; do
+		read -r p1 p2 <<<"$e"
+		fcontexts+=("{\"path\": \"$p1\", \"type\": \"$p2\"}")
+	done
 	printf '{\n  "format": %s,\n  "bundle_id": "%s",\n  "cluster": "%s",\n  "node": "%s",\n' \
 		"$PGHA_BUNDLE_FORMAT" "${RECEIPT_ID:-$PGHA_BUNDLE_ID}" "$PGHA_CLUSTER" "$PGHA_NODE"
 	json_array files ${files[@]+"${files[@]}"}
@@ -320,6 +327,8 @@ render_receipt() {
 	json_array users ${users[@]+"${users[@]}"}
 	printf ',\n'
 	json_array firewall_rules ${rules[@]+"${rules[@]}"}
+	printf ',\n'
+	json_array selinux_fcontexts ${fcontexts[@]+"${fcontexts[@]}"}
 	printf '\n}'
 }
 
@@ -761,6 +770,10 @@ install_packages() {
 	done
 	save_receipt || true
 	tool=$(pkg_tool)
+	# Offline: every repository off, only the bundle's files (dnf and yum take
+	# them as a command-line repository). --nogpgcheck because verify_signatures
+	# has already checked each file with rpm -K against the bundle's own keys,
+	# which the host's rpm database need not hold; it is never run without that.
 	case $tool in
 	yum) run yum -y --disablerepo='*' --nogpgcheck ${ROOT:+--installroot="$ROOT"} localinstall "${files[@]}" ;;
 	dnf) run dnf -y --disablerepo='*' --nogpgcheck ${ROOT:+--installroot="$ROOT"} install "${files[@]}" ;;
@@ -1193,7 +1206,69 @@ selinux_setup() {
 			run semanage port -m -t postgresql_port_t -p tcp "$PGHA_PORT_POSTGRESQL"
 		changed "SELinux port $PGHA_PORT_POSTGRESQL/tcp labelled postgresql_port_t"
 	fi
-	info "SELinux booleans and port labels in place"
+	selinux_fcontexts
+	info "SELinux booleans, port labels and file contexts in place"
+}
+
+# selinux_type_of prints the SELinux type the policy's file contexts (with
+# local rules) give a path, or nothing when it cannot tell.
+selinux_type_of() {
+	command -v matchpathcon >/dev/null || return 0
+	matchpathcon -n "$1" 2>/dev/null | awk -F: 'NF >= 3 { print $3 }'
+}
+
+# selinux_fcontexts gives each data directory the spec moved away from EL's
+# default (PGDATA and the WAL archive away from /var/lib/pgsql, etcd's data
+# away from /var/lib/etcd) the type the policy gives the default
+# (postgresql_db_t for /var/lib/pgsql; for /var/lib/etcd whatever the host's
+# policy says: container_var_lib_t with container-selinux, else var_lib_t),
+# as EL's documentation does for a non-default PGDATA: a rule
+# semanage fcontext -a -t TYPE 'DIR(/.*)?', then restorecon -R DIR. Each rule
+# added is recorded in the receipt; uninstall.sh deletes exactly those.
+selinux_fcontexts() {
+	local def fallback dir want have
+	while read -r def fallback dir; do
+		case $dir in "" | "$def" | "$def"/*) continue ;; esac
+		want=$(selinux_type_of "$def")
+		[ -n "$want" ] || want=$fallback
+		has "$dir $want" ${R_FCONTEXTS[@]+"${R_FCONTEXTS[@]}"} && continue
+		have=$(selinux_type_of "$dir")
+		[ "$have" = "$want" ] && continue
+		run semanage fcontext -a -t "$want" "$dir(/.*)?" ||
+			die "semanage fcontext -a -t $want '$dir(/.*)?' failed (a local rule labels $dir ${have:-otherwise}?): label $dir $want yourself or move it under $def"
+		has "$dir $want" ${R_FCONTEXTS[@]+"${R_FCONTEXTS[@]}"} || R_FCONTEXTS+=("$dir $want")
+		save_receipt || true
+		run restorecon -R "$ROOT$dir" || die "restorecon -R $dir failed: its files keep their old labels"
+		changed "SELinux file context $want for $dir (was ${have:-unknown})"
+	done <<EOF
+/var/lib/pgsql postgresql_db_t $PGHA_PGDATA
+/var/lib/pgsql postgresql_db_t ${PGHA_ARCHIVE_DIR:-}
+/var/lib/etcd var_lib_t $PGHA_ETCD_DATA_DIR
+EOF
+}
+
+# remove_fcontexts deletes the SELinux file context rules the receipt
+# records and relabels what is left of those directories by the policy.
+remove_fcontexts() {
+	step "SELinux file contexts"
+	if [ ${#R_FCONTEXTS[@]} -eq 0 ]; then
+		info "no file context rules added by us"
+		return 0
+	fi
+	if ! command -v semanage >/dev/null; then
+		warn "semanage absent: the file context rules we added stay: ${R_FCONTEXTS[*]}"
+		return 0
+	fi
+	local e dir
+	for e in "${R_FCONTEXTS[@]}"; do
+		dir=${e%% *}
+		run semanage fcontext -d -t "${e#* }" "$dir(/.*)?" ||
+			warn "semanage fcontext -d '$dir(/.*)?' failed (already removed?)"
+		if [ -d "$ROOT$dir" ] && command -v restorecon >/dev/null; then
+			run restorecon -R "$ROOT$dir"
+		fi
+		changed "SELinux file context rule for $dir removed"
+	done
 }
 
 setup_watchdog() {

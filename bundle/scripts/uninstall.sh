@@ -224,6 +224,7 @@ remove_hosts_block
 unmask_units
 if [ "$NO_START" = 0 ]; then run systemctl daemon-reload; fi
 close_firewall
+remove_fcontexts
 remove_packages
 purge_data
 step "remove the receipt"
