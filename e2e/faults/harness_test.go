@@ -401,7 +401,7 @@ WantedBy=sysinit.target
 	if h.fromSeeds {
 		// NoCloud only, from the seed directory; the harness owns the
 		// network (the spec's mode is dhcp: the image is in charge).
-		if err := w("etc/cloud/cloud.cfg.d/90_pgha_e2e.cfg", "# Written by the fault harness.\ndatasource_list: [ NoCloud, None ]\nnetwork:\n  config: disabled\n", 0o644); err != nil {
+		if err := w("etc/cloud/cloud.cfg.d/90_pgha_e2e.cfg", "# Written by the fault harness.\ndatasource_list: [ NoCloud, None ]\nnetwork:\n  config: disabled\n# The tree generates no locale but C.UTF-8.\nlocale: C.UTF-8\n", 0o644); err != nil {
 			return nil, err
 		}
 		if err := os.MkdirAll(filepath.Join(n.root, "var/lib/cloud/seed/nocloud"), 0o755); err != nil {
@@ -417,7 +417,8 @@ WantedBy=sysinit.target
 }
 
 // boot starts the container in its own cgroup and network namespace (a veth
-// on the test's bridge) and waits for systemd to report running.
+// on the test's bridge) and waits for systemd to be up with the node's
+// address configured.
 func (n *node) boot() error {
 	h := n.h
 	n.boots++
@@ -449,10 +450,16 @@ func (n *node) boot() error {
 			n.pid = n.findInit()
 		}
 		if n.pid != 0 {
+			// Running, or still starting (cloud-final runs the seed's
+			// install for minutes) with the node's address in place.
 			out, _ := n.exec(h.ctx, "systemctl", "is-system-running")
 			switch strings.TrimSpace(string(out)) {
 			case "running", "degraded":
 				return nil
+			case "starting":
+				if _, err := n.exec(h.ctx, "systemctl", "is-active", "--quiet", "pgha-e2e-net.service"); err == nil {
+					return nil
+				}
 			}
 		}
 		select {
