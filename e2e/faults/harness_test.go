@@ -40,6 +40,10 @@ const (
 
 var memberNames = []string{"pg1", "pg2", "pg3"}
 
+// pgfsSize is each node's PostgreSQL file system: room for the cluster,
+// its WAL (wal_keep_size 128MB) and the load, small enough to fill.
+const pgfsSize = "768M"
+
 func memberAddr(i int) string { return fmt.Sprintf("%s.%d", subnet, 11+i) }
 
 // specYAML is the cluster every fault runs on: synchronous mode, Patroni's
@@ -119,6 +123,7 @@ type node struct {
 	addr   string
 	dir    string // upper, work, root (the overlay mount)
 	root   string
+	pgfs   string // the small file system mounted as /var/lib/pgsql/15
 	cgroup string
 	cmd    *exec.Cmd // systemd-nspawn
 	pid    int       // the container's systemd (PID 1 inside)
@@ -413,6 +418,28 @@ WantedBy=sysinit.target
 	if _, err := run(h.ctx, "chroot", n.root, "install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", "/var/lib/pgsql", "/var/lib/pgsql/15"); err != nil {
 		return nil, err
 	}
+	// PGDATA's parent is a small file system of its own (a loop-mounted
+	// ext4 image), so that a fault can fill it.
+	img := filepath.Join(n.dir, "pgfs.img")
+	n.pgfs = filepath.Join(n.dir, "pgfs")
+	if err := os.MkdirAll(n.pgfs, 0o700); err != nil {
+		return nil, err
+	}
+	ids, err := run(h.ctx, "chroot", n.root, "sh", "-c", "echo $(id -u postgres):$(id -g postgres)")
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range [][]string{
+		{"truncate", "-s", pgfsSize, img},
+		{"mkfs.ext4", "-q", "-F", "-L", "pgdata", img},
+		{"mount", "-o", "loop", img, n.pgfs},
+		{"chown", strings.TrimSpace(string(ids)), n.pgfs},
+		{"chmod", "0700", n.pgfs},
+	} {
+		if _, err := run(h.ctx, c[0], c[1:]...); err != nil {
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -431,7 +458,7 @@ func (n *node) boot() error {
 	// (--keep-unit, no systemd on the host) makes its payload cgroup below
 	// the one it starts in.
 	script := `for h in ` + strings.Join(cgroupHierarchies, " ") + `; do echo $$ >"$h/$1/cgroup.procs" || exit 1; done; ns=$2; shift 2; exec nsenter --net="$ns" systemd-nspawn --quiet --keep-unit --register=no --boot --network-bridge=br0 --console=passive "$@"`
-	args := []string{"-c", script, "sh", n.cgroup, h.nsPath, "-M", n.name, "-D", n.root}
+	args := []string{"-c", script, "sh", n.cgroup, h.nsPath, "-M", n.name, "-D", n.root, "--bind=" + n.pgfs + ":/var/lib/pgsql/15"}
 	if h.fromSeeds {
 		args = append(args, "--bind-ro="+h.seeds[n.name]+":/var/lib/cloud/seed/nocloud")
 	}
@@ -714,11 +741,13 @@ func (h *harness) teardown() {
 	}
 	killCgroup(h.cgroup, true)
 	for _, n := range h.nodes {
-		for try := 0; try < 20; try++ {
-			if _, err := run(context.Background(), "umount", n.root); err == nil || !isMounted(n.root) {
-				break
+		for _, m := range []string{n.pgfs, n.root} {
+			for try := 0; try < 20 && m != ""; try++ {
+				if _, err := run(context.Background(), "umount", m); err == nil || !isMounted(m) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
-			time.Sleep(200 * time.Millisecond)
 		}
 	}
 	if _, err := os.Stat(h.nsPath); err == nil {
@@ -727,9 +756,11 @@ func (h *harness) teardown() {
 		}
 	}
 	for _, n := range h.nodes {
-		if isMounted(n.root) {
-			h.t.Errorf("teardown: %s is still mounted; the work directory %s is kept", n.root, h.work)
-			return
+		for _, m := range []string{n.pgfs, n.root} {
+			if m != "" && isMounted(m) {
+				h.t.Errorf("teardown: %s is still mounted; the work directory %s is kept", m, h.work)
+				return
+			}
 		}
 	}
 	if os.Getenv("PGHA_E2E_KEEP") == "" {

@@ -67,6 +67,17 @@ func (h *harness) faultList() []fault {
 			sleep(ctx, 15*time.Second)
 			return "", topo.sync.systemctl(ctx, "start", "patroni.service")
 		}},
+		{name: "leader-pgdata-full", sync: true, syncAfter: true, inject: func(ctx context.Context, topo topology, l *load) (string, error) {
+			// Root fills the file system to the last block PostgreSQL (not
+			// root: ext4 keeps reserved blocks) could use.
+			if _, err := topo.leader.exec(ctx, "sh", "-c", `fallocate -l "$(df --output=avail -B1 /var/lib/pgsql/15 | tail -n1)" /var/lib/pgsql/15/fill`); err != nil {
+				return "", err
+			}
+			sleep(ctx, 20*time.Second)
+			w := l.writable()
+			_, err := topo.leader.exec(ctx, "rm", "-f", "/var/lib/pgsql/15/fill")
+			return fmt.Sprintf("writable while %s's PGDATA file system was full: %v", topo.leader.name, w), err
+		}},
 		h.replicasLost(false),
 		h.replicasLost(true),
 		h.quorumLost(false),

@@ -199,28 +199,41 @@ func (h *harness) notStreaming(ctx context.Context, leader *node) []string {
 }
 
 // repair reinitialises (a new base backup) every member that still does not
-// stream from the leader after a while: what an operator does for a member
-// left on a diverged timeline.
+// stream from the leader 20 s after the members agree on the leader: what
+// an operator does for a member left on a diverged timeline.
 func (h *harness) repair(ctx context.Context) ([]string, error) {
-	var topo topology
-	if err := h.waitLeader(ctx, 90*time.Second, &topo); err != nil {
-		return nil, err
-	}
-	var missing []string
-	for i := 0; i < 30; i++ {
-		if missing = h.notStreaming(ctx, topo.leader); len(missing) == 0 {
-			return nil, nil
+	var reinit []string
+	var stuck time.Time
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		topo, why := h.healthy(ctx, false)
+		if why == "" {
+			return reinit, nil
+		}
+		if time.Now().After(deadline) {
+			return reinit, fmt.Errorf("not healthy: %s", why)
+		}
+		missing := []string(nil)
+		if topo.leader != nil && strings.HasPrefix(why, "not streaming") {
+			missing = h.notStreaming(ctx, topo.leader)
+		}
+		switch {
+		case len(missing) == 0:
+			stuck = time.Time{}
+		case stuck.IsZero():
+			stuck = time.Now()
+		case time.Since(stuck) > 20*time.Second:
+			for _, name := range missing {
+				n := h.byName(name)
+				if n == nil || n == topo.leader {
+					continue
+				}
+				if _, err := h.apiCall(ctx, n, "POST", "/reinitialize", map[string]any{"force": true}); err == nil {
+					reinit = append(reinit, name)
+				}
+			}
+			stuck = time.Now().Add(40 * time.Second) // give the base backup time
 		}
 		sleep(ctx, time.Second)
 	}
-	for _, name := range missing {
-		n := h.byName(name)
-		if n == nil {
-			continue
-		}
-		if _, err := h.apiCall(ctx, n, "POST", "/reinitialize", map[string]any{"force": true}); err != nil {
-			return missing, err
-		}
-	}
-	return missing, nil
 }
