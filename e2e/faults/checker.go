@@ -87,6 +87,28 @@ func (l *Ledger) FirstAckAfter(t time.Time) (time.Time, bool) {
 	return l.ack[i], true
 }
 
+// Classify turns a commit's answer (r, or err when the connection failed)
+// into an outcome: acknowledged only when
+// the server completed it without error or warning.
+func Classify(r Result, err error) Outcome {
+	switch {
+	case err != nil || !r.Complete:
+		return InDoubt
+	case r.Err != nil && r.Err.Severity == "ERROR":
+		return Failed
+	case r.Err != nil:
+		return InDoubt // FATAL or PANIC: the commit may have happened
+	}
+	for _, n := range r.Notices {
+		if n.Severity == "WARNING" {
+			// "canceling wait for synchronous replication …": committed
+			// locally, perhaps not on the standby.
+			return InDoubt
+		}
+	}
+	return Acked
+}
+
 // Verdict compares the writers' outcomes with the rows found in the table.
 type Verdict struct {
 	Sent, Acked, Failed, InDoubt int

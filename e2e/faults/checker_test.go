@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,31 @@ func TestVersionBefore(t *testing.T) {
 		if got := versionBefore(tc.v, 3, 0, 3); got != tc.want {
 			t.Errorf("versionBefore(%q, 3.0.3) = %v, want %v", tc.v, got, tc.want)
 		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	warn := Notice{Severity: "WARNING", Code: "01000", Message: "canceling wait for synchronous replication due to user request"}
+	tests := []struct {
+		name string
+		r    Result
+		err  error
+		want Outcome
+	}{
+		{"committed", Result{Tag: "INSERT 0 1", Complete: true}, nil, Acked},
+		{"committed with a notice", Result{Tag: "INSERT 0 1", Complete: true, Notices: []Notice{{Severity: "NOTICE"}}}, nil, Acked},
+		{"sync wait cancelled", Result{Tag: "INSERT 0 1", Complete: true, Notices: []Notice{warn}}, nil, InDoubt},
+		{"read-only", Result{Complete: true, Err: &PGError{Severity: "ERROR", Code: "25006"}}, nil, Failed},
+		{"terminated", Result{Err: &PGError{Severity: "FATAL", Code: "57P01"}}, io.ErrUnexpectedEOF, InDoubt},
+		{"fatal then ready", Result{Complete: true, Err: &PGError{Severity: "FATAL", Code: "57P01"}}, nil, InDoubt},
+		{"no answer", Result{}, io.EOF, InDoubt},
+		{"answer cut short", Result{Tag: "INSERT 0 1"}, nil, InDoubt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Classify(tc.r, tc.err); got != tc.want {
+				t.Errorf("Classify = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

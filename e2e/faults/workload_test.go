@@ -56,27 +56,6 @@ func (h *harness) sql(ctx context.Context, addr, q string) ([][]string, error) {
 func pgAddr(n *node) string { return net.JoinHostPort(n.addr, strconv.Itoa(portPG)) }
 func rwAddr(n *node) string { return net.JoinHostPort(n.addr, strconv.Itoa(portRW)) }
 
-// classify turns a commit's answer into an outcome: acknowledged only when
-// the server completed it without error or warning.
-func classify(r Result, err error) Outcome {
-	switch {
-	case err != nil || !r.Complete:
-		return InDoubt
-	case r.Err != nil && r.Err.Severity == "ERROR":
-		return Failed
-	case r.Err != nil:
-		return InDoubt // FATAL or PANIC: the commit may have happened
-	}
-	for _, n := range r.Notices {
-		if n.Severity == "WARNING" {
-			// "canceling wait for synchronous replication …": committed
-			// locally, perhaps not on the standby.
-			return InDoubt
-		}
-	}
-	return Acked
-}
-
 // load is a running workload: writers through HAProxy and a prober per node.
 type load struct {
 	h       *harness
@@ -142,7 +121,7 @@ func (l *load) writer(ctx context.Context, w int, addr string) {
 		qctx, cancel := context.WithTimeout(context.Background(), commitWait)
 		r, err := c.Query(qctx, fmt.Sprintf("INSERT INTO %s (run, id, writer) VALUES (%d, %d, %d)", rowsTable, l.run, id, w))
 		cancel()
-		o := classify(r, err)
+		o := Classify(r, err)
 		l.ledger.Record(id, o)
 		if o != Acked {
 			l.mu.Lock()
@@ -193,7 +172,7 @@ func (l *load) prober(ctx context.Context, n *node) {
 			l.recov[n.name] = r.Rows[0][0] == "t"
 			l.mu.Unlock()
 		}
-		wrote := classify(r, err) == Acked
+		wrote := Classify(r, err) == Acked
 		l.sample(n.name, wrote)
 		if err != nil || !r.Complete || (r.Err != nil && r.Err.Severity != "ERROR") {
 			c.Close()
