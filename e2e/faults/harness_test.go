@@ -462,6 +462,9 @@ func (n *node) boot() error {
 	if h.fromSeeds {
 		args = append(args, "--bind-ro="+h.seeds[n.name]+":/var/lib/cloud/seed/nocloud")
 	}
+	// A veth left by the node's previous life (its namespace still being
+	// torn down after a kill) would make nspawn fail with "File exists".
+	_, _ = run(h.ctx, "ip", "-n", h.netns, "link", "del", "vb-"+n.name)
 	c := exec.Command("sh", args...)
 	c.Stdout, c.Stderr = console, console
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -80,8 +80,8 @@ func (h *harness) runFault(f fault) (figures, error) {
 	}
 	l := h.startLoad(h.runs, targets)
 	defer l.stop()
-	sleep(ctx, 3*time.Second)
-	if _, ok := l.ledger.FirstAckAfter(time.Now().Add(-3 * time.Second)); !ok {
+	sleep(ctx, 2*time.Second)
+	if _, ok := l.ledger.FirstAckAfter(time.Now().Add(-2 * time.Second)); !ok {
 		return fig, fmt.Errorf("no row acknowledged before the fault (writers: %v)", l.errs)
 	}
 	t0 := time.Now()
@@ -114,7 +114,7 @@ func (h *harness) runFault(f fault) (figures, error) {
 		}
 		sleep(ctx, 200*time.Millisecond)
 	}
-	sleep(ctx, 2*time.Second)
+	sleep(ctx, time.Second)
 	l.stop()
 	end := time.Now()
 	fig.outage = l.longestGap(t0, end)
@@ -190,7 +190,7 @@ func (h *harness) setConfig(ctx context.Context, leader *node, cfg map[string]an
 	if _, err := h.apiCall(ctx, leader, "PATCH", "/config", cfg); err != nil {
 		return err
 	}
-	sleep(ctx, 5*time.Second) // two loop_waits: every member reads it
+	sleep(ctx, 4*time.Second) // two loop_waits: every member reads it
 	return nil
 }
 
