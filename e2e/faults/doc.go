@@ -28,8 +28,9 @@
 // Faults share one bring-up, each with its own run of the workload: SIGKILL
 // of the leader's daemons through systemd, the leader partitioned from its
 // peers (its clients still reach it), the leader cut off from etcd only, the
-// synchronous standby partitioned, the synchronous standby stopped, both
-// replicas lost with synchronous_mode_strict off and on, etcd's quorum lost
+// synchronous standby partitioned, the synchronous standby stopped, the
+// leader's PGDATA file system full
+// (a small loop-mounted ext4 per node), both replicas lost with synchronous_mode_strict off and on, etcd's quorum lost
 // with failsafe_mode off and on, a switchover and a whole-cluster power-off
 // and boot with the load running, Patroni frozen with SIGSTOP on the leader;
 // and the negative control (synchronous mode off, replication to the

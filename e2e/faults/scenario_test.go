@@ -210,6 +210,22 @@ func (h *harness) waitLeader(ctx context.Context, timeout time.Duration, topo *t
 	}
 }
 
+// waitNewLeader waits until the members agree on a running leader other
+// than old.
+func (h *harness) waitNewLeader(ctx context.Context, timeout time.Duration, old *node) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := h.leaderNow(ctx)
+		if err == nil && n != old {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no leader other than %s within %v (%v)", old.name, timeout, err)
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+}
+
 // poweroff shuts the container down cleanly and waits for it to be gone.
 func (n *node) poweroff(ctx context.Context) error {
 	if _, err := n.exec(ctx, "systemctl", "poweroff"); err != nil {
