@@ -1,6 +1,6 @@
 # pgha-bundle: `make example` builds the bundled example cluster, `make test`
 # runs every test CI runs (unit and real-tool tests with the committed fuzz
-# corpora, both end-to-end tests). `make fuzz` explores new inputs; it is not
+# corpora, the end-to-end tests). `make fuzz` explores new inputs; it is not
 # part of `make test`, whose outcome must not depend on a random search.
 GO ?= go
 export CGO_ENABLED ?= 0
@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5m
 
-.PHONY: build test unit fuzz lint example e2e-cluster e2e-boot clean
+.PHONY: build test unit fuzz lint example e2e-cluster e2e-boot e2e-faults clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/pgha-bundle ./cmd/pgha-bundle
@@ -55,7 +55,13 @@ e2e-cluster:
 e2e-boot:
 	bash e2e/boot/run.sh
 
-test: lint unit e2e-cluster e2e-boot
+# Three systemd-nspawn hosts on a bridge inside a network namespace of the
+# test's own, installed from their seeds, under faults (e2e/faults/run.sh
+# removes what a killed run leaves behind).
+e2e-faults:
+	bash e2e/faults/run.sh
+
+test: lint unit e2e-cluster e2e-boot e2e-faults
 
 clean:
 	rm -rf bin out

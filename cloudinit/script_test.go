@@ -97,6 +97,7 @@ func TestSeedScriptRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	seedISO := iso
 	run := func(ud []byte) (string, error) {
 		script := filepath.Join(dir, "seed-install.sh")
 		if err := os.WriteFile(script, []byte(seedScript(t, ud)), 0o700); err != nil {
@@ -110,7 +111,7 @@ mount --bind "$T/varlib" /var/lib
 mount --bind "$T/varlog" /var/log
 PATH="$T/bin:$PATH" exec bash "$T/seed-install.sh"`
 		cmd := exec.Command(unshare, "-m", "bash", "-c", inner)
-		cmd.Env = append(os.Environ(), "T="+dir, "SEED_ISO="+iso)
+		cmd.Env = append(os.Environ(), "T="+dir, "SEED_ISO="+seedISO)
 		out, err := cmd.Output()
 		return string(out), err
 	}
@@ -170,5 +171,40 @@ PATH="$T/bin:$PATH" exec bash "$T/seed-install.sh"`
 	}
 	if log, _ := os.ReadFile(logPath); !strings.Contains(string(log), "the seed expects "+strings.Repeat("ab", 32)) {
 		t.Errorf("log does not say why:\n%s", log)
+	}
+
+	// The seed's files extracted into cloud-init's NoCloud seed directory
+	// (a host that cannot mount the ISO): the script takes the bundle from
+	// there, and neither looks for nor mounts a device.
+	seedDir := filepath.Join(dir, "varlib/cloud/seed/nocloud")
+	if err := os.MkdirAll(seedDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, err := ReadISO(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := f.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(seedDir, f.Name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "mount"), []byte("#!/bin/sh\necho mount must not run >&2\nexit 9\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seedISO = "" // blkid finds nothing
+	if out, err := run(seed.UserData); err != nil {
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("from the seed directory: %v\n%s\nlog:\n%s", err, out, log)
+	}
+	if gotArgs, err := os.ReadFile(filepath.Join(dir, "varlib/pgha-bundle/install-args")); err != nil || string(gotArgs) != strings.Join(args, "\n")+"\n" {
+		t.Errorf("from the seed directory: install.sh arguments %q (%v)", gotArgs, err)
+	}
+	if log, _ := os.ReadFile(logPath); !strings.Contains(string(log), "seed directory /var/lib/cloud/seed/nocloud holds bundle.tgz") {
+		t.Errorf("the log does not name the seed directory:\n%s", log)
 	}
 }

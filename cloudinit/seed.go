@@ -38,6 +38,11 @@ const (
 	hostsMarker = "pgha-bundle"
 )
 
+// SeedDirs are the NoCloud seed directories cloud-init reads when the
+// seed's files are extracted rather than on a device; the script takes the
+// bundle from the first that holds it before it looks for the ISO.
+var SeedDirs = []string{"/var/lib/cloud/seed/nocloud", "/var/lib/cloud/seed/nocloud-net"}
+
 // Input is what one node's seed is rendered from.
 type Input struct {
 	// Spec is the loaded cluster spec (defaults applied, validated).
@@ -451,6 +456,7 @@ func renderScript(in Input, n cluster.Node) (string, error) {
 		"InstallArgs":  in.InstallArgs,
 		"Hosts":        hosts,
 		"HostsMarker":  hostsMarker + " " + in.Spec.Cluster.Name,
+		"SeedDirs":     SeedDirs,
 	})
 	return b.String(), err
 }
