@@ -56,9 +56,11 @@ func fmtParamNotScalar(name, got string) string {
 
 // Shared rules.
 const (
-	ruleDNSLabel = "lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
-	msgAbsPath   = "%s %q must be an absolute path"
-	msgRequired  = "%s is required"
+	ruleDNSLabel    = "lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
+	msgAbsPath      = "%s %q must be an absolute path"
+	msgPathNotClean = "%s %q is not a clean path; write %q"
+	msgPathChars    = "%s %q may hold only letters, digits and . _ + @ - /: it is written unquoted into commands and units"
+	msgRequired     = "%s is required"
 )
 
 // Top level and cluster.
@@ -168,6 +170,18 @@ const (
 	msgElectionLow    = "etcd.election_timeout %d must be at least 5 times etcd.heartbeat_interval %d"
 	msgElectionHigh   = "etcd.election_timeout %d is more than etcd's maximum of 50000"
 	msgEtcdTokenEmpty = "etcd.token must not be empty; leave it out to use the cluster name"
+)
+
+// Directories handed to service accounts.
+const (
+	msgDirSystem       = "%s %s is a system directory: %s; use a directory of its own below it"
+	msgDirSystemTree   = "%s %s is inside %s, which holds no data (configuration, devices, or files emptied at boot); use a directory under /var/lib or on a data file system"
+	msgDirLayout       = "%s %s overlaps %s, which the node's tools use; choose another directory"
+	msgPGDATAParent    = "postgresql.data_dir %s: its parent %s is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. %s/pgsql/data"
+	msgDirSame         = "%s %s is also %s; each component needs a directory of its own"
+	msgDirInside       = "%s %s is inside %s %s; each component needs a directory of its own"
+	msgArchiveInPGDATA = "archive.directory %s is inside PGDATA %s: the archive would be copied by every clone and lost with the data; put it beside PGDATA"
+	msgDirInPGParent   = "%s %s is inside %s, the parent of PGDATA %s, which install.sh makes postgres's own (mode 0700); move one of them"
 )
 
 // Users and packages.

@@ -133,6 +133,31 @@ func TestBadSpecs(t *testing.T) {
 			`c.yaml:5:1: 8 members are too many: every node runs etcd, which supports at most 7 members`}},
 		{"reserved user", base + "users:\n  - name: postgres\n", []string{
 			`c.yaml:13:11: user name "postgres" is an account the cluster's services use; choose another name`}},
+		{"etcd in /etc", base + "etcd:\n  data_dir: /etc\n", []string{
+			`c.yaml:13:13: etcd.data_dir /etc is a system directory: install.sh would give it to the etcd account (chown, mode 0700); use a directory of its own below it`}},
+		{"etcd in /var/lib", base + "etcd:\n  data_dir: /var/lib\n", []string{
+			`c.yaml:13:13: etcd.data_dir /var/lib is a system directory: install.sh would give it to the etcd account (chown, mode 0700); use a directory of its own below it`}},
+		{"etcd in /etc/etcd", base + "etcd:\n  data_dir: /etc/etcd\n", []string{
+			`c.yaml:13:13: etcd.data_dir /etc/etcd is inside /etc, which holds no data (configuration, devices, or files emptied at boot); use a directory under /var/lib or on a data file system`}},
+		{"pgdata /srv/pg", base + "postgresql:\n  data_dir: /srv/pg\n", []string{
+			`c.yaml:13:13: postgresql.data_dir /srv/pg: its parent /srv is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. /srv/pgsql/data`}},
+		{"pgdata equal etcd", base + "postgresql:\n  data_dir: /var/lib/etcd\n", []string{
+			`c.yaml:13:13: postgresql.data_dir /var/lib/etcd: its parent /var/lib is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. /var/lib/pgsql/data`,
+			`c.yaml:13:13: postgresql.data_dir /var/lib/etcd is also the etcd data directory; each component needs a directory of its own`}},
+		{"archive in pgdata", base + "postgresql:\n  data_dir: /data/pgsql/data\narchive:\n  enabled: true\n  directory: /data/pgsql/data/archive\n", []string{
+			`c.yaml:16:14: archive.directory /data/pgsql/data/archive is inside PGDATA /data/pgsql/data: the archive would be copied by every clone and lost with the data; put it beside PGDATA`}},
+		{"archive in pgdata default major", base + "postgresql:\n  major: 16\narchive:\n  enabled: true\n  directory: /var/lib/pgsql/16/data/archive\n", []string{
+			`c.yaml:16:14: archive.directory /var/lib/pgsql/16/data/archive is inside PGDATA /var/lib/pgsql/16/data: the archive would be copied by every clone and lost with the data; put it beside PGDATA`}},
+		{"etcd in pgdata parent", base + "postgresql:\n  data_dir: /data/pg\netcd:\n  data_dir: /data/etcd\n", []string{
+			`c.yaml:15:13: etcd.data_dir /data/etcd is inside /data, the parent of PGDATA /data/pg, which install.sh makes postgres's own (mode 0700); move one of them`}},
+		{"log dir system", base + "postgresql:\n  parameters:\n    log_directory: /var/log\n", []string{
+			`c.yaml:14:20: postgresql.parameters.log_directory /var/log is a system directory: PostgreSQL would write its logs there as postgres; use a directory of its own below it`}},
+		{"layout", base + "etcd:\n  data_dir: /var/lib/pgha-bundle/etcd\n", []string{
+			`c.yaml:13:13: etcd.data_dir /var/lib/pgha-bundle/etcd overlaps /var/lib/pgha-bundle, which the node's tools use; choose another directory`}},
+		{"unclean", base + "etcd:\n  data_dir: /var/lib/etcd/\npostgresql:\n  data_dir: \"/data/my pg\"\narchive:\n  directory: /data/../x\n", []string{
+			`c.yaml:13:13: etcd.data_dir "/var/lib/etcd/" is not a clean path; write "/var/lib/etcd"`,
+			`c.yaml:15:13: postgresql.data_dir "/data/my pg" may hold only letters, digits and . _ + @ - /: it is written unquoted into commands and units`,
+			`c.yaml:17:14: archive.directory "/data/../x" is not a clean path; write "/x"`}},
 		{"typo in a list item", strings.Replace(base, "    address: 10.0.0.2", "    adress: 10.0.0.2", 1), []string{
 			`c.yaml:8:5: nodes[1].address is required`,
 			`c.yaml:9:5: unknown key "adress", did you mean "address"?`}},

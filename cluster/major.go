@@ -66,6 +66,10 @@ func (s *Spec) CheckForMajor(major int) Problems {
 			ps = append(ps, s.ProblemAt("postgresql.parameters."+name, false, msgParamAdded, name, a.major, major, a.advice))
 		}
 	}
+	// The default PGDATA depends on the major: check its directory now.
+	if major > 0 && s.PostgreSQL.DataDir == "" {
+		ps = append(ps, s.dirChecks(s.DataDir(major), true)...)
+	}
 	if major > 0 && major < 10 {
 		ps = append(ps, s.ProblemAt("postgresql.major", false, msgMajorOld, major))
 	}

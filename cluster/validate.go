@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -23,12 +24,9 @@ func (c *checker) warnf(path, format string, args ...interface{}) {
 	c.ps = append(c.ps, c.s.ProblemAt(path, true, format, args...))
 }
 
-// absPath reports a path that is set but not absolute.
-func (c *checker) absPath(path, value string) {
-	if value != "" && !strings.HasPrefix(value, "/") {
-		c.errorf(path, msgAbsPath, path, value)
-	}
-}
+// absPath reports a node path that is set but not absolute, not clean, or
+// holding characters the node's configs cannot carry.
+func (c *checker) absPath(path, value string) { c.checkPath(path, value) }
 
 // validate checks the decoded spec with defaults applied; set holds the
 // paths that were written.
@@ -43,6 +41,11 @@ func (s *Spec) validate(set map[string]bool) Problems {
 	c.archive()
 	c.haproxyEtcd()
 	c.usersPackages()
+	pgdata := s.PostgreSQL.DataDir
+	if pgdata != "" && (path.Clean(pgdata) != pgdata || !nodePathRe.MatchString(pgdata)) {
+		pgdata = "" // reported above
+	}
+	c.ps = append(c.ps, s.dirChecks(pgdata, false)...)
 	return c.ps
 }
 
