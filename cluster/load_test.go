@@ -22,6 +22,9 @@ nodes:
     address: 10.0.0.3
 `
 
+// longDomain is a valid 251-character DNS domain.
+var longDomain = strings.TrimSuffix(strings.Repeat(strings.Repeat("b", 62)+".", 4), ".")
+
 func TestBaseIsValid(t *testing.T) {
 	_, ps, err := Parse("c.yaml", []byte(base))
 	if err != nil || len(ps) != 0 {
@@ -158,6 +161,81 @@ func TestBadSpecs(t *testing.T) {
 			`c.yaml:13:13: etcd.data_dir "/var/lib/etcd/" is not a clean path; write "/var/lib/etcd"`,
 			`c.yaml:15:13: postgresql.data_dir "/data/my pg" may hold only letters, digits and . _ + @ - /: it is written unquoted into commands and units`,
 			`c.yaml:17:14: archive.directory "/data/../x" is not a clean path; write "/x"`}},
+		{"haproxy check_interval zero", base + "haproxy:\n  check_interval: 0s\n", []string{
+			`c.yaml:13:19: haproxy.check_interval 0s is out of HAProxy's range: at least 1ms, at most 2147483647ms (about 24.8 days)`}},
+		{"haproxy timeout too long", base + "haproxy:\n  timeout_client: 25d\n  timeout_server: 2147483648\n  timeout_connect: 99999999999999999999h\n", []string{
+			`c.yaml:13:19: haproxy.timeout_client 25d is out of HAProxy's range: at least 1ms, at most 2147483647ms (about 24.8 days)`,
+			`c.yaml:14:19: haproxy.timeout_server 2147483648 is out of HAProxy's range: at least 1ms, at most 2147483647ms (about 24.8 days)`,
+			`c.yaml:15:20: haproxy.timeout_connect 99999999999999999999h is out of HAProxy's range: at least 1ms, at most 2147483647ms (about 24.8 days)`}},
+		{"haproxy times at the limits", base + "haproxy:\n  timeout_client: 2147483647ms\n  timeout_server: 24d\n  timeout_connect: 1us\n  check_interval: 1\n", nil},
+		{"haproxy maxconn range", base + "haproxy:\n  maxconn: 500001\n", []string{
+			`c.yaml:13:12: haproxy.maxconn 500001 is more than 500000: HAProxy needs two file descriptors per connection`}},
+		{"privileged ports", base + "ports:\n  postgresql: 543\n  etcd_peer: 80\n  haproxy_rw: 80\n", []string{
+			`c.yaml:13:15: ports.postgresql 543 is below 1024, which the postgres account cannot bind; use 1024-65535`,
+			`c.yaml:14:14: ports.etcd_peer 80 is below 1024, which the etcd account cannot bind; use 1024-65535`,
+			`c.yaml:15:15: ports.haproxy_rw 80 is already used by ports.etcd_peer; all seven ports must differ`}},
+		{"archive timeout", base + "archive:\n  timeout: 1073741824\n", []string{
+			`c.yaml:13:12: archive.timeout 1073741824 is more than PostgreSQL's maximum of 1073741823 seconds`}},
+		{"control characters", base + "archive:\n  enabled: true\n  command: \"cp %p /a/%f\\ntrue\"\n  restore_command: \"cp /a/%f %p\\r\"\npostgresql:\n  parameters:\n    application_name: \"a\\nb\"\n  pg_hba:\n    - \"host all all 10.0.0.0/8 scram-sha-256\\nhost all all 0.0.0.0/0 trust\"\n", []string{
+			`c.yaml:14:12: archive.command holds a control character, which postgresql.conf cannot carry; write the command on one line`,
+			`c.yaml:15:20: archive.restore_command holds a control character, which postgresql.conf cannot carry; write the command on one line`,
+			`c.yaml:18:23: parameter application_name holds a control character, which postgresql.conf cannot carry`,
+			`c.yaml:20:7: postgresql.pg_hba[0] holds a control character (a newline would start another pg_hba line); give each line as its own list item`}},
+		{"etcd token spaces", base + "etcd:\n  token: \"my token\"\n", []string{
+			`c.yaml:13:10: etcd.token "my token" must not hold spaces or control characters`}},
+		{"mapped and link-local addresses", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: \"::ffff:10.0.0.1\"\n  - name: n2\n    address: fe80::2\n  - name: n3\n    address: 10.0.0.3\n", []string{
+			`c.yaml:7:14: address "::ffff:10.0.0.1" is an IPv4-mapped IPv6 address; write it as IPv4: 10.0.0.1`,
+			`c.yaml:9:14: address "fe80::2" is an IPv6 link-local address, which needs an interface and cannot carry the cluster; give the node's global or unique local address`,
+			`c.yaml:11:14: address 10.0.0.3 is IPv4, but the cluster's first node is IPv6: in static mode every node shares network.prefix and network.gateway; use one family`}},
+		{"mixed families", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: 10.0.0.1\n  - name: n2\n    address: fd00::2\n  - name: n3\n    address: 10.0.0.3\nnetwork:\n  gateway: fd00::1\n", []string{
+			`c.yaml:9:14: address fd00::2 is IPv6, but the cluster's first node is IPv4: in static mode every node shares network.prefix and network.gateway; use one family`,
+			`c.yaml:13:12: network.gateway fd00::1 is IPv6, but the nodes' addresses are IPv4; give a gateway of the same family`}},
+		{"mixed families dhcp", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: 10.0.0.1\n  - name: n2\n    address: fd00::2\n  - name: n3\n    address: 10.0.0.3\nnetwork:\n  mode: dhcp\n", nil},
+		{"network and broadcast addresses", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: 10.0.0.0\n  - name: n2\n    address: 10.0.0.255\n  - name: n3\n    address: 10.0.1.255\nnetwork:\n  prefix: 23\n", []string{
+			`c.yaml:7:14: address 10.0.0.0 is the network address of 10.0.0.0/23: no host can have it; fix the address or network.prefix`,
+			`c.yaml:11:14: address 10.0.1.255 is the broadcast address of 10.0.0.0/23: no host can have it; fix the address or network.prefix`}},
+		{"ipv6 anycast and /127", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: \"fd00::\"\n  - name: n2\n    address: \"fd00::1\"\n  - name: n3\n    address: \"fd00::2\"\n", []string{
+			`c.yaml:7:14: address fd00:: is the subnet-router anycast address of fd00::/64: no host can have it; fix the address or network.prefix`}},
+		{"ipv4 /31 is fine", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: 10.0.0.0\nnetwork:\n  prefix: 31\n", []string{
+			`warning: c.yaml:5:1: 1 member gives no fault tolerance; use 3 or 5 members`}},
+		{"gateway broadcast", base + "network:\n  gateway: 10.0.0.255\n", []string{
+			`c.yaml:13:12: network.gateway 10.0.0.255 is the broadcast address of 10.0.0.0/24: no router can have it; fix the gateway or network.prefix`}},
+		{"gateway multicast", base + "network:\n  gateway: 224.0.0.1\n", []string{
+			`c.yaml:13:12: network.gateway "224.0.0.1" is not a router's unicast address (unspecified, multicast or loopback)`}},
+		{"gateway mapped", base + "network:\n  gateway: \"::ffff:10.0.0.254\"\n", []string{
+			`c.yaml:13:12: network.gateway "::ffff:10.0.0.254" is an IPv4-mapped IPv6 address; write it as IPv4: 10.0.0.254`}},
+		{"gateway family", base + "network:\n  gateway: fd00::1\n", []string{
+			`c.yaml:13:12: network.gateway fd00::1 is IPv6, but the nodes' addresses are IPv4; give a gateway of the same family`}},
+		{"dns checks", base + "network:\n  dns: [\"0.0.0.0\", \"::ffff:10.0.0.53\", 10.0.0.53, 10.0.0.54, 10.0.0.55]\n  search: [a.example, b.example, c.example, d.example, e.example, f.example, g.example]\n", []string{
+			`warning: c.yaml:13:3: network.dns lists 5 servers; the resolver uses only the first 3`,
+			`c.yaml:13:9: network.dns[0] "0.0.0.0" is not a name server's unicast address`,
+			`c.yaml:13:20: network.dns[1] "::ffff:10.0.0.53" is an IPv4-mapped IPv6 address; write it as IPv4: 10.0.0.53`,
+			`warning: c.yaml:14:3: network.search lists 7 domains; the resolver on EL7 uses only the first 6`}},
+		{"timezone unknown", base + "network:\n  timezone: Europe/Atlantis\n", []string{
+			`c.yaml:13:13: network.timezone "Europe/Atlantis" is not in the time zone database; use a name like UTC or Europe/Paris (timedatectl list-timezones)`}},
+		{"timezone local", base + "network:\n  timezone: Local\n", []string{
+			`c.yaml:13:13: network.timezone "Local" is not a time zone name like UTC or Europe/Paris`}},
+		{"timezone ok", base + "network:\n  timezone: America/Argentina/Buenos_Aires\n", nil},
+		{"timezone empty", base + "network:\n  timezone: \"\"\n", []string{
+			`c.yaml:13:13: network.timezone "" is not a time zone name like UTC or Europe/Paris`}},
+		{"interface names", base + "network:\n  interface: \"eth0:1\"\n", []string{
+			`c.yaml:13:14: network.interface "eth0:1" is not a valid interface name`}},
+		{"replication loop of two", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: 10.0.0.1\n  - name: n2\n    address: 10.0.0.2\n    tags: {replicatefrom: n3}\n  - name: n3\n    address: 10.0.0.3\n    tags: {replicatefrom: n2}\n", []string{
+			`c.yaml:10:27: replicatefrom forms a loop: n2 -> n3 -> n2; no member of it would stream from the leader, so remove one of those tags`}},
+		{"chain without loop is fine", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: 10.0.0.1\n  - name: n2\n    address: 10.0.0.2\n    tags: {replicatefrom: n1}\n  - name: n3\n    address: 10.0.0.3\n    tags: {replicatefrom: n2}\n", nil},
+		{"three-node loop", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\nnodes:\n  - name: n1\n    address: 10.0.0.1\n    tags: {replicatefrom: n3}\n  - name: n2\n    address: 10.0.0.2\n    tags: {replicatefrom: n1}\n  - name: n3\n    address: 10.0.0.3\n    tags: {replicatefrom: n2}\n", []string{
+			`c.yaml:8:27: replicatefrom forms a loop: n1 -> n3 -> n2 -> n1; no member of it would stream from the leader, so remove one of those tags`}},
+		{"fqdn too long", "apiVersion: pgha-bundle/v1\ncluster:\n  name: pg\n  os: el9\n  domain: " + longDomain + "\nnodes:\n  - name: n1\n    address: 10.0.0.1\n", []string{
+			`warning: c.yaml:6:1: 1 member gives no fault tolerance; use 3 or 5 members`,
+			`c.yaml:7:11: node FQDN "n1.` + longDomain + `" is 254 characters, more than DNS allows (253); shorten the node name or cluster.domain`}},
+		{"reserved system users", base + "users:\n  - name: daemon\n  - name: systemd-network\n", []string{
+			`c.yaml:13:11: user name "daemon" is a system account of EL7-9; choose another name`,
+			`c.yaml:14:11: user name "systemd-network" is a system account of EL7-9; choose another name`}},
+		{"ssh keys", base + "users:\n  - name: admin\n    ssh_authorized_keys:\n      - ssh-ed25519 AAAAnotbase64 me\n      - \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk2e9vVsJbq2tVg7hCPwnXjL1rQIUeY2nN7pwrUQ4Q3 a\\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk2e9vVsJbq2tVg7hCPwnXjL1rQIUeY2nN7pwrUQ4Q3 b\"\n      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk2e9vVsJbq2tVg7hCPwnXjL1rQIUeY2nN7pwrUQ4Q3 ok@example\n      - from=\"10.0.0.0/8\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk2e9vVsJbq2tVg7hCPwnXjL1rQIUeY2nN7pwrUQ4Q3 ok-with-options\n      - ssh-dss AAAAB3NzaC1kc3MAAACBAOcS+xZMuiMuXoBsU+8MtFPbASLYukTR+tJX4gActfQW8pRTOc0Nt9e5dkgNP3q17Cvy6F3RIh47N/PS/4gzJrXKlmSnNcy5znESNlGh1cI1MPEm3xXgotHOTOgJXXy02yYyT4AGP8+YeV2DV/wwyN998k724ZjHQPFUVK5i1OEzAAAAFQD+FCZzjKvtHFFKEeLC9hlLYExR+QAAAIEAx5r/PcAXvGaDLQkwNx6q3MzoJVD+j+FQehW+i07/gFC9p9MsDZo963/UtHhw5s8eCupbEtQZ74aa6j4F9YYarNhOjIsDxMNP0dBqJzhVVs/lNRLmlC1CKAjnnU+p9VD3XP9GgyZEMNRhanbG9HaaQOLJNOsHKXekZvm0+MMMtFEAAACBAMJ0F9xXEURs7FfdazHqrOY+SUs804zvA8zTOFc9vXSmZda8o++TD7KGk+/K1O+FOIArkPaKdwPQXBfliqfD2haVqs7UdI+lt0vnts2dND/VoYPssh+t4CJpuoyikd2riEPex6E+Cb/7dRjTMjuKdc9eAaV7KCmFGytUiH38gyiZ dsa\n      - ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDP1+Avp4RXST0bQ7DwoQjcP0ZZH5MPqGYX+HIwnkd8H+wX5dOPnIxrJeg39XiNnMZryR3wTPmRydPkxJxzEv1iwk+JiYz7oD/IxfV+VCJZ1jRBgMcGrPohEsRLwej/Upu67XeP36GX9H8/G/nRjKSLlHcyh6CFv92WYpBZjAOzhQ== rsa1024\n", []string{
+			`c.yaml:15:9: users[0].ssh_authorized_keys[0] is not a usable OpenSSH public key line (ssh-ed25519 AAAA... comment): it does not parse as an OpenSSH public key`,
+			`c.yaml:16:9: users[0].ssh_authorized_keys[1] is not a usable OpenSSH public key line (ssh-ed25519 AAAA... comment): it holds more than one line; give each key as its own list item`,
+			`c.yaml:19:9: users[0].ssh_authorized_keys[4] is not a usable OpenSSH public key line (ssh-ed25519 AAAA... comment): ssh-dss (DSA) keys are refused by OpenSSH 7.0 and later; use an ed25519 or RSA key`,
+			`c.yaml:20:9: users[0].ssh_authorized_keys[5] is not a usable OpenSSH public key line (ssh-ed25519 AAAA... comment): a 1024-bit RSA key is too weak (EL9 refuses RSA keys under 2048 bits); use an ed25519 key or RSA of 3072 bits`}},
 		{"typo in a list item", strings.Replace(base, "    address: 10.0.0.2", "    adress: 10.0.0.2", 1), []string{
 			`c.yaml:8:5: nodes[1].address is required`,
 			`c.yaml:9:5: unknown key "adress", did you mean "address"?`}},
