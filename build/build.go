@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgha-bundle/pgha-bundle/bundle"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
@@ -99,6 +100,11 @@ func DefaultSecretsPath(specPath string) string {
 // readOnly, creates) the secrets and renders every node. Nothing else is
 // written: diff uses it to preview a spec.
 func Render(opts Options, readOnly bool) (*Rendered, error) {
+	// A seed would run install.sh with them: refuse what it does not take
+	// before any work, instead of nodes that boot uninstalled.
+	if err := bundle.CheckInstallArgs(opts.InstallArgs); err != nil {
+		return nil, err
+	}
 	opts.logf("==> load spec %s", opts.SpecPath)
 	spec, probs, err := cluster.Load(opts.SpecPath)
 	if err != nil {
