@@ -54,6 +54,13 @@ func fmtParamNotScalar(name, got string) string {
 	return fmt.Sprintf("parameter %s must be a string, number or boolean, got %s", name, got)
 }
 
+// Converting an Ansible inventory.
+const (
+	msgInventoryBinary  = "%s is not a text file (%s at byte %d): give the old playbook's Ansible INI inventory, e.g. its hosts file"
+	msgInventoryNotUTF8 = "%s is not UTF-8 text (byte %d): convert it, e.g. iconv -f latin1 -t utf-8, or give the old playbook's Ansible INI inventory"
+	msgInventoryLarge   = "%s is larger than %d MiB: that is not an Ansible INI inventory; give the old playbook's hosts file"
+)
+
 // Shared rules.
 const (
 	ruleDNSLabel    = "lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
