@@ -70,7 +70,9 @@ func (s *Spec) CheckForMajor(major int) Problems {
 	if major > 0 && s.PostgreSQL.DataDir == "" {
 		ps = append(ps, s.dirChecks(s.DataDir(major), true)...)
 	}
-	if major > 0 && major < 10 {
+	// postgresql.major itself is checked by validate; a major from the
+	// packages is checked here.
+	if major > 0 && major < 10 && major != s.PostgreSQL.Major {
 		ps = append(ps, s.ProblemAt("postgresql.major", false, msgMajorOld, major))
 	}
 	ps.Sort()
