@@ -358,6 +358,10 @@ patroni:
 postgresql:
   parameters:
     port: 5432
+haproxy:
+  check_interval: 0
+etcd:
+  data_dir: /etc
 `
 	_, ps, err := Parse("m.yaml", []byte(spec))
 	want := []string{
@@ -369,16 +373,18 @@ postgresql:
 		`m.yaml:14:8: patroni timing: loop_wait + 2*retry_timeout = 10 + 2*10 = 30 exceeds ttl 25; raise ttl or lower loop_wait or retry_timeout`,
 		`m.yaml:15:28: patroni.synchronous_mode_strict needs synchronous_mode: true`,
 		`m.yaml:18:11: parameter port is set by Patroni from ports.postgresql; remove it`,
+		`m.yaml:20:19: haproxy.check_interval 0 is out of HAProxy's range: at least 1ms, at most 2147483647ms (about 24.8 days)`,
+		`m.yaml:22:13: etcd.data_dir /etc is a system directory: install.sh would give it to the etcd account (chown, mode 0700); use a directory of its own below it`,
 	}
 	if got := strings.TrimSuffix(ps.String(), "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
-	if len(ps.Errors()) != 7 || len(ps.Warnings()) != 1 {
-		t.Errorf("%d errors, %d warnings; want 7 and 1", len(ps.Errors()), len(ps.Warnings()))
+	if len(ps.Errors()) != 9 || len(ps.Warnings()) != 1 {
+		t.Errorf("%d errors, %d warnings; want 9 and 1", len(ps.Errors()), len(ps.Warnings()))
 	}
 	var se *SpecError
-	if !errors.As(err, &se) || len(se.Problems) != 7 {
-		t.Errorf("err = %v, want a *SpecError with the 7 errors", err)
+	if !errors.As(err, &se) || len(se.Problems) != 9 {
+		t.Errorf("err = %v, want a *SpecError with the 9 errors", err)
 	}
 }
 
