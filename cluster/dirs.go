@@ -160,7 +160,7 @@ func (s *Spec) dirChecks(pgdata string, pgdataOnly bool) Problems {
 		if d.path == "postgresql.data_dir" {
 			parent := path.Dir(d.dir)
 			if isSystemDir(parent) && systemTree(d.dir) == "" && !isSystemDir(d.dir) {
-				c.errorf(d.path, msgPGDATAParent, d.dir, parent, parent)
+				c.errorf(d.path, msgPGDATAParent, d.dir, parent, path.Join(parent, "pgsql", "data"))
 			}
 		}
 	}

@@ -207,7 +207,7 @@ const (
 	msgDirSystem       = "%s %s is a system directory: %s; use a directory of its own below it"
 	msgDirSystemTree   = "%s %s is inside %s, which holds no data (configuration, devices, or files emptied at boot); use a directory under /var/lib or on a data file system"
 	msgDirLayout       = "%s %s overlaps %s, which the node's tools use; choose another directory"
-	msgPGDATAParent    = "postgresql.data_dir %s: its parent %s is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. %s/pgsql/data"
+	msgPGDATAParent    = "postgresql.data_dir %s: its parent %s is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. %s"
 	msgDirSame         = "%s %s is also %s; each component needs a directory of its own"
 	msgDirInside       = "%s %s is inside %s %s; each component needs a directory of its own"
 	msgArchiveInPGDATA = "archive.directory %s is inside PGDATA %s: the archive would be copied by every clone and lost with the data; put it beside PGDATA"
