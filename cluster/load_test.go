@@ -306,6 +306,8 @@ var badSpecs = []struct {
 		`c.yaml:16:11: user name "ops" is already used by users[1]`,
 		`warning: c.yaml:18:19: packages.allow_unsigned is true: packages without a valid signature will be installed`,
 		`c.yaml:19:10: packages.keys[0] is empty`}},
+	{"pgdata directly under /", base + "postgresql:\n  data_dir: /pgdata\n", []string{
+		`c.yaml:13:13: postgresql.data_dir /pgdata: its parent / is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. /pgsql/data`}},
 	{"typo in a list item", strings.Replace(base, "    address: 10.0.0.2", "    adress: 10.0.0.2", 1), []string{
 		`c.yaml:8:5: nodes[1].address is required`,
 		`c.yaml:9:5: unknown key "adress", did you mean "address"?`}},
