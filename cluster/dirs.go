@@ -10,7 +10,7 @@ import (
 // hands each to its service account (chown, chmod 0700). A directory given to
 // an account must therefore be that account's own: never a directory of the
 // operating system, never one another component uses. docs/spec.md lists
-// these rules; bundle/scripts/lib.sh (refuse_system_dir) keeps the same list
+// these rules; bundle/scripts/lib.sh (check_own_dir) keeps the same lists
 // as a last line of defence on the node, and a test checks they agree.
 
 // SystemDirs are the directories of the operating system (EL7/8/9 and the

@@ -994,7 +994,7 @@ make_dirs() { # path
 
 ensure_dir() { # path mode owner group
 	local d=$ROOT$1
-	check_own_dir "$1" "$1"
+	check_own_dir "the directory for $3" "$1"
 	if [ ! -d "$d" ]; then
 		make_dirs "$d"
 		changed "created directory $1"
