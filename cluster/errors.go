@@ -160,6 +160,9 @@ const (
 	msgHBAWeak          = "pg_hba line %q uses %s; use scram-sha-256"
 	msgHBATrust         = "pg_hba line %q trusts network connections without a password; use scram-sha-256"
 	msgHBAControl       = "%s holds a control character (a newline would start another pg_hba line); give each line as its own list item"
+	msgWalLevel         = "parameter wal_level %s leaves no WAL for replicas (PostgreSQL refuses it with WAL senders); use replica or logical"
+	msgParamCount       = "parameter %s %s must be a whole number from 0 to 262143"
+	msgParamTooFew      = "parameter %s %d is fewer than the %d replicas, which each need one; raise it"
 	msgParamControl     = "parameter %s holds a control character, which postgresql.conf cannot carry"
 )
 

@@ -308,6 +308,10 @@ var badSpecs = []struct {
 		`c.yaml:19:10: packages.keys[0] is empty`}},
 	{"pgdata directly under /", base + "postgresql:\n  data_dir: /pgdata\n", []string{
 		`c.yaml:13:13: postgresql.data_dir /pgdata: its parent / is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. /pgsql/data`}},
+	{"replication parameters", base + "postgresql:\n  parameters:\n    wal_level: minimal\n    max_wal_senders: 1\n    max_replication_slots: many\n", []string{
+		`c.yaml:14:16: parameter wal_level minimal leaves no WAL for replicas (PostgreSQL refuses it with WAL senders); use replica or logical`,
+		`c.yaml:15:22: parameter max_wal_senders 1 is fewer than the 2 replicas, which each need one; raise it`,
+		`c.yaml:16:28: parameter max_replication_slots many must be a whole number from 0 to 262143`}},
 	{"typo in a list item", strings.Replace(base, "    address: 10.0.0.2", "    adress: 10.0.0.2", 1), []string{
 		`c.yaml:8:5: nodes[1].address is required`,
 		`c.yaml:9:5: unknown key "adress", did you mean "address"?`}},

@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zone names are checked against the embedded database too
@@ -562,11 +563,40 @@ func (c *checker) postgresql() {
 			c.errorf("postgresql.parameters."+name, msgParamControl, name)
 		}
 	}
+	c.replicationParams()
 	if v, ok := pg.Parameters["password_encryption"]; ok && fmt.Sprint(v) == "md5" {
 		c.warnf("postgresql.parameters.password_encryption", msgMD5Password)
 	}
 	for i, line := range pg.HBA {
 		c.hba(fmt.Sprintf("postgresql.pg_hba[%d]", i), line)
+	}
+}
+
+// replicationParams checks the parameters streaming replication rests on:
+// PostgreSQL refuses to start with wal_level minimal and WAL senders, and
+// every replica needs a WAL sender and (Patroni's slots) a replication slot.
+func (c *checker) replicationParams() {
+	params := c.s.PostgreSQL.Parameters
+	if v, ok := params["wal_level"]; ok {
+		switch fmt.Sprint(v) {
+		case "replica", "logical", "hot_standby", "archive":
+		default:
+			c.errorf("postgresql.parameters.wal_level", msgWalLevel, fmt.Sprint(v))
+		}
+	}
+	replicas := len(c.s.Nodes) - 1
+	for _, name := range []string{"max_wal_senders", "max_replication_slots"} {
+		v, ok := params[name]
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(fmt.Sprint(v))
+		switch {
+		case err != nil || n < 0 || n > 262143:
+			c.errorf("postgresql.parameters."+name, msgParamCount, name, fmt.Sprint(v))
+		case n < replicas:
+			c.errorf("postgresql.parameters."+name, msgParamTooFew, name, n, replicas)
+		}
 	}
 }
 
