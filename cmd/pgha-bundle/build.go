@@ -39,7 +39,7 @@ func buildCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "key", Usage: "OpenPGP public key `FILE` the RPMs must be signed with (repeatable; default: packages.keys)", TakesFile: true},
 			&cli.StringFlag{Name: "base-provides", Usage: "`FILE` with `rpm -qa --provides` of the target image: fail on requires it lacks", TakesFile: true},
 			&cli.BoolFlag{Name: "seed-without-packages", Usage: "leave the RPMs out of the bundle inside each seed ISO (images that carry them)"},
-			&cli.StringSliceFlag{Name: "install-arg", Usage: "extra `FLAG` for install.sh when the seed runs it (test images only, e.g. --skip-os-check)"},
+			&cli.StringSliceFlag{Name: "install-arg", Usage: "extra `FLAG` for install.sh when the seed runs it, checked against the flags install.sh takes (test images only, e.g. --skip-os-check)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
