@@ -8,6 +8,7 @@ require (
 	github.com/kdomanski/iso9660 v0.4.0
 	github.com/sassoftware/go-rpmutils v0.4.0
 	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/crypto v0.41.0
 	golang.org/x/sys v0.35.0
 	gopkg.in/yaml.v3 v3.0.1
 )
@@ -21,5 +22,4 @@ require (
 	github.com/ulikunitz/xz v0.5.12 // indirect
 	github.com/xi2/xz v0.0.0-20171230120015-48954b6210f8 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
-	golang.org/x/crypto v0.41.0 // indirect
 )

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The groups of the old playbook's inventory whose hosts are cluster members.
@@ -83,7 +85,11 @@ func (inv *inventory) format(ns []invNote) []string {
 // masters) are an error listing every one: nothing is guessed. Variable
 // values that look like secrets are never repeated.
 func FromAnsible(r io.Reader, name string) (spec []byte, notes []string, err error) {
-	inv, err := parseInventory(r, name)
+	data, err := readText(r, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	inv, err := parseInventory(bytes.NewReader(data), name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -107,6 +113,38 @@ var (
 	sectionRe = regexp.MustCompile(`^\[([^\]:]+)(?::(vars|children))?\]$`)
 	assignRe  = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$`)
 )
+
+// maxInventory bounds what is read of an inventory: the playbook's are a
+// few kilobytes.
+const maxInventory = 4 << 20
+
+// readText reads an inventory whole and refuses what is not text (a binary
+// file, another encoding), naming the file, rather than turning its bytes
+// into hundreds of notes about odd host names.
+func readText(r io.Reader, name string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxInventory+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > maxInventory {
+		return nil, fmt.Errorf(msgInventoryLarge, name, maxInventory>>20)
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return nil, fmt.Errorf(msgInventoryBinary, name, "a NUL byte", i)
+	}
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return nil, fmt.Errorf(msgInventoryNotUTF8, name, i)
+		}
+		if r < ' ' && r != '\n' && r != '\r' && r != '\t' && r != '\f' {
+			return nil, fmt.Errorf(msgInventoryBinary, name, fmt.Sprintf("the control character %U", r), i)
+		}
+		i += size
+	}
+	// Editors on Windows start UTF-8 files with a byte order mark.
+	return bytes.TrimPrefix(data, []byte("\ufeff")), nil
+}
 
 // parseInventory reads the INI form of an Ansible inventory.
 func parseInventory(r io.Reader, name string) (*inventory, error) {

@@ -57,10 +57,8 @@ func (s *Spec) applyDefaults(set map[string]bool) {
 	str("network.mode", &s.Network.Mode, DefaultNetworkMode)
 	str("network.interface", &s.Network.Interface, DefaultInterface)
 	prefix := DefaultPrefixIPv4
-	if len(s.Nodes) > 0 {
-		if a, err := netip.ParseAddr(s.Nodes[0].Address); err == nil && a.Is6() && !a.Is4In6() {
-			prefix = DefaultPrefixIPv6
-		}
+	if s.firstAddr().Is6() {
+		prefix = DefaultPrefixIPv6
 	}
 	num("network.prefix", &s.Network.Prefix, prefix)
 
@@ -121,4 +119,25 @@ func (s *Spec) ArchiveCommand() string {
 	}
 	d := s.Archive.Directory
 	return "test ! -f " + d + "/%f && cp %p " + d + "/%f"
+}
+
+// firstAddr is the first node address that can set the cluster's address
+// family: valid, not IPv4-mapped, not multicast or unspecified (those are
+// reported on their own). Invalid when there is none.
+func (s *Spec) firstAddr() netip.Addr {
+	for _, n := range s.Nodes {
+		if a, ok := usableAddr(n.Address); ok {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// usableAddr parses a node address that can set the family.
+func usableAddr(v string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" || a.Is4In6() || a.IsMulticast() || a.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	return a, true
 }

@@ -23,3 +23,18 @@ func TestDocsCoverEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// The directory rules in docs/spec.md list every system directory and tree.
+func TestDocsListSystemDirs(t *testing.T) {
+	doc, err := os.ReadFile("../docs/spec.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "## Directories on the node")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, d := range append(append([]string{}, SystemDirs...), SystemTrees...) {
+		if !strings.Contains(section, "`"+d+"`") {
+			t.Errorf("docs/spec.md's directory rules do not list `%s`", d)
+		}
+	}
+}

@@ -54,11 +54,20 @@ func fmtParamNotScalar(name, got string) string {
 	return fmt.Sprintf("parameter %s must be a string, number or boolean, got %s", name, got)
 }
 
+// Converting an Ansible inventory.
+const (
+	msgInventoryBinary  = "%s is not a text file (%s at byte %d): give the old playbook's Ansible INI inventory, e.g. its hosts file"
+	msgInventoryNotUTF8 = "%s is not UTF-8 text (byte %d): convert it, e.g. iconv -f latin1 -t utf-8, or give the old playbook's Ansible INI inventory"
+	msgInventoryLarge   = "%s is larger than %d MiB: that is not an Ansible INI inventory; give the old playbook's hosts file"
+)
+
 // Shared rules.
 const (
-	ruleDNSLabel = "lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
-	msgAbsPath   = "%s %q must be an absolute path"
-	msgRequired  = "%s is required"
+	ruleDNSLabel    = "lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
+	msgAbsPath      = "%s %q must be an absolute path"
+	msgPathNotClean = "%s %q is not a clean path; write %q"
+	msgPathChars    = "%s %q may hold only letters, digits and . _ + @ - /: it is written unquoted into commands and units"
+	msgRequired     = "%s is required"
 )
 
 // Top level and cluster.
@@ -84,6 +93,12 @@ const (
 	msgAddressMulticast    = "address %q is a multicast address; give the node's own unicast address"
 	msgAddressLoopback     = "address %q is a loopback address: a real cluster cannot form on it; set cluster.allow_loopback: true only for a local test cluster"
 	msgAddressDup          = "address %s is already used by node %q"
+	msgAddressMapped       = "address %q is an IPv4-mapped IPv6 address; write it as IPv4: %s"
+	msgAddressLinkLocal    = "address %q is an IPv6 link-local address, which needs an interface and cannot carry the cluster; give the node's global or unique local address"
+	msgAddressFamily       = "address %s is %s, but the cluster's first node is %s: in static mode every node shares network.prefix and network.gateway; use one family"
+	msgAddressNotHost      = "address %s is %s %s: no host can have it; fix the address or network.prefix"
+	msgFQDNLong            = "node FQDN %q is %d characters, more than DNS allows (253); shorten the node name or cluster.domain"
+	msgReplicateCycle      = "replicatefrom forms a loop: %s; no member of it would stream from the leader, so remove one of those tags"
 	msgNoFailoverPrio      = "node %q has both nofailover and failover_priority; Patroni refuses that, keep one"
 	msgFailoverPrioNeg     = "failover_priority must be 0 or more, got %d"
 	msgFailoverPrioPatroni = "failover_priority needs Patroni 3.2 or later; the packages carry Patroni %s, which ignores it: remove the tag or ship a newer Patroni"
@@ -98,24 +113,34 @@ const (
 
 // Network.
 const (
-	msgNetModeBad      = "network.mode %q is not supported; use static or dhcp"
-	msgInterfaceBad    = "network.interface %q is not a valid interface name"
-	msgPrefixBad       = "network.prefix %d is out of range for %s (1-%d)"
-	msgGatewayBad      = "network.gateway %q is not a valid IP address"
-	msgGatewaySubnet   = "network.gateway %s is not in node %q's subnet %s; fix the gateway, network.prefix or the node's address"
-	msgGatewayIsNode   = "network.gateway %s is node %q's own address"
-	msgDNSBad          = "network.dns[%d] %q is not a valid IP address"
-	msgSearchBad       = "network.search[%d] %q is not a valid DNS domain"
-	msgNTPBad          = "network.ntp[%d] %q is not a valid host name or IP address"
-	msgTimezoneBad     = "network.timezone %q is not a time zone name like UTC or Europe/Paris"
-	msgClientsBad      = "network.clients[%d] %q is not a CIDR like 10.0.0.0/8"
-	msgClientsEveryone = "network.clients[%d] %s lets every address connect; list the client networks instead"
+	msgNetModeBad        = "network.mode %q is not supported; use static or dhcp"
+	msgInterfaceBad      = "network.interface %q is not a valid interface name"
+	msgPrefixBad         = "network.prefix %d is out of range for %s (1-%d)"
+	msgGatewayBad        = "network.gateway %q is not a valid IP address"
+	msgGatewaySubnet     = "network.gateway %s is not in node %q's subnet %s; fix the gateway, network.prefix or the node's address"
+	msgGatewayIsNode     = "network.gateway %s is node %q's own address"
+	msgGatewayMapped     = "network.gateway %q is an IPv4-mapped IPv6 address; write it as IPv4: %s"
+	msgGatewayNotHost    = "network.gateway %q is not a router's unicast address (unspecified, multicast or loopback)"
+	msgGatewayFamily     = "network.gateway %s is %s, but the nodes' addresses are %s; give a gateway of the same family"
+	msgGatewayNotHostNet = "network.gateway %s is %s %s: no router can have it; fix the gateway or network.prefix"
+	msgDNSMapped         = "network.dns[%d] %q is an IPv4-mapped IPv6 address; write it as IPv4: %s"
+	msgDNSNotHost        = "network.dns[%d] %q is not a name server's unicast address"
+	msgDNSMany           = "network.dns lists %d servers; the resolver uses only the first 3"
+	msgSearchMany        = "network.search lists %d domains; the resolver on EL7 uses only the first 6"
+	msgTimezoneUnknown   = "network.timezone %q is not in the time zone database; use a name like UTC or Europe/Paris (timedatectl list-timezones)"
+	msgDNSBad            = "network.dns[%d] %q is not a valid IP address"
+	msgSearchBad         = "network.search[%d] %q is not a valid DNS domain"
+	msgNTPBad            = "network.ntp[%d] %q is not a valid host name or IP address"
+	msgTimezoneBad       = "network.timezone %q is not a time zone name like UTC or Europe/Paris"
+	msgClientsBad        = "network.clients[%d] %q is not a CIDR like 10.0.0.0/8"
+	msgClientsEveryone   = "network.clients[%d] %s lets every address connect; list the client networks instead"
 )
 
 // Ports.
 const (
-	msgPortRange = "ports.%s %d is out of range 1-65535"
-	msgPortClash = "ports.%s %d is already used by ports.%s; all seven ports must differ"
+	msgPortRange      = "ports.%s %d is out of range 1-65535"
+	msgPortClash      = "ports.%s %d is already used by ports.%s; all seven ports must differ"
+	msgPortPrivileged = "ports.%s %d is below 1024, which the %s account cannot bind; use 1024-65535"
 )
 
 // PostgreSQL.
@@ -134,6 +159,11 @@ const (
 	msgHBAMethod        = "pg_hba line %q: unknown method %q"
 	msgHBAWeak          = "pg_hba line %q uses %s; use scram-sha-256"
 	msgHBATrust         = "pg_hba line %q trusts network connections without a password; use scram-sha-256"
+	msgHBAControl       = "%s holds a control character (a newline would start another pg_hba line); give each line as its own list item"
+	msgWalLevel         = "parameter wal_level %s leaves no WAL for replicas (PostgreSQL refuses it with WAL senders); use replica or logical"
+	msgParamCount       = "parameter %s %s must be a whole number from 0 to 262143"
+	msgParamTooFew      = "parameter %s %d is fewer than the %d replicas, which each need one; raise it"
+	msgParamControl     = "parameter %s holds a control character, which postgresql.conf cannot carry"
 )
 
 // Patroni.
@@ -152,22 +182,39 @@ const (
 
 // Archive.
 const (
-	msgArchiveNowhere    = "archive is enabled with neither archive.directory nor archive.command; set one"
-	msgArchiveCmdNoP     = "archive.command %q does not use %%p, so it archives nothing"
-	msgRestoreCmdBad     = "archive.restore_command %q must use both %%f and %%p"
-	msgArchiveTimeoutNeg = "archive.timeout must be 0 or more, got %d"
-	msgArchiveCmdOff     = "archive.command is set but archive.enabled is false; nothing will be archived"
+	msgArchiveNowhere     = "archive is enabled with neither archive.directory nor archive.command; set one"
+	msgArchiveCmdNoP      = "archive.command %q does not use %%p, so it archives nothing"
+	msgRestoreCmdBad      = "archive.restore_command %q must use both %%f and %%p"
+	msgArchiveTimeoutNeg  = "archive.timeout must be 0 or more, got %d"
+	msgArchiveCmdOff      = "archive.command is set but archive.enabled is false; nothing will be archived"
+	msgArchiveTimeoutHigh = "archive.timeout %d is more than PostgreSQL's maximum of %d seconds"
+	msgCommandControl     = "%s holds a control character, which postgresql.conf cannot carry; write the command on one line"
 )
 
 // HAProxy and etcd.
 const (
-	msgMaxConnLow     = "haproxy.maxconn must be at least 1, got %d"
-	msgHAProxyTime    = "haproxy.%s %q is not an HAProxy time like 4s, 500ms or 30m"
-	msgReplicaLagBad  = "haproxy.replica_max_lag %q is not a size like 16MB or 1048576"
-	msgHeartbeatLow   = "etcd.heartbeat_interval must be at least 1, got %d"
-	msgElectionLow    = "etcd.election_timeout %d must be at least 5 times etcd.heartbeat_interval %d"
-	msgElectionHigh   = "etcd.election_timeout %d is more than etcd's maximum of 50000"
-	msgEtcdTokenEmpty = "etcd.token must not be empty; leave it out to use the cluster name"
+	msgMaxConnLow       = "haproxy.maxconn must be at least 1, got %d"
+	msgHAProxyTime      = "haproxy.%s %q is not an HAProxy time like 4s, 500ms or 30m"
+	msgHAProxyTimeRange = "haproxy.%s %s is out of HAProxy's range: at least 1ms, at most %dms (about 24.8 days)"
+	msgMaxConnHigh      = "haproxy.maxconn %d is more than %d: HAProxy needs two file descriptors per connection"
+	msgReplicaLagBad    = "haproxy.replica_max_lag %q is not a size like 16MB or 1048576"
+	msgHeartbeatLow     = "etcd.heartbeat_interval must be at least 1, got %d"
+	msgElectionLow      = "etcd.election_timeout %d must be at least 5 times etcd.heartbeat_interval %d"
+	msgElectionHigh     = "etcd.election_timeout %d is more than etcd's maximum of 50000"
+	msgEtcdTokenEmpty   = "etcd.token must not be empty; leave it out to use the cluster name"
+	msgEtcdTokenBad     = "etcd.token %q must not hold spaces or control characters"
+)
+
+// Directories handed to service accounts.
+const (
+	msgDirSystem       = "%s %s is a system directory: %s; use a directory of its own below it"
+	msgDirSystemTree   = "%s %s is inside %s, which holds no data (configuration, devices, or files emptied at boot); use a directory under /var/lib or on a data file system"
+	msgDirLayout       = "%s %s overlaps %s, which the node's tools use; choose another directory"
+	msgPGDATAParent    = "postgresql.data_dir %s: its parent %s is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. %s"
+	msgDirSame         = "%s %s is also %s; each component needs a directory of its own"
+	msgDirInside       = "%s %s is inside %s %s; each component needs a directory of its own"
+	msgArchiveInPGDATA = "archive.directory %s is inside PGDATA %s: the archive would be copied by every clone and lost with the data; put it beside PGDATA"
+	msgDirInPGParent   = "%s %s is inside %s, the parent of PGDATA %s, which install.sh makes postgres's own (mode 0700); move one of them"
 )
 
 // Users and packages.
@@ -175,7 +222,8 @@ const (
 	msgUserNameBad    = "user name %q is not a valid account name (lowercase letters, digits, '_' and '-', at most 32 characters)"
 	msgUserNameDup    = "user name %q is already used by users[%d]"
 	msgUserReserved   = "user name %q is an account the cluster's services use; choose another name"
-	msgUserSSHKeyBad  = "users[%d].ssh_authorized_keys[%d] is not an OpenSSH public key line (ssh-ed25519 AAAA... comment)"
+	msgUserSystem     = "user name %q is a system account of EL7-9; choose another name"
+	msgUserSSHKeyBad  = "users[%d].ssh_authorized_keys[%d] is not a usable OpenSSH public key line (ssh-ed25519 AAAA... comment): %s"
 	msgGroupBad       = "group name %q is not a valid group name"
 	msgAllowUnsigned  = "packages.allow_unsigned is true: packages without a valid signature will be installed"
 	msgPackageKeyNone = "packages.keys[%d] is empty"

@@ -66,7 +66,13 @@ func (s *Spec) CheckForMajor(major int) Problems {
 			ps = append(ps, s.ProblemAt("postgresql.parameters."+name, false, msgParamAdded, name, a.major, major, a.advice))
 		}
 	}
-	if major > 0 && major < 10 {
+	// The default PGDATA depends on the major: check its directory now.
+	if major > 0 && s.PostgreSQL.DataDir == "" {
+		ps = append(ps, s.dirChecks(s.DataDir(major), true)...)
+	}
+	// postgresql.major itself is checked by validate; a major from the
+	// packages is checked here.
+	if major > 0 && major < 10 && major != s.PostgreSQL.Major {
 		ps = append(ps, s.ProblemAt("postgresql.major", false, msgMajorOld, major))
 	}
 	ps.Sort()

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgha-bundle/pgha-bundle/bundle"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
@@ -149,6 +150,11 @@ func DefaultSecretsPath(specPath string) string {
 // prepare hook runs on it), the packages checked against it, the secrets
 // path and what the secrets must hold (want, rnd).
 func load(opts Options) (*Rendered, error) {
+	// A seed would run install.sh with them: refuse what it does not take
+	// before any work, instead of nodes that boot uninstalled.
+	if err := bundle.CheckInstallArgs(opts.InstallArgs); err != nil {
+		return nil, err
+	}
 	opts.logf("==> load spec %s", opts.SpecPath)
 	spec, probs, err := cluster.Load(opts.SpecPath)
 	if err != nil {

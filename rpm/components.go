@@ -104,6 +104,23 @@ var standardBinDirs = map[string]bool{"/usr/bin": true, "/usr/sbin": true, "/bin
 
 // pick reduces candidates to exactly one, or explains why it cannot.
 func pick(what string, cands []candidate, preinstalled string) (candidate, bool, error) {
+	// Two packages installing the same command at the same path: whichever
+	// rpm installs last wins on the node, so neither can be trusted to be
+	// the one the build describes.
+	byDir := map[string][]string{}
+	for _, c := range cands {
+		byDir[c.dir] = append(byDir[c.dir], c.pkg.Filename)
+	}
+	var clashes []string
+	for _, c := range cands {
+		if fs := byDir[c.dir]; len(fs) > 1 && (preinstalled == "" || c.dir == preinstalled) {
+			clashes = append(clashes, c.dir+" ("+strings.Join(fs, ", ")+")")
+			delete(byDir, c.dir)
+		}
+	}
+	if len(clashes) > 0 {
+		return candidate{}, false, fmt.Errorf("%s: installed at the same path by several packages, keep one: %s", what, strings.Join(clashes, "; "))
+	}
 	if preinstalled != "" {
 		for _, c := range cands {
 			if c.dir == preinstalled {
@@ -137,11 +154,11 @@ func pick(what string, cands []candidate, preinstalled string) (candidate, bool,
 }
 
 // dirsWith returns, sorted, every directory holding all the named commands
-// (regular files or symlinks) in the packages' union of files, with the
+// (regular files or symlinks) in the packages' union of files, once for each
 // package that owns the first command there.
-func dirsWith(owner map[string]*Package, names ...string) []candidate {
+func dirsWith(owner map[string][]*Package, names ...string) []candidate {
 	var out []candidate
-	for p, pkg := range owner {
+	for p, pkgs := range owner {
 		dir, base := path.Split(p)
 		if base != names[0] {
 			continue
@@ -149,16 +166,23 @@ func dirsWith(owner map[string]*Package, names ...string) []candidate {
 		dir = strings.TrimSuffix(dir, "/")
 		all := true
 		for _, n := range names[1:] {
-			if owner[dir+"/"+n] == nil {
+			if len(owner[dir+"/"+n]) == 0 {
 				all = false
 				break
 			}
 		}
 		if all {
-			out = append(out, candidate{dir: dir, pkg: pkg})
+			for _, pkg := range pkgs {
+				out = append(out, candidate{dir: dir, pkg: pkg})
+			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].dir < out[j].dir })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].dir != out[j].dir {
+			return out[i].dir < out[j].dir
+		}
+		return out[i].pkg.Filename < out[j].pkg.Filename
+	})
 	return out
 }
 
@@ -168,11 +192,11 @@ var pgMajorInPath = regexp.MustCompile(`/(?:pgsql-|postgresql/|postgres/|postgre
 // lists: exactly one provider each, or the preinstalled path from the spec.
 // Every problem is reported at once.
 func FindComponents(pkgs []Package, pre Preinstalled) (Components, error) {
-	owner := map[string]*Package{}
+	owner := map[string][]*Package{}
 	for i := range pkgs {
 		for _, f := range pkgs[i].Info.Files {
-			if !f.IsDir() {
-				owner[f.Path] = &pkgs[i]
+			if o := owner[f.Path]; !f.IsDir() && (len(o) == 0 || o[len(o)-1] != &pkgs[i]) {
+				owner[f.Path] = append(o, &pkgs[i])
 			}
 		}
 	}

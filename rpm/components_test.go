@@ -42,9 +42,14 @@ var (
 		"/opt/patroni/bin/patroni", "/opt/patroni/bin/patronictl", "/usr/bin/patroni", "/usr/bin/patronictl")
 	patroniOpt = pkg("patroni-opt-3.2.0-1.el7.x86_64", "3.2.0", "/opt/patroni/bin/patroni", "/opt/patroni/bin/patronictl")
 	etcd33     = pkg("etcd-3.3.11-2.el7.centos.x86_64", "3.3.11", "/usr/bin/etcd", "/usr/bin/etcdctl", "/var/lib/etcd/")
-	etcdOnly   = pkg("etcd-server-3.5.9-1.el9.x86_64", "3.5.9", "/usr/bin/etcd")
-	haproxy15  = pkg("haproxy-1.5.18-9.el7.x86_64", "1.5.18", "/usr/sbin/haproxy", "/etc/haproxy/", "/usr/share/haproxy/")
-	haproxy26  = pkg("haproxy26-2.6.12-1.el7.x86_64", "2.6.12", "/opt/haproxy26/sbin/haproxy")
+	etcd35     = pkg("etcd-server-bin-3.5.12-1.el9.x86_64", "3.5.12", "/usr/bin/etcd", "/usr/bin/etcdctl")
+	// The same server files under another package name.
+	pgdg15rebuild = pkg("postgresql15-server-custom-15.4-2.el7.x86_64", "15.4",
+		"/usr/pgsql-15/bin/postgres", "/usr/pgsql-15/bin/pg_ctl", "/usr/pgsql-15/bin/initdb", "/usr/pgsql-15/bin/pg_controldata")
+	haproxy15other = pkg("haproxy-lts-1.5.19-1.el7.x86_64", "1.5.19", "/usr/sbin/haproxy")
+	etcdOnly       = pkg("etcd-server-3.5.9-1.el9.x86_64", "3.5.9", "/usr/bin/etcd")
+	haproxy15      = pkg("haproxy-1.5.18-9.el7.x86_64", "1.5.18", "/usr/sbin/haproxy", "/etc/haproxy/", "/usr/share/haproxy/")
+	haproxy26      = pkg("haproxy26-2.6.12-1.el7.x86_64", "2.6.12", "/opt/haproxy26/sbin/haproxy")
 	// A directory named haproxy in a bin dir is not the command.
 	haproxyDir = pkg("haproxy-doc-1.0-1.el7.noarch", "1.0", "/usr/share/haproxy/", "/usr/local/bin/haproxy/")
 )
@@ -122,6 +127,23 @@ func TestFindComponents(t *testing.T) {
 				Etcd:       rpm.EtcdComponent{Bin: "/usr/local/bin/etcd", Ctl: "/usr/local/bin/etcdctl"},
 				HAProxy:    rpm.HAProxyComponent{Bin: "/usr/sbin/haproxy"},
 			},
+		},
+		{
+			// Which one rpm installs last would win on the node: refused, as
+			// two servers in two directories are.
+			name: "two packages installing a component at the same path",
+			pkgs: []rpm.Package{pgdg15, pgdg15rebuild, patroni, etcd33, etcd35, haproxy15, haproxy15other},
+			wantErr: []string{
+				"PostgreSQL server (postgres, pg_ctl, initdb, pg_controldata): installed at the same path by several packages, keep one: /usr/pgsql-15/bin (" + pgdg15.Filename + ", " + pgdg15rebuild.Filename + ")",
+				"etcd (etcd, etcdctl): installed at the same path by several packages, keep one: /usr/bin (" + etcd33.Filename + ", " + etcd35.Filename + ")",
+				"HAProxy (haproxy): installed at the same path by several packages, keep one: /usr/sbin (" + haproxy15.Filename + ", " + haproxy15other.Filename + ")",
+			},
+		},
+		{
+			name:    "the spec's bin_dir cannot choose between two packages at that path",
+			pkgs:    []rpm.Package{pgdg15, pgdg15rebuild, pgdg16, patroni, etcd33, haproxy15},
+			pre:     rpm.Preinstalled{PostgreSQLBinDir: "/usr/pgsql-15/bin"},
+			wantErr: []string{"PostgreSQL server (postgres, pg_ctl, initdb, pg_controldata): installed at the same path by several packages"},
 		},
 		{
 			name:    "a preinstalled etcd needs both commands",

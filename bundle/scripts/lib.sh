@@ -115,6 +115,69 @@ COMMON_USAGE='  --dry-run             print the plan, change nothing
   --pkg-tool TOOL       yum, dnf or rpm
   --timeout-etcd S, --timeout-patroni S, --timeout-haproxy S, --timeout-switchover S'
 
+# ---------------------------------------------------------------- directories
+
+# The directories of the operating system that are never handed to a service
+# account, and the trees that hold no data directory at any depth: the same
+# lists as cluster.SystemDirs and cluster.SystemTrees (a test keeps them
+# equal). validate refuses such a spec first; this is the last line on the node.
+SYSTEM_DIRS=(/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root
+	/run /sbin /srv /sys /tmp /usr /usr/bin /usr/include /usr/lib /usr/lib64 /usr/libexec /usr/local
+	/usr/local/bin /usr/local/etc /usr/local/lib /usr/local/lib64 /usr/local/sbin /usr/local/share
+	/usr/sbin /usr/share /usr/src /var /var/adm /var/cache /var/db /var/empty /var/lib /var/local
+	/var/lock /var/log /var/mail /var/opt /var/run /var/spool /var/tmp /var/yp)
+SYSTEM_TREES=(/boot /dev /etc /proc /run /sys /tmp /var/lock /var/run /var/tmp)
+
+# check_own_dir WHAT DIR refuses a directory that install.sh would give to a
+# service account (chown, mode 0700) unless it can be that account's own: an
+# absolute, clean path that is no system directory and lies in no system tree.
+check_own_dir() {
+	local what=$1 d=$2 s
+	case $d in
+	/*) ;;
+	*) die "$what '$d' is not an absolute path: fix the spec and rebuild the bundle" ;;
+	esac
+	if [ "$d" != / ]; then
+		case $d in
+		*//* | */./* | */../* | */. | */.. | */) die "$what '$d' is not a clean path: fix the spec and rebuild the bundle" ;;
+		esac
+	fi
+	for s in "${SYSTEM_DIRS[@]}"; do
+		if [ "$d" = "$s" ]; then
+			die "$what $d is a system directory: refusing to hand it to a service account; give it a directory of its own in the spec and rebuild the bundle"
+		fi
+	done
+	for s in "${SYSTEM_TREES[@]}"; do
+		case $d in
+		"$s" | "$s"/*) die "$what $d is inside $s, which holds no data: refusing to hand it to a service account; give it a directory of its own in the spec and rebuild the bundle" ;;
+		esac
+	done
+}
+
+# inside A B succeeds when directory A is B or below it.
+inside() { [ "$1" = "$2" ] || [ "${1#"$2"/}" != "$1" ]; }
+
+# check_dirs refuses, before anything changes, data directories that are not
+# their service's own: PGDATA and its parent (Patroni's password file goes
+# there, and install.sh makes a missing one postgres's), the etcd data
+# directory and the WAL archive; none inside another, no archive in PGDATA.
+check_dirs() {
+	local parent=${PGHA_PGDATA%/*}
+	check_own_dir PGDATA "$PGHA_PGDATA"
+	check_own_dir "the parent of PGDATA" "${parent:-/}"
+	check_own_dir "the etcd data directory" "$PGHA_ETCD_DATA_DIR"
+	if inside "$PGHA_ETCD_DATA_DIR" "$parent" || inside "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; then
+		die "the etcd data directory $PGHA_ETCD_DATA_DIR and PGDATA $PGHA_PGDATA overlap: each needs a directory of its own"
+	fi
+	if [ -n "${PGHA_ARCHIVE_DIR:-}" ]; then
+		check_own_dir "the WAL archive" "$PGHA_ARCHIVE_DIR"
+		if inside "$PGHA_ARCHIVE_DIR" "$PGHA_PGDATA" || inside "$PGHA_PGDATA" "$PGHA_ARCHIVE_DIR" ||
+			inside "$PGHA_ARCHIVE_DIR" "$PGHA_ETCD_DATA_DIR" || inside "$PGHA_ETCD_DATA_DIR" "$PGHA_ARCHIVE_DIR"; then
+			die "the WAL archive $PGHA_ARCHIVE_DIR overlaps PGDATA or the etcd data directory: it needs a directory of its own"
+		fi
+	fi
+}
+
 # ---------------------------------------------------------------- bundle
 
 # load_bundle sources bundle.env and the node's node.env from the bundle.
@@ -133,6 +196,7 @@ load_bundle() {
 		[ -n "${!v:-}" ] || die "node.env does not set $v"
 	done
 	PGHA_WATCHDOG=${PGHA_WATCHDOG:-off}
+	check_dirs
 	if [ "$PGHA_CLUSTER" != "$PGHA_BUNDLE_CLUSTER" ] || [ "$PGHA_NODE" != "$PGHA_BUNDLE_NODE" ]; then
 		die "node.env ($PGHA_CLUSTER/$PGHA_NODE) does not match bundle.env ($PGHA_BUNDLE_CLUSTER/$PGHA_BUNDLE_NODE)"
 	fi
@@ -943,6 +1007,7 @@ make_dirs() { # path
 
 ensure_dir() { # path mode owner group
 	local d=$ROOT$1
+	check_own_dir "the directory for $3" "$1"
 	if [ ! -d "$d" ]; then
 		make_dirs "$d"
 		changed "created directory $1"

@@ -54,7 +54,7 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "seed-without-packages", Usage: "leave the RPMs out of the bundle inside each seed ISO (images that carry them)"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait for another build running into the same OUT/<cluster> instead of failing"},
 			quietFlag(),
-			&cli.StringSliceFlag{Name: "install-arg", Usage: "extra `FLAG` for install.sh when the seed runs it (test images only, e.g. --skip-os-check)"},
+			&cli.StringSliceFlag{Name: "install-arg", Usage: "extra `FLAG` for install.sh when the seed runs it checked against the flags install.sh takes (test images only, e.g. --skip-os-check)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
