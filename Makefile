@@ -29,8 +29,10 @@ example: build
 		--key out/example-packages-el9/RPM-GPG-KEY-pgha-example --base-provides out/example-packages-el9/base-provides.txt \
 		--secrets out/el9/pgcluster.secrets.yaml --out out/el9
 
+# The bundle package runs the scripts against real rpm, dnf and haproxy:
+# minutes, more than go test's default 10 on a loaded 2-core machine.
 unit:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # Each target starts after its workers' setup (about a minute for FuzzRead's
 # signing key); a failing input lands in testdata/fuzz and is then replayed by
@@ -41,6 +43,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./rpm
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKeys$$' -fuzztime $(FUZZTIME) ./rpm
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./cluster
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./secrets
 	$(GO) test -run '^$$' -fuzz '^FuzzReadISO$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10x ./cloudinit
 	$(GO) test -run '^$$' -fuzz '^FuzzReadBundle$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10x ./bundle
 
