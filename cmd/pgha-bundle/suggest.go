@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 )
 
 // unknownCommand is the root action: with no arguments it shows the help,
@@ -42,7 +44,7 @@ func suggest(name string, cmds []*cli.Command) string {
 			continue
 		}
 		for _, n := range c.Names() {
-			d := editDistance(name, n)
+			d := cluster.EditDistance(name, n)
 			if len(name) >= 2 && len(n) > len(name) && n[:len(name)] == name {
 				d = 1 // a prefix: "val" for "validate"
 			}
@@ -52,25 +54,4 @@ func suggest(name string, cmds []*cli.Command) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
