@@ -146,6 +146,9 @@ func DefaultSecretsPath(specPath string) string {
 	return strings.TrimSuffix(specPath, ext) + ".secrets.yaml"
 }
 
+// msgPatroniLeaderKey warns of a Patroni before 3.0.3 (version, package).
+const msgPatroniLeaderKey = "the packages carry Patroni %s (%s), older than 3.0.3: a leader cut off from etcd past its ttl may write its name back over the leader key a new leader took (patroni/patroni#2689), two primaries at once that can lose acknowledged writes; put Patroni 3.0.3 or later in packages.dir and roll it out with upgrade.sh"
+
 // load is what Preview and render share before the secrets: the spec (the
 // prepare hook runs on it), the packages checked against it, the secrets
 // path and what the secrets must hold (want, rnd).
@@ -185,6 +188,9 @@ func load(opts Options) (*Rendered, error) {
 		if more := spec.CheckFailoverPriority(p.Version); len(more) > 0 {
 			return nil, &cluster.SpecError{Problems: append(probs, more...)}
 		}
+	}
+	if p := set.Components.Patroni; p.RewritesLeaderKey() {
+		r.Warnings = append(r.Warnings, spec.ProblemAt("packages.dir", true, msgPatroniLeaderKey, p.Version, p.Package))
 	}
 	if spec.PostgreSQL.Major == 0 {
 		more := spec.CheckForMajor(major)

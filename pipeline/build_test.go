@@ -755,3 +755,76 @@ func TestPreviewHasNoSideEffect(t *testing.T) {
 		t.Error("a preview changed files")
 	}
 }
+
+// TestPatroniBefore303Warns: Patroni before 3.0.3 may write an expired
+// leader key back over a new leader's (patroni/patroni#2689). The build
+// warns, at packages.dir, and goes on; 3.0.3 builds without the warning.
+func TestPatroniBefore303Warns(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		warn    bool
+	}{
+		{"3.0.2", true},
+		{"3.0.3", false},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.version != "3.0.2" {
+				// The fixture set carries 3.0.2: replace its Patroni.
+				if err := os.RemoveAll(e.pkgs); err != nil {
+					t.Fatal(err)
+				}
+				key, err := fixture.NewKey("build test")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(e.key, key.ArmoredPublic(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(e.pkgs, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				set := fixture.EL7Components()
+				found := false
+				for i := range set {
+					if set[i].Name == "patroni" {
+						set[i].Version, found = tc.version, true
+					}
+				}
+				if !found {
+					t.Fatal("test setup: the fixture set has no patroni package")
+				}
+				if _, err := fixture.WriteSet(e.pkgs, set, key); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var log bytes.Buffer
+			o := e.opts()
+			o.Log = &log
+			if _, err := Run(o); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, l := range strings.Split(log.String(), "\n") {
+				if strings.Contains(l, "patroni/patroni#2689") {
+					got = append(got, l)
+				}
+			}
+			if !tc.warn {
+				if len(got) > 0 {
+					t.Fatalf("Patroni %s warned: %v", tc.version, got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("want one warning about Patroni %s, got %d:\n%s", tc.version, len(got), log.String())
+			}
+			wantPrefix := "warning: " + e.spec + ":"
+			for _, s := range []string{wantPrefix, "Patroni 3.0.2 (patroni-3.0.2-", "older than 3.0.3", "Patroni 3.0.3 or later"} {
+				if !strings.Contains(got[0], s) {
+					t.Errorf("the warning lacks %q: %s", s, got[0])
+				}
+			}
+		})
+	}
+}

@@ -84,6 +84,13 @@ func (p PatroniComponent) HasFailoverPriority() bool {
 	return !VersionBefore(p.Version, "3.2")
 }
 
+// RewritesLeaderKey reports whether Patroni may write its name back into
+// the etcd3 leader key after its lease expired, over the key another member
+// took meanwhile (patroni/patroni#2689, fixed in 3.0.3): a leader cut off
+// from etcd then comes back as a second primary. An unknown version
+// (preinstalled) says no: the build cannot tell.
+func (p PatroniComponent) RewritesLeaderKey() bool { return VersionBefore(p.Version, "3.0.3") }
+
 // NeedsSystemdWrapper reports whether haproxy runs under its
 // haproxy-systemd-wrapper: before 1.8 it has no master-worker mode for
 // systemd (EL7's 1.5). An unknown version (preinstalled) says no here; the

@@ -197,14 +197,17 @@ func TestVersionDependentSettings(t *testing.T) {
 		version  string
 		flag     string
 		priority bool
+		rewrites bool
 	}{
-		{"2.1.7", "--master", false}, // EL7's PGDG Patroni 2
-		{"3.0.2", "--leader", false}, // Debian 12
-		{"3.1.2", "--leader", false},
-		{"3.2.0", "--leader", true},
-		{"4.0.4", "--leader", true},
-		{"10.0", "--leader", true},
-		{"", "--leader", true}, // unknown (preinstalled)
+		{"2.1.7", "--master", false, true}, // EL7's PGDG Patroni 2
+		{"3.0.2", "--leader", false, true}, // Debian 12
+		{"3.0.3", "--leader", false, false},
+		{"3.0.10", "--leader", false, false}, // numeric, not lexical
+		{"3.1.2", "--leader", false, false},
+		{"3.2.0", "--leader", true, false},
+		{"4.0.4", "--leader", true, false},
+		{"10.0", "--leader", true, false},
+		{"", "--leader", true, false}, // unknown (preinstalled)
 	} {
 		p := rpm.PatroniComponent{Version: tc.version}
 		if got := p.LeaderFlag(); got != tc.flag {
@@ -212,6 +215,9 @@ func TestVersionDependentSettings(t *testing.T) {
 		}
 		if got := p.HasFailoverPriority(); got != tc.priority {
 			t.Errorf("patroni %q: HasFailoverPriority = %v, want %v", tc.version, got, tc.priority)
+		}
+		if got := p.RewritesLeaderKey(); got != tc.rewrites {
+			t.Errorf("patroni %q: RewritesLeaderKey = %v, want %v", tc.version, got, tc.rewrites)
 		}
 	}
 	for _, tc := range []struct {
