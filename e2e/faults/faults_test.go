@@ -4,8 +4,11 @@ package faults
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +20,63 @@ import (
 const overall = 14 * time.Minute
 
 func TestFaults(t *testing.T) {
+	ctx := testContext(t)
+	start := time.Now()
+	h, topo := bringUp(t, ctx)
+	t.Logf("FIGURE bring-up %.0fs: leader %s, sync standby %s", time.Since(start).Seconds(), topo.leader.name, topo.sync.name)
+
+	list, err := selectFaults(h.faultList(), os.Getenv("PGHA_E2E_FAULTS_ONLY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table []string
+	for _, f := range list {
+		if ctx.Err() != nil {
+			t.Fatalf("out of time before %s", f.name)
+		}
+		t.Logf("==> fault %s", f.name)
+		fs := time.Now()
+		fig, err := h.runFault(f)
+		if err != nil {
+			h.saveJournals("." + f.name)
+			t.Fatalf("fault %s: %v", f.name, err)
+		}
+		table = append(table, fig.String())
+		t.Logf("FIGURE %s (%.0fs)", fig, time.Since(fs).Seconds())
+		switch {
+		case f.lossExpected:
+			// The negative control: the checker must see the loss.
+			if fig.verdict.Err() == nil || len(fig.verdict.Lost) == 0 {
+				t.Errorf("fault %s: the checker reported no lost row (%s): it cannot fail", f.name, fig.verdict)
+			} else {
+				t.Logf("fault %s: the checker failed as it must: %v", f.name, fig.verdict.Err())
+			}
+		case f.leaderKeyRace && h.patroniBefore303:
+			t.Logf("fault %s: Patroni %s predates 3.0.3, whose etcd3 leader key may be written again by an old leader that missed its expiry (patroni/patroni#2689): measured, not asserted: %s", f.name, h.patroniVersion, fig.verdict)
+			if err := fig.verdict.Err(); err != nil || fig.overlap.Count > 0 {
+				t.Logf("fault %s: measured under that known defect: %v; %s", f.name, err, fig.overlapString())
+				h.saveJournals("." + f.name)
+			}
+		default:
+			if err := fig.verdict.Err(); err != nil {
+				t.Errorf("fault %s: %v", f.name, err)
+			}
+			if fig.overlap.Count > 0 {
+				t.Errorf("fault %s: two nodes acknowledged writes at once: %s for %v", f.name, fig.overlap.Nodes, fig.overlap.Duration())
+			}
+		}
+	}
+	t.Logf("figures (wall time %.0fs):", time.Since(start).Seconds())
+	for _, l := range table {
+		t.Logf("FIGURE %s", l)
+	}
+}
+
+// testContext returns the run's context: it ends at the harness's overall
+// bound (or a minute before the test binary's deadline) and on SIGINT or
+// SIGTERM, so that the cleanups still run.
+func testContext(t *testing.T) context.Context {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the fault harness needs root (namespaces, mounts, containers): run make e2e-faults as root")
 	}
@@ -31,11 +91,20 @@ func TestFaults(t *testing.T) {
 		deadline = d.Add(-time.Minute)
 	}
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	t.Cleanup(stop)
 	ctx, cancel := context.WithDeadline(sigCtx, deadline)
-	defer cancel()
+	t.Cleanup(cancel)
+	return ctx
+}
 
-	start := time.Now()
+// bringUp makes the cluster every scenario of this package runs on: the
+// bundles built, the test's network namespace, three containers installed
+// from their seeds (or by install.sh with PGHA_E2E_FAULTS_DIRECT=1), a
+// healthy cluster with a synchronous standby and the workload's tables.
+// Everything is torn down when t ends. Scenarios in other files of this
+// package call it once and share the cluster, as TestFaults does.
+func bringUp(t *testing.T, ctx context.Context) (*harness, topology) {
+	t.Helper()
 	h := newHarness(t, ctx)
 	step(t, "build the bundles with pgha-bundle", h.build)
 	step(t, "network namespace with the bridge", h.network)
@@ -70,49 +139,41 @@ func TestFaults(t *testing.T) {
 		topo, err = h.waitHealthy(ctx, 120*time.Second, true)
 		return err
 	})
-	t.Logf("FIGURE bring-up %.0fs: leader %s, sync standby %s", time.Since(start).Seconds(), topo.leader.name, topo.sync.name)
 	step(t, "the workload's tables", func() error { return h.createTables(ctx, topo.leader) })
+	return h, topo
+}
 
-	var table []string
-	for _, f := range h.faultList() {
-		if ctx.Err() != nil {
-			t.Fatalf("out of time before %s", f.name)
-		}
-		t.Logf("==> fault %s", f.name)
-		fs := time.Now()
-		fig, err := h.runFault(f)
-		if err != nil {
-			h.saveJournals("." + f.name)
-			t.Fatalf("fault %s: %v", f.name, err)
-		}
-		table = append(table, fig.String())
-		t.Logf("FIGURE %s (%.0fs)", fig, time.Since(fs).Seconds())
-		switch {
-		case f.lossExpected:
-			// The negative control: the checker must see the loss.
-			if fig.verdict.Err() == nil || len(fig.verdict.Lost) == 0 {
-				t.Errorf("fault %s: the checker reported no lost row (%s): it cannot fail", f.name, fig.verdict)
-			} else {
-				t.Logf("fault %s: the checker failed as it must: %v", f.name, fig.verdict.Err())
-			}
-		case f.leaderKeyRace && h.patroniBefore303:
-			t.Logf("fault %s: Patroni %s predates 3.0.3, whose etcd3 leader key may be written again by an old leader that missed its expiry (patroni/patroni#2689): measured, not asserted: %s", f.name, h.patroniVersion, fig.verdict)
-			if err := fig.verdict.Err(); err != nil {
-				t.Logf("fault %s: measured under that known defect: %v", f.name, err)
-			}
-		default:
-			if err := fig.verdict.Err(); err != nil {
-				t.Errorf("fault %s: %v", f.name, err)
-			}
-			if fig.overlap.Count > 0 {
-				t.Errorf("fault %s: two nodes acknowledged writes at once: %s for %v", f.name, fig.overlap.Nodes, fig.overlap.Duration())
-			}
+// selectFaults keeps the faults named in only (comma-separated; empty:
+// all), in the list's order, and fails on a name the list does not have.
+func selectFaults(list []fault, only string) ([]fault, error) {
+	if strings.TrimSpace(only) == "" {
+		return list, nil
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
 		}
 	}
-	t.Logf("figures (wall time %.0fs):", time.Since(start).Seconds())
-	for _, l := range table {
-		t.Logf("FIGURE %s", l)
+	var out []fault
+	for _, f := range list {
+		if want[f.name] {
+			out = append(out, f)
+			delete(want, f.name)
+		}
 	}
+	if len(want) > 0 {
+		var names, unknown []string
+		for _, f := range list {
+			names = append(names, f.name)
+		}
+		for n := range want {
+			unknown = append(unknown, n)
+		}
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("PGHA_E2E_FAULTS_ONLY: no fault named %s; the faults are: %s", strings.Join(unknown, ", "), strings.Join(names, ", "))
+	}
+	return out, nil
 }
 
 func step(t *testing.T, title string, f func() error) {

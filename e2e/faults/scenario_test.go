@@ -26,10 +26,7 @@ func (f figures) String() string {
 	if f.toLeader >= 0 {
 		lead = fmt.Sprintf("new leader %s after %.1fs", f.leader, f.toLeader.Seconds())
 	}
-	ov := "no overlap"
-	if f.overlap.Count > 0 {
-		ov = fmt.Sprintf("OVERLAP %v of %s (%d)", f.overlap.Duration().Round(time.Millisecond), strings.Join(f.overlap.Nodes[:], "+"), f.overlap.Count)
-	}
+	ov := f.overlapString()
 	s := fmt.Sprintf("%-26s old leader %s, %s, writes back after %.1fs; rows acked %d lost %d in doubt %d (present %d) failed %d dup %d; %s",
 		f.name, f.oldLeader, lead, f.outage.Seconds(), f.verdict.Acked, len(f.verdict.Lost), f.verdict.InDoubt,
 		f.verdict.InDoubtPresent, f.verdict.Failed, len(f.verdict.Duplicates), ov)
@@ -37,6 +34,14 @@ func (f figures) String() string {
 		s += "; " + f.note
 	}
 	return s
+}
+
+// overlapString says whether two nodes acknowledged writes at once.
+func (f figures) overlapString() string {
+	if f.overlap.Count == 0 {
+		return "no overlap"
+	}
+	return fmt.Sprintf("OVERLAP %v of %s (%d)", f.overlap.Duration().Round(time.Millisecond), strings.Join(f.overlap.Nodes[:], "+"), f.overlap.Count)
 }
 
 // fault is one scenario on the shared cluster.
