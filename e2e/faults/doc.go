@@ -39,10 +39,23 @@
 //
 // Patroni before 3.0.3 (Debian bookworm has 3.0.2) lets an old leader that
 // missed its key's expiry write the etcd3 leader key again
-// (patroni/patroni#2689): the leader cut off from etcd and the frozen
-// Patroni then lose acknowledged rows. With such a Patroni those two faults
-// are measured and reported, and the member left on a diverged timeline is
-// reinitialised; with a later Patroni they are asserted like the others.
+// (patroni/patroni#2689: after creating a new lease it puts the key
+// unconditionally, on a cluster view still stale after the partition: its
+// watch cache, or serializable reads of its own etcd member; seen in the
+// journals as "promoted self to leader because I had the session lock"
+// after another member's promotion). The leader partitioned
+// from its peers, the leader cut off from etcd and the frozen Patroni can
+// then come back, take the key from the new leader and promote to the same
+// next timeline: the new leader's acknowledged rows are lost, and the
+// replicas, holding WAL of the other history, cannot stream (the cluster
+// stays unhealthy until they are reinitialised). With such a Patroni those
+// three faults are measured and reported (journals kept), and a member left
+// on a diverged timeline is reinitialised; with a later Patroni they are
+// asserted like the others. The build warns about such a Patroni.
+//
+// Overlap counts only acknowledged writes: an old leader that has not yet
+// demoted but whose commits wait for a synchronous standby it no longer
+// has is not writable; in synchronous mode the overlap must be 0.
 //
 // The harness needs root and runs behind a build tag:
 //
@@ -51,7 +64,11 @@
 // Environment: PGHA_E2E_ARTIFACTS keeps the nodes' journals, install and
 // cloud-init logs and consoles (secrets redacted); PGHA_E2E_BIN uses a
 // built pgha-bundle; PGHA_E2E_FAULTS_DIRECT=1 installs with install.sh run
-// by the test instead of from the seeds; PGHA_E2E_KEEP=1 keeps the overlays.
+// by the test instead of from the seeds; PGHA_E2E_KEEP=1 keeps the overlays;
+// PGHA_E2E_FAULTS_ONLY=name,name runs only those faults.
+//
+// bringUp is the one bring-up: scenarios in other files of this package
+// (TestFaults' list, or a test of their own) call it and share the cluster.
 //
 // The untagged files hold the checker, the PostgreSQL client and their unit
 // tests, run by `go test ./...`.

@@ -25,6 +25,10 @@ func TestFaults(t *testing.T) {
 	h, topo := bringUp(t, ctx)
 	t.Logf("FIGURE bring-up %.0fs: leader %s, sync standby %s", time.Since(start).Seconds(), topo.leader.name, topo.sync.name)
 
+	step(t, "every node's HAProxy: read-write port to the leader, read-only port to a replica", func() error {
+		return h.checkRouting(ctx, topo)
+	})
+
 	list, err := selectFaults(h.faultList(), os.Getenv("PGHA_E2E_FAULTS_ONLY"))
 	if err != nil {
 		t.Fatal(err)

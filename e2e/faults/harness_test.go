@@ -34,6 +34,7 @@ const (
 	portPG      = 5432
 	portAPI     = 8008
 	portRW      = 5000
+	portRO      = 5001
 	portEtcd    = 2379
 	portPeer    = 2380
 )
@@ -67,6 +68,7 @@ ports:
   postgresql: %d
   patroni_api: %d
   haproxy_rw: %d
+  haproxy_ro: %d
   etcd_client: %d
   etcd_peer: %d
 postgresql:
@@ -82,7 +84,7 @@ patroni:
 packages:
   dir: %s
   keys: [%s]
-`, clusterName, nodes.String(), subnet, portPG, portAPI, portRW, portEtcd, portPeer, pkgDir, key)
+`, clusterName, nodes.String(), subnet, portPG, portAPI, portRW, portRO, portEtcd, portPeer, pkgDir, key)
 }
 
 // harness owns everything the test creates: the network namespace with the

@@ -89,8 +89,24 @@ func (h *harness) faultList() []fault {
 		h.quorumLost(false),
 		h.quorumLost(true),
 		{name: "switchover", sync: true, syncAfter: true, inject: func(ctx context.Context, topo topology, l *load) (string, error) {
-			_, err := h.apiCall(ctx, topo.leader, "POST", "/switchover", map[string]any{"leader": topo.leader.name, "candidate": topo.sync.name})
-			return "", err
+			// The node's own patronictl, as upgrade.sh runs it: node.env's
+			// command and leader option, the node's patroni.yml (etcd over
+			// TLS with its certificate, the REST API over HTTPS).
+			script := `. /etc/pgha-bundle/node.env && exec "$PGHA_PATRONICTL_BIN" -c /etc/patroni/patroni.yml switchover $PGHA_PATRONICTL_LEADER_FLAG "$1" --candidate "$2" --force "$PGHA_CLUSTER"`
+			if out, err := topo.leader.exec(ctx, "bash", "-c", script, "switchover", topo.leader.name, topo.sync.name); err != nil {
+				return "", fmt.Errorf("patronictl switchover: %w\n%s", err, out)
+			}
+			if err := h.waitNewLeader(ctx, 60*time.Second, topo.leader); err != nil {
+				return "", err
+			}
+			lead, err := h.leaderNow(ctx)
+			if err != nil {
+				return "", err
+			}
+			if lead != topo.sync {
+				return "", fmt.Errorf("leader after the switchover to %s is %s", topo.sync.name, lead.name)
+			}
+			return "with the node's patronictl", nil
 		}},
 		{name: "whole-cluster-restart", sync: true, syncAfter: true, inject: func(ctx context.Context, topo topology, l *load) (string, error) {
 			if err := eachNode(h.nodes, func(n *node) error { return n.poweroff(ctx) }); err != nil {

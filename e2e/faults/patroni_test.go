@@ -178,62 +178,121 @@ func (h *harness) healthy(ctx context.Context, wantSync bool) (topology, string)
 	return topo, ""
 }
 
-// notStreaming returns the members that do not stream from leader, as its
-// pg_stat_replication says (Patroni 3.0's "running" does not tell).
+// notStreaming returns the members that do not replicate from leader: not
+// streaming in its pg_stat_replication (Patroni 3.0's "running" does not
+// tell), or streaming without replaying. A member whose WAL forked from the
+// leader's on a timeline of the same number (two promotions to it, see
+// patroni/patroni#2689) connects and shows "streaming", but its replay
+// stops at the fork ("record with incorrect prev-link"): every replica
+// must replay past the leader's position of the check's start within
+// replayWait.
 func (h *harness) notStreaming(ctx context.Context, leader *node) []string {
-	rows, err := h.sql(ctx, pgAddr(leader), "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
-	if err != nil {
-		return []string{"(" + err.Error() + ")"}
+	rows, err := h.sql(ctx, pgAddr(leader), "SELECT pg_current_wal_lsn()")
+	if err != nil || len(rows) != 1 {
+		return []string{fmt.Sprintf("(leader's position: %v)", err)}
 	}
-	got := map[string]bool{}
-	for _, r := range rows {
-		got[r[0]] = true
-	}
-	var missing []string
-	for _, n := range h.nodes {
-		if n != leader && !got[n.name] {
-			missing = append(missing, n.name)
+	target := rows[0][0]
+	deadline := time.Now().Add(replayWait)
+	for {
+		rows, err := h.sql(ctx, pgAddr(leader), "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' AND replay_lsn >= '"+target+"'::pg_lsn")
+		if err != nil {
+			return []string{"(" + err.Error() + ")"}
 		}
+		got := map[string]bool{}
+		for _, r := range rows {
+			got[r[0]] = true
+		}
+		var missing []string
+		for _, n := range h.nodes {
+			if n != leader && !got[n.name] {
+				missing = append(missing, n.name)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		sleep(ctx, 250*time.Millisecond)
 	}
-	return missing
 }
 
-// repair reinitialises (a new base backup) every member that still does not
-// stream from the leader 20 s after the members agree on the leader: what
-// an operator does for a member left on a diverged timeline.
+// replayWait bounds how long a streaming replica may take to replay up to
+// the leader's position of a moment before.
+const replayWait = 5 * time.Second
+
+// repair reinitialises (a new base backup) every member left on another
+// history than the leader's: one that still does not replicate from the
+// leader 20 s after the members agree on it, or one that replicates but
+// whose history file of the leader's timeline differs from the leader's
+// (it promoted to the same timeline number itself; a replay that went on
+// over the fork would otherwise go unseen). That is what an operator does
+// after patroni/patroni#2689.
 func (h *harness) repair(ctx context.Context) ([]string, error) {
 	var reinit []string
+	asked := map[string]time.Time{}
 	var stuck time.Time
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(4 * time.Minute)
 	for {
 		topo, why := h.healthy(ctx, false)
-		if why == "" {
-			return reinit, nil
+		var bad []string
+		switch {
+		case why == "":
+			bad = h.diverged(ctx, topo.leader)
+			if len(bad) == 0 {
+				return reinit, nil
+			}
+			why = fmt.Sprintf("%v on another history than the leader %s", bad, topo.leader.name)
+		case topo.leader != nil && strings.HasPrefix(why, "not streaming"):
+			missing := h.notStreaming(ctx, topo.leader)
+			switch {
+			case len(missing) == 0:
+				stuck = time.Time{}
+			case stuck.IsZero():
+				stuck = time.Now()
+			case time.Since(stuck) > 20*time.Second:
+				bad = missing
+			}
+		default:
+			stuck = time.Time{}
 		}
 		if time.Now().After(deadline) {
 			return reinit, fmt.Errorf("not healthy: %s", why)
 		}
-		missing := []string(nil)
-		if topo.leader != nil && strings.HasPrefix(why, "not streaming") {
-			missing = h.notStreaming(ctx, topo.leader)
-		}
-		switch {
-		case len(missing) == 0:
-			stuck = time.Time{}
-		case stuck.IsZero():
-			stuck = time.Now()
-		case time.Since(stuck) > 20*time.Second:
-			for _, name := range missing {
-				n := h.byName(name)
-				if n == nil || n == topo.leader {
-					continue
-				}
-				if _, err := h.apiCall(ctx, n, "POST", "/reinitialize", map[string]any{"force": true}); err == nil {
-					reinit = append(reinit, name)
-				}
+		for _, name := range bad {
+			n := h.byName(name)
+			if n == nil || n == topo.leader || time.Since(asked[name]) < 60*time.Second {
+				continue
 			}
-			stuck = time.Now().Add(40 * time.Second) // give the base backup time
+			if _, err := h.apiCall(ctx, n, "POST", "/reinitialize", map[string]any{"force": true}); err == nil {
+				asked[name] = time.Now()
+				reinit = append(reinit, name)
+			}
 		}
 		sleep(ctx, time.Second)
 	}
+}
+
+// diverged returns the members whose copy of the history file of the
+// leader's current timeline differs from the leader's: they promoted to
+// that timeline number on their own.
+func (h *harness) diverged(ctx context.Context, leader *node) []string {
+	rows, err := h.sql(ctx, pgAddr(leader), "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)")
+	if err != nil || len(rows) != 1 || rows[0][0] == "00000001" {
+		return nil
+	}
+	q := fmt.Sprintf("SELECT coalesce(pg_read_file('pg_wal/%s.history', 0, 1000000, true), '')", rows[0][0])
+	want, err := h.sql(ctx, pgAddr(leader), q)
+	if err != nil || len(want) != 1 || want[0][0] == "" {
+		return nil
+	}
+	var out []string
+	for _, n := range h.nodes {
+		if n == leader {
+			continue
+		}
+		got, err := h.sql(ctx, pgAddr(n), q)
+		if err == nil && len(got) == 1 && got[0][0] != "" && got[0][0] != want[0][0] {
+			out = append(out, n.name)
+		}
+	}
+	return out
 }

@@ -55,6 +55,29 @@ func (h *harness) sql(ctx context.Context, addr, q string) ([][]string, error) {
 
 func pgAddr(n *node) string { return net.JoinHostPort(n.addr, strconv.Itoa(portPG)) }
 func rwAddr(n *node) string { return net.JoinHostPort(n.addr, strconv.Itoa(portRW)) }
+func roAddr(n *node) string { return net.JoinHostPort(n.addr, strconv.Itoa(portRO)) }
+
+// checkRouting asks every node's HAProxy: its read-write port must reach
+// the leader's PostgreSQL (not in recovery), its read-only port a replica's.
+func (h *harness) checkRouting(ctx context.Context, topo topology) error {
+	var errs []error
+	for _, n := range h.nodes {
+		for _, c := range []struct {
+			addr, want string
+			recovery   string
+		}{{rwAddr(n), "the leader " + topo.leader.name, "f"}, {roAddr(n), "a replica", "t"}} {
+			rows, err := h.sql(ctx, c.addr, "SELECT pg_is_in_recovery(), inet_server_addr()")
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", n.name, c.addr, err))
+				continue
+			}
+			if len(rows) != 1 || rows[0][0] != c.recovery || (c.recovery == "f" && rows[0][1] != topo.leader.addr) {
+				errs = append(errs, fmt.Errorf("%s: %s reached %v, want %s", n.name, c.addr, rows, c.want))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // load is a running workload: writers through HAProxy and a prober per node.
 type load struct {
