@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,6 +20,9 @@ type figures struct {
 	verdict           Verdict
 	overlap           Overlap
 	note              string
+	// retaken: the journals show the old leader promoting again on the
+	// leader key after another member had promoted (patroni/patroni#2689).
+	retaken bool
 }
 
 func (f figures) String() string {
@@ -95,6 +99,12 @@ func (h *harness) runFault(f fault) (figures, error) {
 		return fig, fmt.Errorf("inject: %w", err)
 	}
 	if f.leaderKeyRace && h.patroniBefore303 {
+		if fig.retaken, err = h.leaderKeyRetaken(ctx, topo.leader, t0); err != nil {
+			return fig, err
+		}
+		if fig.retaken {
+			fig.note += fmt.Sprintf("; %s took the leader key back from the new leader (patroni/patroni#2689)", topo.leader.name)
+		}
 		reinit, err := h.repair(ctx)
 		if err != nil {
 			return fig, fmt.Errorf("repair: %w", err)
@@ -246,4 +256,51 @@ func (n *node) poweroff(ctx context.Context) error {
 	}
 	n.kill()
 	return fmt.Errorf("%s did not power off within 60s (killed)", n.name)
+}
+
+// leaderKeyRetaken reads the Patroni journals since the fault: it reports
+// whether old logged "promoted self to leader because I had the session
+// lock" after another member's "promoted self to leader by acquiring
+// session lock", the trace of patroni/patroni#2689.
+func (h *harness) leaderKeyRetaken(ctx context.Context, old *node, since time.Time) (bool, error) {
+	first := func(n *node, msg string, after time.Time) (time.Time, bool, error) {
+		out, err := n.exec(ctx, "journalctl", "--no-pager", "-o", "short-unix", "-u", "patroni.service",
+			"--since", fmt.Sprintf("@%d", since.Unix()-1))
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("%s: journal: %w", n.name, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if !strings.Contains(line, msg) {
+				continue
+			}
+			ts, _, _ := strings.Cut(line, " ")
+			f, err := strconv.ParseFloat(ts, 64)
+			if err != nil {
+				continue
+			}
+			at := time.Unix(0, int64(f*1e9))
+			if at.After(after) {
+				return at, true, nil
+			}
+		}
+		return time.Time{}, false, nil
+	}
+	var other time.Time
+	for _, n := range h.nodes {
+		if n == old || n.pid == 0 {
+			continue
+		}
+		at, ok, err := first(n, "promoted self to leader by acquiring session lock", since)
+		if err != nil {
+			return false, err
+		}
+		if ok && (other.IsZero() || at.Before(other)) {
+			other = at
+		}
+	}
+	if other.IsZero() {
+		return false, nil
+	}
+	_, ok, err := first(old, "promoted self to leader because I had the session lock", other)
+	return ok, err
 }
