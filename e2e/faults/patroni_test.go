@@ -221,7 +221,7 @@ const replayWait = 5 * time.Second
 
 // repair reinitialises (a new base backup) every member left on another
 // history than the leader's: one that still does not replicate from the
-// leader 20 s after the members agree on it, or one that replicates but
+// leader most members name 20 s on, or one that replicates but
 // whose history file of the leader's timeline differs from the leader's
 // (it promoted to the same timeline number itself; a replay that went on
 // over the fork would otherwise go unseen). That is what an operator does
@@ -241,8 +241,17 @@ func (h *harness) repair(ctx context.Context) ([]string, error) {
 				return reinit, nil
 			}
 			why = fmt.Sprintf("%v on another history than the leader %s", bad, topo.leader.name)
-		case topo.leader != nil && strings.HasPrefix(why, "not streaming"):
-			missing := h.notStreaming(ctx, topo.leader)
+		default:
+			// A member of the other history may stay "starting" (never
+			// consistent) or stream without replaying: whatever Patroni
+			// says of it, it does not replay from the leader most members
+			// name.
+			lead, err := h.leaderNow(ctx)
+			var missing []string
+			if err == nil {
+				topo.leader = lead
+				missing = h.notStreaming(ctx, lead)
+			}
 			switch {
 			case len(missing) == 0:
 				stuck = time.Time{}
@@ -251,8 +260,6 @@ func (h *harness) repair(ctx context.Context) ([]string, error) {
 			case time.Since(stuck) > 20*time.Second:
 				bad = missing
 			}
-		default:
-			stuck = time.Time{}
 		}
 		if time.Now().After(deadline) {
 			return reinit, fmt.Errorf("not healthy: %s", why)
