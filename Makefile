@@ -59,15 +59,14 @@ e2e-boot:
 	bash e2e/boot/run.sh
 
 # Three systemd-nspawn hosts on a bridge inside a network namespace of the
-# test's own, installed from their seeds, under faults (e2e/faults/run.sh
-# removes what a killed run leaves behind). Not yet part of `make test`: a
-# run on an idle machine left the replicas unable to stream after the
-# leader-partition fault healed (cluster not healthy within 2m30s), so it
-# runs by hand until that is understood and fixed.
+# test's own, installed from their seeds, under 13 faults and a negative
+# control (e2e/faults/run.sh removes what a killed run leaves behind; it
+# prints the figures and the total time). PGHA_E2E_FAULTS_ONLY=a,b runs
+# only the named faults after the one bring-up.
 e2e-faults:
 	bash e2e/faults/run.sh
 
-test: lint unit e2e-cluster e2e-boot
+test: lint unit e2e-cluster e2e-boot e2e-faults
 
 clean:
 	rm -rf bin out

@@ -12,6 +12,8 @@
 #                         redacted (default: a fresh directory under /tmp)
 #   PGHA_E2E_FAULTS_DIRECT=1  install with install.sh run by the test instead
 #                         of from the seeds through cloud-init
+#   PGHA_E2E_FAULTS_ONLY  comma-separated faults to run (default: all)
+#   PGHA_E2E_KEEP=1       keep the test's scratch directory (overlays)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -68,6 +70,12 @@ cleanup() {
 	if [ -e "/run/netns/pghaf-$id" ]; then
 		ip netns del "pghaf-$id" || true
 	fi
+	# The test's scratch directory (overlays, file system images), once
+	# nothing of it is mounted any more, unless PGHA_E2E_KEEP asks to keep it.
+	local tmp=${TMPDIR:-/tmp}
+	if [ -z "${PGHA_E2E_KEEP:-}" ] && ! awk -v id="/pgha-e2e-faults-$id-" 'index($5, id) { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+		rm -rf "$tmp/pgha-e2e-faults-$id-"*
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -81,7 +89,7 @@ set +e
 # shellcheck disable=SC2016 # expanded by the inner bash
 setsid bash -c '
 	cd "$1" || exit 2
-	go test -tags e2e -count=1 -v -timeout 17m -run "^TestFaults$" ./e2e/faults/ 2>&1 | tee "$2"
+	go test -tags e2e -count=1 -v -timeout 18m -run "^TestFaults$" ./e2e/faults/ 2>&1 | tee "$2"
 	exit "${PIPESTATUS[0]}"
 ' run-e2e-faults "$root" "$log" &
 test_pid=$!
