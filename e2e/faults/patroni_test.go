@@ -221,7 +221,8 @@ const replayWait = 5 * time.Second
 
 // repair reinitialises (a new base backup) every member left on another
 // history than the leader's: one that still does not replicate from the
-// leader most members name 20 s on, or one that replicates but
+// leader most members name 40 s on (a pg_rewind and restart on a busy
+// machine take 20), or one that replicates but
 // whose history file of the leader's timeline differs from the leader's
 // (it promoted to the same timeline number itself; a replay that went on
 // over the fork would otherwise go unseen). That is what an operator does
@@ -257,7 +258,7 @@ func (h *harness) repair(ctx context.Context) ([]string, error) {
 				stuck = time.Time{}
 			case stuck.IsZero():
 				stuck = time.Now()
-			case time.Since(stuck) > 20*time.Second:
+			case time.Since(stuck) > 40*time.Second:
 				bad = missing
 			}
 		}

@@ -104,7 +104,7 @@ func (h *harness) runFault(f fault) (figures, error) {
 			return fig, fmt.Errorf("repair: %w", err)
 		}
 		if len(reinit) > 0 {
-			fig.note += fmt.Sprintf("; reinitialised %v (diverged timeline)", reinit)
+			fig.note += fmt.Sprintf("; reinitialised %v (on another history, or not replaying from the leader for 40s)", reinit)
 		}
 	}
 	after, err := h.waitHealthy(ctx, 150*time.Second, f.syncAfter)
