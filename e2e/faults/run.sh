@@ -89,7 +89,7 @@ set +e
 # shellcheck disable=SC2016 # expanded by the inner bash
 setsid bash -c '
 	cd "$1" || exit 2
-	go test -tags e2e -count=1 -v -timeout 18m -run "^TestFaults$" ./e2e/faults/ 2>&1 | tee "$2"
+	go test -tags e2e -count=1 -v -timeout 22m -run "^TestFaults$" ./e2e/faults/ 2>&1 | tee "$2"
 	exit "${PIPESTATUS[0]}"
 ' run-e2e-faults "$root" "$log" &
 test_pid=$!
