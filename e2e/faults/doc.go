@@ -50,7 +50,9 @@
 // replicas, holding WAL of the other history, cannot stream (the cluster
 // stays unhealthy until they are reinitialised). With such a Patroni those
 // three faults are measured and reported (journals kept), and a member left
-// on a diverged timeline is reinitialised; with a later Patroni they are
+// on a diverged timeline is reinitialised (a leader that kept a stale view
+// of the synchronous replication key gets its Patroni restarted, paused);
+// with a later Patroni they are
 // asserted like the others. The build warns about such a Patroni.
 //
 // Overlap counts only acknowledged writes: an old leader that has not yet

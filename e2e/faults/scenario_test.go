@@ -107,7 +107,25 @@ func (h *harness) runFault(f fault) (figures, error) {
 			fig.note += fmt.Sprintf("; reinitialised %v (on another history, or not replaying from the leader for 40s)", reinit)
 		}
 	}
-	after, err := h.waitHealthy(ctx, 150*time.Second, f.syncAfter)
+	var after topology
+	if f.leaderKeyRace && h.patroniBefore303 && f.syncAfter {
+		// A leader that took the key back may keep a stale view of the
+		// synchronous replication key ("Synchronous replication key
+		// updated by someone else", every loop) and never name a
+		// synchronous standby. The operator's remedy: restart its
+		// Patroni, paused, so that PostgreSQL keeps running.
+		if after, err = h.waitHealthy(ctx, 60*time.Second, true); err != nil {
+			lead, lerr := h.leaderNow(ctx)
+			if lerr != nil {
+				return fig, fmt.Errorf("after the fault: %w", err)
+			}
+			if err := h.restartPatroniPaused(ctx, lead); err != nil {
+				return fig, fmt.Errorf("after the fault: %s's Patroni restarted: %w", lead.name, err)
+			}
+			fig.note += fmt.Sprintf("; %s's Patroni restarted (paused) for its stale view of the synchronous standby", lead.name)
+		}
+	}
+	after, err = h.waitHealthy(ctx, 150*time.Second, f.syncAfter)
 	if err != nil {
 		return fig, fmt.Errorf("after the fault: %w", err)
 	}
@@ -307,4 +325,29 @@ func (h *harness) leaderKeyRetaken(ctx context.Context, old *node, since time.Ti
 	}
 	_, ok, err := first(old, "promoted self to leader because I had the session lock", other)
 	return ok, err
+}
+
+// restartPatroniPaused restarts n's Patroni with the cluster paused
+// (maintenance mode): Patroni leaves PostgreSQL running, and the unit's
+// KillMode=process leaves it to the new Patroni, which reads the cluster
+// afresh.
+func (h *harness) restartPatroniPaused(ctx context.Context, n *node) error {
+	if err := h.setConfig(ctx, n, map[string]any{"pause": true}); err != nil {
+		return err
+	}
+	if err := n.systemctl(ctx, "restart", "patroni.service"); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := h.apiCall(ctx, n, "PATCH", "/config", map[string]any{"pause": false})
+		if err == nil {
+			sleep(ctx, 4*time.Second)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("resume: %w", err)
+		}
+		sleep(ctx, time.Second)
+	}
 }
