@@ -29,6 +29,11 @@ var DefaultEpoch = time.Unix(1577836800, 0).UTC() // 2020-01-01
 type Options struct {
 	// SpecPath is the cluster spec.
 	SpecPath string
+	// SpecData, when not nil, is the spec itself (read from standard
+	// input): SpecPath then only names it in problems and the manifest,
+	// its relative paths are relative to the working directory, and
+	// SecretsPath must be set.
+	SpecData []byte
 	// OutDir holds one directory per cluster: OutDir/<cluster>/.
 	OutDir string
 	// SecretsPath defaults to <spec without extension>.secrets.yaml beside the spec.
@@ -156,7 +161,10 @@ func load(opts Options) (*Rendered, error) {
 		return nil, err
 	}
 	opts.logf("==> load spec %s", opts.SpecPath)
-	spec, probs, err := cluster.Load(opts.SpecPath)
+	if opts.SpecData != nil && opts.SecretsPath == "" {
+		return nil, fmt.Errorf("spec %s: a spec that is not a file has no secrets file beside it: name one with --secrets", opts.SpecPath)
+	}
+	spec, probs, err := loadSpec(&opts)
 	if err != nil {
 		// A *cluster.SpecError carries every problem, warnings included.
 		return nil, err
@@ -209,6 +217,14 @@ func load(opts Options) (*Rendered, error) {
 	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}
 	r.rnd = rnd
 	return r, nil
+}
+
+// loadSpec loads the spec from SpecData, or else from the file SpecPath.
+func loadSpec(opts *Options) (*cluster.Spec, cluster.Problems, error) {
+	if opts.SpecData != nil {
+		return cluster.Parse(opts.SpecPath, opts.SpecData)
+	}
+	return cluster.Load(opts.SpecPath)
 }
 
 // loadSecrets locks the secrets file (the lock stays in r), loads it or makes

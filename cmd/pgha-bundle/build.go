@@ -39,15 +39,18 @@ func buildCommand() *cli.Command {
 			"file that is damaged or of another cluster stops the build (restore FILE.prev, the version before\n" +
 			"its last change, or your backup). Builds of one secrets file take turns (FILE.lock). The same\n" +
 			"inputs give byte-identical outputs (SOURCE_DATE_EPOCH sets the\n" +
-			"timestamps).\n\n" +
+			"timestamps). With -f - the spec is read from standard input: its relative paths are then\n" +
+			"relative to the working directory, --secrets must name the secrets file, and the manifest\n" +
+			"records the spec as <stdin> with its sha256.\n\n" +
 			"Examples:\n" +
 			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY-vendor\n" +
 			"   pgha-bundle build --out /srv/pgha --seed-without-packages   # images that carry the RPMs\n" +
-			"   pgha-bundle build --base-provides el7-provides.txt          # check requires against the image",
+			"   pgha-bundle build --base-provides el7-provides.txt          # check requires against the image\n" +
+			"   render-spec | pgha-bundle build -f - --secrets prod.secrets.yaml   # a generated spec",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE`", TakesFile: true},
+			specFlag(),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`; the build goes to DIR/<cluster>"},
-			&cli.StringFlag{Name: "secrets", Usage: "secrets `FILE` (default: <spec>.secrets.yaml beside the spec)", TakesFile: true},
+			&cli.StringFlag{Name: "secrets", Usage: "secrets `FILE` (default: <spec>.secrets.yaml beside the spec; required with -f -)", TakesFile: true},
 			&cli.StringFlag{Name: "packages", Usage: "RPM `DIR` (default: packages.dir of the spec)", TakesFile: true},
 			&cli.StringSliceFlag{Name: "key", Usage: "OpenPGP public key `FILE` the RPMs must be signed with (repeatable; default: packages.keys)", TakesFile: true},
 			&cli.StringFlag{Name: "base-provides", Usage: "`FILE` with `rpm -qa --provides` of the target image: fail on requires it lacks", TakesFile: true},
@@ -60,13 +63,18 @@ func buildCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("build takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
 			}
-			if c.String("file") == "-" {
-				return exitWith(exitUsage, errBuildStdin)
+			specPath, specData, err := specInput(c.String("file"))
+			if err != nil {
+				return exitWith(exitUsage, err)
+			}
+			if specData != nil && c.String("secrets") == "" {
+				return exitWith(exitUsage, errStdinSecrets)
 			}
 			ctx, stop := interruptible(c.App.ErrWriter)
 			defer stop()
 			res, err := pipeline.Run(pipeline.Options{
-				SpecPath:            c.String("file"),
+				SpecPath:            specPath,
+				SpecData:            specData,
 				OutDir:              c.String("out"),
 				SecretsPath:         c.String("secrets"),
 				PackagesDir:         c.String("packages"),

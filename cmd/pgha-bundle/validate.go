@@ -26,7 +26,7 @@ func validateCommand() *cli.Command {
 			"   pgha-bundle validate --major 16            # also check the parameters against PostgreSQL 16\n" +
 			"   pgha-bundle init --os el9 -o - | pgha-bundle validate -f -   # a spec on standard input",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE` (- for standard input)", TakesFile: true},
+			specFlag(),
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
 			quietFlag(),
 			&cli.IntFlag{Name: "major", Usage: "check postgresql.parameters against PostgreSQL major `N` (the packages' major)"},
