@@ -23,7 +23,7 @@ func buildCommand() *cli.Command {
 		Name:  "build",
 		Usage: "verify the packages and write every node's configs, install bundle and seed ISO",
 		UsageText: "pgha-bundle build [-f cluster.yaml] [--packages DIR] [--key FILE]... [--out DIR] [--secrets FILE]\n" +
-			"                  [--base-provides FILE] [--seed-without-packages] [--wait]",
+			"                  [--base-provides FILE] [--seed-without-packages] [--wait] [--quiet] [--format text|json]",
 		Description: "Loads and validates the spec, verifies every RPM of the packages directory (digests and\n" +
 			"signatures against the keys), takes the component paths from the packages' file lists, renders\n" +
 			"every node's files, cross-checks them, and writes OUT/<cluster>/:\n" +
@@ -46,7 +46,8 @@ func buildCommand() *cli.Command {
 			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY-vendor\n" +
 			"   pgha-bundle build --out /srv/pgha --seed-without-packages   # images that carry the RPMs\n" +
 			"   pgha-bundle build --base-provides el7-provides.txt          # check requires against the image\n" +
-			"   render-spec | pgha-bundle build -f - --secrets prod.secrets.yaml   # a generated spec",
+			"   render-spec | pgha-bundle build -f - --secrets prod.secrets.yaml   # a generated spec\n" +
+			"   pgha-bundle build --format json   # progress on stderr, one JSON document on stdout",
 		Flags: []cli.Flag{
 			specFlag(),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`; the build goes to DIR/<cluster>"},
@@ -57,11 +58,16 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "seed-without-packages", Usage: "leave the RPMs out of the bundle inside each seed ISO (images that carry them)"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait for another build running into the same OUT/<cluster> instead of failing"},
 			quietFlag(),
+			formatFlag(),
 			&cli.StringSliceFlag{Name: "install-arg", Usage: "extra `FLAG` for install.sh when the seed runs it checked against the flags install.sh takes (test images only, e.g. --skip-os-check)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("build takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
+			}
+			asJSON, err := wantJSON(c)
+			if err != nil {
+				return err
 			}
 			specPath, specData, err := specInput(c.String("file"))
 			if err != nil {
@@ -83,10 +89,15 @@ func buildCommand() *cli.Command {
 				SeedWithoutPackages: c.Bool("seed-without-packages"),
 				InstallArgs:         c.StringSlice("install-arg"),
 				Version:             version,
-				Log:                 buildLog(c),
+				Log:                 buildLog(c, asJSON),
 				Context:             ctx,
 				Wait:                c.Bool("wait"),
 			})
+			if asJSON {
+				if jerr := writeJSON(c.App.Writer, buildDoc(res, err)); jerr != nil {
+					return jerr
+				}
+			}
 			var intr *pipeline.InterruptedError
 			var sig caughtSignal
 			if errors.As(err, &intr) && errors.As(err, &sig) {
@@ -95,6 +106,9 @@ func buildCommand() *cli.Command {
 			var specErr *cluster.SpecError
 			if errors.As(err, &specErr) {
 				for _, p := range specErr.Problems {
+					if asJSON {
+						break // in the document
+					}
 					fmt.Fprintln(c.App.ErrWriter, p)
 				}
 				return exitWith(exitUsage, fmt.Errorf("build stopped: %s; the previous output is unchanged", plural(len(specErr.Problems.Errors()), "spec error")))
@@ -106,12 +120,43 @@ func buildCommand() *cli.Command {
 			if err != nil {
 				return exitWith(exitUsage, fmt.Errorf("build failed; the previous output is unchanged:\n%w", err))
 			}
-			if !c.Bool("quiet") {
+			if !c.Bool("quiet") && !asJSON {
 				fmt.Fprintf(c.App.Writer, "build %s of %d nodes in %s\n", res.BuildID, len(res.Rendered.Nodes), res.Dir)
 			}
 			return nil
 		},
 	}
+}
+
+// buildJSON is build --format json: what was written, or why not.
+type buildJSON struct {
+	Format   int           `json:"format"`
+	OK       bool          `json:"ok"`
+	Error    string        `json:"error"` // "" when ok
+	BuildID  string        `json:"build_id"`
+	Cluster  string        `json:"cluster"`
+	Dir      string        `json:"dir"`
+	Nodes    []string      `json:"nodes"`
+	Problems []jsonProblem `json:"problems"` // spec errors of a refused spec, warnings of a build
+}
+
+func buildDoc(res *pipeline.Result, err error) buildJSON {
+	doc := buildJSON{Format: jsonFormat, OK: err == nil, Nodes: []string{}, Problems: []jsonProblem{}}
+	if err != nil {
+		doc.Error = err.Error()
+		var specErr *cluster.SpecError
+		if errors.As(err, &specErr) {
+			doc.Problems = jsonProblems(specErr.Problems, nil)
+		}
+		return doc
+	}
+	doc.BuildID, doc.Dir = res.BuildID, res.Dir
+	doc.Cluster = res.Rendered.Spec.Cluster.Name
+	for _, n := range res.Rendered.Nodes {
+		doc.Nodes = append(doc.Nodes, n.Name)
+	}
+	doc.Problems = jsonProblems(res.Rendered.Warnings, nil)
+	return doc
 }
 
 // caughtSignal is the cause of a build stopped by a signal.
