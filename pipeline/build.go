@@ -161,9 +161,6 @@ func load(opts Options) (*Rendered, error) {
 		return nil, err
 	}
 	opts.logf("==> load spec %s", opts.SpecPath)
-	if opts.SpecData != nil && opts.SecretsPath == "" {
-		return nil, fmt.Errorf("spec %s: a spec that is not a file has no secrets file beside it: name one with --secrets", opts.SpecPath)
-	}
 	spec, probs, err := loadSpec(&opts)
 	if err != nil {
 		// A *cluster.SpecError carries every problem, warnings included.
@@ -203,7 +200,7 @@ func load(opts Options) (*Rendered, error) {
 	}
 
 	r.SecretsPath = opts.SecretsPath
-	if r.SecretsPath == "" {
+	if r.SecretsPath == "" && opts.SpecData == nil {
 		r.SecretsPath = DefaultSecretsPath(opts.SpecPath)
 	}
 	rnd := opts.Rand
@@ -217,6 +214,22 @@ func load(opts Options) (*Rendered, error) {
 	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}
 	r.rnd = rnd
 	return r, nil
+}
+
+// CheckPackages is what build checks before it reads the secrets: the spec,
+// then the packages verified and checked against it (PostgreSQL major,
+// the components' paths, the Patroni version gates), the same code build
+// runs. It writes, creates and locks nothing: validate --packages. The
+// secrets of the result are not loaded; its SecretsPath is empty for a
+// spec read from SpecData without one.
+func CheckPackages(opts Options) (*Rendered, error) {
+	return load(opts)
+}
+
+// errNoSecretsPath refuses to render a spec read from SpecData without a
+// secrets file named: none lies beside it.
+func errNoSecretsPath(opts *Options) error {
+	return fmt.Errorf("spec %s: a spec that is not a file has no secrets file beside it: name one with --secrets", opts.SpecPath)
 }
 
 // loadSpec loads the spec from SpecData, or else from the file SpecPath.

@@ -45,6 +45,9 @@ func Run(opts Options) (res *Result, err error) {
 	if opts.OutDir == "" {
 		opts.OutDir = "out"
 	}
+	if opts.SpecData != nil && opts.SecretsPath == "" {
+		return nil, errNoSecretsPath(&opts)
+	}
 	var o *output
 	defer func() {
 		if o == nil {

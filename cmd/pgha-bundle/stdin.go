@@ -16,20 +16,21 @@ var stdin io.Reader = os.Stdin
 // stdinName names a spec read from standard input in problems.
 const stdinName = "<stdin>"
 
-// loadSpec loads the spec at path, or from standard input when path is "-"
-// (its relative paths are then relative to the working directory). The
-// name returned is the one problems carry.
-func loadSpec(path string) (*cluster.Spec, cluster.Problems, string, error) {
+// loadSpecData loads the spec at path, or from standard input when path is
+// "-" (its relative paths are then relative to the working directory). The
+// name returned is the one problems carry; data is what standard input
+// held (nil for a file), for the pipeline to parse again.
+func loadSpecData(path string) (*cluster.Spec, cluster.Problems, string, []byte, error) {
 	if path != "-" {
 		s, ps, err := cluster.Load(path)
-		return s, ps, path, err
+		return s, ps, path, nil, err
 	}
-	data, err := io.ReadAll(stdin)
+	name, data, err := specInput(path)
 	if err != nil {
-		return nil, nil, stdinName, fmt.Errorf("read spec from standard input: %w", err)
+		return nil, nil, name, nil, err
 	}
-	s, ps, err := cluster.Parse(stdinName, data)
-	return s, ps, stdinName, err
+	s, ps, err := cluster.Parse(name, data)
+	return s, ps, name, data, err
 }
 
 // specInput reads the spec named by -f: for "-" it returns standard input's

@@ -108,7 +108,11 @@ _pgha_bundle() {
         ;;
     validate)
         case "$prev" in
-        --file|-f)
+        --packages)
+            COMPREPLY=($(compgen -d -- "$cur"))
+            return
+            ;;
+        --file|-f|--key|--base-provides)
             COMPREPLY=($(compgen -f -- "$cur"))
             return
             ;;
@@ -121,7 +125,7 @@ _pgha_bundle() {
             ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--file -f --strict --quiet -q --major --format --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--file -f --strict --quiet -q --major --packages --key --base-provides --format --help" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -- "$cur"))
         fi
