@@ -56,6 +56,9 @@ type Options struct {
 	Epoch time.Time
 	// Log receives one line per step; nil discards.
 	Log io.Writer
+	// Progress, when not nil, is told the bytes of the long steps as they
+	// go: the packages verified, each bundle and seed written.
+	Progress Progress
 	// Rand generates missing secrets; nil means crypto/rand.
 	Rand io.Reader
 	// Now is the time certificates are checked and issued at; zero means
@@ -81,6 +84,25 @@ type Options struct {
 	// afterSecretsRead, set by tests only, runs between reading the secrets
 	// file and writing it.
 	afterSecretsRead func()
+}
+
+// Progress follows the long steps of a build: Start begins one (total is
+// 0 when not known beforehand), Add counts bytes done.
+type Progress interface {
+	Start(label string, total int64)
+	Add(n int64)
+}
+
+func (o *Options) progressStart(label string, total int64) {
+	if o.Progress != nil {
+		o.Progress.Start(label, total)
+	}
+}
+
+func (o *Options) progressAdd(n int64) {
+	if o.Progress != nil {
+		o.Progress.Add(n)
+	}
 }
 
 // Rendered is a build before anything is written: the loaded spec, the

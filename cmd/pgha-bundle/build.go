@@ -76,9 +76,10 @@ func buildCommand() *cli.Command {
 			if specData != nil && c.String("secrets") == "" {
 				return exitWith(exitUsage, errStdinSecrets)
 			}
-			ctx, stop := interruptible(c.App.ErrWriter)
+			bar := progressBar(c)
+			ctx, stop := interruptible(withBar(bar, c.App.ErrWriter))
 			defer stop()
-			res, err := pipeline.Run(pipeline.Options{
+			opts := pipeline.Options{
 				SpecPath:            specPath,
 				SpecData:            specData,
 				OutDir:              c.String("out"),
@@ -89,10 +90,15 @@ func buildCommand() *cli.Command {
 				SeedWithoutPackages: c.Bool("seed-without-packages"),
 				InstallArgs:         c.StringSlice("install-arg"),
 				Version:             version,
-				Log:                 buildLog(c, asJSON),
+				Log:                 withBar(bar, buildLog(c, asJSON)),
 				Context:             ctx,
 				Wait:                c.Bool("wait"),
-			})
+			}
+			if bar != nil {
+				opts.Progress = bar
+			}
+			res, err := pipeline.Run(opts)
+			bar.Clear()
 			if asJSON {
 				if jerr := writeJSON(c.App.Writer, buildDoc(res, err)); jerr != nil {
 					return jerr

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pgha-bundle/pgha-bundle/internal/progress"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
@@ -55,12 +57,28 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return exitWith(exitUsage, err)
 			}
+			var bar *progress.Bar
+			if isTerminal(c.App.ErrWriter) {
+				bar = progress.New(c.App.ErrWriter, nil)
+				var total int64
+				for _, path := range c.Args().Slice() {
+					if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+						total += fi.Size()
+					}
+				}
+				bar.Start("verify", total)
+			}
+			out, errOut := withBar(bar, c.App.Writer), withBar(bar, c.App.ErrWriter)
+			var add func(int64)
+			if bar != nil {
+				add = bar.Add
+			}
 			failed, ioErrors := 0, 0
 			doc := verifyJSON{Format: jsonFormat, SignaturesChecked: keys != nil, Packages: []verifyPackageJSON{}, Unreadable: []verifyUnreadableJSON{}}
 			for _, path := range c.Args().Slice() {
-				rep, err := rpm.Check(path, keys, target)
+				rep, err := rpm.CheckProgress(path, keys, target, add)
 				if err != nil {
-					fmt.Fprintf(c.App.ErrWriter, "pgha-bundle: %v\n", err)
+					fmt.Fprintf(errOut, "pgha-bundle: %v\n", err)
 					doc.Unreadable = append(doc.Unreadable, verifyUnreadableJSON{Path: path, Error: err.Error()})
 					ioErrors++
 					continue
@@ -68,12 +86,13 @@ func verifyCommand() *cli.Command {
 				if asJSON {
 					doc.Packages = append(doc.Packages, verifyPackage(rep))
 				} else {
-					fmt.Fprintln(c.App.Writer, rep.Line())
+					fmt.Fprintln(out, rep.Line())
 				}
 				if !rep.OK() {
 					failed++
 				}
 			}
+			bar.Clear()
 			if keys == nil {
 				fmt.Fprintln(c.App.ErrWriter, "pgha-bundle: note: no --key given: signatures were NOT checked, only digests")
 			}
