@@ -97,7 +97,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand(),
 		initCommand(), validateCommand(), buildCommand(),
-		diffCommand(), inspectCommand(),
+		diffCommand(), inspectCommand(), planCommand(),
 		verifyCommand(),
 		completionCommand(), manCommand(),
 	}

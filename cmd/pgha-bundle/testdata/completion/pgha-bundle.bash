@@ -3,12 +3,12 @@ _pgha_bundle() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     COMPREPLY=()
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "build completion diff init inspect man validate verify version help --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "build completion diff init inspect man plan validate verify version help --help --version" -- "$cur"))
         return
     fi
     case "${COMP_WORDS[1]}" in
     help)
-        [[ $COMP_CWORD -eq 2 ]] && COMPREPLY=($(compgen -W "build completion diff init inspect man validate verify version" -- "$cur"))
+        [[ $COMP_CWORD -eq 2 ]] && COMPREPLY=($(compgen -W "build completion diff init inspect man plan validate verify version" -- "$cur"))
         ;;
     build)
         case "$prev" in
@@ -102,6 +102,27 @@ _pgha_bundle() {
     man)
         if [[ $cur == -* ]]; then
             COMPREPLY=($(compgen -W "--help" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -f -- "$cur"))
+        fi
+        ;;
+    plan)
+        case "$prev" in
+        --packages)
+            COMPREPLY=($(compgen -d -- "$cur"))
+            return
+            ;;
+        --file|-f|--key|--secrets)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return
+            ;;
+        --format)
+            COMPREPLY=($(compgen -W "text json" -- "$cur"))
+            return
+            ;;
+        esac
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "--file -f --packages --key --secrets --format --help" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -- "$cur"))
         fi

@@ -2,7 +2,7 @@
 
 function __fish_pgha-bundle_no_subcommand --description 'Test if there has been any subcommand yet'
     for i in (commandline -opc)
-        if contains -- $i version init validate build diff inspect verify completion help h man
+        if contains -- $i version init validate build diff inspect plan verify completion help h man
             return 1
         end
     end
@@ -59,6 +59,13 @@ complete -c pgha-bundle -n '__fish_seen_subcommand_from inspect' -f -l help -s h
 complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'inspect' -d 'list what a seed ISO, a bundle or a build output holds, or print one file'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from inspect' -f -l show-secrets -d 'print secret values as they are'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from inspect' -f -l format -r -d 'output `FORMAT`: text or json (one JSON document on standard output; see docs/cli.md)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from plan' -f -l help -s h -d 'show help'
+complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'plan' -d 'say, offline, what install.sh does on each node, or in which order upgrade.sh takes two builds'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from plan' -l file -s f -r -d 'the cluster spec `FILE` (- for standard input)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from plan' -l packages -r -d 'RPM `DIR` (default: packages.dir of the spec)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from plan' -l key -r -d 'OpenPGP public key `FILE` the RPMs are signed with (repeatable; default: packages.keys)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from plan' -l secrets -r -d 'secrets `FILE` (default: <spec>.secrets.yaml; throwaway secrets when there is none); never created'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from plan' -f -l format -r -d 'output `FORMAT`: text or json (one JSON document on standard output; see docs/cli.md)'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from verify' -f -l help -s h -d 'show help'
 complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'verify' -d 'verify RPM packages: digests, OpenPGP signatures, target arch and dist tag'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from verify' -l key -s k -r -d 'public key `FILE` (armored or binary, may hold several keys); repeat for more'
