@@ -171,6 +171,12 @@ func TestPlanCommand(t *testing.T) {
 			t.Errorf("plan -f lacks %q:\n%s", want, text)
 		}
 	}
+	withStdin(t, string(cluster.Example()), func() {
+		code, fromStdin, errOut := runCLI(t, "plan", "-f", "-", "--packages", pkgs, "--key", key)
+		if code != 0 || !strings.HasPrefix(fromStdin, "install plan of <stdin> (cluster pgcluster)") || !strings.Contains(fromStdin, "/etc/patroni/patroni.yml") {
+			t.Errorf("plan -f -: exit %d, %s\n%.300s", code, errOut, fromStdin)
+		}
+	})
 	if left, _ := os.ReadDir(filepath.Dir(fresh)); len(left) != 1 {
 		t.Errorf("plan of a spec never built wrote %v", left)
 	}
