@@ -75,7 +75,9 @@ func validateCommand() *cli.Command {
 				case errors.As(err, &pe):
 					ps = mergeProblems(ps, pe.Problems)
 				case err != nil:
-					return exitWith(exitUsage, fmt.Errorf("%s: the packages do not pass:\n%w", file, err))
+					// Not a spec problem, but one of this check: reported
+					// with the others (and in the JSON document).
+					ps = append(ps, cluster.Problem{File: dir, Message: "the packages do not pass: " + err.Error()})
 				default:
 					ps = mergeProblems(ps, r.Warnings)
 					pkgs = packagesDoc(dir, r)

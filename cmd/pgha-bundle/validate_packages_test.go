@@ -50,7 +50,7 @@ func TestValidatePackages(t *testing.T) {
 		{"the same spec without --packages is valid", []string{"validate", "-f", major16}, 0,
 			major16 + ": valid: 3 nodes, 0 warnings\n", nil},
 		{"wrong key", []string{"validate", "-f", spec, "--packages", pkgs, "--key", other}, 2,
-			"", []string{spec + ": the packages do not pass:"}},
+			spec + ": invalid: 1 error, 0 warnings\n", []string{pkgs + ": the packages do not pass: "}},
 		{"--key alone", []string{"validate", "-f", spec, "--key", key}, 2,
 			"", []string{"--key checks packages: name them with --packages DIR"}},
 	}
@@ -70,6 +70,10 @@ func TestValidatePackages(t *testing.T) {
 	code, stdout, _ := runCLI(t, "validate", "--format", "json", "-f", spec, "--packages", pkgs, "--key", key)
 	if err := checkJSON(root, "validate", []byte(stdout)); code != 0 || err != nil || !strings.Contains(stdout, `"postgresql_major": 15`) {
 		t.Errorf("validate --packages --format json: exit %d, %v\n%s", code, err, stdout)
+	}
+	code, stdout, _ = runCLI(t, "validate", "--format", "json", "-f", spec, "--packages", pkgs, "--key", other)
+	if err := checkJSON(root, "validate", []byte(stdout)); code != 2 || err != nil || !strings.Contains(stdout, "the packages do not pass") || !strings.Contains(stdout, `"valid": false`) {
+		t.Errorf("validate --packages --format json with the wrong key: exit %d, %v\n%s", code, err, stdout)
 	}
 	withStdin(t, example, func() {
 		code, stdout, stderr := runCLI(t, "validate", "-f", "-", "--packages", pkgs, "--key", key)
