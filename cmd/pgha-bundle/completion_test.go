@@ -108,3 +108,57 @@ func TestBashCompletes(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestFishCompletes asks fish itself (complete -C) what it completes with
+// the generated script loaded.
+func TestFishCompletes(t *testing.T) {
+	fish := testutil.NeedTool(t, "fish", "fish")
+	_, script, _ := runCLI(t, "completion", "fish")
+	p := filepath.Join(t.TempDir(), "pgha-bundle.fish")
+	writeFile(t, p, script)
+	for line, want := range map[string]string{
+		"pgha-bundle va":          "validate\t",
+		"pgha-bundle build --fo":  "--format\t",
+		"pgha-bundle plan --pack": "--packages\t",
+		"pgha-bundle comp":        "completion\t",
+	} {
+		out, err := exec.Command(fish, "--no-config", "-c", "source "+p+"; complete -C '"+line+"'").CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), want) {
+			t.Errorf("fish %q<Tab>: %v\n%s", line, err, out)
+		}
+	}
+}
+
+// TestZshDispatch runs the zsh completion function with zsh's completion
+// helpers replaced by ones that print their arguments: each command gets
+// its own flags and the choices of its flags.
+func TestZshDispatch(t *testing.T) {
+	zsh := testutil.NeedTool(t, "zsh", "zsh")
+	_, script, _ := runCLI(t, "completion", "zsh")
+	p := filepath.Join(t.TempDir(), "_pgha-bundle")
+	writeFile(t, p, script)
+	run := func(words string, current int) string {
+		prog := `_describe() { print -r -- "describe $*" }; _arguments() { print -rl -- arguments "$@" }; compdef() { : }
+source ` + p + `; words=(` + words + `); CURRENT=` + strconv.Itoa(current) + `; _pgha_bundle`
+		out, err := exec.Command(zsh, "-f", "-c", prog).CombinedOutput()
+		if err != nil {
+			t.Fatalf("zsh: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := run("pgha-bundle va", 2); !strings.HasPrefix(out, "describe -t commands") {
+		t.Errorf("command position: %s", out)
+	}
+	out := run("pgha-bundle build --fo", 3)
+	for _, want := range []string{"--format[output FORMAT\\: text or json", ":format:(text json)", "(--file -f)-f[the cluster spec FILE", ":file:_files", "--out[output DIR", ":out:_directories"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("zsh build completion lacks %q:\n%s", want, out)
+		}
+	}
+	if out := run("pgha-bundle verify --os ", 3); !strings.Contains(out, "--os[target OS (el7, el8, el9)") || !strings.Contains(out, ":os:(el7 el8 el9)") {
+		t.Errorf("zsh verify --os:\n%s", out)
+	}
+	if out := run("pgha-bundle completion ", 3); !strings.Contains(out, "1:shell:(bash zsh fish)") {
+		t.Errorf("zsh completion's argument:\n%s", out)
+	}
+}
