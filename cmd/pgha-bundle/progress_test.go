@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
 )
 
 // runAsCLI makes the test binary run the CLI (see TestMain).
@@ -146,5 +147,54 @@ func TestProgressOnTerminal(t *testing.T) {
 	code, stdout, screen = runOnTerminal(t, "build", "-q", "-f", spec, "--packages", pkgs, "--key", key, "--out", out)
 	if code != 0 || stdout != "" || screen != "" {
 		t.Errorf("build -q on a terminal: exit %d, stdout %q, terminal %q", code, stdout, screen)
+	}
+}
+
+// progressRecorder sums the bytes of each phase.
+type progressRecorder struct {
+	order  []string
+	totals map[string]int64
+	done   map[string]int64
+	cur    string
+}
+
+func (p *progressRecorder) Start(label string, total int64) {
+	p.order = append(p.order, label)
+	p.totals[label], p.cur = total, label
+}
+
+func (p *progressRecorder) Add(n int64) { p.done[p.cur] += n }
+
+// TestBuildProgressCounts: the bytes a build reports are the bytes of the
+// packages it verifies (their total known beforehand) and of each bundle
+// and seed it writes.
+func TestBuildProgressCounts(t *testing.T) {
+	pkgs, key := packagesAndKey(t)
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "cluster.yaml")
+	writeFile(t, spec, string(cluster.Example()))
+	rec := &progressRecorder{totals: map[string]int64{}, done: map[string]int64{}}
+	res, err := pipeline.Run(pipeline.Options{SpecPath: spec, PackagesDir: pkgs, Keys: []string{key}, OutDir: dir, Progress: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rpmBytes int64
+	rpms, _ := filepath.Glob(filepath.Join(pkgs, "*.rpm"))
+	for _, p := range rpms {
+		fi, _ := os.Stat(p)
+		rpmBytes += fi.Size()
+	}
+	if rec.totals["verify packages"] != rpmBytes || rec.done["verify packages"] != rpmBytes {
+		t.Errorf("verify packages: total %d, done %d, want %d", rec.totals["verify packages"], rec.done["verify packages"], rpmBytes)
+	}
+	for _, n := range []string{"co7-node01", "co7-node02", "co7-node03"} {
+		b, _ := os.Stat(filepath.Join(res.Dir, "bundles", n+".tar.gz"))
+		s, _ := os.Stat(filepath.Join(res.Dir, "seeds", n+".iso"))
+		if b == nil || s == nil || rec.done["node "+n+" bundle"] != b.Size() || rec.done["node "+n+" seed"] != s.Size() {
+			t.Errorf("node %s: reported %d and %d bytes, wrote %v and %v", n, rec.done["node "+n+" bundle"], rec.done["node "+n+" seed"], b, s)
+		}
+	}
+	if want := "verify packages,node co7-node01 bundle,node co7-node01 seed,node co7-node02 bundle"; !strings.HasPrefix(strings.Join(rec.order, ","), want) {
+		t.Errorf("phases: %v", rec.order)
 	}
 }
