@@ -29,6 +29,11 @@ var DefaultEpoch = time.Unix(1577836800, 0).UTC() // 2020-01-01
 type Options struct {
 	// SpecPath is the cluster spec.
 	SpecPath string
+	// SpecData, when not nil, is the spec itself (read from standard
+	// input): SpecPath then only names it in problems and the manifest,
+	// its relative paths are relative to the working directory, and
+	// SecretsPath must be set.
+	SpecData []byte
 	// OutDir holds one directory per cluster: OutDir/<cluster>/.
 	OutDir string
 	// SecretsPath defaults to <spec without extension>.secrets.yaml beside the spec.
@@ -51,6 +56,9 @@ type Options struct {
 	Epoch time.Time
 	// Log receives one line per step; nil discards.
 	Log io.Writer
+	// Progress, when not nil, is told the bytes of the long steps as they
+	// go: the packages verified, each bundle and seed written.
+	Progress Progress
 	// Rand generates missing secrets; nil means crypto/rand.
 	Rand io.Reader
 	// Now is the time certificates are checked and issued at; zero means
@@ -76,6 +84,25 @@ type Options struct {
 	// afterSecretsRead, set by tests only, runs between reading the secrets
 	// file and writing it.
 	afterSecretsRead func()
+}
+
+// Progress follows the long steps of a build: Start begins one (total is
+// 0 when not known beforehand), Add counts bytes done.
+type Progress interface {
+	Start(label string, total int64)
+	Add(n int64)
+}
+
+func (o *Options) progressStart(label string, total int64) {
+	if o.Progress != nil {
+		o.Progress.Start(label, total)
+	}
+}
+
+func (o *Options) progressAdd(n int64) {
+	if o.Progress != nil {
+		o.Progress.Add(n)
+	}
 }
 
 // Rendered is a build before anything is written: the loaded spec, the
@@ -159,7 +186,7 @@ func load(opts Options) (*Rendered, error) {
 		return nil, err
 	}
 	opts.logf("==> load spec %s", opts.SpecPath)
-	spec, probs, err := cluster.Load(opts.SpecPath)
+	spec, probs, err := loadSpec(&opts)
 	if err != nil {
 		// A *cluster.SpecError carries every problem, warnings included.
 		return nil, err
@@ -201,7 +228,7 @@ func load(opts Options) (*Rendered, error) {
 	}
 
 	r.SecretsPath = opts.SecretsPath
-	if r.SecretsPath == "" {
+	if r.SecretsPath == "" && opts.SpecData == nil {
 		r.SecretsPath = DefaultSecretsPath(opts.SpecPath)
 	}
 	rnd := opts.Rand
@@ -215,6 +242,30 @@ func load(opts Options) (*Rendered, error) {
 	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}
 	r.rnd = rnd
 	return r, nil
+}
+
+// CheckPackages is what build checks before it reads the secrets: the spec,
+// then the packages verified and checked against it (PostgreSQL major,
+// the components' paths, the Patroni version gates), the same code build
+// runs. It writes, creates and locks nothing: validate --packages. The
+// secrets of the result are not loaded; its SecretsPath is empty for a
+// spec read from SpecData without one.
+func CheckPackages(opts Options) (*Rendered, error) {
+	return load(opts)
+}
+
+// errNoSecretsPath refuses to render a spec read from SpecData without a
+// secrets file named: none lies beside it.
+func errNoSecretsPath(opts *Options) error {
+	return fmt.Errorf("spec %s: a spec that is not a file has no secrets file beside it: name one with --secrets", opts.SpecPath)
+}
+
+// loadSpec loads the spec from SpecData, or else from the file SpecPath.
+func loadSpec(opts *Options) (*cluster.Spec, cluster.Problems, error) {
+	if opts.SpecData != nil {
+		return cluster.Parse(opts.SpecPath, opts.SpecData)
+	}
+	return cluster.Load(opts.SpecPath)
 }
 
 // loadSecrets locks the secrets file (the lock stays in r), loads it or makes

@@ -24,10 +24,13 @@ func newManifest(opts *Options, r *Rendered, epoch time.Time) (*manifest.Manifes
 	if opts.BaseProvides != "" {
 		inputs = append(inputs, struct{ kind, path string }{"base-provides", opts.BaseProvides})
 	}
-	for _, in := range inputs {
-		b, err := os.ReadFile(in.path)
-		if err != nil {
-			return nil, fmt.Errorf("manifest: %w", err)
+	for i, in := range inputs {
+		b := opts.SpecData
+		if i > 0 || b == nil {
+			var err error
+			if b, err = os.ReadFile(in.path); err != nil {
+				return nil, fmt.Errorf("manifest: %w", err)
+			}
 		}
 		m.Inputs = append(m.Inputs, manifest.Input{Kind: in.kind, Name: filepath.Base(in.path), SHA256: sha256Hex(b)})
 	}

@@ -595,9 +595,9 @@ func inputsOf(opts *Options, spec *cluster.Spec) []input {
 	if secretsPath == "" {
 		secretsPath = DefaultSecretsPath(opts.SpecPath)
 	}
-	ins := []input{
-		{"spec", opts.SpecPath, ""},
-		{"secrets file", secretsPath, ", and with it the cluster's CA key and passwords"},
+	ins := []input{{"secrets file", secretsPath, ", and with it the cluster's CA key and passwords"}}
+	if opts.SpecData == nil {
+		ins = append([]input{{"spec", opts.SpecPath, ""}}, ins...)
 	}
 	dir, keys := packageSources(spec, opts)
 	if dir != "" {

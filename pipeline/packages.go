@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
@@ -29,7 +31,13 @@ func scanPackages(spec *cluster.Spec, opts *Options) (*rpm.Set, error) {
 		}
 		return &rpm.Set{Components: comps, SignaturesChecked: true}, nil
 	}
+	var progress func(int64)
+	if opts.Progress != nil {
+		opts.progressStart("verify packages", rpmBytes(dir))
+		progress = opts.progressAdd
+	}
 	set, err := rpm.Scan(dir, rpm.ScanOptions{
+		Progress:      progress,
 		Keys:          keys,
 		AllowUnsigned: spec.Packages.AllowUnsigned,
 		OS:            spec.Cluster.OS,
@@ -52,6 +60,25 @@ func scanPackages(spec *cluster.Spec, opts *Options) (*rpm.Set, error) {
 		}
 	}
 	return set, nil
+}
+
+// rpmBytes is the size of the *.rpm files of dir, what Scan reads (0 when
+// the directory cannot be listed: Scan says why).
+func rpmBytes(dir string) int64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".rpm") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // packageSources is the packages directory and the key files the build

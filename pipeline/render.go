@@ -20,6 +20,9 @@ func Preview(opts Options) (*Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.SecretsPath == "" {
+		return nil, errNoSecretsPath(&opts)
+	}
 	r.Secrets, _, err = secrets.Preview(r.SecretsPath, r.rnd, r.want)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no secrets file %s: a spec is previewed with its cluster's secrets file, which only build creates; name it with --secrets, or build the spec once", r.SecretsPath)
@@ -40,6 +43,9 @@ func render(opts Options) (*Rendered, error) {
 	r, err := load(opts)
 	if err != nil {
 		return nil, err
+	}
+	if r.SecretsPath == "" {
+		return nil, errNoSecretsPath(&opts)
 	}
 	if err := r.loadSecrets(&opts, r.rnd, r.want); err != nil {
 		r.release()

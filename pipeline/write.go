@@ -45,6 +45,9 @@ func Run(opts Options) (res *Result, err error) {
 	if opts.OutDir == "" {
 		opts.OutDir = "out"
 	}
+	if opts.SpecData != nil && opts.SecretsPath == "" {
+		return nil, errNoSecretsPath(&opts)
+	}
 	var o *output
 	defer func() {
 		if o == nil {
@@ -178,7 +181,8 @@ func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package)
 		Components: w.r.Packages.Components,
 	}
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h), ctx: w.ctx}
+	w.opts.progressStart("node "+n.Name+" bundle", 0)
+	cw := &countingWriter{w: io.MultiWriter(f, h), ctx: w.ctx, progress: w.opts.progressAdd}
 	if err := bundle.Write(cw, in); err != nil {
 		return "", err
 	}
@@ -193,9 +197,10 @@ func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package)
 // countingWriter counts what it passes on, and stops a long write when the
 // build is interrupted.
 type countingWriter struct {
-	w   io.Writer
-	ctx context.Context
-	n   int64
+	w        io.Writer
+	ctx      context.Context
+	n        int64
+	progress func(int64)
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
@@ -204,6 +209,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	}
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if c.progress != nil {
+		c.progress(int64(n))
+	}
 	return n, err
 }
 
@@ -219,6 +227,7 @@ func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
 	w.m.Nodes[len(w.m.Nodes)-1].InstanceID = cloudinit.InstanceID(w.r.Spec, n.Name)
+	w.opts.progressStart("node "+n.Name+" seed", 0)
 	isoSum, err := cloudinit.WriteISO(iso, seed, bundlePath, w.epoch)
 	if err != nil {
 		return err
@@ -227,6 +236,7 @@ func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
 	if err != nil {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
+	w.opts.progressAdd(fi.Size())
 	w.known[iso] = payload.Entry{Mode: payload.FormatMode(fi.Mode()), Size: fi.Size(), SHA256: isoSum}
 	return nil
 }

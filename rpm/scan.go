@@ -94,7 +94,13 @@ func (r *Result) keySignature() *Signature {
 // Check verifies the package at path against keys (nil: digests only) and
 // checks it against the target.
 func Check(path string, keys *KeyRing, t Target) (*Report, error) {
-	res, err := VerifyFile(path, keys)
+	return CheckProgress(path, keys, t, nil)
+}
+
+// CheckProgress is Check that calls progress (when not nil) with the
+// number of bytes of each read of the file, for a progress display.
+func CheckProgress(path string, keys *KeyRing, t Target, progress func(n int64)) (*Report, error) {
+	res, err := verifyFile(path, keys, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +150,9 @@ type ScanOptions struct {
 	// target image (file paths may be added one per line). When set, every
 	// requirement the set itself does not satisfy must be listed there.
 	BaseProvides string
+	// Progress, when not nil, is called with the bytes of each read of
+	// the packages, for a progress display.
+	Progress func(n int64)
 }
 
 // Package is one verified package of a Set.
@@ -207,7 +216,7 @@ func Scan(dir string, opts ScanOptions) (*Set, error) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		rep, err := Check(p, keys, target)
+		rep, err := CheckProgress(p, keys, target, opts.Progress)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rpm %s: %w", e.Name(), err))
 			continue

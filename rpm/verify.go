@@ -231,6 +231,10 @@ func baseName(p string) string {
 // stops it from being read at all (missing, not a regular file); every
 // verdict on its content is in the Result.
 func VerifyFile(path string, keys *KeyRing) (*Result, error) {
+	return verifyFile(path, keys, nil)
+}
+
+func verifyFile(path string, keys *KeyRing, progress func(int64)) (*Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -241,7 +245,24 @@ func VerifyFile(path string, keys *KeyRing) (*Result, error) {
 	} else if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
+	if progress != nil {
+		return Verify(&progressReader{r: f, progress: progress}, keys), nil
+	}
 	return Verify(f, keys), nil
+}
+
+// progressReader reports the size of each read.
+type progressReader struct {
+	r        io.Reader
+	progress func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress(int64(n))
+	}
+	return n, err
 }
 
 // Verify reads one package from r exactly once, streaming: the headers are

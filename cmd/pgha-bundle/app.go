@@ -52,7 +52,26 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 			code = exitInternal
 		}
 	}()
-	app := &cli.App{
+	app := newApp(stdout, stderr)
+	err := app.Run(flagsFirst(args, app.Commands))
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(stderr, "pgha-bundle: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "pgha-bundle: %v\n", err)
+	return exitUsage
+}
+
+// newApp is the command line: every command, its flags and help, from
+// which the help, the completion scripts and the man page are made.
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
 		Name:  "pgha-bundle",
 		Usage: "offline seed ISOs and install bundles for a Patroni/etcd/HAProxy PostgreSQL cluster",
 		Description: "From one cluster spec and a directory of verified RPMs, pgha-bundle writes for every node\n" +
@@ -71,19 +90,6 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		ExitErrHandler:  func(*cli.Context, error) {}, // exit codes are decided below, not by os.Exit inside cli
 		Commands:        commandList(),
 	}
-	err := app.Run(flagsFirst(args, app.Commands))
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintf(stderr, "pgha-bundle: %v\n", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintf(stderr, "pgha-bundle: %v\n", err)
-	return exitUsage
 }
 
 // commands lists every subcommand; each lives in its own file.
@@ -91,8 +97,9 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand(),
 		initCommand(), validateCommand(), buildCommand(),
-		diffCommand(), inspectCommand(),
+		diffCommand(), inspectCommand(), planCommand(),
 		verifyCommand(),
+		completionCommand(), manCommand(),
 	}
 }
 

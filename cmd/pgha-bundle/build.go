@@ -23,7 +23,7 @@ func buildCommand() *cli.Command {
 		Name:  "build",
 		Usage: "verify the packages and write every node's configs, install bundle and seed ISO",
 		UsageText: "pgha-bundle build [-f cluster.yaml] [--packages DIR] [--key FILE]... [--out DIR] [--secrets FILE]\n" +
-			"                  [--base-provides FILE] [--seed-without-packages] [--wait]",
+			"                  [--base-provides FILE] [--seed-without-packages] [--wait] [--quiet] [--format text|json]",
 		Description: "Loads and validates the spec, verifies every RPM of the packages directory (digests and\n" +
 			"signatures against the keys), takes the component paths from the packages' file lists, renders\n" +
 			"every node's files, cross-checks them, and writes OUT/<cluster>/:\n" +
@@ -39,34 +39,49 @@ func buildCommand() *cli.Command {
 			"file that is damaged or of another cluster stops the build (restore FILE.prev, the version before\n" +
 			"its last change, or your backup). Builds of one secrets file take turns (FILE.lock). The same\n" +
 			"inputs give byte-identical outputs (SOURCE_DATE_EPOCH sets the\n" +
-			"timestamps).\n\n" +
+			"timestamps). With -f - the spec is read from standard input: its relative paths are then\n" +
+			"relative to the working directory, --secrets must name the secrets file, and the manifest\n" +
+			"records the spec as <stdin> with its sha256.\n\n" +
 			"Examples:\n" +
 			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY-vendor\n" +
 			"   pgha-bundle build --out /srv/pgha --seed-without-packages   # images that carry the RPMs\n" +
-			"   pgha-bundle build --base-provides el7-provides.txt          # check requires against the image",
+			"   pgha-bundle build --base-provides el7-provides.txt          # check requires against the image\n" +
+			"   render-spec | pgha-bundle build -f - --secrets prod.secrets.yaml   # a generated spec\n" +
+			"   pgha-bundle build --format json   # progress on stderr, one JSON document on stdout",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE`", TakesFile: true},
+			specFlag(),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out", Usage: "output `DIR`; the build goes to DIR/<cluster>"},
-			&cli.StringFlag{Name: "secrets", Usage: "secrets `FILE` (default: <spec>.secrets.yaml beside the spec)", TakesFile: true},
+			&cli.StringFlag{Name: "secrets", Usage: "secrets `FILE` (default: <spec>.secrets.yaml beside the spec; required with -f -)", TakesFile: true},
 			&cli.StringFlag{Name: "packages", Usage: "RPM `DIR` (default: packages.dir of the spec)", TakesFile: true},
 			&cli.StringSliceFlag{Name: "key", Usage: "OpenPGP public key `FILE` the RPMs must be signed with (repeatable; default: packages.keys)", TakesFile: true},
 			&cli.StringFlag{Name: "base-provides", Usage: "`FILE` with `rpm -qa --provides` of the target image: fail on requires it lacks", TakesFile: true},
 			&cli.BoolFlag{Name: "seed-without-packages", Usage: "leave the RPMs out of the bundle inside each seed ISO (images that carry them)"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait for another build running into the same OUT/<cluster> instead of failing"},
 			quietFlag(),
+			formatFlag(),
 			&cli.StringSliceFlag{Name: "install-arg", Usage: "extra `FLAG` for install.sh when the seed runs it checked against the flags install.sh takes (test images only, e.g. --skip-os-check)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("build takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
 			}
-			if c.String("file") == "-" {
-				return exitWith(exitUsage, errBuildStdin)
+			asJSON, err := wantJSON(c)
+			if err != nil {
+				return err
 			}
-			ctx, stop := interruptible(c.App.ErrWriter)
+			specPath, specData, err := specInput(c.String("file"))
+			if err != nil {
+				return exitWith(exitUsage, err)
+			}
+			if specData != nil && c.String("secrets") == "" {
+				return exitWith(exitUsage, errStdinSecrets)
+			}
+			bar := progressBar(c)
+			ctx, stop := interruptible(withBar(bar, c.App.ErrWriter))
 			defer stop()
-			res, err := pipeline.Run(pipeline.Options{
-				SpecPath:            c.String("file"),
+			opts := pipeline.Options{
+				SpecPath:            specPath,
+				SpecData:            specData,
 				OutDir:              c.String("out"),
 				SecretsPath:         c.String("secrets"),
 				PackagesDir:         c.String("packages"),
@@ -75,10 +90,20 @@ func buildCommand() *cli.Command {
 				SeedWithoutPackages: c.Bool("seed-without-packages"),
 				InstallArgs:         c.StringSlice("install-arg"),
 				Version:             version,
-				Log:                 buildLog(c),
+				Log:                 withBar(bar, buildLog(c, asJSON)),
 				Context:             ctx,
 				Wait:                c.Bool("wait"),
-			})
+			}
+			if bar != nil {
+				opts.Progress = bar
+			}
+			res, err := pipeline.Run(opts)
+			bar.Clear()
+			if asJSON {
+				if jerr := writeJSON(c.App.Writer, buildDoc(res, err)); jerr != nil {
+					return jerr
+				}
+			}
 			var intr *pipeline.InterruptedError
 			var sig caughtSignal
 			if errors.As(err, &intr) && errors.As(err, &sig) {
@@ -87,6 +112,9 @@ func buildCommand() *cli.Command {
 			var specErr *cluster.SpecError
 			if errors.As(err, &specErr) {
 				for _, p := range specErr.Problems {
+					if asJSON {
+						break // in the document
+					}
 					fmt.Fprintln(c.App.ErrWriter, p)
 				}
 				return exitWith(exitUsage, fmt.Errorf("build stopped: %s; the previous output is unchanged", plural(len(specErr.Problems.Errors()), "spec error")))
@@ -98,12 +126,43 @@ func buildCommand() *cli.Command {
 			if err != nil {
 				return exitWith(exitUsage, fmt.Errorf("build failed; the previous output is unchanged:\n%w", err))
 			}
-			if !c.Bool("quiet") {
+			if !c.Bool("quiet") && !asJSON {
 				fmt.Fprintf(c.App.Writer, "build %s of %d nodes in %s\n", res.BuildID, len(res.Rendered.Nodes), res.Dir)
 			}
 			return nil
 		},
 	}
+}
+
+// buildJSON is build --format json: what was written, or why not.
+type buildJSON struct {
+	Format   int           `json:"format"`
+	OK       bool          `json:"ok"`
+	Error    string        `json:"error"` // "" when ok
+	BuildID  string        `json:"build_id"`
+	Cluster  string        `json:"cluster"`
+	Dir      string        `json:"dir"`
+	Nodes    []string      `json:"nodes"`
+	Problems []jsonProblem `json:"problems"` // spec errors of a refused spec, warnings of a build
+}
+
+func buildDoc(res *pipeline.Result, err error) buildJSON {
+	doc := buildJSON{Format: jsonFormat, OK: err == nil, Nodes: []string{}, Problems: []jsonProblem{}}
+	if err != nil {
+		doc.Error = err.Error()
+		var specErr *cluster.SpecError
+		if errors.As(err, &specErr) {
+			doc.Problems = jsonProblems(specErr.Problems, nil)
+		}
+		return doc
+	}
+	doc.BuildID, doc.Dir = res.BuildID, res.Dir
+	doc.Cluster = res.Rendered.Spec.Cluster.Name
+	for _, n := range res.Rendered.Nodes {
+		doc.Nodes = append(doc.Nodes, n.Name)
+	}
+	doc.Problems = jsonProblems(res.Rendered.Warnings, nil)
+	return doc
 }
 
 // caughtSignal is the cause of a build stopped by a signal.

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -127,16 +130,54 @@ func TestSpecFromStdin(t *testing.T) {
 			t.Errorf("invalid: exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 	})
-	withStdin(t, string(cluster.Example()), func() {
-		out := t.TempDir()
-		code, stdout, errOut := runCLI(t, "build", "-f", "-", "--out", out)
-		if code != 2 || stdout != "" || !strings.HasPrefix(errOut, "pgha-bundle: build -f -: the build needs the spec as a file") {
-			t.Errorf("build -f -: exit %d, stdout %q, stderr %q", code, stdout, errOut)
+}
+
+// TestBuildFromStdin: build -f - renders what build -f FILE does (the same
+// node files, byte for byte), needs --secrets, and names the spec <stdin>.
+func TestBuildFromStdin(t *testing.T) {
+	pkgs, key := packagesAndKey(t)
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "cluster.yaml")
+	writeFile(t, spec, string(cluster.Example()))
+	sec := filepath.Join(dir, "s.yaml")
+	fromFile, fromStdin := filepath.Join(dir, "file"), filepath.Join(dir, "stdin")
+	for _, d := range []string{fromFile, fromStdin} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
 		}
-		if left, _ := os.ReadDir(out); len(left) != 0 {
-			t.Errorf("build -f - wrote %v", left)
+	}
+	if code, _, errOut := runCLI(t, "build", "-q", "-f", spec, "--packages", pkgs, "--key", key, "--secrets", sec, "--out", fromFile); code != 0 {
+		t.Fatalf("build -f FILE: exit %d: %s", code, errOut)
+	}
+	withStdin(t, string(cluster.Example()), func() {
+		code, stdout, errOut := runCLI(t, "build", "-f", "-", "--packages", pkgs, "--key", key, "--out", fromStdin)
+		if code != 2 || stdout != "" || !strings.Contains(errOut, "--secrets FILE") {
+			t.Errorf("build -f - without --secrets: exit %d, stdout %q, stderr %q", code, stdout, errOut)
+		}
+		if left, _ := os.ReadDir(fromStdin); len(left) != 0 {
+			t.Errorf("a refused build -f - wrote %v", left)
 		}
 	})
+	withStdin(t, string(cluster.Example()), func() {
+		code, stdout, errOut := runCLI(t, "build", "-f", "-", "--packages", pkgs, "--key", key, "--secrets", sec, "--out", fromStdin)
+		if code != 0 || !strings.Contains(stdout, "==> load spec <stdin>") {
+			t.Fatalf("build -f -: exit %d, stdout %q, stderr %q", code, stdout, errOut)
+		}
+	})
+	withStdin(t, strings.Replace(string(cluster.Example()), "os: el7", "os: el6", 1), func() {
+		code, _, errOut := runCLI(t, "build", "-f", "-", "--packages", pkgs, "--key", key, "--secrets", sec, "--out", fromStdin)
+		if code != 2 || !strings.HasPrefix(errOut, "<stdin>:11:7: ") {
+			t.Errorf("build -f - of an invalid spec: exit %d, stderr %q", code, errOut)
+		}
+	})
+	a, b := treeDigest(t, filepath.Join(fromFile, "pgcluster", "nodes")), treeDigest(t, filepath.Join(fromStdin, "pgcluster", "nodes"))
+	if a != b || len(a) < 1000 {
+		t.Errorf("the node files of build -f - differ from build -f FILE:\n%s\n%s", a, b)
+	}
+	m, err := os.ReadFile(filepath.Join(fromStdin, "pgcluster", "manifest.json"))
+	if err != nil || !strings.Contains(string(m), `"name": "\u003cstdin\u003e"`) {
+		t.Errorf("manifest of build -f - does not name the spec <stdin> (%v):\n%.600s", err, m)
+	}
 }
 
 func TestQuiet(t *testing.T) {
@@ -154,4 +195,30 @@ func TestQuiet(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "invalid: 1 error") || !strings.Contains(errOut, "c.yaml:11:7: ") {
 		t.Errorf("validate -q of an invalid spec: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+}
+
+// treeDigest lists every file under dir with its mode and sha256.
+func treeDigest(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(&b, "%v %x %s\n", fi.Mode(), sha256.Sum256(data), rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

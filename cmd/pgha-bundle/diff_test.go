@@ -36,6 +36,11 @@ type builds struct {
 var buildRoots []string
 
 func TestMain(m *testing.M) {
+	// The test binary is the CLI itself when a test runs it as a process
+	// (a terminal test needs a real process with its own stderr).
+	if os.Getenv(runAsCLI) == "1" {
+		os.Exit(run(append([]string{"pgha-bundle"}, os.Args[1:]...), os.Stdout, os.Stderr))
+	}
 	code := m.Run()
 	for _, r := range buildRoots {
 		os.RemoveAll(r)

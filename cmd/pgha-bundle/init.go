@@ -31,7 +31,7 @@ func initCommand() *cli.Command {
 			"   pgha-bundle init -o - | less                    # print the example\n" +
 			"   pgha-bundle init --from-ansible ansible-hosts -o prod.yaml",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "cluster.yaml", Usage: "write the spec to `FILE` (- for standard output)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "cluster.yaml", Usage: "write the spec to `FILE` (- for standard output)", TakesFile: true},
 			&cli.StringFlag{Name: "os", Value: cluster.DefaultExample.OS, Usage: "the nodes' `OS`: el7, el8 or el9"},
 			&cli.IntFlag{Name: "nodes", Value: cluster.DefaultExample.Nodes, Usage: "`N` members: 3, 5 or 7"},
 			&cli.StringFlag{Name: "network", Value: "static", Usage: "addressing `MODE`: static (cloud-init sets it) or dhcp (addresses are DHCP reservations)"},

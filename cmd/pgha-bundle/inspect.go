@@ -16,23 +16,35 @@ func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",
 		Usage:     "list what a seed ISO, a bundle or a build output holds, or print one file",
-		UsageText: "pgha-bundle inspect [--show-secrets] PATH [[NODE:]FILE]",
+		UsageText: "pgha-bundle inspect [--show-secrets] [--format text|json] PATH [[NODE:]FILE]",
 		Description: "Without FILE, lists every node's files (mode, owner:group, size, short sha256, path), seed files\n" +
 			"and packages. FILE is an absolute path on the node or seed:NAME (seed:user-data), prefixed with\n" +
 			"NODE: when PATH holds several nodes. The secret values the build recorded are redacted unless\n" +
-			"--show-secrets; a private key, or a secret file of a build that recorded none, is redacted whole.",
+			"--show-secrets; a private key, or a secret file of a build that recorded none, is redacted whole.\n" +
+			"--format json prints the listing as one JSON document (docs/cli.md).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "show-secrets", Usage: "print secret values as they are"},
+			formatFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return exitWith(exitUsage, fmt.Errorf("inspect wants a path and at most one file (usage: %s)", c.Command.UsageText))
+			}
+			asJSON, err := wantJSON(c)
+			if err != nil {
+				return err
+			}
+			if asJSON && c.NArg() == 2 {
+				return exitWith(exitUsage, fmt.Errorf("--format json lists what PATH holds; a FILE is printed as it is: leave out --format json, or FILE"))
 			}
 			side, err := sideLoaders(pipeline.Options{}).Load(c.Args().Get(0))
 			if err != nil {
 				return exitWith(exitUsage, err)
 			}
 			if c.NArg() == 1 {
+				if asJSON {
+					return writeJSON(c.App.Writer, inspectDoc(side))
+				}
 				return listSide(c.App.Writer, side)
 			}
 			f, err := findFile(side, c.Args().Get(1))
@@ -116,4 +128,45 @@ func findFile(side *diff.Side, spec string) (payload.File, error) {
 		}
 	}
 	return payload.File{}, fmt.Errorf("file %q: node %s has no such file", spec, n.Name)
+}
+
+// inspectJSON is inspect --format json: the listing.
+type inspectJSON struct {
+	Format int               `json:"format"`
+	Path   string            `json:"path"`
+	Kind   string            `json:"kind"` // build, bundle, iso or spec
+	Nodes  []inspectNodeJSON `json:"nodes"`
+}
+
+type inspectNodeJSON struct {
+	Name     string            `json:"name"`
+	Files    []inspectFileJSON `json:"files"`
+	Seed     []inspectFileJSON `json:"seed"`
+	Packages []diff.Package    `json:"packages"`
+}
+
+type inspectFileJSON struct {
+	Path   string `json:"path"`
+	Mode   string `json:"mode"` // octal permission bits, e.g. "0640"
+	Owner  string `json:"owner"`
+	Group  string `json:"group"`
+	Size   int    `json:"size"`
+	Digest string `json:"digest"` // "sha256:" and the first 8 hex digits, as the text listing shows
+	Secret bool   `json:"secret"`
+}
+
+func inspectDoc(side *diff.Side) inspectJSON {
+	doc := inspectJSON{Format: jsonFormat, Path: side.Label, Kind: string(side.Kind), Nodes: []inspectNodeJSON{}}
+	files := func(fs []payload.File) []inspectFileJSON {
+		out := []inspectFileJSON{}
+		for _, f := range fs {
+			out = append(out, inspectFileJSON{f.Path, payload.FormatMode(f.Mode), f.Owner, f.Group, len(f.Content), diff.ShortHash(f.Content), f.Secret})
+		}
+		return out
+	}
+	for _, n := range side.Nodes {
+		pk := append([]diff.Package{}, n.Packages...)
+		doc.Nodes = append(doc.Nodes, inspectNodeJSON{Name: n.Name, Files: files(n.Files), Seed: files(n.Seed), Packages: pk})
+	}
+	return doc
 }

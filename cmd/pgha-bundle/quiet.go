@@ -46,10 +46,15 @@ func isBuildStep(line string) bool {
 }
 
 // buildLog is where build writes its progress: all of it, or with --quiet
-// only what is not a progress step.
-func buildLog(c *cli.Context) io.Writer {
-	if c.Bool("quiet") {
-		return &quietWriter{w: c.App.Writer}
+// only what is not a progress step. With --format json standard output
+// holds the document alone, and the progress goes to standard error.
+func buildLog(c *cli.Context, asJSON bool) io.Writer {
+	w := c.App.Writer
+	if asJSON {
+		w = c.App.ErrWriter
 	}
-	return c.App.Writer
+	if c.Bool("quiet") {
+		return &quietWriter{w: w}
+	}
+	return w
 }

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
+)
+
+// runAsCLI makes the test binary run the CLI (see TestMain).
+const runAsCLI = "PGHA_BUNDLE_TEST_RUN_CLI"
+
+// openPTY opens a pseudo-terminal pair with the kernel's ioctls: the
+// master, read by the test, and the slave, the process's terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty slave: %v", err)
+	}
+	return m, s
+}
+
+// runOnTerminal runs the CLI as a process whose standard error is a
+// terminal; it returns standard output and what the terminal showed.
+func runOnTerminal(t *testing.T, args ...string) (code int, stdout, screen string) {
+	t.Helper()
+	master, slave := openPTY(t)
+	defer master.Close()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runAsCLI+"=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var scr bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		io.Copy(&scr, master) // ends with EIO once the process closed its side
+		close(done)
+	}()
+	err := cmd.Wait()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the terminal was not closed")
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), scr.String()
+}
+
+var barLine = regexp.MustCompile(`\r\x1b\[K(verify packages|verify) \[[#.]{24}\] +\d+%  [0-9.]+/[0-9.]+ (B|KiB|MiB)`)
+
+// TestProgressOnTerminal: on a terminal, build and verify draw a bar with
+// bytes and rate on standard error, redrawn in place, and their lines
+// stay whole; off a terminal, the same runs print plain lines only.
+func TestProgressOnTerminal(t *testing.T) {
+	pkgs, key := packagesAndKey(t)
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "cluster.yaml")
+	writeFile(t, spec, string(cluster.Example()))
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rpms, _ := filepath.Glob(filepath.Join(pkgs, "*.rpm"))
+
+	code, stdout, screen := runOnTerminal(t, append([]string{"verify", "--key", key}, rpms...)...)
+	if code != 0 {
+		t.Fatalf("verify on a terminal: exit %d\n%s\n%q", code, stdout, screen)
+	}
+	if !barLine.MatchString(screen) || !regexp.MustCompile(`KiB/s|MiB/s| B/s`).MatchString(screen) {
+		t.Errorf("verify drew no bar with bytes and rate on the terminal:\n%q", screen)
+	}
+	if !strings.Contains(screen, "[########################] 100%") {
+		t.Errorf("verify's bar never reached 100%%:\n%q", screen)
+	}
+	if strings.Contains(stdout, "\r") || strings.Count(stdout, " OK\n") != len(rpms) {
+		t.Errorf("verify's report on stdout is not one whole line per package:\n%q", stdout)
+	}
+	if strings.HasSuffix(strings.TrimRight(screen, "\r\n"), "%") {
+		t.Errorf("the bar is left on the screen at the end:\n%q", screen)
+	}
+
+	code, stdout, screen = runOnTerminal(t, "build", "-f", spec, "--packages", pkgs, "--key", key, "--out", out)
+	if code != 0 {
+		t.Fatalf("build on a terminal: exit %d\n%s\n%q", code, stdout, screen)
+	}
+	for _, want := range []string{"verify packages [", "node co7-node01 bundle  ", "node co7-node03 seed  "} {
+		if !strings.Contains(screen, "\r\x1b[K"+want) {
+			t.Errorf("build's terminal lacks %q:\n%q", want, screen)
+		}
+	}
+	if !barLine.MatchString(screen) {
+		t.Errorf("build drew no bar for the packages:\n%q", screen)
+	}
+	for _, step := range []string{"==> verify packages\n", "==> node co7-node02\n", "of 3 nodes in "} {
+		if !strings.Contains(stdout, step) {
+			t.Errorf("build's stdout lacks the step %q:\n%s", step, stdout)
+		}
+	}
+
+	// Off a terminal (a pipe): no bar, no escape, the same step lines.
+	cmd := exec.Command(os.Args[0], "build", "-f", spec, "--packages", pkgs, "--key", key, "--out", out)
+	cmd.Env = append(os.Environ(), runAsCLI+"=1")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build off a terminal: %v\n%s", err, e.String())
+	}
+	if strings.ContainsAny(o.String()+e.String(), "\r\x1b") || !strings.Contains(o.String(), "==> node co7-node02\n") {
+		t.Errorf("build off a terminal is not plain lines:\nstdout %q\nstderr %q", o.String(), e.String())
+	}
+
+	// --quiet on a terminal: nothing at all on success.
+	code, stdout, screen = runOnTerminal(t, "build", "-q", "-f", spec, "--packages", pkgs, "--key", key, "--out", out)
+	if code != 0 || stdout != "" || screen != "" {
+		t.Errorf("build -q on a terminal: exit %d, stdout %q, terminal %q", code, stdout, screen)
+	}
+}
+
+// progressRecorder sums the bytes of each phase.
+type progressRecorder struct {
+	order  []string
+	totals map[string]int64
+	done   map[string]int64
+	cur    string
+}
+
+func (p *progressRecorder) Start(label string, total int64) {
+	p.order = append(p.order, label)
+	p.totals[label], p.cur = total, label
+}
+
+func (p *progressRecorder) Add(n int64) { p.done[p.cur] += n }
+
+// TestBuildProgressCounts: the bytes a build reports are the bytes of the
+// packages it verifies (their total known beforehand) and of each bundle
+// and seed it writes.
+func TestBuildProgressCounts(t *testing.T) {
+	pkgs, key := packagesAndKey(t)
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "cluster.yaml")
+	writeFile(t, spec, string(cluster.Example()))
+	rec := &progressRecorder{totals: map[string]int64{}, done: map[string]int64{}}
+	res, err := pipeline.Run(pipeline.Options{SpecPath: spec, PackagesDir: pkgs, Keys: []string{key}, OutDir: dir, Progress: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rpmBytes int64
+	rpms, _ := filepath.Glob(filepath.Join(pkgs, "*.rpm"))
+	for _, p := range rpms {
+		fi, _ := os.Stat(p)
+		rpmBytes += fi.Size()
+	}
+	if rec.totals["verify packages"] != rpmBytes || rec.done["verify packages"] != rpmBytes {
+		t.Errorf("verify packages: total %d, done %d, want %d", rec.totals["verify packages"], rec.done["verify packages"], rpmBytes)
+	}
+	for _, n := range []string{"co7-node01", "co7-node02", "co7-node03"} {
+		b, _ := os.Stat(filepath.Join(res.Dir, "bundles", n+".tar.gz"))
+		s, _ := os.Stat(filepath.Join(res.Dir, "seeds", n+".iso"))
+		if b == nil || s == nil || rec.done["node "+n+" bundle"] != b.Size() || rec.done["node "+n+" seed"] != s.Size() {
+			t.Errorf("node %s: reported %d and %d bytes, wrote %v and %v", n, rec.done["node "+n+" bundle"], rec.done["node "+n+" seed"], b, s)
+		}
+	}
+	if want := "verify packages,node co7-node01 bundle,node co7-node01 seed,node co7-node02 bundle"; !strings.HasPrefix(strings.Join(rec.order, ","), want) {
+		t.Errorf("phases: %v", rec.order)
+	}
+}

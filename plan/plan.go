@@ -1,0 +1,284 @@
+// Package plan says, offline, what install.sh does on each node of a build
+// and in which order upgrade.sh takes the nodes from one build to the next.
+// It reads only the node payload (payload.Node: every file with its mode
+// and owner) and the facts install.sh itself reads from it
+// (/etc/pgha-bundle/node.env), and follows install.sh's steps, so a plan
+// and a run of install.sh --dry-run name the same files, directories and
+// accounts (a test runs both and compares).
+package plan
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/payload"
+)
+
+// Format is the "format" of the JSON documents.
+const Format = 1
+
+// NodeEnv is the payload file holding the facts the scripts read.
+const NodeEnv = "/etc/pgha-bundle/node.env"
+
+// Receipt is where install.sh records what it did.
+const Receipt = "/var/lib/pgha-bundle/receipt.json"
+
+// hostsBlock is the payload file install.sh merges into /etc/hosts.
+const hostsBlock = "/etc/pgha-bundle/hosts"
+
+// Node is one node of a build: its payload and its packages.
+type Node struct {
+	Payload  payload.Node
+	Packages []Package
+}
+
+// Package is one RPM a node installs.
+type Package struct {
+	Name  string `json:"name"`
+	NEVRA string `json:"nevra"`
+}
+
+// Install is the plan of install.sh on every node of a build.
+type Install struct {
+	Format  int           `json:"format"`
+	Kind    string        `json:"kind"` // "install"
+	Source  string        `json:"source"`
+	Cluster string        `json:"cluster"`
+	Nodes   []NodeInstall `json:"nodes"`
+}
+
+// NodeInstall is install.sh's steps on one node, in its order.
+type NodeInstall struct {
+	Node        string    `json:"node"`
+	Address     string    `json:"address"`
+	OS          string    `json:"os"`
+	Checks      []string  `json:"checks"`
+	Packages    []Package `json:"packages"`
+	Accounts    []string  `json:"accounts"`
+	Directories []Dir     `json:"directories"`
+	Files       []File    `json:"files"`
+	HostsBlock  string    `json:"hosts_block"` // the payload file merged into /etc/hosts; "" when none
+	MaskUnits   []string  `json:"mask_units"`
+	Firewall    Firewall  `json:"firewall"`
+	Watchdog    bool      `json:"watchdog"`
+	Receipt     string    `json:"receipt"`
+	Start       []Unit    `json:"start"`
+}
+
+// Dir is a directory install.sh creates when missing and whose mode and
+// owner it sets.
+type Dir struct {
+	Path  string `json:"path"`
+	Mode  string `json:"mode"`
+	Owner string `json:"owner"`
+	Group string `json:"group"`
+	Note  string `json:"note"` // e.g. "only when missing"
+}
+
+// File is a payload file install.sh installs.
+type File struct {
+	Path   string `json:"path"`
+	Mode   string `json:"mode"`
+	Owner  string `json:"owner"`
+	Group  string `json:"group"`
+	Secret bool   `json:"secret"`
+}
+
+// Firewall is what install.sh opens when firewalld runs: ports to the
+// whole zone, and rich rules opening the member ports to each member.
+type Firewall struct {
+	ZonePorts   []string `json:"zone_ports"`
+	MemberRules []Rule   `json:"member_rules"`
+}
+
+// Rule opens Port to Address.
+type Rule struct {
+	Address string `json:"address"`
+	Port    string `json:"port"`
+}
+
+// Unit is a systemd unit install.sh starts and the health it waits for.
+type Unit struct {
+	Name string `json:"name"`
+	Gate string `json:"gate"`
+}
+
+// Facts are node.env's settings, as the scripts source them.
+type Facts map[string]string
+
+// FactsOf reads the facts of a node from its payload.
+func FactsOf(n payload.Node) (Facts, error) {
+	f, ok := n.Lookup(NodeEnv)
+	if !ok {
+		return nil, fmt.Errorf("node %s: the payload has no %s, the facts install.sh reads", n.Name, NodeEnv)
+	}
+	return ParseEnv(string(f.Content))
+}
+
+// ParseEnv reads KEY=VALUE lines with shell quoting ('…', "…" without
+// expansions, '\” escapes); comments and blank lines are skipped.
+func ParseEnv(s string) (Facts, error) {
+	out := Facts{}
+	for i, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: want KEY=VALUE", NodeEnv, i+1)
+		}
+		val, err := unquote(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %s: %w", NodeEnv, i+1, k, err)
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+func unquote(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return "", fmt.Errorf("unterminated quote")
+			}
+			b.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+		case '"':
+			j := strings.IndexByte(s[i+1:], '"')
+			if j < 0 {
+				return "", fmt.Errorf("unterminated quote")
+			}
+			b.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+		case '\\':
+			if i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}
+
+// ForInstall plans install.sh on each node.
+func ForInstall(source string, nodes []Node) (*Install, error) {
+	p := &Install{Format: Format, Kind: "install", Source: source, Nodes: []NodeInstall{}}
+	for _, n := range nodes {
+		ni, cluster, err := nodeInstall(n)
+		if err != nil {
+			return nil, err
+		}
+		p.Cluster = cluster
+		p.Nodes = append(p.Nodes, ni)
+	}
+	sort.Slice(p.Nodes, func(i, j int) bool { return p.Nodes[i].Node < p.Nodes[j].Node })
+	return p, nil
+}
+
+func nodeInstall(n Node) (NodeInstall, string, error) {
+	f, err := FactsOf(n.Payload)
+	if err != nil {
+		return NodeInstall{}, "", err
+	}
+	ni := NodeInstall{
+		Node: n.Payload.Name, Address: f["PGHA_ADDRESS"], OS: f["PGHA_OS"],
+		Packages: append([]Package{}, n.Packages...), Receipt: Receipt,
+		Accounts: Accounts(n.Payload), Directories: Directories(n.Payload, f), Files: []File{},
+		MaskUnits: []string{"postgresql.service"},
+	}
+	sort.Slice(ni.Packages, func(i, j int) bool { return ni.Packages[i].Name < ni.Packages[j].Name })
+	ports := func(keys ...string) []string {
+		var out []string
+		for _, k := range keys {
+			if v := f["PGHA_PORT_"+k]; v != "" {
+				out = append(out, v+"/tcp")
+			}
+		}
+		return out
+	}
+	zone := ports("POSTGRESQL", "HAPROXY_RW", "HAPROXY_RO", "HAPROXY_STATS")
+	members := ports("ETCD_CLIENT", "ETCD_PEER", "PATRONI_API")
+	ni.Checks = []string{
+		"systemd runs the host",
+		"the OS is " + f["PGHA_OS"],
+		"the host has the address " + f["PGHA_ADDRESS"],
+		"ports free (or ours): " + strings.Join(append(append([]string{}, zone...), members...), " "),
+		"PGDATA " + f["PGHA_PGDATA"] + " is empty or this cluster's",
+		"etcd data " + f["PGHA_ETCD_DATA_DIR"] + " is empty or this cluster's",
+		"the bundle's files and packages match its SHA256SUMS and signatures",
+	}
+	for _, file := range n.Payload.Files {
+		ni.Files = append(ni.Files, File{Path: file.Path, Mode: payload.FormatMode(file.Mode), Owner: file.Owner, Group: file.Group, Secret: file.Secret})
+	}
+	if _, ok := n.Payload.Lookup(hostsBlock); ok {
+		ni.HostsBlock = hostsBlock
+	}
+	if m := f["PGHA_PG_MAJOR"]; m != "" {
+		ni.MaskUnits = append(ni.MaskUnits, "postgresql-"+m+".service")
+	}
+	ni.Firewall = Firewall{ZonePorts: zone, MemberRules: []Rule{}}
+	if ni.Firewall.ZonePorts == nil {
+		ni.Firewall.ZonePorts = []string{}
+	}
+	for _, port := range members {
+		for _, m := range strings.Fields(f["PGHA_MEMBERS"]) {
+			_, addr, _ := strings.Cut(m, "=")
+			ni.Firewall.MemberRules = append(ni.Firewall.MemberRules, Rule{Address: addr, Port: port})
+		}
+	}
+	ni.Watchdog = f["PGHA_WATCHDOG"] != "" && f["PGHA_WATCHDOG"] != "off"
+	ni.Start = []Unit{
+		{"etcd", "etcd member healthy"},
+		{"patroni", "Patroni healthy (GET /health 200)"},
+		{"haproxy", "HAProxy checked every server"},
+	}
+	return ni, f["PGHA_CLUSTER"], nil
+}
+
+// Accounts are the service accounts install.sh makes when the packages
+// did not: the owners and groups of the payload files, and postgres;
+// root aside.
+func Accounts(n payload.Node) []string {
+	seen := map[string]bool{"postgres": true}
+	for _, f := range n.Files {
+		seen[f.Owner], seen[f.Group] = true, true
+	}
+	delete(seen, "root")
+	delete(seen, "")
+	out := make([]string, 0, len(seen))
+	for a := range seen {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Directories are the data directories install.sh makes (ensure_dirs):
+// PGDATA's parent when missing, PGDATA, etcd's data and the WAL archive.
+func Directories(n payload.Node, f Facts) []Dir {
+	etcd := "root"
+	for _, a := range Accounts(n) {
+		if a == "etcd" {
+			etcd = "etcd"
+		}
+	}
+	var out []Dir
+	if parent := path.Dir(f["PGHA_PGDATA"]); parent != "/" && parent != "." {
+		out = append(out, Dir{parent, "0700", "postgres", "postgres", "only when missing; an existing one is left as it is"})
+	}
+	out = append(out, Dir{f["PGHA_PGDATA"], "0700", "postgres", "postgres", "PGDATA"})
+	out = append(out, Dir{f["PGHA_ETCD_DATA_DIR"], "0700", etcd, etcd, "etcd data"})
+	if a := f["PGHA_ARCHIVE_DIR"]; a != "" {
+		out = append(out, Dir{a, "0700", "postgres", "postgres", "WAL archive"})
+	}
+	return out
+}
