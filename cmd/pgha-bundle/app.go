@@ -92,7 +92,7 @@ func commands() []*cli.Command {
 		versionCommand(),
 		initCommand(), validateCommand(), buildCommand(),
 		diffCommand(), inspectCommand(),
-		verifyCommand(),
+		verifyCommand(), connectCommand(),
 	}
 }
 
