@@ -12,6 +12,8 @@
 #                         redacted (default: a fresh directory under /tmp)
 #   PGHA_E2E_FAULTS_DIRECT=1  install with install.sh run by the test instead
 #                         of from the seeds through cloud-init
+#   PGHA_E2E_RUN          the tests to run (default ^TestFaults$; make e2e-vip: ^TestVIP$)
+#   PGHA_E2E_TIMEOUT      go test's timeout (default 17m)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,9 +67,12 @@ cleanup() {
 	while read -r m; do
 		umount -l "$m" 2>/dev/null || true
 	done < <(awk -v id="/pgha-e2e-faults-$id-" 'index($5, id) { print $5 }' /proc/self/mountinfo)
-	if [ -e "/run/netns/pghaf-$id" ]; then
-		ip netns del "pghaf-$id" || true
-	fi
+	local ns
+	for ns in "pghaf-$id" "pghav-$id"; do
+		if [ -e "/run/netns/$ns" ]; then
+			ip netns del "$ns" || true
+		fi
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -81,9 +86,9 @@ set +e
 # shellcheck disable=SC2016 # expanded by the inner bash
 setsid bash -c '
 	cd "$1" || exit 2
-	go test -tags e2e -count=1 -v -timeout 17m -run "^TestFaults$" ./e2e/faults/ 2>&1 | tee "$2"
+	go test -tags e2e -count=1 -v -timeout "$4" -run "$3" ./e2e/faults/ 2>&1 | tee "$2"
 	exit "${PIPESTATUS[0]}"
-' run-e2e-faults "$root" "$log" &
+' run-e2e-faults "$root" "$log" "${PGHA_E2E_RUN:-^TestFaults\$}" "${PGHA_E2E_TIMEOUT:-17m}" &
 test_pid=$!
 wait "$test_pid"
 rc=$?
