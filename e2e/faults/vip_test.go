@@ -224,11 +224,19 @@ func (h *harness) vipClient() (*vipWatch, error) {
 	h.clientNS = "/run/netns/" + name
 	v := &vipWatch{h: h, ns: name, macs: map[string]string{}, away: map[string]bool{}, marks: map[string]time.Time{}}
 	for _, n := range h.nodes {
-		out, err := n.netExec(h.ctx, "", "cat", "/sys/class/net/host0/address")
+		out, err := n.netExec(h.ctx, "", "ip", "-o", "link", "show", "dev", "host0")
 		if err != nil {
 			return nil, err
 		}
-		v.macs[n.name] = strings.TrimSpace(string(out))
+		f := strings.Fields(string(out))
+		for i := range f {
+			if f[i] == "link/ether" && i+1 < len(f) {
+				v.macs[n.name] = f[i+1]
+			}
+		}
+		if v.macs[n.name] == "" {
+			return nil, fmt.Errorf("%s: no MAC address in %q", n.name, out)
+		}
 	}
 	return v, nil
 }
