@@ -2,7 +2,10 @@ package templates
 
 import (
 	"bytes"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,5 +251,94 @@ func TestVIPCheckScripts(t *testing.T) {
 		if out, err := exec.Command(shellcheck, path).CombinedOutput(); err != nil {
 			t.Errorf("shellcheck %s check: %v\n%s", mode, err, out)
 		}
+	}
+}
+
+// The haproxy-mode check, run for real against a stand-in stats page and
+// PostgreSQL port: it passes only when exactly one server is UP behind the
+// read-write port and this node connects to it, and fails when any of that
+// breaks.
+func TestVIPCheckHAProxyMode(t *testing.T) {
+	testutil.NeedTool(t, "curl", "curl")
+	dir := t.TempDir()
+	n := renderVIP(t, cluster.VIPModeHAProxy, withKeepalived(el9Components, "2.2.8"))[0]
+	script := string(file(t, n, vipPaths.Check).Content)
+
+	pg, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := pg.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	defer pg.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+
+	var csv string
+	stats := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "haproxy" || p != "statspw" || r.URL.RawQuery != "" && r.URL.Path != "/;csv" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, csv)
+	}))
+	defer stats.Close()
+	cfg := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfg, []byte("listen stats\n    stats auth haproxy:statspw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	header := "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight\n"
+	row := func(px, sv, status string) string {
+		return px + "," + sv + ",0,0,0,0,,0,0,0,,0,,0,0,0,0," + status + ",1\n"
+	}
+	for _, tt := range []struct {
+		name   string
+		csv    string
+		pgPort int
+		ok     bool
+	}{
+		{"one primary up and reachable", row("primary", "FRONTEND", "OPEN") + row("primary", "co7-node02", "UP") + row("primary", "co7-node01", "DOWN") + row("replicas", "co7-node01", "UP") + row("primary", "BACKEND", "UP"), 0, true},
+		{"no primary up", row("primary", "co7-node01", "DOWN") + row("primary", "co7-node02", "DOWN") + row("replicas", "co7-node01", "UP"), 0, false},
+		{"two primaries up", row("primary", "co7-node01", "UP") + row("primary", "co7-node02", "UP"), 0, false},
+		{"primary up but unreachable", row("primary", "co7-node02", "UP"), closedPort, false},
+		{"stats page down", "", 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			csv = header + tt.csv
+			port := pg.Addr().(*net.TCPAddr).Port
+			if tt.pgPort != 0 {
+				port = tt.pgPort
+			}
+			url := stats.URL + "/;csv"
+			if tt.csv == "" {
+				url = "http://127.0.0.1:" + strconv.Itoa(closedPort) + "/;csv"
+			}
+			s := strings.NewReplacer(
+				"/etc/haproxy/haproxy.cfg", cfg,
+				"'http://192.168.0.81:7000/;csv'", "'"+url+"'",
+				"'192.168.0.81'", "'127.0.0.1'", "'192.168.0.82'", "'127.0.0.1'", "'192.168.0.83'", "'127.0.0.1'",
+				`"$addr" 5432`, `"$addr" `+strconv.Itoa(port),
+			).Replace(script)
+			path := filepath.Join(dir, "check")
+			if err := os.WriteFile(path, []byte(s), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			err := exec.Command("bash", path).Run()
+			if (err == nil) != tt.ok {
+				t.Errorf("check exit %v, want success %v\n%s", err, tt.ok, s)
+			}
+		})
 	}
 }
