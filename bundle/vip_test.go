@@ -110,3 +110,36 @@ func TestInstallVIP(t *testing.T) {
 		t.Errorf("firewalld rule or port left behind: %s", e.Name())
 	}
 }
+
+// A config-only upgrade that changes keepalived.conf restarts keepalived,
+// and only then.
+func TestUpgradeRestartsKeepalived(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	in := vipInput(t, h.dir)
+	h.extract(in)
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		setContent(n, "/etc/keepalived/keepalived.conf", "vrrp_instance demo {\n    priority 100\n}\n")
+	})
+	h.extract(v2)
+	out, code := h.run("upgrade.sh")
+	if code != 0 {
+		t.Fatalf("upgrade exit %d\n%s", code, out)
+	}
+	if index(h.calls(), "systemctl restart keepalived") < 0 {
+		t.Errorf("keepalived not restarted after its config changed:\n%s", strings.Join(h.calls(), "\n"))
+	}
+	v3 := newer(t, h, v2, "v3", func(n *Input) {
+		setContent(n, "/etc/patroni/dcs.yml", "ttl: 40\nloop_wait: 10\n")
+	})
+	h.extract(v3)
+	if out, code := h.run("upgrade.sh"); code != 0 {
+		t.Fatalf("upgrade v3 exit %d\n%s", code, out)
+	}
+	if i := index(h.calls(), "systemctl restart keepalived"); i >= 0 {
+		t.Error("keepalived restarted though its files did not change")
+	}
+}
