@@ -21,6 +21,9 @@ type Spec struct {
 	Etcd       Etcd       `yaml:"etcd"`
 	Users      []User     `yaml:"users"`
 	Packages   Packages   `yaml:"packages"`
+	// VIP, when set, is one address for clients that moves between the
+	// members (vip.go); nil when the spec has no vip section.
+	VIP *VIP `yaml:"vip"`
 
 	// file is the spec's file name, as given to Parse or Load.
 	file string
@@ -54,6 +57,9 @@ type Node struct {
 	// Address is the node's IPv4 or IPv6 address, used by every component.
 	Address string `yaml:"address"`
 	Tags    Tags   `yaml:"tags"`
+	// VIPInterface, when set, is the interface that carries the virtual IP
+	// on this node, where it differs from vip.interface.
+	VIPInterface string `yaml:"vip_interface"`
 }
 
 // Tags are Patroni member tags.

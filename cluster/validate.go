@@ -48,6 +48,7 @@ func (s *Spec) validate(set map[string]bool) Problems {
 	c.archive()
 	c.haproxyEtcd()
 	c.usersPackages()
+	c.vip() // vip.go
 	pgdata := s.PostgreSQL.DataDir
 	if pgdata != "" && (path.Clean(pgdata) != pgdata || !nodePathRe.MatchString(pgdata)) {
 		pgdata = "" // reported above

@@ -239,7 +239,7 @@ func load(opts Options) (*Rendered, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now}
+	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now, VRRP: spec.VIP != nil}
 	r.rnd = rnd
 	return r, nil
 }
@@ -321,5 +321,9 @@ func certIdentities(spec *cluster.Spec) []secrets.Identity {
 	}
 	// Test-only widening: cluster.allow_loopback is accepted for clusters
 	// sharing one host's loopback (the end-to-end tests), never a real one.
-	return secrets.NodeIdentities(members, spec.Cluster.AllowLoopback)
+	ids := secrets.NodeIdentities(members, spec.Cluster.AllowLoopback)
+	if spec.VIP != nil {
+		ids = secrets.WithVIP(ids, spec.VIP.Address)
+	}
+	return ids
 }

@@ -91,6 +91,10 @@ func Run(opts Options) (res *Result, err error) {
 			return nil, err
 		}
 	}
+	// The client connection strings beside the nodes (cluster/connect.go).
+	if err := os.WriteFile(filepath.Join(o.tmp, "connect.txt"), []byte(r.Spec.ConnectText()), 0o644); err != nil {
+		return nil, fmt.Errorf("connect.txt: %w", err)
+	}
 	if err := w.finish(); err != nil {
 		return nil, err
 	}

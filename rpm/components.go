@@ -18,6 +18,8 @@ type Components struct {
 	Patroni    PatroniComponent    `json:"patroni"`
 	Etcd       EtcdComponent       `json:"etcd"`
 	HAProxy    HAProxyComponent    `json:"haproxy"`
+	// Keepalived is nil when no package installs it (keepalived.go).
+	Keepalived *KeepalivedComponent `json:"keepalived,omitempty"`
 }
 
 // PostgreSQLComponent is the server: the directory holding postgres, pg_ctl,
@@ -260,6 +262,11 @@ func FindComponents(pkgs []Package, pre Preinstalled) (Components, error) {
 		c.HAProxy = HAProxyComponent{Package: cand.pkg.NEVRA, Version: cand.pkg.Version, Bin: cand.dir + "/haproxy"}
 	} else {
 		c.HAProxy = HAProxyComponent{Bin: pre.HAProxyBin}
+	}
+	if k, err := findKeepalived(owner); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Keepalived = k
 	}
 	return c, errors.Join(errs...)
 }

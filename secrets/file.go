@@ -78,6 +78,8 @@ type Want struct {
 	Cluster string
 	Nodes   []Identity
 	Now     time.Time
+	// VRRP asks for a vrrp_password: the cluster has a virtual IP.
+	VRRP bool
 }
 
 // Load reads a secrets file and checks it whole, whatever cluster it is of:
@@ -150,6 +152,9 @@ func prepare(path string, s *Secrets, rnd io.Reader, want Want) (*Secrets, Repor
 	if s.Cluster == "" {
 		s.Cluster = want.Cluster
 		rep.Filled = append(rep.Filled, "cluster")
+	}
+	if err := s.fillVRRP(rnd, want, &rep); err != nil {
+		return nil, rep, fmt.Errorf("secrets %s: %w", path, err)
 	}
 	c, err := s.ensureTLS(rnd, want.Now, want.Cluster, want.Nodes)
 	if err != nil {
@@ -244,7 +249,7 @@ func checksOut(path string) bool {
 
 // keys lists the keys of the file in the order they are written.
 var keys = []string{"cluster", "superuser_password", "replication_password", "rewind_password",
-	"restapi_password", "haproxy_stats_password", "tls"}
+	"restapi_password", "haproxy_stats_password", "vrrp_password", "tls"}
 
 // parse checks data whole and returns the secrets, or the line and reason of
 // the first problem. Reasons name keys and YAML kinds, never values nor Go
@@ -282,6 +287,8 @@ func parse(data []byte) (*Secrets, int, string) {
 			return text(k, v, key, &s.Cluster)
 		case "tls":
 			return parseTLS(k, v, &s.TLS, lines)
+		case "vrrp_password":
+			return text(k, v, key, &s.VRRPPassword)
 		}
 		for _, f := range s.fields() {
 			if f.key == key {
@@ -430,6 +437,11 @@ func check(s *Secrets, lines map[string]int) (int, string) {
 			return lines[f.key], err.Error()
 		}
 	}
+	if s.VRRPPassword != "" {
+		if err := validPassword("vrrp_password", s.VRRPPassword); err != nil {
+			return lines["vrrp_password"], err.Error()
+		}
+	}
 	if _, _, err := s.TLS.ca(); err != nil {
 		line := lines["tls.ca_cert"]
 		if strings.HasPrefix(err.Error(), "tls.ca_key") {
@@ -563,6 +575,9 @@ func (f *File) Load(rnd io.Reader, want Want) (*Secrets, Report, error) {
 		s.Cluster = want.Cluster
 		c, err := s.ensureTLS(rnd, want.Now, want.Cluster, want.Nodes)
 		if err != nil {
+			return nil, Report{}, fmt.Errorf("secrets %s: %w", f.path, err)
+		}
+		if err := s.fillVRRP(rnd, want, &Report{}); err != nil {
 			return nil, Report{}, fmt.Errorf("secrets %s: %w", f.path, err)
 		}
 		return s, Report{New: true, Issued: c.issued}, nil

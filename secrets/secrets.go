@@ -26,7 +26,10 @@ type Secrets struct {
 	RewindPassword       string `yaml:"rewind_password"`
 	RestAPIPassword      string `yaml:"restapi_password"`
 	HAProxyStatsPassword string `yaml:"haproxy_stats_password"`
-	TLS                  TLS    `yaml:"tls,omitempty"`
+	// VRRPPassword authenticates keepalived's VRRP advertisements; only
+	// clusters with a virtual IP have one (vrrp.go).
+	VRRPPassword string `yaml:"vrrp_password,omitempty"`
+	TLS          TLS    `yaml:"tls,omitempty"`
 }
 
 const header = "# pgha-bundle cluster secrets: generated once, reused by every build.\n" +
@@ -80,6 +83,9 @@ func (s *Secrets) Values() []string {
 			out = append(out, f.String())
 		}
 	}
+	if s.VRRPPassword != "" {
+		out = append(out, s.VRRPPassword, s.VRRPAuthPass())
+	}
 	if s.TLS.CAKey != "" {
 		out = append(out, s.TLS.CAKey)
 	}
@@ -119,6 +125,9 @@ func (s *Secrets) Validate() error {
 		if err := validPassword(f.key, f.String()); err != nil {
 			return err
 		}
+	}
+	if s.VRRPPassword != "" {
+		return validPassword("vrrp_password", s.VRRPPassword)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ var tmpl = template.Must(template.New("").Funcs(template.FuncMap{
 	"sh":       shellQuote,
 	"hostport": hostPort,
 	"indent":   indent,
+	"neg":      func(i int) int { return -i },
 }).ParseFS(files, "files/*.tmpl"))
 
 // Database and API user names; their passwords are in the secrets file.

@@ -34,7 +34,8 @@ type view struct {
 	Users      struct{ Superuser, Replication, Rewind, RestAPI, HAProxyStats string }
 	Secrets    *secrets.Secrets
 	PKI        struct{ CA, Cert, EtcdKey, PatroniKey string }
-	DCS        string // the bootstrap.dcs section, rendered first
+	DCS        string   // the bootstrap.dcs section, rendered first
+	VIP        *vipView // nil without a virtual IP (vip.go)
 }
 
 type member struct{ Name, Address, FQDN string }
@@ -166,6 +167,12 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 	if spec.HAProxy.ReplicaMaxLag != "" {
 		v.HAProxy.ReplicaCheck = "/replica?lag=" + spec.HAProxy.ReplicaMaxLag
 	}
+
+	vip, err := newVIPView(spec, *self, comp, sec)
+	if err != nil {
+		return nil, err
+	}
+	v.VIP = vip
 
 	v.LeaderFlag = comp.Patroni.LeaderFlag()
 	v.Bin = binView{

@@ -79,6 +79,7 @@ mask_distro_postgresql
 open_firewall
 selinux_setup
 setup_watchdog
+setup_vip_sysctl
 write_receipt
 start_services
 

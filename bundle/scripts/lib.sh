@@ -222,6 +222,7 @@ mark_service() {
 	/etc/etcd/* | /etc/systemd/system/etcd.service) SERVICE_CHANGED[etcd]=1 ;;
 	/etc/patroni/patroni.yml | /etc/systemd/system/patroni.service) SERVICE_CHANGED[patroni]=1 ;;
 	/etc/haproxy/* | /etc/systemd/system/haproxy.service) SERVICE_CHANGED[haproxy]=1 ;;
+	/etc/keepalived/*) SERVICE_CHANGED[keepalived]=1 ;;
 	/etc/pgha-bundle/pki/etcd.key) SERVICE_CHANGED[etcd]=1 ;;
 	/etc/pgha-bundle/pki/patroni.key) SERVICE_CHANGED[patroni]=1 ;;
 	/etc/pgha-bundle/pki/*)
@@ -856,6 +857,7 @@ package_service() {
 	case $1 in
 	*etcd*) echo etcd ;;
 	*haproxy*) echo haproxy ;;
+	*keepalived*) echo keepalived ;;
 	*) echo patroni ;; # postgresql, patroni and their libraries
 	esac
 }
@@ -1191,10 +1193,15 @@ member_addresses() {
 	for m in ${PGHA_MEMBERS:-}; do echo "${m#*=}"; done
 }
 
-# rich_rule ADDRESS PORT/tcp prints the firewalld rich rule accepting it.
+# rich_rule ADDRESS PORT/tcp prints the firewalld rich rule accepting it;
+# rich_rule ADDRESS vrrp the one accepting VRRP from it.
 rich_rule() {
 	local family=ipv4 len=32
 	case $1 in *:*) family=ipv6 len=128 ;; esac
+	if [ "$2" = vrrp ]; then
+		printf 'rule family="%s" source address="%s/%s" protocol value="vrrp" accept' "$family" "$1" "$len"
+		return 0
+	fi
 	printf 'rule family="%s" source address="%s/%s" port port="%s" protocol="tcp" accept' \
 		"$family" "$1" "$len" "${2%/tcp}"
 }
@@ -1245,6 +1252,7 @@ open_firewall() {
 		done
 	done
 	info "client ports open to the zone, etcd and Patroni ports to the members only"
+	open_vrrp
 }
 
 selinux_setup() {
@@ -1525,6 +1533,7 @@ start_services() {
 	start_etcd
 	start_patroni
 	start_haproxy
+	start_keepalived
 }
 
 # ---------------------------------------------------------------- Patroni state
@@ -1577,3 +1586,79 @@ replica_streaming() {
 }
 
 not_leader() { ! is_leader_role "$(local_role)"; }
+
+# ---------------------------------------------------------------- virtual IP
+# A cluster with a vip section: keepalived holds the address (its config and
+# check script are payload files), HAProxy binds it through
+# net.ipv4.ip_nonlocal_bind, and firewalld lets VRRP in from the members.
+
+VIP_SYSCTL_FILE=/etc/sysctl.d/90-pgha-vip.conf
+
+vip_on() { [ -n "${PGHA_VIP:-}" ]; }
+
+# setup_vip_sysctl applies the payload's sysctl file now (it is read again
+# at every boot): HAProxy must bind the VIP before this node holds it.
+setup_vip_sysctl() {
+	vip_on || return 0
+	step "virtual IP $PGHA_VIP ($PGHA_VIP_MODE)"
+	if [ "$(sysctl -n net.ipv4.ip_nonlocal_bind 2>/dev/null || echo 0)" != 1 ]; then
+		run sysctl -q -p "$ROOT$VIP_SYSCTL_FILE"
+		changed "net.ipv4.ip_nonlocal_bind = 1"
+	fi
+	info "services may bind $PGHA_VIP before this node holds it"
+}
+
+# open_vrrp lets VRRP (IP protocol 112) in from every other member, and from
+# no one else, as rich rules recorded in the receipt ("address vrrp").
+open_vrrp() {
+	vip_on || return 0
+	local a rule
+	for a in $(member_addresses); do
+		[ "$a" = "$PGHA_ADDRESS" ] && continue
+		rule=$(rich_rule "$a" vrrp)
+		if ! firewall-cmd --permanent --query-rich-rule="$rule" >/dev/null 2>&1; then
+			has "$a vrrp" ${R_RULES[@]+"${R_RULES[@]}"} || R_RULES+=("$a vrrp")
+			save_receipt || true
+			run firewall-cmd --permanent --add-rich-rule="$rule" >/dev/null
+			changed "firewalld: VRRP from $a (permanent)"
+		fi
+		if ! firewall-cmd --query-rich-rule="$rule" >/dev/null 2>&1; then
+			run firewall-cmd --add-rich-rule="$rule" >/dev/null
+			changed "firewalld: VRRP from $a (runtime)"
+		fi
+	done
+	info "VRRP open to the members only"
+}
+
+# start_keepalived starts keepalived last: the address follows a check of
+# HAProxy, which must be up and have checked its servers first.
+start_keepalived() {
+	vip_on || return 0
+	step "start keepalived"
+	apply_service keepalived restart
+	wait_for "keepalived active" "$TIMEOUT_HAPROXY" systemctl is-active --quiet keepalived
+}
+
+# reload_keepalived_if_changed restarts keepalived after its config or
+# package changed (upgrade.sh): a reload would keep a changed router id.
+reload_keepalived_if_changed() {
+	vip_on || return 0
+	[ -n "${SERVICE_CHANGED[keepalived]:-}" ] || return 0
+	step "restart keepalived on $PGHA_NODE"
+	run systemctl restart keepalived
+	changed "restarted keepalived"
+}
+
+# reset_nonlocal_bind (uninstall.sh) turns net.ipv4.ip_nonlocal_bind off
+# again once our sysctl file is gone, unless another file sets it.
+reset_nonlocal_bind() {
+	local f
+	[ -e "$ROOT$VIP_SYSCTL_FILE" ] && return 0
+	for f in "$ROOT"/etc/sysctl.conf "$ROOT"/etc/sysctl.d/*.conf "$ROOT"/run/sysctl.d/*.conf "$ROOT"/usr/lib/sysctl.d/*.conf; do
+		[ -f "$f" ] && grep -Eq '^[[:space:]]*net[./]ipv4[./]ip_nonlocal_bind[[:space:]]*=' "$f" && return 0
+	done
+	if [ "$(sysctl -n net.ipv4.ip_nonlocal_bind 2>/dev/null || echo 0)" = 1 ]; then
+		run sysctl -q -w net.ipv4.ip_nonlocal_bind=0
+		changed "net.ipv4.ip_nonlocal_bind = 0"
+	fi
+}

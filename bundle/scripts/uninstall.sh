@@ -53,7 +53,7 @@ stop_units() {
 	fi
 	local u
 	# Reverse of the start order: clients of etcd first.
-	for u in haproxy patroni etcd; do
+	for u in keepalived haproxy patroni etcd; do
 		if systemctl is-active --quiet "$u"; then
 			run systemctl stop "$u"
 			changed "stopped $u"
@@ -220,6 +220,7 @@ load_receipt
 
 stop_units
 remove_files
+if vip_on; then reset_nonlocal_bind; fi
 remove_hosts_block
 unmask_units
 if [ "$NO_START" = 0 ]; then run systemctl daemon-reload; fi

@@ -256,6 +256,7 @@ rolling_restart() {
 	wait_for "$PGHA_NODE streams from the leader again" "$TIMEOUT_PATRONI" replica_streaming
 	apply_dcs
 	reload_haproxy_if_changed
+	reload_keepalived_if_changed
 }
 
 # configs_only applies changed files and reloads what uses them.
@@ -283,6 +284,7 @@ configs_only() {
 	fi
 	apply_dcs
 	reload_haproxy_if_changed
+	reload_keepalived_if_changed
 }
 
 load_bundle

@@ -84,8 +84,16 @@ patroni:
 packages:
   dir: %s
   keys: [%s]
-`, clusterName, nodes.String(), subnet, portPG, portAPI, portRW, portRO, portEtcd, portPeer, pkgDir, key)
+`, clusterName, nodes.String(), subnet, portPG, portAPI, portRW, portRO, portEtcd, portPeer, pkgDir, key) + specExtra
 }
+
+// Hooks of other scenarios on the same bring-up (vip_test.go): spec lines
+// appended to the spec, packages added to the fixture set, a tree layered
+// over the base one, and the network namespace the workload dials from.
+var (
+	specExtra     string
+	extraPackages []fixture.Package
+)
 
 // harness owns everything the test creates: the network namespace with the
 // bridge, the nodes' overlays, cgroups and containers.
@@ -116,6 +124,9 @@ type harness struct {
 
 	patroniVersion   string // the tree's Debian package version
 	patroniBefore303 bool
+
+	extraLower string // a tree layered over base in every node (vip_test.go)
+	clientNS   string // when set, the workload dials from this namespace
 }
 
 // node is one container.
@@ -219,7 +230,7 @@ func (h *harness) build() error {
 	if err != nil {
 		return err
 	}
-	if _, err := fixture.WriteSet(pkgDir, fixture.DebianComponents("el9", "x86_64"), key); err != nil {
+	if _, err := fixture.WriteSet(pkgDir, append(fixture.DebianComponents("el9", "x86_64"), extraPackages...), key); err != nil {
 		return err
 	}
 	keyPath := filepath.Join(dir, "RPM-GPG-KEY-e2e")
@@ -324,14 +335,18 @@ func (h *harness) dial(ctx context.Context, addr string) (net.Conn, error) {
 	ch := make(chan res, 1)
 	go func() {
 		runtime.LockOSThread()
-		f, err := os.Open(h.nsPath)
+		ns := h.nsPath
+		if h.clientNS != "" {
+			ns = h.clientNS
+		}
+		f, err := os.Open(ns)
 		if err != nil {
 			ch <- res{nil, err}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- res{nil, fmt.Errorf("setns %s: %w", h.nsPath, err)}
+			ch <- res{nil, fmt.Errorf("setns %s: %w", ns, err)}
 			return
 		}
 		d := net.Dialer{Timeout: 3 * time.Second}
@@ -359,8 +374,12 @@ func (h *harness) newNode(i int) (*node, error) {
 			return nil, err
 		}
 	}
+	lower := h.base
+	if h.extraLower != "" {
+		lower = h.extraLower + ":" + h.base
+	}
 	if _, err := run(h.ctx, "mount", "-t", "overlay", "overlay", "-o",
-		"lowerdir="+h.base+",upperdir="+filepath.Join(n.dir, "upper")+",workdir="+filepath.Join(n.dir, "wk"), n.root); err != nil {
+		"lowerdir="+lower+",upperdir="+filepath.Join(n.dir, "upper")+",workdir="+filepath.Join(n.dir, "wk"), n.root); err != nil {
 		return nil, err
 	}
 	h.nodes = append(h.nodes, n)

@@ -14,6 +14,8 @@
 #                         of from the seeds through cloud-init
 #   PGHA_E2E_FAULTS_ONLY  comma-separated faults to run (default: all)
 #   PGHA_E2E_KEEP=1       keep the test's scratch directory (overlays)
+#   PGHA_E2E_RUN          the tests to run (default ^TestFaults$; make e2e-vip: ^TestVIP$)
+#   PGHA_E2E_TIMEOUT      go test's timeout (default 22m)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,9 +69,12 @@ cleanup() {
 	while read -r m; do
 		umount -l "$m" 2>/dev/null || true
 	done < <(awk -v id="/pgha-e2e-faults-$id-" 'index($5, id) { print $5 }' /proc/self/mountinfo)
-	if [ -e "/run/netns/pghaf-$id" ]; then
-		ip netns del "pghaf-$id" || true
-	fi
+	local ns
+	for ns in "pghaf-$id" "pghav-$id"; do
+		if [ -e "/run/netns/$ns" ]; then
+			ip netns del "$ns" || true
+		fi
+	done
 	# The test's scratch directory (overlays, file system images), once
 	# nothing of it is mounted any more, unless PGHA_E2E_KEEP asks to keep it.
 	local tmp=${TMPDIR:-/tmp}
@@ -89,9 +94,9 @@ set +e
 # shellcheck disable=SC2016 # expanded by the inner bash
 setsid bash -c '
 	cd "$1" || exit 2
-	go test -tags e2e -count=1 -v -timeout 22m -run "^TestFaults$" ./e2e/faults/ 2>&1 | tee "$2"
+	go test -tags e2e -count=1 -v -timeout "$4" -run "$3" ./e2e/faults/ 2>&1 | tee "$2"
 	exit "${PIPESTATUS[0]}"
-' run-e2e-faults "$root" "$log" &
+' run-e2e-faults "$root" "$log" "${PGHA_E2E_RUN:-^TestFaults\$}" "${PGHA_E2E_TIMEOUT:-22m}" &
 test_pid=$!
 wait "$test_pid"
 rc=$?

@@ -1,0 +1,95 @@
+package templates
+
+import (
+	"fmt"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
+)
+
+// vipPaths are the on-node paths of the virtual IP's files.
+var vipPaths = struct{ Keepalived, Check, Sysctl string }{
+	Keepalived: "/etc/keepalived/keepalived.conf",
+	// Beside its config, in a root-owned directory: keepalived's script
+	// security refuses a script any other user could replace.
+	Check:  "/etc/keepalived/pgha-vip-check",
+	Sysctl: "/etc/sysctl.d/90-pgha-vip.conf",
+}
+
+// vipOutputs are the files a node of a cluster with a virtual IP receives.
+var vipOutputs = []output{
+	{path: vipPaths.Keepalived, template: "keepalived.conf.tmpl", mode: 0o600, owner: "root", group: "root", secret: true, when: vipOn},
+	{path: vipPaths.Check, template: "vip-check.tmpl", mode: 0o755, owner: "root", group: "root", when: vipOn},
+	{path: vipPaths.Sysctl, template: "vip-sysctl.conf.tmpl", mode: 0o644, owner: "root", group: "root", when: vipOn},
+}
+
+func init() { outputs = append(outputs, vipOutputs...) }
+
+func vipOn(v *view) bool { return v.VIP != nil }
+
+// VIP timings (docs/design.md, "The virtual IP"). VRRP advertisements every
+// second: a backup takes over 3 advertisements plus a skew (3.6 s) after the
+// holder goes silent. The check runs every second; three failures in a row
+// (fall) lower the node's priority below every healthy member's, which then
+// takes the address at its next advertisement; two successes (rise) restore
+// it. A run gets 3 s: on a loaded host (the end-to-end test's) a 2 s limit
+// timed out healthy checks and moved the address between healthy nodes. Every member has the same priority: a recovered node never takes the
+// address back (equal priority does not preempt), so it moves only when it
+// must.
+const (
+	vipAdvertInt     = 1
+	vipPriority      = 100
+	vipCheckWeight   = -50
+	vipCheckInterval = 1
+	vipCheckTimeout  = 3
+	vipCheckFall     = 3
+	vipCheckRise     = 2
+)
+
+// vipView is what keepalived.conf, the check script and the other templates
+// need of the virtual IP.
+type vipView struct {
+	cluster.VIP
+	Interface string   // this node's
+	Peers     []string // the other members' addresses, for unicast VRRP
+	AuthPass  string   // the VRRP password (8 characters)
+	Leader    bool     // mode leader: held by the Patroni leader
+	// Keepalived 1.x (EL7) and 2.x read the same file here; Version says
+	// which one the node runs, for the header.
+	Version                                      string
+	AdvertInt, Priority, Weight                  int
+	CheckInterval, CheckTimeout, Fall, Rise      int
+	CheckPath, SysctlPath, StatsURL, PGPortCheck string
+}
+
+// newVIPView derives the virtual IP's view for node self; nil without a vip
+// section.
+func newVIPView(spec *cluster.Spec, self cluster.Node, comp rpm.Components, sec *secrets.Secrets) (*vipView, error) {
+	if spec.VIP == nil {
+		return nil, nil
+	}
+	if comp.Keepalived == nil {
+		return nil, rpm.NeedKeepalived(spec.Cluster.OS)
+	}
+	if sec.VRRPPassword == "" {
+		return nil, fmt.Errorf("render %s: the secrets file holds no vrrp_password: run pgha-bundle build, which generates it", self.Name)
+	}
+	v := &vipView{
+		VIP:       *spec.VIP,
+		Interface: spec.VIPInterface(self),
+		AuthPass:  sec.VRRPAuthPass(),
+		Leader:    spec.VIP.Mode == cluster.VIPModeLeader,
+		Version:   comp.Keepalived.Version,
+		AdvertInt: vipAdvertInt, Priority: vipPriority, Weight: vipCheckWeight,
+		CheckInterval: vipCheckInterval, CheckTimeout: vipCheckTimeout, Fall: vipCheckFall, Rise: vipCheckRise,
+		CheckPath: vipPaths.Check, SysctlPath: vipPaths.Sysctl,
+		StatsURL: "http://" + hostPort(self.Address, spec.Ports.HAProxyStats) + "/;csv",
+	}
+	for _, n := range spec.Nodes {
+		if n.Name != self.Name {
+			v.Peers = append(v.Peers, n.Address)
+		}
+	}
+	return v, nil
+}
