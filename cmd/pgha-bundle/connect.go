@@ -22,13 +22,13 @@ func connectCommand() *cli.Command {
 			"   pgha-bundle connect                  # from cluster.yaml\n" +
 			"   psql \"$(pgha-bundle connect | awk '$1 == \"read-write\" { print $2 }')\"",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: "cluster.yaml", Usage: "the cluster spec `FILE` (- for standard input)", TakesFile: true},
+			specFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return exitWith(exitUsage, fmt.Errorf("connect takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
 			}
-			s, ps, _, err := loadSpec(c.String("file"))
+			s, ps, _, _, err := loadSpecData(c.String("file"))
 			var specErr *cluster.SpecError
 			if err != nil {
 				if errors.As(err, &specErr) {

@@ -2,7 +2,7 @@
 
 function __fish_pgha-bundle_no_subcommand --description 'Test if there has been any subcommand yet'
     for i in (commandline -opc)
-        if contains -- $i version init validate build diff inspect plan verify completion help h man
+        if contains -- $i version init validate build diff inspect plan verify connect completion help h man
             return 1
         end
     end
@@ -72,6 +72,9 @@ complete -c pgha-bundle -n '__fish_seen_subcommand_from verify' -l key -s k -r -
 complete -c pgha-bundle -n '__fish_seen_subcommand_from verify' -f -l os -r -d 'target `OS` (el7, el8, el9): the release\'s dist tag must match'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from verify' -f -l arch -r -d 'target `ARCH` (x86_64, aarch64): packages must be this or noarch'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from verify' -f -l format -r -d 'output `FORMAT`: text or json (one JSON document on standard output; see docs/cli.md)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from connect' -f -l help -s h -d 'show help'
+complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'connect' -d 'print the cluster\'s client connection strings'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from connect' -l file -s f -r -d 'the cluster spec `FILE` (- for standard input)'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from completion' -f -l help -s h -d 'show help'
 complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'completion' -d 'print the shell completion script for bash, zsh or fish'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from completion' -f -l help -s h -d 'show help'
