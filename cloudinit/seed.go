@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
 // Names of the files on the seed ISO and its volume label.
@@ -27,21 +28,21 @@ const (
 // Paths on the node used by the seed's install script.
 const (
 	// ScriptPath is where write_files puts the script runcmd starts.
-	ScriptPath = "/var/lib/pgha-bundle/seed-install.sh"
+	ScriptPath = layout.SeedScript
 	// BundleDir is where the bundle is unpacked; it holds <cluster>-<node>/.
-	BundleDir = "/var/lib/pgha-bundle/bundle"
+	BundleDir = layout.SeedBundleDir
 	// LogFile receives everything the script and install.sh print.
-	LogFile = "/var/log/pgha-bundle/seed-install.log"
+	LogFile = layout.SeedLog
 	// hostsMarker, followed by the cluster name, names the /etc/hosts block
 	// the script writes: the same block the bundle's install.sh later
 	// rewrites, so the members appear once.
-	hostsMarker = "pgha-bundle"
+	hostsMarker = layout.HostsMarker
 )
 
 // SeedDirs are the NoCloud seed directories cloud-init reads when the
 // seed's files are extracted rather than on a device; the script takes the
 // bundle from the first that holds it before it looks for the ISO.
-var SeedDirs = []string{"/var/lib/cloud/seed/nocloud", "/var/lib/cloud/seed/nocloud-net"}
+var SeedDirs = layout.SeedDirs
 
 // Input is what one node's seed is rendered from.
 type Input struct {

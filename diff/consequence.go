@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
 // ConsequenceKind names a change that needs an action beyond new files.
@@ -35,11 +37,11 @@ type Consequence struct {
 }
 
 const (
-	patroniYML  = "/etc/patroni/patroni.yml"
-	dcsYML      = "/etc/patroni/dcs.yml"
-	etcdConfYML = "/etc/etcd/etcd.conf.yml"
+	patroniYML  = layout.PatroniConfig
+	dcsYML      = layout.DCSConfig
+	etcdConfYML = layout.EtcdConfig
 	metaData    = seedPrefix + "meta-data"
-	caCrt       = "/etc/pgha-bundle/pki/ca.crt"
+	caCrt       = layout.CA
 )
 
 var kindOrder = map[ConsequenceKind]int{TrustChange: 0, EtcdMembership: 1, PatroniDCS: 2, FirstBoot: 3, PackageVersion: 4}
