@@ -120,10 +120,10 @@ const caMessage = "the cluster's CA changed (a new secrets file?): a member trus
 const tlsOnMessage = "TLS between the members turned on: a running cluster cannot switch one node at a time " +
 	"(etcd keeps its http:// peer URLs), and upgrade.sh refuses it; see 'Moving a cluster to TLS' in docs/layout.md"
 
-// etcdctlOnMember is etcdctl as a member runs it: its endpoints, the
-// cluster's CA and its client certificate, all from its node.env.
-const etcdctlOnMember = `. /etc/pgha-bundle/node.env && ETCDCTL_API=3 etcdctl --endpoints="$PGHA_ETCD_ENDPOINTS" ` +
-	`--cacert "$PGHA_ETCD_CACERT" --cert "$PGHA_ETCD_CERT" --key "$PGHA_ETCD_KEY"`
+// etcdctlOnMember is etcdctl as a member runs it (as root): the endpoints
+// its facts list, the cluster's CA and its client certificate.
+const etcdctlOnMember = `ETCDCTL_API=3 etcdctl --endpoints="$(awk '$1 == "etcd_endpoints" { print $2 }' ` + layout.NodeFacts + `)" ` +
+	`--cacert ` + layout.CA + ` --cert ` + layout.Cert + ` --key ` + layout.EtcdKey
 
 const dcsMessage = "bootstrap.dcs changed: Patroni reads it only when the cluster is first initialised; " +
 	"on a running cluster apply it with upgrade.sh (patronictl edit-config)"

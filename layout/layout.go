@@ -127,7 +127,7 @@ var Files = []File{
 	{PatroniUnit, 0o644, "root", "root"},
 	{HAProxyUnit, 0o644, "root", "root"},
 	{HostsBlock, 0o644, "root", "root"},
-	{NodeEnv, 0o644, "root", "root"},
+	{NodeFacts, 0o600, "root", "root"},
 	{CA, 0o644, "root", "root"},
 	{Cert, 0o644, "root", "root"},
 	{EtcdKey, 0o600, "etcd", "etcd"},
@@ -204,3 +204,10 @@ var EnvKeys = []string{
 	"PGHA_TIMEOUT_ETCD", "PGHA_TIMEOUT_PATRONI", "PGHA_TIMEOUT_HAPROXY", "PGHA_TIMEOUT_SWITCHOVER",
 	"PGHA_TIMEOUT_PENDING", "PGHA_POLL_INTERVAL",
 }
+
+// HostsBegin and HostsEnd are the lines around a cluster's block in
+// /etc/hosts.
+func HostsBegin(cluster string) string { return "# BEGIN " + HostsMarker + " " + cluster }
+
+// HostsEnd ends the block HostsBegin starts.
+func HostsEnd(cluster string) string { return "# END " + HostsMarker + " " + cluster }

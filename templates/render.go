@@ -41,8 +41,10 @@ var users = struct {
 type output struct {
 	file     layout.File
 	template string
-	secret   bool
-	when     func(*view) bool
+	// gen makes the content in Go instead of a template.
+	gen    func(*view) ([]byte, error)
+	secret bool
+	when   func(*view) bool
 }
 
 var outputs = []output{
@@ -53,8 +55,8 @@ var outputs = []output{
 	{file: mustFile(layout.EtcdUnit), template: "etcd.service.tmpl"},
 	{file: mustFile(layout.PatroniUnit), template: "patroni.service.tmpl"},
 	{file: mustFile(layout.HAProxyUnit), template: "haproxy.service.tmpl"},
-	{file: mustFile(layout.HostsBlock), template: "hosts.tmpl"},
-	{file: mustFile(layout.NodeEnv), template: "node.env.tmpl"},
+	{file: mustFile(layout.HostsBlock), gen: func(v *view) ([]byte, error) { return HostsBlock(v.spec), nil }},
+	{file: mustFile(layout.NodeFacts), gen: nodeFacts, secret: true},
 	{file: mustFile(layout.Softdog), template: "softdog.conf.tmpl", when: watchdogOn},
 	{file: mustFile(layout.WatchdogRules), template: "watchdog.rules.tmpl", when: watchdogOn},
 }
@@ -120,11 +122,19 @@ func Render(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secre
 		if o.when != nil && !o.when(v) {
 			continue
 		}
-		var buf bytes.Buffer
-		if err := tmpl.ExecuteTemplate(&buf, o.template, v); err != nil {
-			return payload.Node{}, fmt.Errorf("render %s for %s: %w", o.file.Path, nodeName, err)
+		var content []byte
+		if o.gen != nil {
+			if content, err = o.gen(v); err != nil {
+				return payload.Node{}, fmt.Errorf("render %s for %s: %w", o.file.Path, nodeName, err)
+			}
+		} else {
+			var buf bytes.Buffer
+			if err := tmpl.ExecuteTemplate(&buf, o.template, v); err != nil {
+				return payload.Node{}, fmt.Errorf("render %s for %s: %w", o.file.Path, nodeName, err)
+			}
+			content = buf.Bytes()
 		}
-		n.Add(fileAt(o.file.Path, o.secret, buf.Bytes()))
+		n.Add(fileAt(o.file.Path, o.secret, content))
 	}
 	markSecrets(&n, sec)
 	if err := n.Sort(); err != nil {

@@ -35,6 +35,7 @@ type view struct {
 	Secrets    *secrets.Secrets
 	PKI        struct{ CA, Cert, EtcdKey, PatroniKey string }
 	DCS        string // the bootstrap.dcs section, rendered first
+	spec       *cluster.Spec
 }
 
 type member struct{ Name, Address, FQDN string }
@@ -65,6 +66,8 @@ type etcdView struct {
 type haproxyView struct {
 	cluster.HAProxy
 	ReplicaCheck string
+	// StatsURI and RWProxy are also facts: the health gate reads them.
+	StatsURI, RWProxy string
 }
 
 type binView struct {
@@ -99,6 +102,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		Users:    users,
 		Secrets:  sec,
 		PKI:      pki,
+		spec:     spec,
 	}
 	var names []string
 	for _, n := range spec.Nodes {
@@ -162,7 +166,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		UnsupportedArch: spec.Cluster.Arch == "aarch64" && comp.Etcd.NeedsGRPCGateway(),
 	}
 
-	v.HAProxy = haproxyView{HAProxy: spec.HAProxy, ReplicaCheck: "/replica"}
+	v.HAProxy = haproxyView{HAProxy: spec.HAProxy, ReplicaCheck: "/replica", StatsURI: haproxyStatsURI, RWProxy: haproxyRWProxy}
 	if spec.HAProxy.ReplicaMaxLag != "" {
 		v.HAProxy.ReplicaCheck = "/replica?lag=" + spec.HAProxy.ReplicaMaxLag
 	}
