@@ -2,8 +2,6 @@ package bundle
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -80,10 +78,7 @@ func components(c rpm.Components) []Component {
 	}
 }
 
-func sum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
+func sum(b []byte) string { return payload.SHA256Hex(b) }
 
 // manifest builds manifest.json's model from a validated input.
 func manifest(in *Input, scripts []ManifestEntry) Manifest {
