@@ -451,7 +451,7 @@ func TestInstallStopsBeforeAnyChange(t *testing.T) {
 			writeFile(t, h.state+"/badsig-patroni-3.2.2-1.el9.noarch.rpm", "")
 		}, "rpm -K patroni-3.2.2-1.el9.noarch.rpm"},
 		{"files list", func(h *host) {
-			writeFile(t, h.bd+"/FILES", "0777 root root 00 /etc/shadow\n")
+			writeFile(t, h.bd+"/FACTS", readFile(t, h.bd+"/FACTS")+"file 0777 root root 00 /etc/shadow\n")
 		}, "SHA256SUMS does not match"},
 	}
 	for _, tc := range cases {

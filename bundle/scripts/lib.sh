@@ -139,12 +139,12 @@ check_own_dir() {
 		*//* | */./* | */../* | */. | */.. | */) die "$what '$d' is not a clean path: fix the spec and rebuild the bundle" ;;
 		esac
 	fi
-	for s in "${SYSTEM_DIRS[@]}"; do
+	for s in ${SYSTEM_DIRS[@]+"${SYSTEM_DIRS[@]}"}; do
 		if [ "$d" = "$s" ]; then
 			die "$what $d is a system directory: refusing to hand it to a service account; give it a directory of its own in the spec and rebuild the bundle"
 		fi
 	done
-	for s in "${SYSTEM_TREES[@]}"; do
+	for s in ${SYSTEM_TREES[@]+"${SYSTEM_TREES[@]}"}; do
 		case $d in
 		"$s" | "$s"/*) die "$what $d is inside $s, which holds no data: refusing to hand it to a service account; give it a directory of its own in the spec and rebuild the bundle" ;;
 		esac
@@ -269,7 +269,7 @@ load_bundle() {
 	PATRONI_CONF=$ROOT${P[patroni_config]}
 }
 
-cluster_ports() { printf '%s\n' "${ZONE_PORTS[@]}" "${MEMBER_PORTS[@]}"; }
+cluster_ports() { printf '%s\n' ${ZONE_PORTS[@]+"${ZONE_PORTS[@]}"} ${MEMBER_PORTS[@]+"${MEMBER_PORTS[@]}"}; }
 
 # mark_service records that the services a payload path concerns changed
 # (the facts say which).
@@ -389,7 +389,7 @@ receipt_sha256() {
 # install.sh as a no-op instead of asking for upgrade.sh.
 same_content_as_receipt() {
 	local mode owner group sha path n=0 name nevra e pe found
-	for e in "${FILES[@]}"; do
+	for e in ${FILES[@]+"${FILES[@]}"}; do
 		read -r mode owner group sha path <<<"$e"
 		[ "$(receipt_sha256 "$path")" = "$sha" ] || return 1
 		n=$((n + 1))
@@ -676,7 +676,7 @@ verify_signatures() {
 		rpm --dbpath "$db" --import "$k" || { rm -rf "$db"; die "cannot import key $(basename "$k")"; }
 	done
 	[ ${#keys[@]} -gt 0 ] || warn "the bundle carries no signing key: checking digests only"
-	for e in "${PACKAGES[@]}"; do
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
 		read -r name nevra file _ <<<"$e"
 		if ! out=$(rpm --dbpath "$db" -K "$BUNDLE_DIR/packages/$file" 2>&1); then
 			rm -rf "$db"
@@ -889,7 +889,7 @@ install_packages() {
 	changed "installed ${#files[@]} package(s) with $tool"
 	# Packages we installed earlier and upgraded now: record the new NEVRA.
 	local e nevra
-	for e in "${PACKAGES[@]}"; do
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
 		read -r name nevra _ <<<"$e"
 		if receipt_has_package "$name"; then record_package "$name" "$nevra"; fi
 	done
@@ -1010,7 +1010,7 @@ ensure_accounts() {
 	step "service accounts"
 	local names u e fld
 	names=$(
-		for e in "${FILES[@]}"; do
+		for e in ${FILES[@]+"${FILES[@]}"}; do
 			read -r -a fld <<<"$e"
 			printf '%s\n' "${fld[1]}" "${fld[2]}"
 		done
@@ -1152,7 +1152,7 @@ record_file() {
 install_files() {
 	step "install configuration files"
 	local e mode owner group sum path n=$CHANGES
-	for e in "${FILES[@]}"; do
+	for e in ${FILES[@]+"${FILES[@]}"}; do
 		read -r mode owner group sum path <<<"$e"
 		install_file "$mode" "$owner" "$group" "$sum" "$path"
 	done
@@ -1240,12 +1240,12 @@ mask_distro_postgresql() {
 # HAProxy from anywhere the zone allows), member_ports (etcd client and
 # peer, Patroni's REST API) to the members' addresses only: the facts say
 # which is which.
-zone_ports() { printf '%s\n' "${ZONE_PORTS[@]}"; }
-member_ports() { printf '%s\n' "${MEMBER_PORTS[@]}"; }
+zone_ports() { printf '%s\n' ${ZONE_PORTS[@]+"${ZONE_PORTS[@]}"}; }
+member_ports() { printf '%s\n' ${MEMBER_PORTS[@]+"${MEMBER_PORTS[@]}"}; }
 
 member_addresses() {
 	local m
-	for m in "${MEMBERS[@]}"; do echo "${m#* }"; done
+	for m in ${MEMBERS[@]+"${MEMBERS[@]}"}; do echo "${m#* }"; done
 }
 
 # rich_rule ADDRESS PORT/tcp prints the firewalld rich rule accepting it.

@@ -176,7 +176,7 @@ purge_data() {
 	run rm -f "$KEPT_DATA"
 	for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
 		[ -n "$d" ] || die "refusing to purge an empty path"
-		if has "$d" "${SYSTEM_DIRS[@]}"; then die "refusing to purge $d, a system directory"; fi
+		if has "$d" ${SYSTEM_DIRS[@]+"${SYSTEM_DIRS[@]}"}; then die "refusing to purge $d, a system directory"; fi
 		if [ -e "$ROOT$d" ]; then
 			# ROOT is empty on a real node: no ":?" check on it.
 			run rm -rf "$ROOT$d"

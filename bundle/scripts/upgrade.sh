@@ -85,7 +85,7 @@ receipt_lists_file() {
 # in_files succeeds when the bundle carries a node path.
 in_files() {
 	local e
-	for e in "${FILES[@]}"; do
+	for e in ${FILES[@]+"${FILES[@]}"}; do
 		[ "${e##* }" = "$1" ] && return 0
 	done
 	return 1
@@ -95,7 +95,7 @@ in_files() {
 # files the receipt lists that the new bundle no longer carries.
 plan_files() {
 	local mode owner group sum path e
-	for e in "${FILES[@]}"; do
+	for e in ${FILES[@]+"${FILES[@]}"}; do
 		read -r mode owner group sum path <<<"$e"
 		has "$path $sum $mode $owner $group" ${R_FILES[@]+"${R_FILES[@]}"} || echo "update $path"
 	done
@@ -343,7 +343,7 @@ else
 fi
 
 [ "$DRY_RUN" = 1 ] || mkdir -p "$(dirname "$STATE_FILE")"
-if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -qxF "update ${P[patroni_unit]}"; then
+if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}"; then
 	if [ "$NO_START" = 1 ]; then
 		install_packages
 		configs_only
