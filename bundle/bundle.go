@@ -14,8 +14,10 @@ import (
 )
 
 // Format is the bundle layout version recorded in manifest.json and
-// bundle.env; the scripts refuse a receipt written by a newer format.
-const Format = 1
+// FACTS; the scripts refuse a receipt written by a newer format. Format 1
+// carried FILES, PACKAGES and bundle.env and its scripts wrote a JSON
+// receipt; format 2 carries FACTS and writes a line-based receipt.
+const Format = 2
 
 // Compression: the bundle is a gzip stream of stored (level 0) blocks by
 // default. RPM payloads are already xz/zstd-compressed: on a 209 MiB EL-like
@@ -64,8 +66,8 @@ type Input struct {
 	Compression int
 }
 
-// Names accepted in the bundle: the scripts parse FILES, PACKAGES and the
-// receipt with plain shell, so names never hold spaces, quotes or newlines.
+// Names accepted in the bundle: the scripts read FACTS and the receipt
+// with plain shell, so names never hold spaces, quotes or newlines.
 var (
 	reName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	reID       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]*$`)

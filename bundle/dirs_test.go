@@ -6,38 +6,40 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
-// TestInstallRefusesSystemDirs runs install.sh with bundles whose node.env
+// TestInstallRefusesSystemDirs runs install.sh with bundles whose facts
 // hands a system directory, or another component's, to a service account:
 // it must refuse before changing anything (no mutating command, the whole
 // root tree byte for byte as before).
 func TestInstallRefusesSystemDirs(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name, from, to, want string
+		name string
+		edit func(*cluster.Spec)
+		want string
 	}{
-		{"etcd data in /etc", "PGHA_ETCD_DATA_DIR='/var/lib/etcd/demo'", "PGHA_ETCD_DATA_DIR='/etc'",
+		{"etcd data in /etc", func(s *cluster.Spec) { s.Etcd.DataDir = "/etc" },
 			"the etcd data directory /etc is a system directory"},
-		{"etcd data below /etc", "PGHA_ETCD_DATA_DIR='/var/lib/etcd/demo'", "PGHA_ETCD_DATA_DIR='/etc/etcd'",
+		{"etcd data below /etc", func(s *cluster.Spec) { s.Etcd.DataDir = "/etc/etcd" },
 			"the etcd data directory /etc/etcd is inside /etc"},
-		{"PGDATA is /var/lib", "PGHA_PGDATA='/var/lib/pgsql/16/data'", "PGHA_PGDATA='/var/lib'",
+		{"PGDATA is /var/lib", func(s *cluster.Spec) { s.PostgreSQL.DataDir = "/var/lib" },
 			"PGDATA /var/lib is a system directory"},
-		{"PGDATA's parent is /srv", "PGHA_PGDATA='/var/lib/pgsql/16/data'", "PGHA_PGDATA='/srv/pgdata'",
+		{"PGDATA's parent is /srv", func(s *cluster.Spec) { s.PostgreSQL.DataDir = "/srv/pgdata" },
 			"the parent of PGDATA /srv is a system directory"},
-		{"PGDATA not clean", "PGHA_PGDATA='/var/lib/pgsql/16/data'", "PGHA_PGDATA='/var/lib/pgsql/../../etc/x'",
+		{"PGDATA not clean", func(s *cluster.Spec) { s.PostgreSQL.DataDir = "/var/lib/pgsql/../../etc/x" },
 			"is not a clean path"},
-		{"archive is /", "PGHA_ARCHIVE_DIR=''", "PGHA_ARCHIVE_DIR='/'",
+		{"archive is /", func(s *cluster.Spec) { s.Archive.Enabled, s.Archive.Directory = true, "/" },
 			"the WAL archive / is a system directory"},
-		{"archive in PGDATA", "PGHA_ARCHIVE_DIR=''", "PGHA_ARCHIVE_DIR='/var/lib/pgsql/16/data/archive'",
+		{"archive in PGDATA", func(s *cluster.Spec) { s.Archive.Enabled, s.Archive.Directory = true, "/var/lib/pgsql/16/data/archive" },
 			"the WAL archive /var/lib/pgsql/16/data/archive overlaps PGDATA"},
-		{"etcd data in PGDATA's parent", "PGHA_ETCD_DATA_DIR='/var/lib/etcd/demo'", "PGHA_ETCD_DATA_DIR='/var/lib/pgsql/16/etcd'",
+		{"etcd data in PGDATA's parent", func(s *cluster.Spec) { s.Etcd.DataDir = "/var/lib/pgsql/16/etcd" },
 			"overlap"},
 	}
 	for _, tc := range cases {
@@ -45,12 +47,7 @@ func TestInstallRefusesSystemDirs(t *testing.T) {
 			t.Parallel()
 			h := newHost(t)
 			in := testInput(t, h.dir)
-			env := nodeEnv("pg2", "10.0.0.2", "off")
-			if !strings.Contains(env, tc.from+"\n") {
-				t.Fatalf("test setup: node.env lacks %s", tc.from)
-			}
-			setContent(&in, "/etc/pgha-bundle/node.env", strings.Replace(env, tc.from+"\n", tc.to+"\n", 1))
-			must(t, in.Payload.Sort())
+			setFacts(t, &in, h.dir, tc.edit)
 			h.extract(in)
 			before := treeDigest(t, h.root)
 			for _, args := range [][]string{nil, {"--dry-run"}} {
@@ -103,22 +100,24 @@ func treeDigest(t *testing.T, root string) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-// TestSystemDirListsAgree: lib.sh's lists are the spec's (cluster.SystemDirs,
-// cluster.SystemTrees), so install.sh refuses exactly what validate refuses.
+// TestSystemDirListsAgree: the facts give lib.sh the spec's lists
+// (cluster.SystemDirs, cluster.SystemTrees), so install.sh refuses exactly
+// what validate refuses.
 func TestSystemDirListsAgree(t *testing.T) {
-	lib, err := os.ReadFile("scripts/lib.sh")
+	dir := t.TempDir()
+	in := testInput(t, dir)
+	nf, _ := in.Payload.Lookup(layout.NodeFacts)
+	lines, err := layout.ParseFacts(nf.Content)
 	must(t, err)
-	for _, c := range []struct {
-		name string
-		want []string
-	}{{"SYSTEM_DIRS", cluster.SystemDirs}, {"SYSTEM_TREES", cluster.SystemTrees}} {
-		m := regexp.MustCompile(`(?m)^` + c.name + `=\(([^)]*)\)`).FindSubmatch(lib)
-		if m == nil {
-			t.Fatalf("lib.sh has no %s=(...)", c.name)
+	got := map[string][]string{}
+	for _, l := range lines {
+		if l[0] == "system_dir" || l[0] == "system_tree" {
+			got[l[0]] = append(got[l[0]], l[1])
 		}
-		got := strings.Fields(string(m[1]))
-		if strings.Join(got, " ") != strings.Join(c.want, " ") {
-			t.Errorf("lib.sh %s:\n%v\ncluster:\n%v", c.name, got, c.want)
+	}
+	for key, want := range map[string][]string{"system_dir": cluster.SystemDirs, "system_tree": cluster.SystemTrees} {
+		if strings.Join(got[key], " ") != strings.Join(want, " ") {
+			t.Errorf("facts %s:\n%v\ncluster:\n%v", key, got[key], want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 )
@@ -161,7 +162,7 @@ func elInput(t *testing.T, h *host, osName string, key *fixture.Key, pkgs []Pack
 	t.Helper()
 	in := testInput(t, h.dir)
 	in = newer(t, h, in, in.BuildID, func(n *Input) {
-		setContent(n, "/etc/pgha-bundle/node.env", strings.Replace(nodeEnv("pg2", "10.0.0.2", "off"), "PGHA_OS='el9'", "PGHA_OS='"+osName+"'", 1))
+		setFacts(t, n, h.dir, func(s *cluster.Spec) { s.Cluster.OS = osName })
 		n.Keys = []Key{{Name: "RPM-GPG-KEY-pgha-test", Data: key.ArmoredPublic()}}
 		n.Packages = pkgs
 	})

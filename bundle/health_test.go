@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
 // freePort returns a loopback TCP port nobody listens on.
@@ -27,7 +28,12 @@ func libCall(t *testing.T, env []string, script string) (string, error) {
 	t.Helper()
 	lib, err := filepath.Abs("scripts/lib.sh")
 	must(t, err)
-	cmd := exec.Command("bash", "-c", "set -euo pipefail; . \"$1\"; POLL_INTERVAL=0.2; "+script, "lib", lib)
+	// The paths the facts would give (load_facts is not run here).
+	var paths strings.Builder
+	for k, v := range layout.PathKeys {
+		fmt.Fprintf(&paths, "P[%s]=%s; ", k, v)
+	}
+	cmd := exec.Command("bash", "-c", "set -euo pipefail; . \"$1\"; POLL_INTERVAL=0.2; "+paths.String()+script, "lib", lib)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -40,7 +46,7 @@ func TestEtcdGateWithRealEtcd(t *testing.T) {
 	etcdctl := testutil.NeedTool(t, "etcdctl", "etcd-client")
 	client, peer := freePort(t), freePort(t)
 	env := []string{"PGHA_ADDRESS=127.0.0.1", "PGHA_ETCDCTL_BIN=" + etcdctl,
-		fmt.Sprintf("PGHA_ETCD_ENDPOINTS=http://127.0.0.2:%d,http://127.0.0.1:%d", client, client)}
+		fmt.Sprintf("PGHA_ETCD_ENDPOINT=http://127.0.0.1:%d", client)}
 	if out, err := libCall(t, env, "wait_for 'etcd healthy' 1 etcd_healthy"); err == nil || !strings.Contains(out, "timed out after 1s waiting for etcd healthy") {
 		t.Fatalf("gate passed with etcd down: %v\n%s", err, out)
 	}
@@ -91,8 +97,11 @@ listen primary
     server pg2 127.0.0.1:%d check
 `, stats, testStatsPassword, front, l.Addr(), down)
 	writeFile(t, root+"/etc/haproxy/haproxy.cfg", cfg)
-	env := []string{"PGHA_ROOT=" + root, "PGHA_ADDRESS=127.0.0.1", "PGHA_HAPROXY_BIN=" + haproxy,
-		fmt.Sprintf("PGHA_PORT_HAPROXY_STATS=%d", stats), fmt.Sprintf("PGHA_PORT_HAPROXY_RW=%d", front)}
+	// What the facts give the gate: the stats page, its credentials and the
+	// read-write proxy (templates writes them as haproxy.cfg does).
+	env := []string{"PGHA_ROOT=" + root, "PGHA_HAPROXY_BIN=" + haproxy,
+		fmt.Sprintf("HAPROXY_STATS_URL=http://127.0.0.1:%d/;csv", stats), "HAPROXY_STATS_AUTH=admin:" + testStatsPassword,
+		"HAPROXY_RW_PROXY=primary"}
 	if out, err := libCall(t, env, "haproxy_config_ok"); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
@@ -111,9 +120,6 @@ listen primary
 		t.Errorf("stats after the gate:\n%s", out)
 	}
 	noSecrets(t, "the gate's output", out)
-	if rw, _ := libCall(t, env, "haproxy_rw_proxy"); rw != "primary\n" {
-		t.Errorf("read-write proxy %q, want primary", rw)
-	}
 
 	// Two servers UP behind the read-write port (a replica taking writes):
 	// every server is checked, yet the gate must not pass.

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
@@ -209,12 +210,38 @@ func checkSums(sums []byte, digests map[string]string) error {
 	return nil
 }
 
+// checkFileList compares the files the scripts would install (format 1:
+// FILES; later: the "file" lines of FACTS) with manifest.json's.
+func checkFileList(m *Manifest, small map[string][]byte) error {
+	want := filesList(m)
+	if m.Format < 2 {
+		if !bytes.Equal(small["FILES"], want) {
+			return errors.New("FILES does not match manifest.json")
+		}
+		return nil
+	}
+	lines, err := layout.ParseFacts(small[layout.BundleFacts])
+	if err != nil {
+		return fmt.Errorf("%s: %w", layout.BundleFacts, err)
+	}
+	var got bytes.Buffer
+	for _, l := range lines {
+		if l[0] == "file" {
+			got.WriteString(strings.Join(l[1:], " ") + "\n")
+		}
+	}
+	if small[layout.BundleFacts] == nil || !bytes.Equal(got.Bytes(), want) {
+		return fmt.Errorf("the files of %s do not match manifest.json", layout.BundleFacts)
+	}
+	return nil
+}
+
 // payloadOf rebuilds the node payload from files/, FILES and manifest.json,
 // which must agree.
 func payloadOf(m *Manifest, small map[string][]byte) (payload.Node, error) {
 	node := payload.Node{Name: m.Node}
-	if got, want := small["FILES"], filesList(m); !bytes.Equal(got, want) {
-		return node, errors.New("FILES does not match manifest.json")
+	if err := checkFileList(m, small); err != nil {
+		return node, err
 	}
 	listed := map[string]bool{}
 	for _, f := range m.Files {
@@ -240,7 +267,7 @@ func payloadOf(m *Manifest, small map[string][]byte) (payload.Node, error) {
 	}
 	for name := range small {
 		if strings.HasPrefix(name, "files/") && !listed[name] {
-			return node, fmt.Errorf("%s is in files/ but not in FILES", name)
+			return node, fmt.Errorf("%s is in files/ but not in manifest.json", name)
 		}
 	}
 	if err := node.Sort(); err != nil {

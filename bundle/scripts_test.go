@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,8 +11,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
@@ -63,6 +64,14 @@ func newHost(t *testing.T, except ...string) *host {
 		}
 		if !skip {
 			must(t, os.Symlink(stub, filepath.Join(h.bin, name)))
+		}
+	}
+	// The facts name the binaries by absolute path in h.bin (fixture's
+	// binDir); install.sh looks for them under the root.
+	for _, name := range []string{"etcd", "etcdctl", "patroni", "patronictl", "haproxy"} {
+		must(t, os.MkdirAll(h.root+h.bin, 0o755))
+		if _, err := os.Lstat(filepath.Join(h.bin, name)); err == nil {
+			must(t, os.Symlink(stub, h.root+h.bin+"/"+name))
 		}
 	}
 	h.env = append(os.Environ(), "PATH="+h.bin+":"+os.Getenv("PATH"), "STUB_LOG="+h.log, "STUB_STATE="+h.state,
@@ -140,31 +149,65 @@ func mutating(calls []string) []string {
 }
 
 type receipt struct {
-	Format   int    `json:"format"`
-	BundleID string `json:"bundle_id"`
-	Cluster  string `json:"cluster"`
-	Node     string `json:"node"`
-	Files    []struct {
-		Path, SHA256, Mode, Owner, Group string
-	} `json:"files"`
-	Packages []struct{ Name, NEVRA string }   `json:"packages"`
-	Backups  []struct{ Path, Backup string }  `json:"backups"`
-	Ports    []string                         `json:"firewall_ports"`
-	Masked   []string                         `json:"masked_units"`
-	Users    []string                         `json:"users"`
-	Rules    []struct{ Address, Port string } `json:"firewall_rules"`
+	Format   int
+	BundleID string
+	Cluster  string
+	Node     string
+	Files    []struct{ Path, SHA256, Mode, Owner, Group string }
+	Packages []struct{ Name, NEVRA string }
+	Backups  []struct{ Path, Backup string }
+	Ports    []string
+	Masked   []string
+	Users    []string
+	Rules    []struct{ Address, Port string }
+	Contexts []struct{ Path, Type string }
 }
 
+// receipt reads the line-based receipt the scripts write (layout.Receipt).
 func (h *host) receipt() (receipt, bool) {
 	h.t.Helper()
 	var r receipt
-	b, err := os.ReadFile(h.root + "/var/lib/pgha-bundle/receipt.json")
+	b, err := os.ReadFile(h.root + layout.Receipt)
 	if errors.Is(err, os.ErrNotExist) {
 		return r, false
 	}
 	must(h.t, err)
-	if err := json.Unmarshal(b, &r); err != nil {
-		h.t.Fatalf("receipt.json is not JSON: %v\n%s", err, b)
+	lines, err := layout.ParseFacts(b)
+	if err != nil {
+		h.t.Fatalf("receipt: %v\n%s", err, b)
+	}
+	for _, l := range lines {
+		want := map[string]int{"format": 2, "bundle_id": 2, "cluster": 2, "node": 2, "file": 6, "package": 3, "backup": 3,
+			"firewall_port": 2, "masked_unit": 2, "user": 2, "firewall_rule": 3, "selinux_fcontext": 3}[l[0]]
+		if want == 0 || len(l) != want {
+			h.t.Fatalf("receipt line %q: unknown or %d fields\n%s", strings.Join(l, " "), len(l), b)
+		}
+		switch l[0] {
+		case "format":
+			r.Format, _ = strconv.Atoi(l[1])
+		case "bundle_id":
+			r.BundleID = l[1]
+		case "cluster":
+			r.Cluster = l[1]
+		case "node":
+			r.Node = l[1]
+		case "file":
+			r.Files = append(r.Files, struct{ Path, SHA256, Mode, Owner, Group string }{l[1], l[2], l[3], l[4], l[5]})
+		case "package":
+			r.Packages = append(r.Packages, struct{ Name, NEVRA string }{l[1], l[2]})
+		case "backup":
+			r.Backups = append(r.Backups, struct{ Path, Backup string }{l[1], l[2]})
+		case "firewall_port":
+			r.Ports = append(r.Ports, l[1])
+		case "masked_unit":
+			r.Masked = append(r.Masked, l[1])
+		case "user":
+			r.Users = append(r.Users, l[1])
+		case "firewall_rule":
+			r.Rules = append(r.Rules, struct{ Address, Port string }{l[1], l[2]})
+		case "selinux_fcontext":
+			r.Contexts = append(r.Contexts, struct{ Path, Type string }{l[1], l[2]})
+		}
 	}
 	return r, true
 }
@@ -408,7 +451,7 @@ func TestInstallStopsBeforeAnyChange(t *testing.T) {
 			writeFile(t, h.state+"/badsig-patroni-3.2.2-1.el9.noarch.rpm", "")
 		}, "rpm -K patroni-3.2.2-1.el9.noarch.rpm"},
 		{"files list", func(h *host) {
-			writeFile(t, h.bd+"/FILES", "0777 root root 00 /etc/shadow\n")
+			writeFile(t, h.bd+"/FACTS", readFile(t, h.bd+"/FACTS")+"file 0777 root root 00 /etc/shadow\n")
 		}, "SHA256SUMS does not match"},
 	}
 	for _, tc := range cases {
@@ -769,7 +812,7 @@ func TestUpgradePackages(t *testing.T) {
 			if cand == "" {
 				cand = "pg1"
 			}
-			switchover := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover --master pg2 --candidate "+cand+" --force demo")
+			switchover := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover --leader pg2 --candidate "+cand+" --force demo")
 			stop := index(calls, "systemctl stop patroni")
 			install := index(calls, "dnf -y --disablerepo=* --nogpgcheck --installroot="+h.root+" install "+h.bd+"/packages/etcd-3.5.13-1.el9.x86_64.rpm")
 			restartEtcd := index(calls, "systemctl restart --no-block etcd")
@@ -891,7 +934,7 @@ func TestInstallWatchdog(t *testing.T) {
 	h := newHost(t)
 	in := testInput(t, h.dir)
 	in = newer(t, h, in, "wd", func(n *Input) {
-		setContent(n, "/etc/pgha-bundle/node.env", nodeEnv("pg2", "10.0.0.2", "required"))
+		setFacts(t, n, h.dir, func(s *cluster.Spec) { s.Patroni.Watchdog = "required" })
 	})
 	h.extract(in)
 	out, code := h.run("install.sh")

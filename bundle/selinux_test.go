@@ -1,12 +1,12 @@
 package bundle
 
 import (
-	"encoding/json"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 )
 
@@ -111,10 +111,10 @@ func label(t *testing.T, p string) string {
 // under them without denials.
 func TestSELinuxFileContexts(t *testing.T) {
 	t.Parallel()
-	moved := map[string]string{
-		"PGHA_PGDATA='/var/lib/pgsql/16/data'":    "PGHA_PGDATA='/data/pg/16/data'",
-		"PGHA_ETCD_DATA_DIR='/var/lib/etcd/demo'": "PGHA_ETCD_DATA_DIR='/data/etcd'",
-		"PGHA_ARCHIVE_DIR=''":                     "PGHA_ARCHIVE_DIR='/data/wal_archive'",
+	moved := func(s *cluster.Spec) {
+		s.PostgreSQL.DataDir = "/data/pg/16/data"
+		s.Etcd.DataDir = "/data/etcd"
+		s.Archive.Enabled, s.Archive.Directory = true, "/data/wal_archive"
 	}
 	t.Run("moved", func(t *testing.T) {
 		t.Parallel()
@@ -122,11 +122,7 @@ func TestSELinuxFileContexts(t *testing.T) {
 		selinuxStandIns(t, h)
 		writeFile(t, h.state+"/file_contexts.local", "/srv/other(/.*)?\tsystem_u:object_r:httpd_sys_content_t:s0\n")
 		in := newer(t, h, testInput(t, h.dir), "selinux", func(n *Input) {
-			env := nodeEnv("pg2", "10.0.0.2", "off")
-			for from, to := range moved {
-				env = strings.Replace(env, from, to, 1)
-			}
-			setContent(n, "/etc/pgha-bundle/node.env", env)
+			setFacts(t, n, h.dir, moved)
 		})
 		h.extract(in)
 		// A WAL segment already in the archive is relabelled with it.
@@ -206,17 +202,13 @@ func TestSELinuxFileContexts(t *testing.T) {
 	})
 }
 
-// fcontexts is the receipt's selinux_fcontexts as "path type" joined by commas.
+// fcontexts is the receipt's selinux_fcontext entries as "path type"
+// joined by commas.
 func fcontexts(t *testing.T, h *host) string {
 	t.Helper()
-	var r struct {
-		FContexts []struct{ Path, Type string } `json:"selinux_fcontexts"`
-	}
-	b, err := os.ReadFile(h.root + "/var/lib/pgha-bundle/receipt.json")
-	must(t, err)
-	must(t, json.Unmarshal(b, &r))
+	r, _ := h.receipt()
 	var out []string
-	for _, f := range r.FContexts {
+	for _, f := range r.Contexts {
 		out = append(out, f.Path+" "+f.Type)
 	}
 	return strings.Join(out, ",")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
@@ -172,8 +173,8 @@ func TestInstallNarrowsMemberPorts(t *testing.T) {
 	if out, code := h.run("install.sh"); code != 0 {
 		t.Fatalf("install exit %d\n%s", code, out)
 	}
-	rp := h.root + "/var/lib/pgha-bundle/receipt.json"
-	writeFile(t, rp, strings.Replace(readFile(t, rp), `"firewall_ports": [`, `"firewall_ports": [`+"\n    \"2379/tcp\",", 1))
+	rp := h.root + layout.Receipt
+	writeFile(t, rp, readFile(t, rp)+"firewall_port 2379/tcp\n")
 	writeFile(t, h.state+"/ports/perm-2379", "")
 	writeFile(t, h.state+"/ports/rt-2379", "")
 	out, code := h.run("install.sh")

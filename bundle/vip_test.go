@@ -5,19 +5,28 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
-// vipInput is the test bundle of a cluster with a virtual IP: node.env
-// names it, the payload carries keepalived's files and the sysctl file, and
-// the keepalived package is in the set.
+// vipInput is the test bundle of a cluster with a virtual IP: its facts
+// (from the real renderer) name it, the payload carries keepalived's files
+// and the sysctl file, and the keepalived package is in the set.
 func vipInput(t *testing.T, dir string) Input {
 	in := testInput(t, dir)
 	in.Payload.Files = append([]payload.File(nil), in.Payload.Files...)
-	setContent(&in, "/etc/pgha-bundle/node.env", nodeEnv("pg2", "10.0.0.2", "off")+"PGHA_VIP='10.0.0.10'\nPGHA_VIP_MODE='haproxy'\n")
-	in.Payload.Add(payload.File{Path: "/etc/keepalived/keepalived.conf", Mode: 0o600, Owner: "root", Group: "root", Secret: true, Content: []byte("vrrp_instance demo {\n}\n")})
-	in.Payload.Add(payload.File{Path: "/etc/keepalived/pgha-vip-check", Mode: 0o755, Owner: "root", Group: "root", Content: []byte("#!/bin/bash\nexit 0\n")})
-	in.Payload.Add(payload.File{Path: "/etc/sysctl.d/90-pgha-vip.conf", Mode: 0o644, Owner: "root", Group: "root", Content: []byte("net.ipv4.ip_nonlocal_bind = 1\n")})
+	spec := fixtureSpec(t, func(s *cluster.Spec) {
+		s.VIP = &cluster.VIP{Address: "10.0.0.10", Prefix: 24, Interface: "eth0", VirtualRouterID: 10, Mode: cluster.VIPModeHAProxy}
+	})
+	comp := fixtureComponents(binDir(dir))
+	comp.Keepalived = &rpm.KeepalivedComponent{Package: "keepalived-2.2.8-3.el9.x86_64", Version: "2.2.8", Bin: "/usr/sbin/keepalived"}
+	setFactsFrom(t, &in, spec, comp, &secrets.Secrets{HAProxyStatsPassword: testStatsPassword, VRRPPassword: "vrrp-test-password-0123"})
+	in.Payload.Add(payload.File{Path: layout.KeepalivedConfig, Mode: 0o600, Owner: "root", Group: "root", Secret: true, Content: []byte("vrrp_instance demo {\n}\n")})
+	in.Payload.Add(payload.File{Path: layout.VIPCheck, Mode: 0o755, Owner: "root", Group: "root", Content: []byte("#!/bin/bash\nexit 0\n")})
+	in.Payload.Add(payload.File{Path: layout.VIPSysctl, Mode: 0o644, Owner: "root", Group: "root", Content: []byte("net.ipv4.ip_nonlocal_bind = 1\n")})
 	must(t, in.Payload.Sort())
 	in.Packages = append(in.Packages, fakePackage(t, dir, "keepalived", "keepalived-2.2.8-3.el9.x86_64", 1500))
 	return in
@@ -70,8 +79,8 @@ func TestInstallVIP(t *testing.T) {
 	if got := strings.TrimSpace(readFile(t, h.state+"/nonlocal_bind")); got != "1" {
 		t.Errorf("ip_nonlocal_bind %q", got)
 	}
-	rec := readFile(t, h.root+"/var/lib/pgha-bundle/receipt.json")
-	if !strings.Contains(rec, `{"address": "10.0.0.1", "port": "vrrp"}`) {
+	rec := readFile(t, h.root+layout.Receipt)
+	if !strings.Contains(rec, "\nfirewall_rule 10.0.0.1 vrrp\n") {
 		t.Errorf("receipt lacks the VRRP rule:\n%s", rec)
 	}
 

@@ -14,6 +14,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
 // scriptFS holds the on-node scripts; every *.sh lands at the bundle's top.
@@ -181,12 +183,19 @@ func entries(in *Input) ([]*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	addFile("manifest.json", 0o644, mj)
-	addFile("FILES", 0o644, filesList(&m))
-	addFile("PACKAGES", 0o644, packagesList(&m))
-	addFile("bundle.env", 0o644, bundleEnv(&m))
+	addFile(layout.BundleManifest, 0o644, mj)
+	nodeFacts, ok := in.Payload.Lookup(layout.NodeFacts)
+	if !ok {
+		return nil, fmt.Errorf("the payload holds no %s (render it with templates.Render)", layout.NodeFacts)
+	}
+	fb, err := facts(&m, nodeFacts.Content)
+	if err != nil {
+		return nil, err
+	}
+	// The facts hold the stats password, as the node's copy does: 0600.
+	addFile(layout.BundleFacts, 0o600, fb)
 	// Payload files may hold secrets: 0600 inside the bundle whatever their
-	// mode on the node (FILES says that one).
+	// mode on the node (FACTS says that one).
 	for _, f := range in.Payload.Files {
 		addFile("files"+f.Path, 0o600, f.Content)
 	}

@@ -13,6 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/layout"
+	"github.com/pgha-bundle/pgha-bundle/templates"
 )
 
 // Names of the files on the seed ISO and its volume label.
@@ -27,21 +29,17 @@ const (
 // Paths on the node used by the seed's install script.
 const (
 	// ScriptPath is where write_files puts the script runcmd starts.
-	ScriptPath = "/var/lib/pgha-bundle/seed-install.sh"
+	ScriptPath = layout.SeedScript
 	// BundleDir is where the bundle is unpacked; it holds <cluster>-<node>/.
-	BundleDir = "/var/lib/pgha-bundle/bundle"
+	BundleDir = layout.SeedBundleDir
 	// LogFile receives everything the script and install.sh print.
-	LogFile = "/var/log/pgha-bundle/seed-install.log"
-	// hostsMarker, followed by the cluster name, names the /etc/hosts block
-	// the script writes: the same block the bundle's install.sh later
-	// rewrites, so the members appear once.
-	hostsMarker = "pgha-bundle"
+	LogFile = layout.SeedLog
 )
 
 // SeedDirs are the NoCloud seed directories cloud-init reads when the
 // seed's files are extracted rather than on a device; the script takes the
 // bundle from the first that holds it before it looks for the ISO.
-var SeedDirs = []string{"/var/lib/cloud/seed/nocloud", "/var/lib/cloud/seed/nocloud-net"}
+var SeedDirs = layout.SeedDirs
 
 // Input is what one node's seed is rendered from.
 type Input struct {
@@ -121,6 +119,15 @@ func Render(in Input) (Seed, error) {
 		return Seed{}, fmt.Errorf("cloudinit: node %s: %w", node.Name, err)
 	}
 	return Seed{UserData: ud, MetaData: md, NetworkConfig: nc, BundleSHA256: in.BundleSHA256}, nil
+}
+
+// Script returns the seed script of in.Node, as user-data carries it.
+func Script(in Input) (string, error) {
+	node, ok := findNode(in.Spec, in.Node)
+	if !ok {
+		return "", fmt.Errorf("cloudinit: node %q is not in the spec", in.Node)
+	}
+	return renderScript(in, node)
 }
 
 func findNode(s *cluster.Spec, name string) (cluster.Node, bool) {
@@ -409,42 +416,12 @@ var scriptTmpl = template.Must(template.New("seed-install.sh").
 	Funcs(template.FuncMap{"q": shellQuote}).
 	Parse(scriptTemplate))
 
-// hostsLines are the /etc/hosts lines of every member.
-func hostsLines(s *cluster.Spec) ([]string, error) {
-	var lines []string
-	for _, m := range s.Nodes {
-		addr, err := hostAddr(m.Address)
-		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", m.Name, err)
-		}
-		names := m.Name
-		if f := fqdn(s, m); f != "" {
-			names = f + " " + m.Name
-		}
-		lines = append(lines, addr.String()+" "+names)
-	}
-	return lines, nil
-}
-
-// hostAddr is the IP address of a node address, with or without a prefix.
-func hostAddr(address string) (netip.Addr, error) {
-	if p, err := netip.ParsePrefix(address); err == nil {
-		return p.Addr(), nil
-	}
-	a, err := netip.ParseAddr(address)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("address %q: %w", address, err)
-	}
-	return a, nil
-}
-
 func renderScript(in Input, n cluster.Node) (string, error) {
-	hosts, err := hostsLines(in.Spec)
-	if err != nil {
-		return "", err
-	}
+	// The block of /etc/hosts is the payload's (templates.HostsBlock),
+	// markers included: install.sh later finds the same bytes.
+	block := strings.Split(strings.TrimSuffix(string(templates.HostsBlock(in.Spec)), "\n"), "\n")
 	var b strings.Builder
-	err = scriptTmpl.Execute(&b, map[string]any{
+	err := scriptTmpl.Execute(&b, map[string]any{
 		"Cluster":      in.Spec.Cluster.Name,
 		"Node":         n.Name,
 		"Label":        VolumeLabel,
@@ -454,8 +431,8 @@ func renderScript(in Input, n cluster.Node) (string, error) {
 		"BundleTop":    in.Spec.Cluster.Name + "-" + n.Name,
 		"LogFile":      LogFile,
 		"InstallArgs":  in.InstallArgs,
-		"Hosts":        hosts,
-		"HostsMarker":  hostsMarker + " " + in.Spec.Cluster.Name,
+		"HostsBlock":   block,
+		"HostsFile":    layout.EtcHosts,
 		"SeedDirs":     SeedDirs,
 	})
 	return b.String(), err

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
 // ConsequenceKind names a change that needs an action beyond new files.
@@ -35,11 +37,11 @@ type Consequence struct {
 }
 
 const (
-	patroniYML  = "/etc/patroni/patroni.yml"
-	dcsYML      = "/etc/patroni/dcs.yml"
-	etcdConfYML = "/etc/etcd/etcd.conf.yml"
+	patroniYML  = layout.PatroniConfig
+	dcsYML      = layout.DCSConfig
+	etcdConfYML = layout.EtcdConfig
 	metaData    = seedPrefix + "meta-data"
-	caCrt       = "/etc/pgha-bundle/pki/ca.crt"
+	caCrt       = layout.CA
 )
 
 var kindOrder = map[ConsequenceKind]int{TrustChange: 0, EtcdMembership: 1, PatroniDCS: 2, FirstBoot: 3, PackageVersion: 4}
@@ -118,10 +120,10 @@ const caMessage = "the cluster's CA changed (a new secrets file?): a member trus
 const tlsOnMessage = "TLS between the members turned on: a running cluster cannot switch one node at a time " +
 	"(etcd keeps its http:// peer URLs), and upgrade.sh refuses it; see 'Moving a cluster to TLS' in docs/layout.md"
 
-// etcdctlOnMember is etcdctl as a member runs it: its endpoints, the
-// cluster's CA and its client certificate, all from its node.env.
-const etcdctlOnMember = `. /etc/pgha-bundle/node.env && ETCDCTL_API=3 etcdctl --endpoints="$PGHA_ETCD_ENDPOINTS" ` +
-	`--cacert "$PGHA_ETCD_CACERT" --cert "$PGHA_ETCD_CERT" --key "$PGHA_ETCD_KEY"`
+// etcdctlOnMember is etcdctl as a member runs it (as root): the endpoints
+// its facts list, the cluster's CA and its client certificate.
+const etcdctlOnMember = `ETCDCTL_API=3 etcdctl --endpoints="$(awk '$1 == "etcd_endpoints" { print $2 }' ` + layout.NodeFacts + `)" ` +
+	`--cacert ` + layout.CA + ` --cert ` + layout.Cert + ` --key ` + layout.EtcdKey
 
 const dcsMessage = "bootstrap.dcs changed: Patroni reads it only when the cluster is first initialised; " +
 	"on a running cluster apply it with upgrade.sh (patronictl edit-config)"

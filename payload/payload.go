@@ -158,16 +158,21 @@ type Entry struct {
 	SecretSpans []Span `json:"secret_spans,omitempty"`
 }
 
+// SHA256Hex is the lowercase hex SHA-256 of b, as every manifest writes it.
+func SHA256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // EntryOf describes f for a manifest.
 func EntryOf(f File) Entry {
-	sum := sha256.Sum256(f.Content)
 	return Entry{
 		Path:   f.Path,
-		Mode:   fmt.Sprintf("%04o", f.Mode.Perm()),
+		Mode:   FormatMode(f.Mode),
 		Owner:  f.Owner,
 		Group:  f.Group,
 		Size:   int64(len(f.Content)),
-		SHA256: hex.EncodeToString(sum[:]),
+		SHA256: SHA256Hex(f.Content),
 		Secret: f.Secret,
 		// Spans are the renderer's knowledge of where the secrets are.
 		SecretSpans: f.Spans,

@@ -420,9 +420,9 @@ func TestEpochFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestSeedAndBundleWriteTheSameHostsBlock: the seed script and install.sh both
-// write the members between the same markers in /etc/hosts; if their lines
-// differed, every re-run of install.sh would count a change.
+// TestSeedAndBundleWriteTheSameHostsBlock: the seed script of a build carries
+// the same block, markers included, as the payload's hosts file install.sh
+// merges; if they differed, every re-run of install.sh would count a change.
 func TestSeedAndBundleWriteTheSameHostsBlock(t *testing.T) {
 	e := newEnv(t)
 	spec, _ := os.ReadFile(e.spec)
@@ -455,12 +455,12 @@ func TestSeedAndBundleWriteTheSameHostsBlock(t *testing.T) {
 		for _, l := range strings.Split(string(ud), "\n") {
 			l = strings.TrimSpace(l)
 			switch {
-			case strings.HasSuffix(l, `"$HOSTS_BEGIN"`):
+			case l == "readonly HOSTS_BLOCK=(":
 				in = true
-			case strings.HasSuffix(l, `"$HOSTS_END"`):
+			case in && l == ")":
 				in = false
 			case in:
-				seedLines = append(seedLines, strings.TrimSuffix(strings.TrimPrefix(l, `printf '%s\n' '`), "'"))
+				seedLines = append(seedLines, strings.TrimSuffix(strings.TrimPrefix(l, "'"), "'"))
 			}
 		}
 	}
@@ -469,7 +469,7 @@ func TestSeedAndBundleWriteTheSameHostsBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strings.Split(strings.TrimSuffix(string(hosts), "\n"), "\n")
-	if len(seedLines) != 3 || strings.Join(seedLines, "\n") != strings.Join(want, "\n") {
+	if len(seedLines) != 5 || strings.Join(seedLines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("seed hosts lines %q differ from the bundle's %q", seedLines, want)
 	}
 }

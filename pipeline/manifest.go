@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgha-bundle/pgha-bundle/manifest"
+	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
 func newManifest(opts *Options, r *Rendered, epoch time.Time) (*manifest.Manifest, error) {
@@ -32,10 +33,10 @@ func newManifest(opts *Options, r *Rendered, epoch time.Time) (*manifest.Manifes
 				return nil, fmt.Errorf("manifest: %w", err)
 			}
 		}
-		m.Inputs = append(m.Inputs, manifest.Input{Kind: in.kind, Name: filepath.Base(in.path), SHA256: sha256Hex(b)})
+		m.Inputs = append(m.Inputs, manifest.Input{Kind: in.kind, Name: filepath.Base(in.path), SHA256: payload.SHA256Hex(b)})
 	}
 	for _, k := range r.Packages.Keys {
-		m.Inputs = append(m.Inputs, manifest.Input{Kind: "key", Name: k.Name, SHA256: sha256Hex(k.Data)})
+		m.Inputs = append(m.Inputs, manifest.Input{Kind: "key", Name: k.Name, SHA256: payload.SHA256Hex(k.Data)})
 	}
 	for _, p := range r.Packages.Packages {
 		m.Inputs = append(m.Inputs, manifest.Input{Kind: "package", Name: p.Filename, SHA256: p.SHA256})
@@ -54,6 +55,6 @@ func newManifest(opts *Options, r *Rendered, epoch time.Time) (*manifest.Manifes
 	if err != nil {
 		return nil, err
 	}
-	m.BuildID = sha256Hex(id)[:16]
+	m.BuildID = payload.SHA256Hex(id)[:16]
 	return m, nil
 }

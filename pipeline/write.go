@@ -282,7 +282,7 @@ func (w *writer) finish() error {
 		return fmt.Errorf("manifest.json: %w", err)
 	}
 	w.opts.stepf("manifest")
-	me := payload.Entry{Path: "manifest.json", SHA256: sha256Hex(mj)}
+	me := payload.Entry{Path: "manifest.json", SHA256: payload.SHA256Hex(mj)}
 	all := append(outputs, me)
 	sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
 	var sums bytes.Buffer
@@ -316,9 +316,4 @@ func fileEntry(path string) (payload.Entry, error) {
 		Size:   fi.Size(),
 		SHA256: hex.EncodeToString(h.Sum(nil)),
 	}, nil
-}
-
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }

@@ -12,13 +12,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
 const (
-	patroniPath = "/etc/patroni/patroni.yml"
-	etcdPath    = "/etc/etcd/etcd.conf.yml"
-	haproxyPath = "/etc/haproxy/haproxy.cfg"
+	patroniPath = layout.PatroniConfig
+	etcdPath    = layout.EtcdConfig
+	haproxyPath = layout.HAProxyConfig
 )
 
 // parsed is what the cross-check reads back from one node's rendered files.

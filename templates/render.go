@@ -15,6 +15,7 @@ import (
 	"text/template"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
@@ -36,27 +37,37 @@ var users = struct {
 	Superuser, Replication, Rewind, RestAPI, HAProxyStats string
 }{"postgres", "replicator", "rewind_user", "patroni", "haproxy"}
 
-// output is one file of the payload and the template that makes it.
+// output is one file of the payload and the template that makes it; its
+// place, mode and owner are the layout's.
 type output struct {
-	path, template string
-	mode           fs.FileMode
-	owner, group   string
-	secret         bool
-	when           func(*view) bool
+	file     layout.File
+	template string
+	// gen makes the content in Go instead of a template.
+	gen    func(*view) ([]byte, error)
+	secret bool
+	when   func(*view) bool
 }
 
 var outputs = []output{
-	{path: "/etc/patroni/patroni.yml", template: "patroni.yml.tmpl", mode: 0o600, owner: "postgres", group: "postgres", secret: true},
-	{path: "/etc/patroni/dcs.yml", template: "dcs.yml.tmpl", mode: 0o600, owner: "postgres", group: "postgres"},
-	{path: "/etc/etcd/etcd.conf.yml", template: "etcd.conf.yml.tmpl", mode: 0o640, owner: "root", group: "etcd"},
-	{path: "/etc/haproxy/haproxy.cfg", template: "haproxy.cfg.tmpl", mode: 0o640, owner: "root", group: "haproxy", secret: true},
-	{path: "/etc/systemd/system/etcd.service", template: "etcd.service.tmpl", mode: 0o644, owner: "root", group: "root"},
-	{path: "/etc/systemd/system/patroni.service", template: "patroni.service.tmpl", mode: 0o644, owner: "root", group: "root"},
-	{path: "/etc/systemd/system/haproxy.service", template: "haproxy.service.tmpl", mode: 0o644, owner: "root", group: "root"},
-	{path: "/etc/pgha-bundle/hosts", template: "hosts.tmpl", mode: 0o644, owner: "root", group: "root"},
-	{path: "/etc/pgha-bundle/node.env", template: "node.env.tmpl", mode: 0o644, owner: "root", group: "root"},
-	{path: "/etc/modules-load.d/softdog.conf", template: "softdog.conf.tmpl", mode: 0o644, owner: "root", group: "root", when: watchdogOn},
-	{path: "/etc/udev/rules.d/99-pgha-watchdog.rules", template: "watchdog.rules.tmpl", mode: 0o644, owner: "root", group: "root", when: watchdogOn},
+	{file: mustFile(layout.PatroniConfig), template: "patroni.yml.tmpl", secret: true},
+	{file: mustFile(layout.DCSConfig), template: "dcs.yml.tmpl"},
+	{file: mustFile(layout.EtcdConfig), template: "etcd.conf.yml.tmpl"},
+	{file: mustFile(layout.HAProxyConfig), template: "haproxy.cfg.tmpl", secret: true},
+	{file: mustFile(layout.EtcdUnit), template: "etcd.service.tmpl"},
+	{file: mustFile(layout.PatroniUnit), template: "patroni.service.tmpl"},
+	{file: mustFile(layout.HAProxyUnit), template: "haproxy.service.tmpl"},
+	{file: mustFile(layout.HostsBlock), gen: func(v *view) ([]byte, error) { return HostsBlock(v.spec), nil }},
+	{file: mustFile(layout.NodeFacts), gen: nodeFacts, secret: true},
+	{file: mustFile(layout.Softdog), template: "softdog.conf.tmpl", when: watchdogOn},
+	{file: mustFile(layout.WatchdogRules), template: "watchdog.rules.tmpl", when: watchdogOn},
+}
+
+func mustFile(p string) layout.File {
+	f, ok := layout.FileOf(p)
+	if !ok {
+		panic("templates: " + p + " is not in the layout")
+	}
+	return f
 }
 
 func watchdogOn(v *view) bool { return v.Watchdog != "off" }
@@ -64,10 +75,13 @@ func watchdogOn(v *view) bool { return v.Watchdog != "off" }
 // pki is where a node keeps the cluster's CA and its own certificate and key.
 // The key is there twice, each copy readable only by the daemon that uses it.
 var pki = struct{ CA, Cert, EtcdKey, PatroniKey string }{
-	CA:         "/etc/pgha-bundle/pki/ca.crt",
-	Cert:       "/etc/pgha-bundle/pki/node.crt",
-	EtcdKey:    "/etc/pgha-bundle/pki/etcd.key",
-	PatroniKey: "/etc/pgha-bundle/pki/patroni.key",
+	CA: layout.CA, Cert: layout.Cert, EtcdKey: layout.EtcdKey, PatroniKey: layout.PatroniKey,
+}
+
+// fileAt is a payload file at a layout path.
+func fileAt(p string, secret bool, content []byte) payload.File {
+	l := mustFile(p)
+	return payload.File{Path: l.Path, Mode: fs.FileMode(l.Mode), Owner: l.Owner, Group: l.Group, Secret: secret, Content: content}
 }
 
 // pkiFiles are the node's TLS files, taken from the secrets.
@@ -77,10 +91,10 @@ func pkiFiles(sec *secrets.Secrets, node string) ([]payload.File, error) {
 		return nil, fmt.Errorf("render %s: the secrets file holds no TLS certificate for the node: run pgha-bundle build, which issues it", node)
 	}
 	return []payload.File{
-		{Path: pki.CA, Mode: 0o644, Owner: "root", Group: "root", Content: []byte(sec.TLS.CACert)},
-		{Path: pki.Cert, Mode: 0o644, Owner: "root", Group: "root", Content: []byte(nc.Cert)},
-		{Path: pki.EtcdKey, Mode: 0o600, Owner: "etcd", Group: "etcd", Secret: true, Content: []byte(nc.Key)},
-		{Path: pki.PatroniKey, Mode: 0o600, Owner: "postgres", Group: "postgres", Secret: true, Content: []byte(nc.Key)},
+		fileAt(pki.CA, false, []byte(sec.TLS.CACert)),
+		fileAt(pki.Cert, false, []byte(nc.Cert)),
+		fileAt(pki.EtcdKey, true, []byte(nc.Key)),
+		fileAt(pki.PatroniKey, true, []byte(nc.Key)),
 	}, nil
 }
 
@@ -109,11 +123,19 @@ func Render(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secre
 		if o.when != nil && !o.when(v) {
 			continue
 		}
-		var buf bytes.Buffer
-		if err := tmpl.ExecuteTemplate(&buf, o.template, v); err != nil {
-			return payload.Node{}, fmt.Errorf("render %s for %s: %w", o.path, nodeName, err)
+		var content []byte
+		if o.gen != nil {
+			if content, err = o.gen(v); err != nil {
+				return payload.Node{}, fmt.Errorf("render %s for %s: %w", o.file.Path, nodeName, err)
+			}
+		} else {
+			var buf bytes.Buffer
+			if err := tmpl.ExecuteTemplate(&buf, o.template, v); err != nil {
+				return payload.Node{}, fmt.Errorf("render %s for %s: %w", o.file.Path, nodeName, err)
+			}
+			content = buf.Bytes()
 		}
-		n.Add(payload.File{Path: o.path, Mode: o.mode, Owner: o.owner, Group: o.group, Secret: o.secret, Content: buf.Bytes()})
+		n.Add(fileAt(o.file.Path, o.secret, content))
 	}
 	markSecrets(&n, sec)
 	if err := n.Sort(); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
@@ -281,16 +282,16 @@ func TestPostgreSQLTLSUnlessTheSpecSetsIt(t *testing.T) {
 // option the packaged patronictl has.
 func TestSwitchoverFlagByPatroniVersion(t *testing.T) {
 	spec := loadSpec(t, "ex.yaml", cluster.Example())
-	for version, want := range map[string]string{"2.1.7": "'--master'", "3.0.2": "'--leader'", "": "'--leader'"} {
+	for version, want := range map[string]string{"2.1.7": "--master", "3.0.2": "--leader", "": "--leader"} {
 		comp := el7Components
 		comp.Patroni.Version = version
 		n, err := Render(spec, "co7-node01", comp, testSecrets(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, _ := n.Lookup("/etc/pgha-bundle/node.env")
-		if line := "PGHA_PATRONICTL_LEADER_FLAG=" + want + "\n"; !bytes.Contains(f.Content, []byte(line)) {
-			t.Errorf("Patroni %q: node.env lacks %q", version, line)
+		f, _ := n.Lookup(layout.NodeFacts)
+		if line := "\npatronictl_leader_flag " + want + "\n"; !bytes.Contains(f.Content, []byte(line)) {
+			t.Errorf("Patroni %q: node.facts lacks %q", version, line)
 		}
 	}
 }

@@ -25,6 +25,7 @@ func TestRenderRecordsSecretSpans(t *testing.T) {
 		{"example", cluster.Example(), map[string][]string{
 			"/etc/patroni/patroni.yml":         {sec.RestAPIPassword, sec.SuperuserPassword, sec.ReplicationPassword, sec.RewindPassword},
 			"/etc/haproxy/haproxy.cfg":         {sec.HAProxyStatsPassword},
+			"/etc/pgha-bundle/node.facts":      {sec.HAProxyStatsPassword},
 			"/etc/pgha-bundle/pki/etcd.key":    {sec.TLS.Nodes["co7-node01"].Key},
 			"/etc/pgha-bundle/pki/patroni.key": {sec.TLS.Nodes["co7-node01"].Key},
 		}},
@@ -32,6 +33,7 @@ func TestRenderRecordsSecretSpans(t *testing.T) {
 			"/etc/patroni/patroni.yml":         {sec.RestAPIPassword, sec.ReplicationPassword, sec.SuperuserPassword, sec.ReplicationPassword, sec.RewindPassword},
 			"/etc/patroni/dcs.yml":             {sec.ReplicationPassword},
 			"/etc/haproxy/haproxy.cfg":         {sec.HAProxyStatsPassword},
+			"/etc/pgha-bundle/node.facts":      {sec.HAProxyStatsPassword},
 			"/etc/pgha-bundle/pki/etcd.key":    {sec.TLS.Nodes["co7-node01"].Key},
 			"/etc/pgha-bundle/pki/patroni.key": {sec.TLS.Nodes["co7-node01"].Key},
 		}},

@@ -36,6 +36,7 @@ type view struct {
 	PKI        struct{ CA, Cert, EtcdKey, PatroniKey string }
 	DCS        string   // the bootstrap.dcs section, rendered first
 	VIP        *vipView // nil without a virtual IP (vip.go)
+	spec       *cluster.Spec
 }
 
 type member struct{ Name, Address, FQDN string }
@@ -66,6 +67,8 @@ type etcdView struct {
 type haproxyView struct {
 	cluster.HAProxy
 	ReplicaCheck string
+	// StatsURI and RWProxy are also facts: the health gate reads them.
+	StatsURI, RWProxy string
 }
 
 type binView struct {
@@ -100,6 +103,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		Users:    users,
 		Secrets:  sec,
 		PKI:      pki,
+		spec:     spec,
 	}
 	var names []string
 	for _, n := range spec.Nodes {
@@ -163,7 +167,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		UnsupportedArch: spec.Cluster.Arch == "aarch64" && comp.Etcd.NeedsGRPCGateway(),
 	}
 
-	v.HAProxy = haproxyView{HAProxy: spec.HAProxy, ReplicaCheck: "/replica"}
+	v.HAProxy = haproxyView{HAProxy: spec.HAProxy, ReplicaCheck: "/replica", StatsURI: haproxyStatsURI, RWProxy: haproxyRWProxy}
 	if spec.HAProxy.ReplicaMaxLag != "" {
 		v.HAProxy.ReplicaCheck = "/replica?lag=" + spec.HAProxy.ReplicaMaxLag
 	}

@@ -4,24 +4,16 @@ import (
 	"fmt"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
-// vipPaths are the on-node paths of the virtual IP's files.
-var vipPaths = struct{ Keepalived, Check, Sysctl string }{
-	Keepalived: "/etc/keepalived/keepalived.conf",
-	// Beside its config, in a root-owned directory: keepalived's script
-	// security refuses a script any other user could replace.
-	Check:  "/etc/keepalived/pgha-vip-check",
-	Sysctl: "/etc/sysctl.d/90-pgha-vip.conf",
-}
-
 // vipOutputs are the files a node of a cluster with a virtual IP receives.
 var vipOutputs = []output{
-	{path: vipPaths.Keepalived, template: "keepalived.conf.tmpl", mode: 0o600, owner: "root", group: "root", secret: true, when: vipOn},
-	{path: vipPaths.Check, template: "vip-check.tmpl", mode: 0o755, owner: "root", group: "root", when: vipOn},
-	{path: vipPaths.Sysctl, template: "vip-sysctl.conf.tmpl", mode: 0o644, owner: "root", group: "root", when: vipOn},
+	{file: mustFile(layout.KeepalivedConfig), template: "keepalived.conf.tmpl", secret: true, when: vipOn},
+	{file: mustFile(layout.VIPCheck), template: "vip-check.tmpl", when: vipOn},
+	{file: mustFile(layout.VIPSysctl), template: "vip-sysctl.conf.tmpl", when: vipOn},
 }
 
 func init() { outputs = append(outputs, vipOutputs...) }
@@ -83,7 +75,7 @@ func newVIPView(spec *cluster.Spec, self cluster.Node, comp rpm.Components, sec 
 		Version:   comp.Keepalived.Version,
 		AdvertInt: vipAdvertInt, Priority: vipPriority, Weight: vipCheckWeight,
 		CheckInterval: vipCheckInterval, CheckTimeout: vipCheckTimeout, Fall: vipCheckFall, Rise: vipCheckRise,
-		CheckPath: vipPaths.Check, SysctlPath: vipPaths.Sysctl,
+		CheckPath: layout.VIPCheck, SysctlPath: layout.VIPSysctl,
 		StatsURL: "http://" + hostPort(self.Address, spec.Ports.HAProxyStats) + "/;csv",
 	}
 	for _, n := range spec.Nodes {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
@@ -86,13 +87,13 @@ func TestKeepalivedConfigTest(t *testing.T) {
 	}
 	for _, mode := range []string{cluster.VIPModeHAProxy, cluster.VIPModeLeader} {
 		for _, n := range renderVIP(t, mode, withKeepalived(el9Components, "2.2.8")) {
-			conf := file(t, n, vipPaths.Keepalived).Content
+			conf := file(t, n, layout.KeepalivedConfig).Content
 			// The check script at a root-owned path of the test.
 			check := filepath.Join(dir, mode+"-"+n.Name+"-check")
-			if err := os.WriteFile(check, file(t, n, vipPaths.Check).Content, 0o755); err != nil {
+			if err := os.WriteFile(check, file(t, n, layout.VIPCheck).Content, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			conf = bytes.ReplaceAll(conf, []byte(vipPaths.Check), []byte(check))
+			conf = bytes.ReplaceAll(conf, []byte(layout.VIPCheck), []byte(check))
 			// keepalived refuses interfaces this host lacks (and loopback):
 			// one of the test host's stands for eth0 and ens224.
 			for _, iface := range []string{"eth0", "ens224"} {
@@ -124,7 +125,7 @@ func TestKeepalivedConf(t *testing.T) {
 		"co7-node03": {"192.168.0.81", "192.168.0.82"},
 	}
 	for i, n := range nodes {
-		f := file(t, n, vipPaths.Keepalived)
+		f := file(t, n, layout.KeepalivedConfig)
 		c := string(f.Content)
 		if f.Mode != 0o600 || f.Owner != "root" || !f.Secret || len(f.Spans) == 0 {
 			t.Errorf("%s: mode %o owner %s secret %v spans %v", n.Name, f.Mode, f.Owner, f.Secret, f.Spans)
@@ -189,7 +190,7 @@ func TestHAProxyBindsTheVIP(t *testing.T) {
 		if out, err := exec.Command(haproxy, "-c", "-f", path).CombinedOutput(); err != nil {
 			t.Errorf("haproxy -c rejects %s: %v\n%s", n.Name, err, out)
 		}
-		if s := string(file(t, n, vipPaths.Sysctl).Content); !strings.Contains(s, "\nnet.ipv4.ip_nonlocal_bind = 1\n") {
+		if s := string(file(t, n, layout.VIPSysctl).Content); !strings.Contains(s, "\nnet.ipv4.ip_nonlocal_bind = 1\n") {
 			t.Errorf("%s: sysctl file:\n%s", n.Name, s)
 		}
 		env := string(file(t, n, "/etc/pgha-bundle/node.env").Content)
@@ -204,7 +205,7 @@ func TestHAProxyBindsTheVIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{vipPaths.Keepalived, vipPaths.Check, vipPaths.Sysctl} {
+	for _, p := range []string{layout.KeepalivedConfig, layout.VIPCheck, layout.VIPSysctl} {
 		if _, ok := nodes[0].Lookup(p); ok {
 			t.Errorf("%s rendered without a vip", p)
 		}
@@ -220,7 +221,7 @@ func TestVIPLeaderMode(t *testing.T) {
 		if !strings.Contains(p, `  listen: "`+self+`,192.168.0.80:5432"`) {
 			t.Errorf("%s: PostgreSQL does not listen on the VIP:\n%s", n.Name, p)
 		}
-		check := string(file(t, n, vipPaths.Check).Content)
+		check := string(file(t, n, layout.VIPCheck).Content)
 		if !strings.Contains(check, "'https://"+self+":8008/primary'") || !strings.Contains(check, "--cacert '"+pki.CA+"'") {
 			t.Errorf("%s: check:\n%s", n.Name, check)
 		}
@@ -245,7 +246,7 @@ func TestVIPCheckScripts(t *testing.T) {
 	for _, mode := range []string{cluster.VIPModeHAProxy, cluster.VIPModeLeader} {
 		n := renderVIP(t, mode, withKeepalived(el9Components, "2.2.8"))[0]
 		path := filepath.Join(dir, mode)
-		if err := os.WriteFile(path, file(t, n, vipPaths.Check).Content, 0o755); err != nil {
+		if err := os.WriteFile(path, file(t, n, layout.VIPCheck).Content, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if out, err := exec.Command(shellcheck, path).CombinedOutput(); err != nil {
@@ -262,7 +263,7 @@ func TestVIPCheckHAProxyMode(t *testing.T) {
 	testutil.NeedTool(t, "curl", "curl")
 	dir := t.TempDir()
 	n := renderVIP(t, cluster.VIPModeHAProxy, withKeepalived(el9Components, "2.2.8"))[0]
-	script := string(file(t, n, vipPaths.Check).Content)
+	script := string(file(t, n, layout.VIPCheck).Content)
 
 	pg, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -12,7 +12,7 @@ usage: install.sh [options]
 
 Installs this bundle's member of the cluster: preflight, verify the bundle,
 packages, accounts, directories, files, host setup, then etcd, Patroni and
-HAProxy, each gated on its health, and a receipt in /var/lib/pgha-bundle.
+HAProxy, each gated on its health, and a receipt of what it did.
 
   --no-packages         skip the package step (the image carries the packages)
 $COMMON_USAGE
@@ -50,11 +50,11 @@ check_systemd
 check_os
 check_address
 load_receipt
-if [ -r "$RECEIPT" ]; then
+if has_receipt; then
 	check_receipt_owner
 	# A live member moves to another bundle through upgrade.sh only (health
 	# check, switchover, rolling restart), never by a re-install.
-	installed_id=$(receipt_value bundle_id)
+	installed_id=$R_BUNDLE_ID
 	if [ "$installed_id" != "$PGHA_BUNDLE_ID" ]; then
 		if ! same_content_as_receipt; then
 			die "this node runs bundle $installed_id; apply this one ($PGHA_BUNDLE_ID) with upgrade.sh"

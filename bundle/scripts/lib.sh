@@ -75,10 +75,10 @@ run() {
 	"$@"
 }
 
-# start_log tees stdout and stderr to /var/log/pgha-bundle/<name>-<time>.log.
+# start_log tees stdout and stderr to LOG_DIR/<name>-<time>.log.
 start_log() {
 	[ "$DRY_RUN" = 1 ] && return 0
-	local dir=$ROOT/var/log/pgha-bundle
+	local dir=$ROOT${P[log_dir]}
 	mkdir -p "$dir"
 	chmod 0750 "$dir"
 	LOG_FILE=$dir/$1-$(date -u +%Y%m%dT%H%M%SZ)-$$.log
@@ -109,7 +109,7 @@ common_flag() {
 COMMON_USAGE='  --dry-run             print the plan, change nothing
   --force               accept a host whose addresses do not include the node'"'"'s, or busy ports
   --no-start            do not touch systemd (no mask, enable, start, stop, reload)
-  --skip-os-check       do not compare /etc/os-release with the bundle'"'"'s OS (tests only:
+  --skip-os-check       do not compare os-release with the bundle'"'"'s OS (tests only:
                         the product targets EL7/8/9)
   --root DIR            prefix every path with DIR (tests)
   --pkg-tool TOOL       yum, dnf or rpm
@@ -118,15 +118,12 @@ COMMON_USAGE='  --dry-run             print the plan, change nothing
 # ---------------------------------------------------------------- directories
 
 # The directories of the operating system that are never handed to a service
-# account, and the trees that hold no data directory at any depth: the same
-# lists as cluster.SystemDirs and cluster.SystemTrees (a test keeps them
-# equal). validate refuses such a spec first; this is the last line on the node.
-SYSTEM_DIRS=(/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root
-	/run /sbin /srv /sys /tmp /usr /usr/bin /usr/include /usr/lib /usr/lib64 /usr/libexec /usr/local
-	/usr/local/bin /usr/local/etc /usr/local/lib /usr/local/lib64 /usr/local/sbin /usr/local/share
-	/usr/sbin /usr/share /usr/src /var /var/adm /var/cache /var/db /var/empty /var/lib /var/local
-	/var/lock /var/log /var/mail /var/opt /var/run /var/spool /var/tmp /var/yp)
-SYSTEM_TREES=(/boot /dev /etc /proc /run /sys /tmp /var/lock /var/run /var/tmp)
+# account (SYSTEM_DIRS), and the trees that hold no data directory at any
+# depth (SYSTEM_TREES): the facts carry cluster.SystemDirs and
+# cluster.SystemTrees. validate refuses such a spec first; this is the last
+# line on the node.
+SYSTEM_DIRS=()
+SYSTEM_TREES=()
 
 # check_own_dir WHAT DIR refuses a directory that install.sh would give to a
 # service account (chown, mode 0700) unless it can be that account's own: an
@@ -142,12 +139,12 @@ check_own_dir() {
 		*//* | */./* | */../* | */. | */.. | */) die "$what '$d' is not a clean path: fix the spec and rebuild the bundle" ;;
 		esac
 	fi
-	for s in "${SYSTEM_DIRS[@]}"; do
+	for s in ${SYSTEM_DIRS[@]+"${SYSTEM_DIRS[@]}"}; do
 		if [ "$d" = "$s" ]; then
 			die "$what $d is a system directory: refusing to hand it to a service account; give it a directory of its own in the spec and rebuild the bundle"
 		fi
 	done
-	for s in "${SYSTEM_TREES[@]}"; do
+	for s in ${SYSTEM_TREES[@]+"${SYSTEM_TREES[@]}"}; do
 		case $d in
 		"$s" | "$s"/*) die "$what $d is inside $s, which holds no data: refusing to hand it to a service account; give it a directory of its own in the spec and rebuild the bundle" ;;
 		esac
@@ -180,58 +177,109 @@ check_dirs() {
 
 # ---------------------------------------------------------------- bundle
 
-# load_bundle sources bundle.env and the node's node.env from the bundle.
+# What the facts give besides the PGHA_* values (lists, one entry a line).
+declare -A P=()           # on-node paths by key (layout.PathKeys)
+declare -A SERVICES_OF=() # payload path -> the units it concerns
+FILES=()        # mode owner group sha256 path: the payload
+PACKAGES=()     # name nevra file service
+ZONE_PORTS=()   # opened to the firewalld zone
+MEMBER_PORTS=() # opened to the members' addresses only
+MEMBERS=()      # name address
+MASK_UNITS=()   # the distribution's units masked by install.sh
+FCONTEXTS=()    # default fallback-type dir: data directories moved off EL's defaults
+
+# load_facts reads the bundle's FACTS, written by pgha-bundle: one fact a
+# line, "KEY FIELD...", fields without spaces or quotes.
+load_facts() {
+	local f=$1 key a b c d e
+	while read -r key a b c d e; do
+		case $key in
+		'#'*) ;;
+		bundle_format) PGHA_BUNDLE_FORMAT=$a ;;
+		bundle_id) PGHA_BUNDLE_ID=$a ;;
+		bundle_cluster) PGHA_BUNDLE_CLUSTER=$a ;;
+		bundle_node) PGHA_BUNDLE_NODE=$a ;;
+		facts_format) [ "$a" -le 2 ] || die "$f has facts format $a, newer than these scripts read" ;;
+		cluster) PGHA_CLUSTER=$a ;;
+		node) PGHA_NODE=$a ;;
+		address) PGHA_ADDRESS=$a ;;
+		os) PGHA_OS=$a ;;
+		pgdata) PGHA_PGDATA=$a ;;
+		pg_bin_dir) PGHA_PG_BIN_DIR=$a ;;
+		pg_major) PGHA_PG_MAJOR=$a ;;
+		patroni_bin) PGHA_PATRONI_BIN=$a ;;
+		patronictl_bin) PGHA_PATRONICTL_BIN=$a ;;
+		patronictl_leader_flag) PGHA_PATRONICTL_LEADER_FLAG=$a ;;
+		etcd_bin) PGHA_ETCD_BIN=$a ;;
+		etcdctl_bin) PGHA_ETCDCTL_BIN=$a ;;
+		haproxy_bin) PGHA_HAPROXY_BIN=$a ;;
+		etcd_data_dir) PGHA_ETCD_DATA_DIR=$a ;;
+		etcd_endpoints) PGHA_ETCD_ENDPOINTS=$a ;;
+		etcd_endpoint) PGHA_ETCD_ENDPOINT=$a ;;
+		patroni_url) PATRONI_URL=$a ;;
+		haproxy_stats_url) HAPROXY_STATS_URL=$a ;;
+		haproxy_stats_auth) HAPROXY_STATS_AUTH=$a ;;
+		haproxy_rw_proxy) HAPROXY_RW_PROXY=$a ;;
+		watchdog) PGHA_WATCHDOG=$a ;;
+		archive_dir) PGHA_ARCHIVE_DIR=$a ;;
+		vip)
+			PGHA_VIP=$a
+			PGHA_VIP_MODE=$b
+			;;
+		port)
+			printf -v "PGHA_PORT_${a^^}" '%s' "$b"
+			if [ "$c" = zone ]; then ZONE_PORTS+=("$b"); else MEMBER_PORTS+=("$b"); fi
+			;;
+		member) MEMBERS+=("$a $b") ;;
+		mask_unit) MASK_UNITS+=("$a") ;;
+		fcontext) FCONTEXTS+=("$a $b $c") ;;
+		system_dir) SYSTEM_DIRS+=("$a") ;;
+		system_tree) SYSTEM_TREES+=("$a") ;;
+		path) P[$a]=$b ;;
+		file) FILES+=("$a $b $c $d $e") ;;
+		service) SERVICES_OF[$a]="$b${c:+ $c}${d:+ $d}" ;;
+		package) PACKAGES+=("$a $b $c $d") ;;
+		*) die "$f: unknown fact '$key': a bundle newer than these scripts?" ;;
+		esac
+	done <"$f"
+}
+
+# load_bundle reads the bundle's FACTS.
 load_bundle() {
-	[ -r "$BUNDLE_DIR/bundle.env" ] || die "$BUNDLE_DIR/bundle.env missing: run the script from an extracted bundle"
-	# shellcheck source=/dev/null
-	. "$BUNDLE_DIR/bundle.env"
-	[ -r "$BUNDLE_DIR/files/etc/pgha-bundle/node.env" ] || die "files/etc/pgha-bundle/node.env missing from the bundle"
-	# shellcheck source=/dev/null
-	. "$BUNDLE_DIR/files/etc/pgha-bundle/node.env"
+	[ -r "$BUNDLE_DIR/FACTS" ] || die "$BUNDLE_DIR/FACTS missing: run the script from an extracted bundle"
+	load_facts "$BUNDLE_DIR/FACTS"
 	local v
-	for v in PGHA_CLUSTER PGHA_NODE PGHA_ADDRESS PGHA_OS PGHA_PGDATA PGHA_ETCD_DATA_DIR \
-		PGHA_ETCDCTL_BIN PGHA_HAPROXY_BIN PGHA_PATRONICTL_BIN \
+	for v in PGHA_BUNDLE_ID PGHA_CLUSTER PGHA_NODE PGHA_ADDRESS PGHA_OS PGHA_PGDATA PGHA_ETCD_DATA_DIR \
+		PGHA_ETCDCTL_BIN PGHA_HAPROXY_BIN PGHA_PATRONICTL_BIN PGHA_ETCD_ENDPOINT PATRONI_URL \
+		HAPROXY_STATS_URL HAPROXY_STATS_AUTH HAPROXY_RW_PROXY \
 		PGHA_PORT_POSTGRESQL PGHA_PORT_PATRONI_API PGHA_PORT_ETCD_CLIENT PGHA_PORT_ETCD_PEER \
 		PGHA_PORT_HAPROXY_RW PGHA_PORT_HAPROXY_RO PGHA_PORT_HAPROXY_STATS; do
-		[ -n "${!v:-}" ] || die "node.env does not set $v"
+		[ -n "${!v:-}" ] || die "FACTS does not give $v"
 	done
 	PGHA_WATCHDOG=${PGHA_WATCHDOG:-off}
 	check_dirs
 	if [ "$PGHA_CLUSTER" != "$PGHA_BUNDLE_CLUSTER" ] || [ "$PGHA_NODE" != "$PGHA_BUNDLE_NODE" ]; then
-		die "node.env ($PGHA_CLUSTER/$PGHA_NODE) does not match bundle.env ($PGHA_BUNDLE_CLUSTER/$PGHA_BUNDLE_NODE)"
+		die "FACTS names the member $PGHA_CLUSTER/$PGHA_NODE and the bundle $PGHA_BUNDLE_CLUSTER/$PGHA_BUNDLE_NODE"
 	fi
-	RECEIPT=$ROOT/var/lib/pgha-bundle/receipt.json
+	RECEIPT=$ROOT${P[receipt]}
+	# The JSON receipt bundles of format 1 wrote: read, then replaced.
+	RECEIPT_JSON=$ROOT${P[receipt_json]}
 	# KEPT_DATA lists "cluster node path" for each data directory an
 	# uninstall without --purge left in place: a later install may reuse it.
-	KEPT_DATA=$ROOT/var/lib/pgha-bundle/kept-data
+	KEPT_DATA=$ROOT${P[kept_data]}
 	# Whether an earlier install of ours left a receipt before this run.
 	HAD_RECEIPT=0
-	if [ -r "$RECEIPT" ]; then HAD_RECEIPT=1; fi
-	PATRONI_CONF=$ROOT/etc/patroni/patroni.yml
-	PATRONI_URL=${PGHA_PATRONI_SCHEME:-http}://$PGHA_ADDRESS:$PGHA_PORT_PATRONI_API
+	if has_receipt; then HAD_RECEIPT=1; fi
+	PATRONI_CONF=$ROOT${P[patroni_config]}
 }
 
-cluster_ports() {
-	printf '%s\n' "$PGHA_PORT_POSTGRESQL" "$PGHA_PORT_PATRONI_API" "$PGHA_PORT_ETCD_CLIENT" \
-		"$PGHA_PORT_ETCD_PEER" "$PGHA_PORT_HAPROXY_RW" "$PGHA_PORT_HAPROXY_RO" "$PGHA_PORT_HAPROXY_STATS"
-}
+cluster_ports() { printf '%s\n' ${ZONE_PORTS[@]+"${ZONE_PORTS[@]}"} ${MEMBER_PORTS[@]+"${MEMBER_PORTS[@]}"}; }
 
-# mark_service records that the service a payload path configures changed.
+# mark_service records that the services a payload path concerns changed
+# (the facts say which).
 mark_service() {
-	case $1 in
-	/etc/etcd/* | /etc/systemd/system/etcd.service) SERVICE_CHANGED[etcd]=1 ;;
-	/etc/patroni/patroni.yml | /etc/systemd/system/patroni.service) SERVICE_CHANGED[patroni]=1 ;;
-	/etc/haproxy/* | /etc/systemd/system/haproxy.service) SERVICE_CHANGED[haproxy]=1 ;;
-	/etc/keepalived/*) SERVICE_CHANGED[keepalived]=1 ;;
-	/etc/pgha-bundle/pki/etcd.key) SERVICE_CHANGED[etcd]=1 ;;
-	/etc/pgha-bundle/pki/patroni.key) SERVICE_CHANGED[patroni]=1 ;;
-	/etc/pgha-bundle/pki/*)
-		# the CA or the certificate: every daemon reads them
-		SERVICE_CHANGED[etcd]=1
-		SERVICE_CHANGED[patroni]=1
-		SERVICE_CHANGED[haproxy]=1
-		;;
-	esac
+	local u
+	for u in ${SERVICES_OF[$1]:-}; do SERVICE_CHANGED[$u]=1; done
 }
 
 # file_sha256 prints the SHA-256 of a file.
@@ -243,11 +291,30 @@ file_sha256() {
 
 # ---------------------------------------------------------------- receipt
 
-# receipt_section prints the entries of one array of the receipt, one per
-# line, fields separated by spaces. The receipt is written by write_receipt
-# with one entry per line and values without spaces or quotes.
-receipt_section() {
-	[ -r "$RECEIPT" ] || return 0
+# The receipt (layout.Receipt) records what this member's installs did, one
+# entry a line, "KEY FIELD...":
+#   format 2 | bundle_id ID | cluster NAME | node NAME
+#   file PATH SHA256 MODE OWNER GROUP | package NAME NEVRA | backup PATH BACKUP
+#   firewall_port PORT/tcp | masked_unit UNIT | user NAME
+#   firewall_rule ADDRESS PORT/tcp | selinux_fcontext DIR TYPE
+# Bundles of format 1 wrote receipt.json instead: load_receipt reads it
+# when no line-based receipt exists, and save_receipt replaces it.
+RECEIPT_FORMAT=2
+R_FORMAT=""
+R_BUNDLE_ID=""
+R_CLUSTER=""
+R_NODE=""
+
+has_receipt() { [ -r "$RECEIPT" ] || [ -r "$RECEIPT_JSON" ]; }
+
+# receipt_name prints the receipt an earlier run left, for messages.
+receipt_name() { if [ -r "$RECEIPT" ] || [ ! -r "$RECEIPT_JSON" ]; then echo "$RECEIPT"; else echo "$RECEIPT_JSON"; fi; }
+
+# json_receipt_section prints the entries of one array of a format 1
+# receipt.json, one per line, fields separated by spaces. That receipt was
+# written by format 1's write_receipt with one entry per line and values
+# without spaces or quotes.
+json_receipt_section() {
 	awk -v s="$1" '
 		$0 == "  \"" s "\": [" { on = 1; next }
 		on && /^  \]/ { on = 0 }
@@ -257,29 +324,52 @@ receipt_section() {
 			if ($0 ~ /:/) { for (i = 2; i <= NF; i += 2) out = out (out == "" ? "" : " ") $i }
 			else { out = $1 }
 			print out
-		}' "$RECEIPT"
+		}' "$RECEIPT_JSON"
 }
 
-# receipt_value prints a top-level string value of the receipt.
-receipt_value() {
-	[ -r "$RECEIPT" ] || return 0
-	sed -n 's/^  "'"$1"'": "\{0,1\}\([^",]*\)"\{0,1\},\{0,1\}$/\1/p' "$RECEIPT"
+# json_receipt_value prints a top-level value of a format 1 receipt.json.
+json_receipt_value() {
+	sed -n 's/^  "'"$1"'": "\{0,1\}\([^",]*\)"\{0,1\},\{0,1\}$/\1/p' "$RECEIPT_JSON"
 }
 
-# load_receipt reads the receipt of an earlier run into the R_* arrays.
+# load_receipt reads the receipt of an earlier run into the R_* values.
 load_receipt() {
-	[ -r "$RECEIPT" ] || return 0
-	local fmt line
-	fmt=$(receipt_value format)
-	[ "${fmt:-0}" -le "$PGHA_BUNDLE_FORMAT" ] || die "$RECEIPT has format $fmt, newer than this bundle's: use a newer bundle"
-	while IFS= read -r line; do R_FILES+=("$line"); done < <(receipt_section files)
-	while IFS= read -r line; do R_PACKAGES+=("$line"); done < <(receipt_section packages)
-	while IFS= read -r line; do R_BACKUPS+=("$line"); done < <(receipt_section backups)
-	while IFS= read -r line; do R_PORTS+=("$line"); done < <(receipt_section firewall_ports)
-	while IFS= read -r line; do R_MASKED+=("$line"); done < <(receipt_section masked_units)
-	while IFS= read -r line; do R_USERS+=("$line"); done < <(receipt_section users)
-	while IFS= read -r line; do R_RULES+=("$line"); done < <(receipt_section firewall_rules)
-	while IFS= read -r line; do R_FCONTEXTS+=("$line"); done < <(receipt_section selinux_fcontexts)
+	local key a b c d e line
+	if [ -r "$RECEIPT" ]; then
+		while read -r key a b c d e; do
+			case $key in
+			format) R_FORMAT=$a ;;
+			bundle_id) R_BUNDLE_ID=$a ;;
+			cluster) R_CLUSTER=$a ;;
+			node) R_NODE=$a ;;
+			file) R_FILES+=("$a $b $c $d $e") ;;
+			package) R_PACKAGES+=("$a $b") ;;
+			backup) R_BACKUPS+=("$a $b") ;;
+			firewall_port) R_PORTS+=("$a") ;;
+			masked_unit) R_MASKED+=("$a") ;;
+			user) R_USERS+=("$a") ;;
+			firewall_rule) R_RULES+=("$a $b") ;;
+			selinux_fcontext) R_FCONTEXTS+=("$a $b") ;;
+			*) die "$RECEIPT: unknown entry '$key': written by a newer bundle? use a newer bundle" ;;
+			esac
+		done <"$RECEIPT"
+	elif [ -r "$RECEIPT_JSON" ]; then
+		R_FORMAT=$(json_receipt_value format)
+		R_BUNDLE_ID=$(json_receipt_value bundle_id)
+		R_CLUSTER=$(json_receipt_value cluster)
+		R_NODE=$(json_receipt_value node)
+		while IFS= read -r line; do R_FILES+=("$line"); done < <(json_receipt_section files)
+		while IFS= read -r line; do R_PACKAGES+=("$line"); done < <(json_receipt_section packages)
+		while IFS= read -r line; do R_BACKUPS+=("$line"); done < <(json_receipt_section backups)
+		while IFS= read -r line; do R_PORTS+=("$line"); done < <(json_receipt_section firewall_ports)
+		while IFS= read -r line; do R_MASKED+=("$line"); done < <(json_receipt_section masked_units)
+		while IFS= read -r line; do R_USERS+=("$line"); done < <(json_receipt_section users)
+		while IFS= read -r line; do R_RULES+=("$line"); done < <(json_receipt_section firewall_rules)
+		while IFS= read -r line; do R_FCONTEXTS+=("$line"); done < <(json_receipt_section selinux_fcontexts)
+	else
+		return 0
+	fi
+	[ "${R_FORMAT:-0}" -le "$RECEIPT_FORMAT" ] || die "$(receipt_name) has format $R_FORMAT, newer than this bundle's: use a newer bundle"
 }
 
 # receipt_sha256 prints the digest the receipt records for a node path.
@@ -302,13 +392,15 @@ receipt_sha256() {
 # changes nothing a node receives (e.g. a new seed generation) then re-runs
 # install.sh as a no-op instead of asking for upgrade.sh.
 same_content_as_receipt() {
-	local mode owner group sha path n=0 name nevra e found
-	while read -r mode owner group sha path; do
+	local mode owner group sha path n=0 name nevra e pe found
+	for e in ${FILES[@]+"${FILES[@]}"}; do
+		read -r mode owner group sha path <<<"$e"
 		[ "$(receipt_sha256 "$path")" = "$sha" ] || return 1
 		n=$((n + 1))
-	done <"$BUNDLE_DIR/FILES"
+	done
 	[ "$n" = "${#R_FILES[@]}" ] || return 1
-	while read -r name nevra _; do
+	for pe in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra _ <<<"$pe"
 		found=
 		for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
 			if [ "${e%% *}" = "$name" ]; then found=${e#* }; fi
@@ -318,7 +410,7 @@ same_content_as_receipt() {
 		elif [ "$NO_PACKAGES" != 1 ]; then
 			rpm --root "${ROOT:-/}" -q "$nevra" >/dev/null 2>&1 || return 1
 		fi
-	done <"$BUNDLE_DIR/PACKAGES"
+	done
 	return 0
 }
 
@@ -330,71 +422,23 @@ has() {
 	return 1
 }
 
-json_array() { # name element... (objects already rendered)
-	local name=$1 sep=''
-	shift
-	printf '  "%s": [' "$name"
-	if [ $# -gt 0 ]; then
-		printf '\n'
-		for e in "$@"; do
-			printf '%s    %s' "$sep" "$e"
-			sep=$',\n'
-		done
-		printf '\n  '
-	fi
-	printf ']'
-}
-
 # RECEIPT_ID is the bundle id the receipt names: this bundle's, except
 # during an upgrade until the new bundle is in place (upgrade.sh).
 RECEIPT_ID=""
 
 # render_receipt prints the receipt for the R_* arrays.
 render_receipt() {
-	local files=() pkgs=() backups=() ports=() masked=() users=() e p1 p2 p3 p4 p5
-	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
-		read -r p1 p2 p3 p4 p5 <<<"$e"
-		files+=("{\"path\": \"$p1\", \"sha256\": \"$p2\", \"mode\": \"$p3\", \"owner\": \"$p4\", \"group\": \"$p5\"}")
-	done
-	for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
-		read -r p1 p2 <<<"$e"
-		pkgs+=("{\"name\": \"$p1\", \"nevra\": \"$p2\"}")
-	done
-	for e in ${R_BACKUPS[@]+"${R_BACKUPS[@]}"}; do
-		read -r p1 p2 <<<"$e"
-		backups+=("{\"path\": \"$p1\", \"backup\": \"$p2\"}")
-	done
-	for e in ${R_PORTS[@]+"${R_PORTS[@]}"}; do ports+=("\"$e\""); done
-	for e in ${R_MASKED[@]+"${R_MASKED[@]}"}; do masked+=("\"$e\""); done
-	for e in ${R_USERS[@]+"${R_USERS[@]}"}; do users+=("\"$e\""); done
-	local rules=()
-	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do
-		read -r p1 p2 <<<"$e"
-		rules+=("{\"address\": \"$p1\", \"port\": \"$p2\"}")
-	done
-	local fcontexts=()
-	for e in ${R_FCONTEXTS[@]+"${R_FCONTEXTS[@]}"}; do
-		read -r p1 p2 <<<"$e"
-		fcontexts+=("{\"path\": \"$p1\", \"type\": \"$p2\"}")
-	done
-	printf '{\n  "format": %s,\n  "bundle_id": "%s",\n  "cluster": "%s",\n  "node": "%s",\n' \
-		"$PGHA_BUNDLE_FORMAT" "${RECEIPT_ID:-$PGHA_BUNDLE_ID}" "$PGHA_CLUSTER" "$PGHA_NODE"
-	json_array files ${files[@]+"${files[@]}"}
-	printf ',\n'
-	json_array packages ${pkgs[@]+"${pkgs[@]}"}
-	printf ',\n'
-	json_array backups ${backups[@]+"${backups[@]}"}
-	printf ',\n'
-	json_array firewall_ports ${ports[@]+"${ports[@]}"}
-	printf ',\n'
-	json_array masked_units ${masked[@]+"${masked[@]}"}
-	printf ',\n'
-	json_array users ${users[@]+"${users[@]}"}
-	printf ',\n'
-	json_array firewall_rules ${rules[@]+"${rules[@]}"}
-	printf ',\n'
-	json_array selinux_fcontexts ${fcontexts[@]+"${fcontexts[@]}"}
-	printf '\n}'
+	local e
+	printf 'format %s\nbundle_id %s\ncluster %s\nnode %s\n' \
+		"$RECEIPT_FORMAT" "${RECEIPT_ID:-$PGHA_BUNDLE_ID}" "$PGHA_CLUSTER" "$PGHA_NODE"
+	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do echo "file $e"; done
+	for e in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do echo "package $e"; done
+	for e in ${R_BACKUPS[@]+"${R_BACKUPS[@]}"}; do echo "backup $e"; done
+	for e in ${R_PORTS[@]+"${R_PORTS[@]}"}; do echo "firewall_port $e"; done
+	for e in ${R_MASKED[@]+"${R_MASKED[@]}"}; do echo "masked_unit $e"; done
+	for e in ${R_USERS[@]+"${R_USERS[@]}"}; do echo "user $e"; done
+	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do echo "firewall_rule $e"; done
+	for e in ${R_FCONTEXTS[@]+"${R_FCONTEXTS[@]}"}; do echo "selinux_fcontext $e"; done
 }
 
 # save_receipt writes the receipt when its content changes, atomically and
@@ -411,9 +455,11 @@ save_receipt() {
 	printf '%s\n' "$new" >"$RECEIPT.tmp.$$"
 	chmod 0600 "$RECEIPT.tmp.$$"
 	mv -f "$RECEIPT.tmp.$$" "$RECEIPT"
+	# The line-based receipt now holds all a format 1 receipt.json held.
+	rm -f "$RECEIPT_JSON"
 }
 
-# write_receipt writes /var/lib/pgha-bundle/receipt.json naming this bundle.
+# write_receipt writes the receipt naming this bundle.
 write_receipt() {
 	step "write the receipt"
 	RECEIPT_ID=$PGHA_BUNDLE_ID
@@ -437,11 +483,8 @@ write_receipt() {
 
 # check_receipt_owner refuses a receipt written for another member.
 check_receipt_owner() {
-	local c n
-	c=$(receipt_value cluster)
-	n=$(receipt_value node)
-	if [ "$c" != "$PGHA_CLUSTER" ] || [ "$n" != "$PGHA_NODE" ]; then
-		die "$RECEIPT belongs to $c/$n, not $PGHA_CLUSTER/$PGHA_NODE: uninstall that first"
+	if [ "$R_CLUSTER" != "$PGHA_CLUSTER" ] || [ "$R_NODE" != "$PGHA_NODE" ]; then
+		die "$(receipt_name) belongs to $R_CLUSTER/$R_NODE, not $PGHA_CLUSTER/$PGHA_NODE: uninstall that first"
 	fi
 }
 
@@ -459,17 +502,17 @@ check_systemd() {
 		info "--no-start: systemd not required"
 		return 0
 	fi
-	[ -d "$ROOT/run/systemd/system" ] || die "systemd is not running here (use --no-start to install without units)"
+	[ -d "$ROOT${P[systemd_run_dir]}" ] || die "systemd is not running here (use --no-start to install without units)"
 	info "systemd is running"
 }
 
 check_os() {
 	step "preflight: operating system is $PGHA_OS"
 	if [ "$SKIP_OS_CHECK" = 1 ]; then
-		warn "--skip-os-check: not comparing /etc/os-release with $PGHA_OS (test use only)"
+		warn "--skip-os-check: not comparing ${P[os_release]} with $PGHA_OS (test use only)"
 		return 0
 	fi
-	local f=$ROOT/etc/os-release id like version
+	local f=$ROOT${P[os_release]} id like version
 	[ -r "$f" ] || die "$f missing: cannot tell the OS (the bundle is for $PGHA_OS)"
 	# shellcheck source=/dev/null
 	id=$(. "$f" && echo "${ID:-}")
@@ -505,7 +548,7 @@ check_ports() {
 	done
 	if [ ${#busy[@]} -eq 0 ]; then
 		info "all cluster ports are free"
-	elif [ -r "$RECEIPT" ]; then
+	elif has_receipt; then
 		info "ports ${busy[*]} in use by the cluster installed earlier"
 	elif [ "$FORCE" = 1 ]; then
 		warn "ports ${busy[*]} are in use; going on because of --force"
@@ -612,10 +655,11 @@ verify_bundle() {
 	step "verify bundle checksums"
 	(cd "$BUNDLE_DIR" && sha256sum --quiet --strict -c SHA256SUMS) ||
 		die "SHA256SUMS does not match: the bundle is damaged or was altered; nothing was changed"
-	local name nevra file
-	while read -r name nevra file; do
+	local name nevra file e
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra file _ <<<"$e"
 		[ -f "$BUNDLE_DIR/packages/$file" ] || die "packages/$file ($nevra) missing from the bundle"
-	done <"$BUNDLE_DIR/PACKAGES"
+	done
 	info "every file matches SHA256SUMS"
 	verify_signatures
 }
@@ -624,11 +668,11 @@ verify_bundle() {
 # imported into a throwaway rpm database: the host keyring is not touched.
 verify_signatures() {
 	step "verify package signatures"
-	if [ ! -s "$BUNDLE_DIR/PACKAGES" ]; then
+	if [ ${#PACKAGES[@]} -eq 0 ]; then
 		info "the bundle carries no packages"
 		return 0
 	fi
-	local db keys=() k out name nevra file
+	local db keys=() k out name nevra file e
 	db=$(mktemp -d)
 	for k in "$BUNDLE_DIR"/packages/keys/*; do
 		[ -f "$k" ] || continue
@@ -636,7 +680,8 @@ verify_signatures() {
 		rpm --dbpath "$db" --import "$k" || { rm -rf "$db"; die "cannot import key $(basename "$k")"; }
 	done
 	[ ${#keys[@]} -gt 0 ] || warn "the bundle carries no signing key: checking digests only"
-	while read -r name nevra file; do
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra file _ <<<"$e"
 		if ! out=$(rpm --dbpath "$db" -K "$BUNDLE_DIR/packages/$file" 2>&1); then
 			rm -rf "$db"
 			die "rpm -K $file: $out; nothing was changed"
@@ -651,7 +696,7 @@ verify_signatures() {
 			die "rpm -K $file: $out: not signed by a bundled key; nothing was changed"
 		fi
 		info "$file: ${out##*: }"
-	done <"$BUNDLE_DIR/PACKAGES"
+	done
 	rm -rf "$db"
 }
 
@@ -779,8 +824,9 @@ evr_cmp() {
 # of the bundle not installed at its exact version; "newer" when the
 # installed one is newer than the bundle's (kept: it satisfies the bundle).
 packages_to_install() {
-	local name nevra file have
-	while read -r name nevra file; do
+	local name nevra file have e
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra file _ <<<"$e"
 		have=$(installed_nvra "$name")
 		if [ -z "$have" ]; then
 			echo "$name new $file"
@@ -791,7 +837,7 @@ packages_to_install() {
 				echo "$name upgrade $file"
 			fi
 		fi
-	done <"$BUNDLE_DIR/PACKAGES"
+	done
 }
 
 # packages_pending prints the lines of packages_to_install that need the
@@ -828,10 +874,9 @@ install_packages() {
 	done <<<"$todo"
 	# Recorded before the tool runs: a half-done transaction is still undone
 	# by uninstall.sh (which removes only what is installed).
-	local n nevra
+	local n
 	for n in ${new[@]+"${new[@]}"}; do
-		nevra=$(awk -v n="$n" '$1 == n { print $2 }' "$BUNDLE_DIR/PACKAGES")
-		record_package "$n" "$nevra"
+		record_package "$n" "$(package_fact "$n" 2)"
 	done
 	save_receipt || true
 	tool=$(pkg_tool)
@@ -847,20 +892,29 @@ install_packages() {
 	esac
 	changed "installed ${#files[@]} package(s) with $tool"
 	# Packages we installed earlier and upgraded now: record the new NEVRA.
-	while read -r name nevra file; do
+	local e nevra
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra _ <<<"$e"
 		if receipt_has_package "$name"; then record_package "$name" "$nevra"; fi
-	done <"$BUNDLE_DIR/PACKAGES"
+	done
 	save_receipt || true
 }
 
-package_service() {
-	case $1 in
-	*etcd*) echo etcd ;;
-	*haproxy*) echo haproxy ;;
-	*keepalived*) echo keepalived ;;
-	*) echo patroni ;; # postgresql, patroni and their libraries
-	esac
+# package_fact NAME N prints field N (1 name, 2 NEVRA, 3 file, 4 service)
+# of the bundle's package NAME.
+package_fact() {
+	local e fld
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r -a fld <<<"$e"
+		if [ "${fld[0]}" = "$1" ]; then
+			echo "${fld[$2 - 1]}"
+			return 0
+		fi
+	done
 }
+
+# package_service prints the unit a package of the bundle belongs to.
+package_service() { package_fact "$1" 4; }
 
 receipt_has_package() {
 	local e
@@ -922,19 +976,19 @@ binary_present() {
 # ---------------------------------------------------------------- accounts
 
 user_exists() {
-	if [ -n "$ROOT" ]; then grep -q "^$1:" "$ROOT/etc/passwd" 2>/dev/null; else getent passwd "$1" >/dev/null; fi
+	if [ -n "$ROOT" ]; then grep -q "^$1:" "$ROOT${P[passwd]}" 2>/dev/null; else getent passwd "$1" >/dev/null; fi
 }
 group_exists() {
-	if [ -n "$ROOT" ]; then grep -q "^$1:" "$ROOT/etc/group" 2>/dev/null; else getent group "$1" >/dev/null; fi
+	if [ -n "$ROOT" ]; then grep -q "^$1:" "$ROOT${P[group]}" 2>/dev/null; else getent group "$1" >/dev/null; fi
 }
 uid_of() {
-	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT/etc/passwd"; else getent passwd "$1" | cut -d: -f3; fi
+	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT${P[passwd]}"; else getent passwd "$1" | cut -d: -f3; fi
 }
 primary_gid_of() {
-	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $4; exit }' "$ROOT/etc/passwd"; else getent passwd "$1" | cut -d: -f4; fi
+	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $4; exit }' "$ROOT${P[passwd]}"; else getent passwd "$1" | cut -d: -f4; fi
 }
 gid_of() {
-	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT/etc/group"; else getent group "$1" | cut -d: -f3; fi
+	if [ -n "$ROOT" ]; then awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT${P[group]}"; else getent group "$1" | cut -d: -f3; fi
 }
 
 # ids OWNER GROUP sets IDS_UID and IDS_GID, looked up once per name.
@@ -949,9 +1003,7 @@ ids() {
 
 home_of() {
 	case $1 in
-	postgres) echo /var/lib/pgsql ;;
-	etcd) echo /var/lib/etcd ;;
-	haproxy) echo /var/lib/haproxy ;;
+	postgres | etcd | haproxy) echo "${P[${1}_home]}" ;;
 	*) echo / ;;
 	esac
 }
@@ -960,8 +1012,15 @@ home_of() {
 # when the packages did not.
 ensure_accounts() {
 	step "service accounts"
-	local names u
-	names=$( (awk '{ print $2; print $3 }' "$BUNDLE_DIR/FILES"; echo postgres) | sort -u)
+	local names u e fld
+	names=$(
+		for e in ${FILES[@]+"${FILES[@]}"}; do
+			read -r -a fld <<<"$e"
+			printf '%s\n' "${fld[1]}" "${fld[2]}"
+		done
+		echo postgres
+	)
+	names=$(sort -u <<<"$names")
 	for u in $names; do
 		[ "$u" = root ] && continue
 		if user_exists "$u"; then
@@ -969,10 +1028,10 @@ ensure_accounts() {
 		fi
 		if group_exists "$u"; then
 			run useradd ${ROOT:+--root "$ROOT"} --system --no-create-home --home-dir "$(home_of "$u")" \
-				--shell /sbin/nologin --gid "$u" "$u"
+				--shell "${P[nologin]}" --gid "$u" "$u"
 		else
 			run useradd ${ROOT:+--root "$ROOT"} --system --no-create-home --home-dir "$(home_of "$u")" \
-				--shell /sbin/nologin --user-group "$u"
+				--shell "${P[nologin]}" --user-group "$u"
 		fi
 		has "$u" ${R_USERS[@]+"${R_USERS[@]}"} || R_USERS+=("$u")
 		save_receipt || true
@@ -1078,9 +1137,9 @@ install_file() { # mode owner group sha256 path
 		mv -f "$tmp" "$dst"
 	fi
 	changed "installed $path"
-	case $path in /etc/systemd/system/*) DAEMON_RELOAD=1 ;; esac
+	case $path in "${P[unit_dir]}"/*) DAEMON_RELOAD=1 ;; esac
 	mark_service "$path"
-	[ "$path" = /etc/patroni/dcs.yml ] && DCS_CHANGED=1
+	[ "$path" = "${P[dcs_config]}" ] && DCS_CHANGED=1
 	record_file "$path $want $mode $owner $group"
 	save_receipt || true
 }
@@ -1096,37 +1155,43 @@ record_file() {
 
 install_files() {
 	step "install configuration files"
-	local mode owner group sum path n=$CHANGES
-	while read -r mode owner group sum path; do
+	local e mode owner group sum path n=$CHANGES
+	for e in ${FILES[@]+"${FILES[@]}"}; do
+		read -r mode owner group sum path <<<"$e"
 		install_file "$mode" "$owner" "$group" "$sum" "$path"
-	done <"$BUNDLE_DIR/FILES"
+	done
 	[ "$n" = "$CHANGES" ] && info "every file is up to date"
 	return 0
 }
 
-# merge_hosts keeps the members' /etc/hosts lines in a marked block.
+# merge_hosts puts the bundle's block of /etc/hosts (rendered once by
+# pgha-bundle, its marker lines included: the seed script writes the same
+# bytes) in place of the cluster's block, keeping every other line.
 merge_hosts() {
-	step "merge /etc/hosts"
-	local src=$BUNDLE_DIR/files/etc/pgha-bundle/hosts dst=$ROOT/etc/hosts new
+	step "merge ${P[etc_hosts]}"
+	local src=$BUNDLE_DIR/files${P[hosts_block]} dst=$ROOT${P[etc_hosts]} new
 	[ -r "$src" ] || {
-		info "no hosts lines in the bundle"
+		info "no hosts block in the bundle"
 		return 0
 	}
-	new=$(hosts_without_block "$dst"
-		echo "# BEGIN pgha-bundle $PGHA_CLUSTER"
-		cat "$src"
-		echo "# END pgha-bundle $PGHA_CLUSTER")
+	new=$(hosts_without_block "$dst" "$src"
+		cat "$src")
 	if [ -r "$dst" ] && [ "$(cat "$dst")" = "$new" ]; then
-		info "/etc/hosts already holds the members"
+		info "${P[etc_hosts]} already holds the members"
 		return 0
 	fi
 	write_in_place "$dst" "$new"
-	changed "/etc/hosts block for $PGHA_CLUSTER"
+	changed "${P[etc_hosts]} block for $PGHA_CLUSTER"
 }
 
+# hosts_without_block HOSTS BLOCK prints HOSTS without the lines from
+# BLOCK's first line (its begin marker) to its last (its end marker).
 hosts_without_block() {
 	[ -r "$1" ] || return 0
-	awk -v b="# BEGIN pgha-bundle $PGHA_CLUSTER" -v e="# END pgha-bundle $PGHA_CLUSTER" '
+	local begin end
+	begin=$(head -n 1 "$2")
+	end=$(tail -n 1 "$2")
+	awk -v b="$begin" -v e="$end" '
 		$0 == b { skip = 1; next }
 		$0 == e { skip = 0; next }
 		!skip' "$1"
@@ -1163,8 +1228,7 @@ mask_distro_postgresql() {
 		return 0
 	fi
 	local u
-	for u in postgresql.service "postgresql-${PGHA_PG_MAJOR:-}.service"; do
-		[ "$u" = postgresql-.service ] && continue
+	for u in ${MASK_UNITS[@]+"${MASK_UNITS[@]}"}; do
 		if [ "$(systemctl is-enabled "$u" 2>/dev/null || true)" = masked ]; then
 			info "$u is masked"
 			continue
@@ -1176,21 +1240,16 @@ mask_distro_postgresql() {
 	done
 }
 
-# zone_ports are opened to the whole zone: clients reach PostgreSQL and
-# HAProxy from anywhere the zone allows.
-zone_ports() {
-	printf '%s\n' "$PGHA_PORT_POSTGRESQL" "$PGHA_PORT_HAPROXY_RW" "$PGHA_PORT_HAPROXY_RO" "$PGHA_PORT_HAPROXY_STATS"
-}
-
-# member_ports (etcd client and peer, Patroni's REST API) are opened to the
-# members' addresses only.
-member_ports() {
-	printf '%s\n' "$PGHA_PORT_ETCD_CLIENT" "$PGHA_PORT_ETCD_PEER" "$PGHA_PORT_PATRONI_API"
-}
+# zone_ports are opened to the whole zone (clients reach PostgreSQL and
+# HAProxy from anywhere the zone allows), member_ports (etcd client and
+# peer, Patroni's REST API) to the members' addresses only: the facts say
+# which is which.
+zone_ports() { printf '%s\n' ${ZONE_PORTS[@]+"${ZONE_PORTS[@]}"}; }
+member_ports() { printf '%s\n' ${MEMBER_PORTS[@]+"${MEMBER_PORTS[@]}"}; }
 
 member_addresses() {
 	local m
-	for m in ${PGHA_MEMBERS:-}; do echo "${m#*=}"; done
+	for m in ${MEMBERS[@]+"${MEMBERS[@]}"}; do echo "${m#* }"; done
 }
 
 # rich_rule ADDRESS PORT/tcp prints the firewalld rich rule accepting it;
@@ -1291,17 +1350,18 @@ selinux_type_of() {
 }
 
 # selinux_fcontexts gives each data directory the spec moved away from EL's
-# default (PGDATA and the WAL archive away from /var/lib/pgsql, etcd's data
-# away from /var/lib/etcd) the type the policy gives the default
-# (postgresql_db_t for /var/lib/pgsql; for /var/lib/etcd whatever the host's
-# policy says: container_var_lib_t with container-selinux, else var_lib_t),
-# as EL's documentation does for a non-default PGDATA: a rule
-# semanage fcontext -a -t TYPE 'DIR(/.*)?', then restorecon -R DIR. Each rule
-# added is recorded in the receipt; uninstall.sh deletes exactly those.
+# default (the facts list them: PGDATA and the WAL archive away from
+# /var/lib/pgsql, etcd's data away from /var/lib/etcd) the type the policy
+# gives the default (postgresql_db_t for /var/lib/pgsql; for /var/lib/etcd
+# whatever the host's policy says: container_var_lib_t with
+# container-selinux, else var_lib_t), as EL's documentation does for a
+# non-default PGDATA: a rule semanage fcontext -a -t TYPE 'DIR(/.*)?', then
+# restorecon -R DIR. Each rule added is recorded in the receipt;
+# uninstall.sh deletes exactly those.
 selinux_fcontexts() {
-	local def fallback dir want have
-	while read -r def fallback dir; do
-		case $dir in "" | "$def" | "$def"/*) continue ;; esac
+	local e def fallback dir want have
+	for e in ${FCONTEXTS[@]+"${FCONTEXTS[@]}"}; do
+		read -r def fallback dir <<<"$e"
 		want=$(selinux_type_of "$def")
 		[ -n "$want" ] || want=$fallback
 		has "$dir $want" ${R_FCONTEXTS[@]+"${R_FCONTEXTS[@]}"} && continue
@@ -1313,11 +1373,7 @@ selinux_fcontexts() {
 		save_receipt || true
 		run restorecon -R "$ROOT$dir" || die "restorecon -R $dir failed: its files keep their old labels"
 		changed "SELinux file context $want for $dir (was ${have:-unknown})"
-	done <<EOF
-/var/lib/pgsql postgresql_db_t $PGHA_PGDATA
-/var/lib/pgsql postgresql_db_t ${PGHA_ARCHIVE_DIR:-}
-/var/lib/etcd var_lib_t $PGHA_ETCD_DATA_DIR
-EOF
+	done
 }
 
 # remove_fcontexts deletes the SELinux file context rules the receipt
@@ -1350,19 +1406,19 @@ setup_watchdog() {
 		info "watchdog off"
 		return 0
 	fi
-	if [ ! -e "$ROOT/dev/watchdog" ]; then
+	if [ ! -e "$ROOT${P[watchdog]}" ]; then
 		run modprobe softdog
 		changed "loaded softdog"
 	fi
-	if [ "$DRY_RUN" = 1 ] && [ ! -e "$ROOT/dev/watchdog" ]; then return 0; fi
-	[ -e "$ROOT/dev/watchdog" ] || die "no /dev/watchdog after loading softdog"
+	if [ "$DRY_RUN" = 1 ] && [ ! -e "$ROOT${P[watchdog]}" ]; then return 0; fi
+	[ -e "$ROOT${P[watchdog]}" ] || die "no ${P[watchdog]} after loading softdog"
 	local uid
 	uid=$(uid_of postgres)
-	if [ "$(stat -c %u "$ROOT/dev/watchdog")" != "$uid" ]; then
-		run chown "$uid" "$ROOT/dev/watchdog"
-		changed "/dev/watchdog owned by postgres"
+	if [ "$(stat -c %u "$ROOT${P[watchdog]}")" != "$uid" ]; then
+		run chown "$uid" "$ROOT${P[watchdog]}"
+		changed "${P[watchdog]} owned by postgres"
 	fi
-	info "/dev/watchdog belongs to postgres"
+	info "${P[watchdog]} belongs to postgres"
 }
 
 # ---------------------------------------------------------------- services
@@ -1384,36 +1440,21 @@ wait_for() {
 	info "$what"
 }
 
-local_etcd_endpoint() {
-	local e
-	for e in ${PGHA_ETCD_ENDPOINTS//,/ }; do
-		case $e in *"//$PGHA_ADDRESS:"*) echo "$e"; return 0 ;; esac
-	done
-	if [ -n "${PGHA_ETCD_CACERT:-}" ]; then
-		echo "https://$PGHA_ADDRESS:$PGHA_PORT_ETCD_CLIENT"
-	else
-		echo "http://$PGHA_ADDRESS:$PGHA_PORT_ETCD_CLIENT"
-	fi
-}
-
 etcd_healthy() {
 	local tls=()
-	[ -n "${PGHA_ETCD_CACERT:-}" ] && tls+=(--cacert "$ROOT$PGHA_ETCD_CACERT")
-	[ -n "${PGHA_ETCD_CERT:-}" ] && tls+=(--cert "$ROOT$PGHA_ETCD_CERT" --key "$ROOT$PGHA_ETCD_KEY")
-	ETCDCTL_API=3 "$PGHA_ETCDCTL_BIN" --endpoints="$(local_etcd_endpoint)" ${tls[@]+"${tls[@]}"} \
+	case $PGHA_ETCD_ENDPOINT in
+	https:*) tls=(--cacert "$ROOT${P[ca]}" --cert "$ROOT${P[cert]}" --key "$ROOT${P[etcd_key]}") ;;
+	esac
+	ETCDCTL_API=3 "$PGHA_ETCDCTL_BIN" --endpoints="$PGHA_ETCD_ENDPOINT" ${tls[@]+"${tls[@]}"} \
 		endpoint health >/dev/null 2>&1
 }
 
 http_code() { # url
-	local tls=()
-	[ -n "${PGHA_PATRONI_CACERT:-}" ] && tls+=(--cacert "$ROOT$PGHA_PATRONI_CACERT")
-	curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${tls[@]+"${tls[@]}"} "$1" 2>/dev/null || true
+	curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$ROOT${P[ca]}" "$1" 2>/dev/null || true
 }
 
 http_get() { # url
-	local tls=()
-	[ -n "${PGHA_PATRONI_CACERT:-}" ] && tls+=(--cacert "$ROOT$PGHA_PATRONI_CACERT")
-	curl -s -f --max-time 5 ${tls[@]+"${tls[@]}"} "$1" 2>/dev/null
+	curl -s -f --max-time 5 --cacert "$ROOT${P[ca]}" "$1" 2>/dev/null
 }
 
 patroni_healthy() { [ "$(http_code "$PATRONI_URL/health")" = 200 ]; }
@@ -1421,31 +1462,15 @@ patroni_healthy() { [ "$(http_code "$PATRONI_URL/health")" = 200 ]; }
 # haproxy_stats_csv prints HAProxy's stats CSV. The stats credentials go to
 # curl on stdin, never on a command line or in the log.
 haproxy_stats_csv() {
-	local cfg=$ROOT/etc/haproxy/haproxy.cfg uri auth
-	uri=$(awk '$1 == "stats" && $2 == "uri" { print $3; exit }' "$cfg")
-	auth=$(awk '$1 == "stats" && $2 == "auth" { print $3; exit }' "$cfg")
-	printf 'user = "%s"\n' "$auth" | curl -s -f --max-time 5 -K - \
-		"http://$PGHA_ADDRESS:$PGHA_PORT_HAPROXY_STATS${uri:-/};csv" 2>/dev/null
-}
-
-# haproxy_rw_proxy prints the proxy whose servers sit behind the read-write
-# port: a listen section binding it, or the default_backend of a frontend.
-haproxy_rw_proxy() {
-	awk -v port="$PGHA_PORT_HAPROXY_RW" '
-		$1 == "listen" || $1 == "frontend" || $1 == "backend" || $1 == "defaults" || $1 == "global" { kind = $1; name = $2 }
-		$1 == "bind" && $2 ~ (":" port "$") { hit[name] = kind }
-		kind == "frontend" && $1 == "default_backend" { be[name] = $2 }
-		END { for (n in hit) { if (hit[n] == "listen") print n; else if (hit[n] == "frontend" && be[n] != "") print be[n] } }
-	' "$ROOT/etc/haproxy/haproxy.cfg" | head -n 1
+	printf 'user = "%s"\n' "$HAPROXY_STATS_AUTH" | curl -s -f --max-time 5 -K - "$HAPROXY_STATS_URL" 2>/dev/null
 }
 
 # haproxy_checked succeeds once every server has completed a health check,
 # at least one is UP and exactly one is UP behind the read-write port (before
 # 3.1 HAProxy starts servers as UP before their first check).
 haproxy_checked() {
-	local csv rw
+	local csv rw=$HAPROXY_RW_PROXY
 	csv=$(haproxy_stats_csv) || return 1
-	rw=$(haproxy_rw_proxy)
 	printf '%s\n' "$csv" | awk -F, -v rw="$rw" '
 		NR == 1 { sub(/^# */, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
 		$2 == "FRONTEND" || $2 == "BACKEND" || $1 == "" { next }
@@ -1460,12 +1485,12 @@ haproxy_checked() {
 
 haproxy_config_ok() {
 	local out
-	if out=$("$PGHA_HAPROXY_BIN" -c -f "$ROOT/etc/haproxy/haproxy.cfg" 2>&1); then
+	if out=$("$PGHA_HAPROXY_BIN" -c -f "$ROOT${P[haproxy_config]}" 2>&1); then
 		info "haproxy -c: configuration is valid"
 	else
 		# Error lines may quote the offending line: never its credentials.
 		printf '%s\n' "$out" | sed 's/\(auth\|password\|insecure-password\).*/\1 <redacted>/' >&2
-		die "haproxy -c rejects /etc/haproxy/haproxy.cfg"
+		die "haproxy -c rejects ${P[haproxy_config]}"
 	fi
 }
 
@@ -1558,12 +1583,12 @@ local_role() {
 
 is_leader_role() { case $1 in master | primary | leader | standby_leader) return 0 ;; esac; return 1; }
 
-# cluster_healthy: every member of PGHA_MEMBERS is running or streaming and
+# cluster_healthy: every member of the facts is running or streaming and
 # there is exactly one leader.
 cluster_healthy() {
 	local members want leaders=0 n=0 name role state
 	members=$(patroni_members) || return 1
-	want=$(echo "${PGHA_MEMBERS:-}" | wc -w)
+	want=${#MEMBERS[@]}
 	while read -r name role state _; do
 		[ -n "$name" ] || continue
 		n=$((n + 1))
@@ -1592,8 +1617,6 @@ not_leader() { ! is_leader_role "$(local_role)"; }
 # check script are payload files), HAProxy binds it through
 # net.ipv4.ip_nonlocal_bind, and firewalld lets VRRP in from the members.
 
-VIP_SYSCTL_FILE=/etc/sysctl.d/90-pgha-vip.conf
-
 vip_on() { [ -n "${PGHA_VIP:-}" ]; }
 
 # setup_vip_sysctl applies the payload's sysctl file now (it is read again
@@ -1602,7 +1625,7 @@ setup_vip_sysctl() {
 	vip_on || return 0
 	step "virtual IP $PGHA_VIP ($PGHA_VIP_MODE)"
 	if [ "$(sysctl -n net.ipv4.ip_nonlocal_bind 2>/dev/null || echo 0)" != 1 ]; then
-		run sysctl -q -p "$ROOT$VIP_SYSCTL_FILE"
+		run sysctl -q -p "$ROOT${P[vip_sysctl]}"
 		changed "net.ipv4.ip_nonlocal_bind = 1"
 	fi
 	info "services may bind $PGHA_VIP before this node holds it"
@@ -1653,8 +1676,8 @@ reload_keepalived_if_changed() {
 # again once our sysctl file is gone, unless another file sets it.
 reset_nonlocal_bind() {
 	local f
-	[ -e "$ROOT$VIP_SYSCTL_FILE" ] && return 0
-	for f in "$ROOT"/etc/sysctl.conf "$ROOT"/etc/sysctl.d/*.conf "$ROOT"/run/sysctl.d/*.conf "$ROOT"/usr/lib/sysctl.d/*.conf; do
+	[ -e "$ROOT${P[vip_sysctl]}" ] && return 0
+	for f in "$ROOT${P[sysctl_conf]}" "$ROOT${P[sysctl_dir]}"/*.conf "$ROOT${P[run_sysctl_dir]}"/*.conf "$ROOT${P[vendor_sysctl_dir]}"/*.conf; do
 		[ -f "$f" ] && grep -Eq '^[[:space:]]*net[./]ipv4[./]ip_nonlocal_bind[[:space:]]*=' "$f" && return 0
 	done
 	if [ "$(sysctl -n net.ipv4.ip_nonlocal_bind 2>/dev/null || echo 0)" = 1 ]; then

@@ -93,15 +93,15 @@ remove_files() {
 }
 
 remove_hosts_block() {
-	step "remove the /etc/hosts block"
-	local f=$ROOT/etc/hosts new
-	if [ ! -r "$f" ] || ! grep -qxF "# BEGIN pgha-bundle $PGHA_CLUSTER" "$f"; then
+	step "remove the ${P[etc_hosts]} block"
+	local f=$ROOT${P[etc_hosts]} block=$BUNDLE_DIR/files${P[hosts_block]} new
+	if [ ! -r "$f" ] || [ ! -r "$block" ] || ! grep -qxF "$(head -n 1 "$block")" "$f"; then
 		info "no block for $PGHA_CLUSTER"
 		return 0
 	fi
-	new=$(hosts_without_block "$f")
+	new=$(hosts_without_block "$f" "$block")
 	write_in_place "$f" "$new"
-	changed "/etc/hosts block for $PGHA_CLUSTER removed"
+	changed "${P[etc_hosts]} block for $PGHA_CLUSTER removed"
 }
 
 unmask_units() {
@@ -175,7 +175,8 @@ purge_data() {
 	fi
 	run rm -f "$KEPT_DATA"
 	for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
-		case $d in "" | / | /etc | /usr | /var | /var/lib) die "refusing to purge $d" ;; esac
+		[ -n "$d" ] || die "refusing to purge an empty path"
+		if has "$d" ${SYSTEM_DIRS[@]+"${SYSTEM_DIRS[@]}"}; then die "refusing to purge $d, a system directory"; fi
 		if [ -e "$ROOT$d" ]; then
 			# ROOT is empty on a real node: no ":?" check on it.
 			run rm -rf "$ROOT$d"
@@ -191,7 +192,7 @@ purge_data() {
 remove_seed() {
 	step "remove the seed's copy of the bundle"
 	local p found=0
-	for p in /var/lib/pgha-bundle/bundle /var/lib/pgha-bundle/bundle.new /var/lib/pgha-bundle/seed-install.sh; do
+	for p in "${P[seed_bundle_dir]}" "${P[seed_bundle_dir]}.new" "${P[seed_script]}"; do
 		if [ -e "$ROOT$p" ] || [ -L "$ROOT$p" ]; then
 			found=1
 			run rm -rf "$ROOT$p"
@@ -202,11 +203,23 @@ remove_seed() {
 }
 
 load_bundle
-# The node.env installed on the host wins over the bundle's: it says what is there.
-if [ -r "$ROOT/etc/pgha-bundle/node.env" ]; then
-	# shellcheck source=/dev/null
-	. "$ROOT/etc/pgha-bundle/node.env"
-fi
+# The data directories the installed facts name win over the bundle's: they
+# say what is there. A member installed by a format 1 bundle has node.env.
+installed_data_dirs() {
+	local f=$ROOT${P[node_facts]} key v _
+	if [ -r "$f" ]; then
+		while read -r key v _; do
+			case $key in
+			pgdata) PGHA_PGDATA=$v ;;
+			etcd_data_dir) PGHA_ETCD_DATA_DIR=$v ;;
+			esac
+		done <"$f"
+	elif [ -r "$ROOT${P[node_env]}" ]; then
+		# shellcheck source=/dev/null
+		read -r PGHA_PGDATA PGHA_ETCD_DATA_DIR < <(. "$ROOT${P[node_env]}" && echo "$PGHA_PGDATA $PGHA_ETCD_DATA_DIR")
+	fi
+}
+installed_data_dirs
 if [ "$PURGE" = 1 ] && [ "$YES" = 0 ]; then
 	die "--purge deletes PGDATA ($PGHA_PGDATA) and etcd's data ($PGHA_ETCD_DATA_DIR): add --yes to confirm"
 fi
@@ -214,9 +227,9 @@ check_root
 start_log uninstall
 step "uninstall $PGHA_CLUSTER member $PGHA_NODE"
 [ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
-[ -r "$RECEIPT" ] || die "no receipt at $RECEIPT: nothing installed by pgha-bundle here"
-check_receipt_owner
+has_receipt || die "no receipt at $RECEIPT: nothing installed by pgha-bundle here"
 load_receipt
+check_receipt_owner
 
 stop_units
 remove_files
@@ -229,8 +242,9 @@ remove_fcontexts
 remove_packages
 purge_data
 step "remove the receipt"
-run rm -f "$RECEIPT"
-changed "removed $RECEIPT"
+RECEIPT_SHOWN=$(receipt_name)
+run rm -f "$RECEIPT" "$RECEIPT_JSON"
+changed "removed $RECEIPT_SHOWN"
 remove_seed
 info "accounts, SELinux booleans and port labels are left in place"
 

@@ -73,8 +73,6 @@ on_exit() {
 	fi
 }
 
-readonly PKI_CA=/etc/pgha-bundle/pki/ca.crt
-
 # receipt_lists_file succeeds when the receipt names a node path.
 receipt_lists_file() {
 	local e
@@ -84,16 +82,23 @@ receipt_lists_file() {
 	return 1
 }
 
-# in_files succeeds when the bundle's FILES lists a node path.
-in_files() { awk -v p="$1" '$5 == p { f = 1 } END { exit !f }' "$BUNDLE_DIR/FILES"; }
+# in_files succeeds when the bundle carries a node path.
+in_files() {
+	local e
+	for e in ${FILES[@]+"${FILES[@]}"}; do
+		[ "${e##* }" = "$1" ] && return 0
+	done
+	return 1
+}
 
 # plan_files lists payload files that differ from the receipt, and stale
 # files the receipt lists that the new bundle no longer carries.
 plan_files() {
 	local mode owner group sum path e
-	while read -r mode owner group sum path; do
+	for e in ${FILES[@]+"${FILES[@]}"}; do
+		read -r mode owner group sum path <<<"$e"
 		has "$path $sum $mode $owner $group" ${R_FILES[@]+"${R_FILES[@]}"} || echo "update $path"
-	done <"$BUNDLE_DIR/FILES"
+	done
 	for e in ${R_FILES[@]+"${R_FILES[@]}"}; do
 		in_files "${e%% *}" || echo "remove ${e%% *}"
 	done
@@ -115,7 +120,7 @@ remove_stale_files() {
 			run rm -f "$ROOT$path"
 		fi
 		mark_service "$path"
-		case $path in /etc/systemd/system/*) DAEMON_RELOAD=1 ;; esac
+		case $path in "${P[unit_dir]}"/*) DAEMON_RELOAD=1 ;; esac
 		changed "removed $path (no longer in the bundle)"
 	done
 	R_FILES=(${out[@]+"${out[@]}"})
@@ -146,7 +151,7 @@ switch_over_if_leader() {
 	cand=$(switchover_candidate)
 	[ -n "$cand" ] || die "$PGHA_NODE is the leader and no healthy replica can take over; nothing was changed"
 	set_state "switching the leadership from $PGHA_NODE to $cand; packages not yet upgraded (check with patronictl list)"
-	# --master before Patroni 3.0, --leader from 3.0 (node.env, from the package's version)
+	# --master before Patroni 3.0, --leader from 3.0 (the facts, from the package's version)
 	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" switchover "${PGHA_PATRONICTL_LEADER_FLAG:---leader}" "$PGHA_NODE" \
 		--candidate "$cand" --force "$PGHA_CLUSTER"
 	wait_for "$cand leads, $PGHA_NODE is a healthy replica" "$TIMEOUT_SWITCHOVER" switched_over
@@ -159,7 +164,7 @@ apply_dcs() {
 		info "--no-start: not changing the cluster configuration"
 		return 0
 	fi
-	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" edit-config --apply "$ROOT/etc/patroni/dcs.yml" --force "$PGHA_CLUSTER"
+	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" edit-config --apply "$ROOT${P[dcs_config]}" --force "$PGHA_CLUSTER"
 	changed "cluster configuration (dcs.yml) applied"
 	check_pending_restart
 }
@@ -198,7 +203,7 @@ check_pending_restart() {
 		warn "PostgreSQL on $PGHA_NODE has parameters pending a restart (--restart-pending restarts it)"
 		return 0
 	fi
-	set_state "PostgreSQL restarting on $PGHA_NODE for pending parameters (recover: patronictl -c /etc/patroni/patroni.yml restart $PGHA_CLUSTER $PGHA_NODE)"
+	set_state "PostgreSQL restarting on $PGHA_NODE for pending parameters (recover: patronictl -c ${P[patroni_config]} restart $PGHA_CLUSTER $PGHA_NODE)"
 	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" restart --force "$PGHA_CLUSTER" "$PGHA_NODE"
 	changed "restarted PostgreSQL on $PGHA_NODE for pending parameters"
 	wait_for "Patroni on $PGHA_NODE healthy, no restart pending" "$TIMEOUT_PATRONI" no_pending_restart
@@ -288,7 +293,7 @@ configs_only() {
 }
 
 load_bundle
-STATE_FILE=$ROOT/var/lib/pgha-bundle/upgrade.state
+STATE_FILE=$ROOT${P[upgrade_state]}
 check_root
 start_log upgrade
 trap on_exit EXIT
@@ -297,10 +302,10 @@ step "upgrade to bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER member $PGHA_NODE ($PGHA_
 
 check_systemd
 check_os
-[ -r "$RECEIPT" ] || die "no receipt at $RECEIPT: this host was not installed by install.sh (run that instead)"
-check_receipt_owner
+has_receipt || die "no receipt at $RECEIPT: this host was not installed by install.sh (run that instead)"
 load_receipt
-OLD_ID=$(receipt_value bundle_id)
+check_receipt_owner
+OLD_ID=$R_BUNDLE_ID
 # The receipt names the new bundle only once write_receipt ran; what it
 # records (packages, files) is saved as each step makes it.
 RECEIPT_ID=$OLD_ID
@@ -326,7 +331,7 @@ fi
 # A member that runs without TLS cannot move to TLS on its own: etcd keeps
 # the http:// peer URLs the cluster was created with, and members not yet
 # upgraded would refuse (or be refused by) this one.
-if in_files "$PKI_CA" && ! receipt_lists_file "$PKI_CA"; then
+if in_files "${P[ca]}" && ! receipt_lists_file "${P[ca]}"; then
 	die "this bundle turns on TLS between the members and $PGHA_NODE runs without it: a running cluster cannot switch one node at a time (see 'Moving a cluster to TLS' in docs/layout.md); nothing was changed"
 fi
 
@@ -340,7 +345,7 @@ else
 fi
 
 [ "$DRY_RUN" = 1 ] || mkdir -p "$(dirname "$STATE_FILE")"
-if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -q ' /etc/systemd/system/patroni.service$'; then
+if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}"; then
 	if [ "$NO_START" = 1 ]; then
 		install_packages
 		configs_only
@@ -356,7 +361,7 @@ STATE=""
 if [ "$DRY_RUN" = 1 ]; then
 	step "dry run done: $CHANGES change(s) planned"
 elif [ "$PENDING_RESTART" = 1 ]; then
-	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID, but PostgreSQL on $PGHA_NODE has parameters PENDING A RESTART: run 'patronictl -c /etc/patroni/patroni.yml restart $PGHA_CLUSTER $PGHA_NODE' when convenient, or re-run upgrade.sh with --restart-pending"
+	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID, but PostgreSQL on $PGHA_NODE has parameters PENDING A RESTART: run 'patronictl -c ${P[patroni_config]} restart $PGHA_CLUSTER $PGHA_NODE' when convenient, or re-run upgrade.sh with --restart-pending"
 else
 	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID"
 fi

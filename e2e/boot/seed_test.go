@@ -25,7 +25,7 @@ const (
 	installStartLine = "seed install of node " + clusterName + "-" + nodeName + " starts"
 	installDoneLine  = "install.sh finished"
 	verifyOKLine     = "bundle.tgz sha256 verified"
-	installReceipt   = "/var/lib/pgha-bundle/receipt.json"
+	installReceipt   = layout.Receipt
 )
 
 // Lines of bundle/scripts/install.sh: its checksum step, and its closing
@@ -137,7 +137,8 @@ patroni:
 }
 
 // bundleFILES reads bundle.tgz from the seed ISO, as the guest will, and
-// returns its FILES list.
+// returns its payload list ("MODE OWNER GROUP SHA256 PATH" lines: the
+// "file" facts of its FACTS).
 func bundleFILES(isoPath string) ([]byte, error) {
 	f, err := os.Open(isoPath)
 	if err != nil {
@@ -173,11 +174,25 @@ func bundleFILES(isoPath string) ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("bundle.tgz: %w", err)
 			}
-			if path.Base(h.Name) == "FILES" && strings.Count(strings.Trim(h.Name, "/"), "/") == 1 {
-				return io.ReadAll(tr)
+			if path.Base(h.Name) == layout.BundleFacts && strings.Count(strings.Trim(h.Name, "/"), "/") == 1 {
+				b, err := io.ReadAll(tr)
+				if err != nil {
+					return nil, err
+				}
+				lines, err := layout.ParseFacts(b)
+				if err != nil {
+					return nil, fmt.Errorf("bundle.tgz: %w", err)
+				}
+				var out []byte
+				for _, l := range lines {
+					if l[0] == "file" {
+						out = append(out, strings.Join(l[1:], " ")+"\n"...)
+					}
+				}
+				return out, nil
 			}
 		}
-		return nil, errors.New("bundle.tgz has no FILES")
+		return nil, errors.New("bundle.tgz has no FACTS")
 	}
 	return nil, errors.New("no bundle.tgz on the seed")
 }

@@ -23,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
@@ -432,7 +433,7 @@ func (s *scenario) dumpLogs() {
 const packageDirs = "install -d -m 0700 -o postgres -g postgres /var/lib/pgsql /var/lib/pgsql/15"
 
 // installNode runs the bundle's install.sh in the node's namespace and reads
-// back the node.env it installed.
+// back the facts it installed.
 func (s *scenario) installNode(n *node, bundle string) error {
 	if _, err := n.sh(s.ctx, packageDirs); err != nil {
 		return err
@@ -443,15 +444,15 @@ func (s *scenario) installNode(n *node, bundle string) error {
 	if err != nil {
 		return fmt.Errorf("node %s: install.sh: %w", n.name, err)
 	}
-	b, err := n.readFile(s.ctx, "/etc/pgha-bundle/node.env")
+	b, err := n.readFile(s.ctx, layout.NodeFacts)
 	if err != nil {
 		return err
 	}
-	if n.env, err = ParseEnvFile(string(b)); err != nil {
-		return fmt.Errorf("node %s: node.env: %w", n.name, err)
+	if n.env, err = factsEnv(b); err != nil {
+		return fmt.Errorf("node %s: %s: %w", n.name, layout.NodeFacts, err)
 	}
 	if n.env["PGHA_NODE"] != n.name || n.env["PGHA_ADDRESS"] != n.addr {
-		return fmt.Errorf("node %s: node.env says %s at %s", n.name, n.env["PGHA_NODE"], n.env["PGHA_ADDRESS"])
+		return fmt.Errorf("node %s: its facts say %s at %s", n.name, n.env["PGHA_NODE"], n.env["PGHA_ADDRESS"])
 	}
 	return nil
 }

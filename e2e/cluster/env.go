@@ -3,6 +3,8 @@ package e2ecluster
 import (
 	"fmt"
 	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
 // ParseEnvFile reads KEY=VALUE lines as written in node.env and systemd
@@ -69,4 +71,35 @@ func unquote(v string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// factsEnv reads a node's installed facts (layout.NodeFacts) into the
+// PGHA_* names the harness uses: the member, its address, its ports and
+// the TLS files etcdctl presents.
+func factsEnv(b []byte) (map[string]string, error) {
+	lines, err := layout.ParseFacts(b)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for _, l := range lines {
+		switch {
+		case l[0] == "node" && len(l) == 2:
+			env["PGHA_NODE"] = l[1]
+		case l[0] == "address" && len(l) == 2:
+			env["PGHA_ADDRESS"] = l[1]
+		case l[0] == "port" && len(l) == 4:
+			env["PGHA_PORT_"+strings.ToUpper(l[1])] = l[2]
+		case l[0] == "path" && len(l) == 3:
+			switch l[1] {
+			case "ca":
+				env["PGHA_ETCD_CACERT"] = l[2]
+			case "cert":
+				env["PGHA_ETCD_CERT"] = l[2]
+			case "etcd_key":
+				env["PGHA_ETCD_KEY"] = l[2]
+			}
+		}
+	}
+	return env, nil
 }
