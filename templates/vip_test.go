@@ -193,9 +193,9 @@ func TestHAProxyBindsTheVIP(t *testing.T) {
 		if s := string(file(t, n, layout.VIPSysctl).Content); !strings.Contains(s, "\nnet.ipv4.ip_nonlocal_bind = 1\n") {
 			t.Errorf("%s: sysctl file:\n%s", n.Name, s)
 		}
-		env := string(file(t, n, "/etc/pgha-bundle/node.env").Content)
-		if !strings.Contains(env, "\nPGHA_VIP='192.168.0.80'\nPGHA_VIP_MODE='haproxy'\n") {
-			t.Errorf("%s: node.env lacks the VIP:\n%s", n.Name, env)
+		facts := string(file(t, n, layout.NodeFacts).Content)
+		if !strings.Contains(facts, "\nvip 192.168.0.80 haproxy\n") {
+			t.Errorf("%s: node.facts lacks the VIP:\n%s", n.Name, facts)
 		}
 		if p := string(file(t, n, "/etc/patroni/patroni.yml").Content); strings.Contains(p, "192.168.0.80") {
 			t.Errorf("%s: PostgreSQL listens on the VIP in haproxy mode", n.Name)
