@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/layout"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
 // hostPathsInScripts are the only absolute paths a script may write out:
@@ -87,8 +88,13 @@ func TestFactsKeysAreRead(t *testing.T) {
 		read[m[1]] = true
 	}
 	dir := t.TempDir()
-	in := testInput(t, dir)
-	setFacts(t, &in, dir, func(s *cluster.Spec) { s.Archive.Enabled, s.Archive.Directory = true, "/data/wal" })
+	// A bundle with every optional fact: an archive and a virtual IP.
+	in := vipInput(t, dir)
+	spec := fixtureSpec(t, func(s *cluster.Spec) {
+		s.Archive.Enabled, s.Archive.Directory = true, "/data/wal"
+		s.VIP = &cluster.VIP{Address: "10.0.0.10", Prefix: 24, Interface: "eth0", VirtualRouterID: 10, Mode: cluster.VIPModeHAProxy}
+	})
+	setFactsFrom(t, &in, spec, in.Components, &secrets.Secrets{HAProxyStatsPassword: testStatsPassword, VRRPPassword: "vrrp-test-password-0123"})
 	m := manifest(&in, nil)
 	nf, _ := in.Payload.Lookup(layout.NodeFacts)
 	b, err := facts(&m, nf.Content)

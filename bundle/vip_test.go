@@ -21,9 +21,8 @@ func vipInput(t *testing.T, dir string) Input {
 	spec := fixtureSpec(t, func(s *cluster.Spec) {
 		s.VIP = &cluster.VIP{Address: "10.0.0.10", Prefix: 24, Interface: "eth0", VirtualRouterID: 10, Mode: cluster.VIPModeHAProxy}
 	})
-	comp := fixtureComponents(binDir(dir))
-	comp.Keepalived = &rpm.KeepalivedComponent{Package: "keepalived-2.2.8-3.el9.x86_64", Version: "2.2.8", Bin: "/usr/sbin/keepalived"}
-	setFactsFrom(t, &in, spec, comp, &secrets.Secrets{HAProxyStatsPassword: testStatsPassword, VRRPPassword: "vrrp-test-password-0123"})
+	in.Components.Keepalived = &rpm.KeepalivedComponent{Package: "keepalived-2.2.8-3.el9.x86_64", Version: "2.2.8", Bin: "/usr/sbin/keepalived"}
+	setFactsFrom(t, &in, spec, in.Components, &secrets.Secrets{HAProxyStatsPassword: testStatsPassword, VRRPPassword: "vrrp-test-password-0123"})
 	in.Payload.Add(payload.File{Path: layout.KeepalivedConfig, Mode: 0o600, Owner: "root", Group: "root", Secret: true, Content: []byte("vrrp_instance demo {\n}\n")})
 	in.Payload.Add(payload.File{Path: layout.VIPCheck, Mode: 0o755, Owner: "root", Group: "root", Content: []byte("#!/bin/bash\nexit 0\n")})
 	in.Payload.Add(payload.File{Path: layout.VIPSysctl, Mode: 0o644, Owner: "root", Group: "root", Content: []byte("net.ipv4.ip_nonlocal_bind = 1\n")})
