@@ -14,6 +14,8 @@
 #                         of from the seeds through cloud-init
 #   PGHA_E2E_FAULTS_ONLY  comma-separated faults to run (default: all)
 #   PGHA_E2E_KEEP=1       keep the test's scratch directory (overlays)
+#   PGHA_E2E_TEST         the test to run (default TestFaults; make
+#                         e2e-lifecycle runs TestLifecycle)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,9 +91,9 @@ set +e
 # shellcheck disable=SC2016 # expanded by the inner bash
 setsid bash -c '
 	cd "$1" || exit 2
-	go test -tags e2e -count=1 -v -timeout 22m -run "^TestFaults$" ./e2e/faults/ 2>&1 | tee "$2"
+	go test -tags e2e -count=1 -v -timeout 22m -run "^$3\$" ./e2e/faults/ 2>&1 | tee "$2"
 	exit "${PIPESTATUS[0]}"
-' run-e2e-faults "$root" "$log" &
+' run-e2e-faults "$root" "$log" "${PGHA_E2E_TEST:-TestFaults}" &
 test_pid=$!
 wait "$test_pid"
 rc=$?
