@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5m
 
-.PHONY: build install test unit fuzz lint example e2e-cluster e2e-boot e2e-faults e2e-vip clean
+.PHONY: build install test unit fuzz lint example e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/pgha-bundle ./cmd/pgha-bundle
@@ -93,7 +93,13 @@ e2e-faults:
 e2e-vip:
 	PGHA_E2E_RUN='^TestVIP$$' PGHA_E2E_TIMEOUT=14m bash e2e/faults/run.sh
 
-test: lint unit e2e-cluster e2e-boot e2e-faults e2e-vip
+# The day-two operations on the same harness (e2e/faults/lifecycle_test.go):
+# an upgrade refused on an unhealthy cluster, a config-only rolling upgrade
+# under load, uninstall.sh on every node (again, and --purge --yes).
+e2e-lifecycle:
+	PGHA_E2E_RUN='^TestLifecycle$$' bash e2e/faults/run.sh
+
+test: lint unit e2e-cluster e2e-boot e2e-vip e2e-lifecycle
 
 clean:
 	rm -rf bin out

@@ -734,7 +734,7 @@ func TestUpgradeConfigsOnly(t *testing.T) {
 	}
 	calls := h.calls()
 	reload := index(calls, "systemctl reload patroni")
-	edit := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml edit-config --apply "+h.root+"/etc/patroni/dcs.yml --force demo")
+	edit := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml edit-config --replace "+h.root+"/etc/patroni/dcs.yml --force demo")
 	if reload < 0 || edit < reload {
 		t.Errorf("want a Patroni reload then edit-config of dcs.yml:\n%s", strings.Join(calls, "\n"))
 	}

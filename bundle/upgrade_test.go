@@ -297,3 +297,77 @@ func TestUpgradePendingRestart(t *testing.T) {
 		t.Errorf("still says a restart is pending after restarting:\n%s", out)
 	}
 }
+
+// TestUpgradeRefusesMajorVersion: a bundle for another PostgreSQL major
+// version is refused before any change, pointing to the documented
+// major-upgrade procedure.
+func TestUpgradeRefusesMajorVersion(t *testing.T) {
+	t.Parallel()
+	h, in := installed(t)
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		for i, f := range n.Payload.Files {
+			if f.Path == "/etc/pgha-bundle/node.env" {
+				c := strings.Replace(string(f.Content), "PGHA_PG_MAJOR='16'", "PGHA_PG_MAJOR='17'", 1)
+				if c == string(f.Content) {
+					t.Fatalf("node.env has no PGHA_PG_MAJOR='16':\n%s", f.Content)
+				}
+				n.Payload.Files[i].Content = []byte(c)
+			}
+		}
+	})
+	h.extract(v2)
+	before := readFile(t, h.root+"/var/lib/pgha-bundle/receipt.json")
+	out, code := h.run("upgrade.sh")
+	if want := "moves PostgreSQL from 16 to 17"; code == 0 || !strings.Contains(out, want) || !strings.Contains(out, "'Major version upgrade' in docs/operations.md") {
+		t.Fatalf("exit %d, want a failure saying %q and pointing to docs/operations.md\n%s", code, want, out)
+	}
+	if m := mutating(h.calls()); len(m) > 0 {
+		t.Errorf("changed the host: %v", m)
+	}
+	if got := readFile(t, h.root+"/var/lib/pgha-bundle/receipt.json"); got != before {
+		t.Error("the refused upgrade rewrote the receipt")
+	}
+	if got := readFile(t, h.root+"/etc/pgha-bundle/node.env"); !strings.Contains(got, "PGHA_PG_MAJOR='16'") {
+		t.Errorf("the refused upgrade replaced node.env:\n%s", got)
+	}
+}
+
+// TestUninstallTwice: a second uninstall.sh changes nothing and succeeds;
+// --purge --yes then deletes the data the first one kept, and only once.
+func TestUninstallTwice(t *testing.T) {
+	t.Parallel()
+	h, _ := installed(t)
+	writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
+	writeFile(t, h.root+"/var/lib/etcd/demo/member/snap/db", "x")
+	if out, code := h.run("uninstall.sh"); code != 0 {
+		t.Fatalf("uninstall exit %d\n%s", code, out)
+	}
+	out, code := h.run("uninstall.sh")
+	if code != 0 || !strings.Contains(out, "done: 0 change(s)") {
+		t.Fatalf("second uninstall: exit %d, want 0 and no change\n%s", code, out)
+	}
+	if m := mutating(h.calls()); len(m) > 0 {
+		t.Errorf("the second uninstall changed the host: %v", m)
+	}
+	for _, p := range []string{"/var/lib/pgsql/16/data/PG_VERSION", "/var/lib/etcd/demo/member/snap/db"} {
+		if _, err := os.Stat(h.root + p); err != nil {
+			t.Errorf("uninstall without --purge lost %s", p)
+		}
+	}
+	if out, code := h.run("uninstall.sh", "--purge", "--yes"); code != 0 || !strings.Contains(out, "deleted /var/lib/pgsql/16/data") {
+		t.Fatalf("--purge --yes after an uninstall: exit %d\n%s", code, out)
+	}
+	for _, p := range []string{"/var/lib/pgsql/16/data", "/var/lib/etcd/demo", "/var/lib/pgha-bundle/kept-data"} {
+		if _, err := os.Stat(h.root + p); err == nil {
+			t.Errorf("--purge --yes kept %s", p)
+		}
+	}
+	// Data no uninstall kept is never purged without a receipt.
+	writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
+	if out, code := h.run("uninstall.sh", "--purge", "--yes"); code != 0 || !strings.Contains(out, "done: 0 change(s)") {
+		t.Fatalf("a second --purge --yes: exit %d, want 0 and no change\n%s", code, out)
+	}
+	if _, err := os.Stat(h.root + "/var/lib/pgsql/16/data/PG_VERSION"); err != nil {
+		t.Error("--purge --yes without a receipt deleted data no uninstall had kept")
+	}
+}

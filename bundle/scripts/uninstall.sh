@@ -227,7 +227,33 @@ check_root
 start_log uninstall
 step "uninstall $PGHA_CLUSTER member $PGHA_NODE"
 [ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
-has_receipt || die "no receipt at $RECEIPT: nothing installed by pgha-bundle here"
+if ! has_receipt; then
+	# Already uninstalled (a second run changes nothing), or never
+	# installed. --purge --yes still deletes the data an earlier uninstall
+	# of this member kept, and only that.
+	info "no receipt at $RECEIPT: nothing installed by pgha-bundle here"
+	if [ "$PURGE" = 1 ]; then
+		step "data kept by an earlier uninstall"
+		for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
+			kept_by_uninstall "$d" || continue
+			case $d in "" | / | /etc | /usr | /var | /var/lib) die "refusing to purge $d" ;; esac
+			if [ -e "$ROOT$d" ]; then
+				run rm -rf "$ROOT$d"
+				changed "deleted $d"
+			fi
+		done
+		if [ "$DRY_RUN" = 0 ] && [ -e "$KEPT_DATA" ]; then
+			grep -vxF -e "$PGHA_CLUSTER $PGHA_NODE $PGHA_PGDATA" -e "$PGHA_CLUSTER $PGHA_NODE $PGHA_ETCD_DATA_DIR" "$KEPT_DATA" >"$KEPT_DATA.new" || true
+			if [ -s "$KEPT_DATA.new" ]; then
+				mv -f "$KEPT_DATA.new" "$KEPT_DATA"
+			else
+				rm -f "$KEPT_DATA" "$KEPT_DATA.new"
+			fi
+		fi
+	fi
+	step "done: $CHANGES change(s); nothing else to uninstall on $PGHA_NODE"
+	exit 0
+fi
 load_receipt
 check_receipt_owner
 

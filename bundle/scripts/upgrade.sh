@@ -164,7 +164,10 @@ apply_dcs() {
 		info "--no-start: not changing the cluster configuration"
 		return 0
 	fi
-	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" edit-config --apply "$ROOT${P[dcs_config]}" --force "$PGHA_CLUSTER"
+	# --replace, not --apply: --apply merges into what the cluster has, so a
+	# parameter removed from the spec would stay set. dcs.yml is the whole
+	# dynamic configuration the bundle wants.
+	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" edit-config --replace "$ROOT${P[dcs_config]}" --force "$PGHA_CLUSTER"
 	changed "cluster configuration (dcs.yml) applied"
 	check_pending_restart
 }
@@ -326,6 +329,16 @@ if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
 		step "done: receipt now names bundle $PGHA_BUNDLE_ID"
 	fi
 	exit 0
+fi
+
+# A new PostgreSQL major version needs pg_upgrade of every member's data
+# directory, which package upgrades and a rolling restart cannot do.
+INSTALLED_MAJOR=""
+if [ -r "$ROOT/etc/pgha-bundle/node.env" ]; then
+	INSTALLED_MAJOR=$(sed -n "s/^PGHA_PG_MAJOR=['\"]\{0,1\}\([0-9]*\).*/\1/p" "$ROOT/etc/pgha-bundle/node.env")
+fi
+if [ -n "$INSTALLED_MAJOR" ] && [ "$INSTALLED_MAJOR" != "${PGHA_PG_MAJOR:-}" ]; then
+	die "this bundle moves PostgreSQL from $INSTALLED_MAJOR to ${PGHA_PG_MAJOR:-?}: upgrade.sh cannot change the major version (follow 'Major version upgrade' in docs/operations.md); nothing was changed"
 fi
 
 # A member that runs without TLS cannot move to TLS on its own: etcd keeps

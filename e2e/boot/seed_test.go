@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/kdomanski/iso9660"
+
+	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
 // What the seed's install script (cloudinit/seed-install.sh.tmpl) and the

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"strings"
 	"sync"
 	"time"
@@ -89,11 +90,15 @@ func (h *harness) faultList() []fault {
 		h.quorumLost(false),
 		h.quorumLost(true),
 		{name: "switchover", sync: true, syncAfter: true, inject: func(ctx context.Context, topo topology, l *load) (string, error) {
-			// The node's own patronictl, as upgrade.sh runs it: node.env's
+			// The node's own patronictl, as upgrade.sh runs it: the facts'
 			// command and leader option, the node's patroni.yml (etcd over
 			// TLS with its certificate, the REST API over HTTPS).
-			script := `. /etc/pgha-bundle/node.env && exec "$PGHA_PATRONICTL_BIN" -c /etc/patroni/patroni.yml switchover $PGHA_PATRONICTL_LEADER_FLAG "$1" --candidate "$2" --force "$PGHA_CLUSTER"`
-			if out, err := topo.leader.exec(ctx, "bash", "-c", script, "switchover", topo.leader.name, topo.sync.name); err != nil {
+			facts, err := readFacts(topo.leader.root)
+			if err != nil {
+				return "", err
+			}
+			cmd := []string{facts["patronictl_bin"], "-c", layout.PatroniConfig, "switchover", facts["patronictl_leader_flag"], topo.leader.name, "--candidate", topo.sync.name, "--force", facts["cluster"]}
+			if out, err := topo.leader.exec(ctx, cmd...); err != nil {
 				return "", fmt.Errorf("patronictl switchover: %w\n%s", err, out)
 			}
 			if err := h.waitNewLeader(ctx, 60*time.Second, topo.leader); err != nil {
