@@ -306,17 +306,17 @@ func TestUpgradeRefusesMajorVersion(t *testing.T) {
 	h, in := installed(t)
 	v2 := newer(t, h, in, "v2", func(n *Input) {
 		for i, f := range n.Payload.Files {
-			if f.Path == "/etc/pgha-bundle/node.env" {
-				c := strings.Replace(string(f.Content), "PGHA_PG_MAJOR='16'", "PGHA_PG_MAJOR='17'", 1)
+			if f.Path == layout.NodeFacts {
+				c := strings.Replace(string(f.Content), "\npg_major 16\n", "\npg_major 17\n", 1)
 				if c == string(f.Content) {
-					t.Fatalf("node.env has no PGHA_PG_MAJOR='16':\n%s", f.Content)
+					t.Fatalf("node.facts has no pg_major 16:\n%s", f.Content)
 				}
 				n.Payload.Files[i].Content = []byte(c)
 			}
 		}
 	})
 	h.extract(v2)
-	before := readFile(t, h.root+"/var/lib/pgha-bundle/receipt.json")
+	before := readFile(t, h.root+layout.Receipt)
 	out, code := h.run("upgrade.sh")
 	if want := "moves PostgreSQL from 16 to 17"; code == 0 || !strings.Contains(out, want) || !strings.Contains(out, "'Major version upgrade' in docs/operations.md") {
 		t.Fatalf("exit %d, want a failure saying %q and pointing to docs/operations.md\n%s", code, want, out)
@@ -324,11 +324,11 @@ func TestUpgradeRefusesMajorVersion(t *testing.T) {
 	if m := mutating(h.calls()); len(m) > 0 {
 		t.Errorf("changed the host: %v", m)
 	}
-	if got := readFile(t, h.root+"/var/lib/pgha-bundle/receipt.json"); got != before {
+	if got := readFile(t, h.root+layout.Receipt); got != before {
 		t.Error("the refused upgrade rewrote the receipt")
 	}
-	if got := readFile(t, h.root+"/etc/pgha-bundle/node.env"); !strings.Contains(got, "PGHA_PG_MAJOR='16'") {
-		t.Errorf("the refused upgrade replaced node.env:\n%s", got)
+	if got := readFile(t, h.root+layout.NodeFacts); !strings.Contains(got, "\npg_major 16\n") {
+		t.Errorf("the refused upgrade replaced node.facts:\n%s", got)
 	}
 }
 

@@ -333,9 +333,14 @@ fi
 
 # A new PostgreSQL major version needs pg_upgrade of every member's data
 # directory, which package upgrades and a rolling restart cannot do.
+# The installed facts say which major runs (a format 1 member: its node.env).
 INSTALLED_MAJOR=""
-if [ -r "$ROOT/etc/pgha-bundle/node.env" ]; then
-	INSTALLED_MAJOR=$(sed -n "s/^PGHA_PG_MAJOR=['\"]\{0,1\}\([0-9]*\).*/\1/p" "$ROOT/etc/pgha-bundle/node.env")
+if [ -r "$ROOT${P[node_facts]}" ]; then
+	while read -r fact_key fact_value _; do
+		if [ "$fact_key" = pg_major ]; then INSTALLED_MAJOR=$fact_value; fi
+	done <"$ROOT${P[node_facts]}"
+elif [ -r "$ROOT${P[node_env]}" ]; then
+	INSTALLED_MAJOR=$(. "$ROOT${P[node_env]}" && echo "${PGHA_PG_MAJOR:-}")
 fi
 if [ -n "$INSTALLED_MAJOR" ] && [ "$INSTALLED_MAJOR" != "${PGHA_PG_MAJOR:-}" ]; then
 	die "this bundle moves PostgreSQL from $INSTALLED_MAJOR to ${PGHA_PG_MAJOR:-?}: upgrade.sh cannot change the major version (follow 'Major version upgrade' in docs/operations.md); nothing was changed"
