@@ -120,6 +120,9 @@ func TestBootSeed(t *testing.T) {
 			t.Fatalf("boot %d: %v (serial console: %s)", n, err, v.Serial)
 		}
 		if !res.ChecksDone {
+			if res.WatchdogReset {
+				t.Fatalf("boot %d: the watchdog reset the guest at uptime %.1f s, before the checks ended: Patroni's loop did not run within its watchdog timeout (serial console: %s)", n, res.ResetUptime, v.Serial)
+			}
 			t.Fatalf("boot %d: the observer never finished its checks (serial console: %s)", n, v.Serial)
 		}
 		if freeze {
@@ -135,7 +138,7 @@ func TestBootSeed(t *testing.T) {
 			if err != nil || res.ResetUptime < frozen {
 				t.Errorf("boot %d: reset at uptime %.1f s, Patroni frozen at %q", n, res.ResetUptime, res.Info["frozen_uptime"])
 			}
-			t.Logf("FIGURE boot%d watchdog: Patroni frozen at uptime %.1fs, softdog reset at %.1fs (%.1fs later; Patroni's timeout is ttl-safety_margin = 25s from its last keepalive)",
+			t.Logf("FIGURE boot%d watchdog: Patroni frozen at uptime %.1fs, softdog reset at %.1fs (%.1fs later; Patroni's timeout is ttl-safety_margin = 55s from its last keepalive)",
 				n, frozen, res.ResetUptime, res.ResetUptime-frozen)
 		} else if !res.End {
 			t.Fatalf("boot %d: the observer never finished (serial console: %s)", n, v.Serial)

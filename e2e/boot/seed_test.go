@@ -121,7 +121,10 @@ func (b *seedBuilder) build(t *testing.T, generation int) seed {
 // address, and cloud-init in the guest applies it to the qemu NIC of that
 // MAC, which the kernel names ens*/enp*. The target stays an EL one, as the
 // product supports only those; install.sh's OS check is overridden
-// (installArgFlags). Patroni's watchdog is required: the guest's softdog.
+// (installArgFlags). Patroni's watchdog is required: the guest's softdog,
+// set by Patroni to ttl - safety_margin = 55 s. With the default ttl (25 s)
+// a TCG guest on a loaded two-core machine was reset by its watchdog in
+// the middle of a boot: Patroni's loop had not run for 25 s.
 func specYAML(generation int) string {
 	return fmt.Sprintf(`apiVersion: pgha-bundle/v1
 cluster:
@@ -143,6 +146,7 @@ ports:
   etcd_client: %d
 patroni:
   watchdog: required
+  ttl: 60
 `, clusterName, generation, nodePrefix, nodeGateway, nodeName, nodeAddr, nodeMAC, portRW, portAPI, portEtcd)
 }
 
