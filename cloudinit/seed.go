@@ -240,11 +240,23 @@ func renderNetworkConfig(s *cluster.Spec, n cluster.Node) ([]byte, error) {
 			return nil, fmt.Errorf("network.dns %q: %w", d, err)
 		}
 	}
+	mac := quotedString(cluster.NormalMAC(n.MACAddress))
 	if version == 1 {
-		return marshal(networkV1(s, addr, gw))
+		return marshal(networkV1(s, addr, gw, mac))
 	}
-	return marshal(networkV2(s, addr, gw))
+	return marshal(networkV2(s, addr, gw, mac))
 }
+
+// quotedString is a string written in double quotes: a MAC address such as
+// 52:54:00:12:34:56 is a base-60 integer to a YAML 1.1 reader (cloud-init's
+// PyYAML) when left plain.
+type quotedString string
+
+func (q quotedString) MarshalYAML() (any, error) {
+	return &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.DoubleQuotedStyle, Tag: "!!str", Value: string(q)}, nil
+}
+
+func (q quotedString) IsZero() bool { return q == "" }
 
 // Version 1 network-config (cloud-init 18.5 on el7). IPv4 addresses are given
 // with netmask, the form every v1 reader accepts.
@@ -253,10 +265,13 @@ type v1Config struct {
 	Config  []v1Device `yaml:"config"`
 }
 
+// A physical device with a mac_address is the NIC of that MAC, which
+// cloud-init renames to Name.
 type v1Device struct {
-	Type    string     `yaml:"type"`
-	Name    string     `yaml:"name"`
-	Subnets []v1Subnet `yaml:"subnets"`
+	Type       string       `yaml:"type"`
+	Name       string       `yaml:"name"`
+	MACAddress quotedString `yaml:"mac_address,omitempty"`
+	Subnets    []v1Subnet   `yaml:"subnets"`
 }
 
 type v1Subnet struct {
@@ -268,7 +283,7 @@ type v1Subnet struct {
 	DNSSearch      []string `yaml:"dns_search,omitempty"`
 }
 
-func networkV1(s *cluster.Spec, addr netip.Prefix, gw netip.Addr) v1Config {
+func networkV1(s *cluster.Spec, addr netip.Prefix, gw netip.Addr, mac quotedString) v1Config {
 	sub := v1Subnet{
 		Type:           "static",
 		DNSNameservers: s.Network.DNS,
@@ -283,7 +298,8 @@ func networkV1(s *cluster.Spec, addr netip.Prefix, gw netip.Addr) v1Config {
 	if gw.IsValid() {
 		sub.Gateway = gw.String()
 	}
-	return v1Config{Version: 1, Config: []v1Device{{Type: "physical", Name: s.Network.Interface, Subnets: []v1Subnet{sub}}}}
+	dev := v1Device{Type: "physical", Name: s.Network.Interface, MACAddress: mac, Subnets: []v1Subnet{sub}}
+	return v1Config{Version: 1, Config: []v1Device{dev}}
 }
 
 func netmask4(bits int) string {
@@ -300,13 +316,21 @@ type v2Config struct {
 	Ethernets map[string]v2Ethernet `yaml:"ethernets"`
 }
 
+// An ethernet with a match is the NIC of that MAC, which cloud-init renames
+// to SetName (the same name as its key, network.interface).
 type v2Ethernet struct {
+	Match       *v2Match       `yaml:"match,omitempty"`
+	SetName     string         `yaml:"set-name,omitempty"`
 	DHCP4       bool           `yaml:"dhcp4"`
 	DHCP6       bool           `yaml:"dhcp6"`
 	Addresses   []string       `yaml:"addresses"`
 	Gateway6    string         `yaml:"gateway6,omitempty"`
 	Routes      []v2Route      `yaml:"routes,omitempty"`
 	Nameservers *v2Nameservers `yaml:"nameservers,omitempty"`
+}
+
+type v2Match struct {
+	MACAddress quotedString `yaml:"macaddress"`
 }
 
 type v2Route struct {
@@ -319,8 +343,12 @@ type v2Nameservers struct {
 	Search    []string `yaml:"search,omitempty"`
 }
 
-func networkV2(s *cluster.Spec, addr netip.Prefix, gw netip.Addr) v2Config {
+func networkV2(s *cluster.Spec, addr netip.Prefix, gw netip.Addr, mac quotedString) v2Config {
 	eth := v2Ethernet{Addresses: []string{addr.String()}}
+	if mac != "" {
+		eth.Match = &v2Match{MACAddress: mac}
+		eth.SetName = s.Network.Interface
+	}
 	switch {
 	case gw.Is4():
 		eth.Routes = []v2Route{{To: "0.0.0.0/0", Via: gw.String()}}

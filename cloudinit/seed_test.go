@@ -335,9 +335,9 @@ func TestNetworkConfig(t *testing.T) {
 		ipv6           bool     // turn the spec's addresses into IPv6 ones
 		nm             []string // lines of the NetworkManager keyfile (v2 only)
 	}{
-		{"el7-static", "pg1", "el7", 1, []string{"DEVICE=eth0", "BOOTPROTO=none", "IPADDR=10.20.0.11", "NETMASK=255.255.255.0", "GATEWAY=10.20.0.1", "DNS1=10.20.0.2", "DNS2=10.20.0.3", `DOMAIN="db.example.com example.com"`}, false, nil},
+		{"el7-static", "pg1", "el7", 1, []string{"DEVICE=eth0", "HWADDR=00:50:56:8a:10:11", "BOOTPROTO=none", "IPADDR=10.20.0.11", "NETMASK=255.255.255.0", "GATEWAY=10.20.0.1", "DNS1=10.20.0.2", "DNS2=10.20.0.3", `DOMAIN="db.example.com example.com"`}, false, nil},
 		{"el7-static", "pg3", "el9", 2, []string{"DEVICE=eth0", "IPADDR=10.20.0.13", "NETMASK=255.255.255.0", "GATEWAY=10.20.0.1", "DEFROUTE=yes", "DNS1=10.20.0.2", "DNS2=10.20.0.3", `DOMAIN="db.example.com example.com"`}, false, []string{"address1=10.20.0.13/24", "route1=0.0.0.0/0,10.20.0.1", "dns=10.20.0.2;10.20.0.3;"}},
-		{"el9-static", "db-b", "el9", 2, []string{"DEVICE=ens192", "IPADDR=192.168.50.22", "NETMASK=255.255.255.192", "GATEWAY=192.168.50.1", "DEFROUTE=yes", "DNS1=192.168.50.2", "DOMAIN=orders.internal"}, false, []string{"address1=192.168.50.22/26", "route1=0.0.0.0/0,192.168.50.1", "dns-search=orders.internal;"}},
+		{"el9-static", "db-b", "el9", 2, []string{"DEVICE=ens192", "HWADDR=52:54:00:12:34:56", "IPADDR=192.168.50.22", "NETMASK=255.255.255.192", "GATEWAY=192.168.50.1", "DEFROUTE=yes", "DNS1=192.168.50.2", "DOMAIN=orders.internal"}, false, []string{"mac-address=52:54:00:12:34:56", "address1=192.168.50.22/26", "route1=0.0.0.0/0,192.168.50.1", "dns-search=orders.internal;"}},
 		{"el9-static", "db-c", "el7", 1, []string{"DEVICE=ens192", "IPADDR=192.168.50.23", "NETMASK=255.255.255.192", "GATEWAY=192.168.50.1", "DNS1=192.168.50.2", "DOMAIN=orders.internal"}, false, nil},
 		{"el9-static", "db-a", "el7", 1, []string{"IPV6ADDR=fd00:50::21/64", "IPV6INIT=yes", "IPV6_DEFAULTGW=fd00:50::1", "DNS1=fd00:50::2"}, true, nil},
 		{"el9-static", "db-a", "el9", 2, []string{"IPV6ADDR=fd00:50::21/64", "IPV6INIT=yes", "IPV6_DEFAULTGW=fd00:50::1", "DNS1=fd00:50::2"}, true, []string{"address1=fd00:50::21/64", "gateway=fd00:50::1"}},

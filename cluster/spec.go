@@ -56,7 +56,11 @@ type Node struct {
 	Name string `yaml:"name"`
 	// Address is the node's IPv4 or IPv6 address, used by every component.
 	Address string `yaml:"address"`
-	Tags    Tags   `yaml:"tags"`
+	// MACAddress is the MAC address of the NIC that carries Address. With
+	// static addressing, cloud-init finds that NIC by it and names it
+	// network.interface, whatever name the kernel gave it (ens192 on vSphere).
+	MACAddress string `yaml:"mac_address"`
+	Tags       Tags   `yaml:"tags"`
 	// VIPInterface, when set, is the interface that carries the virtual IP
 	// on this node, where it differs from vip.interface.
 	VIPInterface string `yaml:"vip_interface"`

@@ -42,6 +42,7 @@ func (s *Spec) validate(set map[string]bool) Problems {
 	c.nodes()
 	c.network()
 	c.dhcp() // dhcp.go
+	c.nics() // nic.go
 	c.ports()
 	c.postgresql()
 	c.patroni()

@@ -54,10 +54,10 @@ postgresql:
 		stderrFile string // golden, under testdata/; "" means empty
 	}{
 		{"valid", []string{"validate", "-f", good}, 0, good + ": valid: 3 nodes, 0 warnings\n", ""},
-		{"warnings pass", []string{"validate", "-f", twoNodes}, 0, twoNodes + ": valid: 2 nodes, 1 warning\n", "validate_two.stderr"},
-		{"strict fails on warnings", []string{"validate", "--strict", "-f", twoNodes}, 2, twoNodes + ": invalid: 0 errors, 1 warning\n", "validate_two.stderr"},
-		{"errors", []string{"validate", "-f", bad}, 2, bad + ": invalid: 2 errors, 1 warning\n", "validate_bad.stderr"},
-		{"major", []string{"validate", "-f", bad, "--major", "13"}, 2, bad + ": invalid: 3 errors, 1 warning\n", "validate_bad_major.stderr"},
+		{"warnings pass", []string{"validate", "-f", twoNodes}, 0, twoNodes + ": valid: 2 nodes, 2 warnings\n", "validate_two.stderr"},
+		{"strict fails on warnings", []string{"validate", "--strict", "-f", twoNodes}, 2, twoNodes + ": invalid: 0 errors, 2 warnings\n", "validate_two.stderr"},
+		{"errors", []string{"validate", "-f", bad}, 2, bad + ": invalid: 2 errors, 2 warnings\n", "validate_bad.stderr"},
+		{"major", []string{"validate", "-f", bad, "--major", "13"}, 2, bad + ": invalid: 3 errors, 2 warnings\n", "validate_bad_major.stderr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

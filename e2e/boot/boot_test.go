@@ -17,17 +17,29 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 )
 
-// The one-node cluster the VM becomes. The address lives on a dummy
-// interface inside the guest (the VM has no NIC), so nothing leaves it.
+// The one-node cluster the VM becomes. Its address is static, from the
+// seed's network-config, on the VM's one NIC: qemu's user-mode network with
+// restrict=on, so nothing the guest sends leaves qemu (qemu itself answers
+// as the gateway). The NIC is found by its MAC address: the guest kernel
+// names it ens*/enp*, and cloud-init renames it to the spec's
+// network.interface (the default, eth0).
 const (
 	clusterName = "e2e"
 	nodeName    = "pg1"
 	nodeAddr    = "192.0.2.10"
 	nodePrefix  = 24
+	nodeGateway = "192.0.2.1"
+	nodeMAC     = "52:54:00:e2:e0:0a"
+	nodeIface   = "eth0"
 	portRW      = 5000
 	portAPI     = 8008
 	portEtcd    = 2379
+	portPG      = 5432
 )
+
+// guestNIC is the qemu -nic value of the node's NIC.
+var guestNIC = fmt.Sprintf("user,model=virtio-net-pci,mac=%s,restrict=on,net=%s/%d,host=%s,dhcpstart=192.0.2.200",
+	nodeMAC, "192.0.2.0", nodePrefix, nodeGateway)
 
 // secretModes are the secrets files' modes and owners from docs/layout.md,
 // the contract the node must show whatever the renderer does.
@@ -48,7 +60,8 @@ const (
 
 // Every boot must show these checks passing.
 var healthChecks = []string{"cloud-init-done", "hostname", "etc-hosts", "install-receipt",
-	"payload-files", "no-world-readable-keys", "etcd-health", "patroni-leader", "select-1-rw"}
+	"payload-files", "no-world-readable-keys", "etcd-health", "patroni-leader", "select-1-rw",
+	"nic-by-mac", "static-address", "default-route", "softdog-loaded", "watchdog-open"}
 
 func TestBootSeed(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -89,13 +102,15 @@ func TestBootSeed(t *testing.T) {
 	overlay := filepath.Join(work, "disk.qcow2")
 	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", img.Root, overlay)
 
-	boot := func(n int, s seed) result {
+	// freeze: after its checks, the boot stops Patroni with SIGSTOP while
+	// PostgreSQL runs on, and must end in a reset by the guest's softdog.
+	boot := func(n int, s seed, freeze bool) result {
 		t.Helper()
 		v := vm{
 			Accel: accel, Image: img, Disk: overlay, Format: "qcow2",
-			Drives:  []string{checkDisk(t, work, n, s)},
+			Drives:  []string{checkDisk(t, work, n, s, freeze)},
 			CDROM:   s.ISO,
-			Append:  fmt.Sprintf("pgha_e2e_addr=%s/%d", nodeAddr, nodePrefix),
+			NIC:     guestNIC,
 			Serial:  filepath.Join(work, fmt.Sprintf("boot%d.serial", n)),
 			Timeout: timeout,
 		}
@@ -104,8 +119,31 @@ func TestBootSeed(t *testing.T) {
 		if err != nil {
 			t.Fatalf("boot %d: %v (serial console: %s)", n, err, v.Serial)
 		}
-		if !res.End {
+		if !res.ChecksDone {
+			if res.WatchdogReset {
+				t.Fatalf("boot %d: the watchdog reset the guest at uptime %.1f s, before the checks ended: Patroni's loop did not run within its watchdog timeout (serial console: %s)", n, res.ResetUptime, v.Serial)
+			}
+			t.Fatalf("boot %d: the observer never finished its checks (serial console: %s)", n, v.Serial)
+		}
+		if freeze {
+			// qemu runs with -no-reboot: the watchdog's reset ends it.
+			if res.End || !res.WatchdogReset {
+				t.Errorf("boot %d: Patroni frozen (pid %s), but no watchdog reset: softdog line seen %v, observer powered off %v (serial console: %s)",
+					n, res.Info["frozen_pid"], res.WatchdogReset, res.End, v.Serial)
+			}
+			if _, ok := res.Pass["postgres-while-frozen"]; !ok {
+				t.Errorf("boot %d: PostgreSQL did not answer with Patroni frozen: %s", n, res.Fail["postgres-while-frozen"])
+			}
+			frozen, err := strconv.ParseFloat(res.Info["frozen_uptime"], 64)
+			if err != nil || res.ResetUptime < frozen {
+				t.Errorf("boot %d: reset at uptime %.1f s, Patroni frozen at %q", n, res.ResetUptime, res.Info["frozen_uptime"])
+			}
+			t.Logf("FIGURE boot%d watchdog: Patroni frozen at uptime %.1fs, softdog reset at %.1fs (%.1fs later; Patroni's timeout is ttl-safety_margin = 55s from its last keepalive)",
+				n, frozen, res.ResetUptime, res.ResetUptime-frozen)
+		} else if !res.End {
 			t.Fatalf("boot %d: the observer never finished (serial console: %s)", n, v.Serial)
+		} else if res.WatchdogReset {
+			t.Errorf("boot %d: the watchdog reset the guest", n)
 		}
 		for _, c := range healthChecks {
 			if _, ok := res.Pass[c]; !ok {
@@ -123,6 +161,11 @@ func TestBootSeed(t *testing.T) {
 		if !res.Healthy {
 			t.Errorf("boot %d: never healthy", n)
 		}
+		// The NIC the kernel named by its slot or path, not eth0, got the
+		// static address because cloud-init matched its MAC address.
+		if k := res.Info["nic_kernel_name"]; !strings.HasPrefix(k, "en") {
+			t.Errorf("boot %d: the kernel named the NIC %q, want a predictable en* name (the MAC match is what must find it)", n, k)
+		}
 		t.Logf("FIGURE boot%d accelerator=%s qemu-start-to-healthy=%.1fs guest-uptime-at-healthy=%ss boot-total=%.1fs",
 			n, accel, res.ToHealthy.Seconds(), res.Info["healthy_uptime"], res.Elapsed.Seconds())
 		if t.Failed() {
@@ -130,9 +173,22 @@ func TestBootSeed(t *testing.T) {
 		}
 		return res
 	}
+	// netcfg checks which network-config cloud-init applied last, and how
+	// many it has applied on this disk.
+	netcfg := func(n int, r result, version, applied string) {
+		t.Helper()
+		if got := r.Info["netcfg_version"]; got != version {
+			t.Errorf("boot %d: cloud-init last applied network-config version %q, want %s", n, got, version)
+		}
+		if got := r.Info["netcfg_applied"]; got != applied {
+			t.Errorf("boot %d: cloud-init applied a network-config %q times, want %s", n, got, applied)
+		}
+	}
 
-	// Boot 1: first boot, cloud-init runs install.sh.
-	r1 := boot(1, seed1)
+	// Boot 1: first boot, cloud-init applies the version 2 network-config
+	// (MAC match, set-name) and runs install.sh.
+	r1 := boot(1, seed1, false)
+	netcfg(1, r1, "2", "1")
 	if got := r1.Info["runcmd"]; got != "this-boot" {
 		t.Errorf("boot 1: runcmd ran %q, want this-boot", got)
 	}
@@ -153,8 +209,10 @@ func TestBootSeed(t *testing.T) {
 	}
 
 	// Boot 2: same seed, same instance-id: nothing runs again, the enabled
-	// units bring the cluster back by themselves.
-	r2 := boot(2, seed1)
+	// units bring the cluster back by themselves. Then Patroni is frozen and
+	// the watchdog resets the guest.
+	r2 := boot(2, seed1, true)
+	netcfg(2, r2, "2", "1")
 	if got := r2.Info["instance_id"]; got != iid {
 		t.Errorf("boot 2: instance-id %q, want %q (unchanged seed)", got, iid)
 	}
@@ -165,10 +223,14 @@ func TestBootSeed(t *testing.T) {
 		t.Errorf("boot 2: install.sh ran again (%d completions, %d after boot 1)", a, b)
 	}
 
-	// Boot 3: generation bumped, so a new instance-id: cloud-init runs the
-	// install again and install.sh finds nothing to change.
-	seed2 := b.build(t, 2)
-	r3 := boot(3, seed2)
+	// Boot 3, on the disk the watchdog reset: the node comes back a healthy
+	// member. Generation bumped, so a new instance-id: cloud-init applies the
+	// seed's network-config, here the version 1 one pgha-bundle writes for
+	// EL7 (mac_address), runs the install again, and install.sh finds nothing
+	// to change.
+	seed2 := withEL7NetworkConfig(t, b, b.build(t, 2), filepath.Join(work, "seed-g2-el7net.iso"))
+	r3 := boot(3, seed2, false)
+	netcfg(3, r3, "1", "2")
 	if got := r3.Info["instance_id"]; got == iid || got == "" {
 		t.Errorf("boot 3: instance-id %q, want a new one after the generation bump (was %q)", got, iid)
 	}
@@ -210,7 +272,7 @@ func summarise(t *testing.T, n int, r result) {
 
 // checkDisk makes the read-only disk the image's observer runs check.sh
 // from: the script, what this boot must show, and the bundle's FILES.
-func checkDisk(t *testing.T, work string, n int, s seed) string {
+func checkDisk(t *testing.T, work string, n int, s seed, freeze bool) string {
 	t.Helper()
 	src := filepath.Join(work, fmt.Sprintf("check%d", n))
 	if err := os.MkdirAll(src, 0o755); err != nil {
@@ -240,6 +302,12 @@ func checkDisk(t *testing.T, work string, n int, s seed) string {
 		"E2E_INSTALL_DONE":   installDoneLine,
 		"E2E_VERIFY_OK":      verifyOKLine,
 		"E2E_SECRET_MODES":   strings.Join(modes, "\n"),
+		"E2E_MAC":            nodeMAC,
+		"E2E_IFACE":          nodeIface,
+		"E2E_PREFIX":         strconv.Itoa(nodePrefix),
+		"E2E_GATEWAY":        nodeGateway,
+		"E2E_PORT_PG":        strconv.Itoa(portPG),
+		"E2E_FREEZE":         strconv.FormatBool(freeze),
 		"E2E_WAIT":           strconv.Itoa(healthWait),
 	}
 	var envText strings.Builder

@@ -1,7 +1,20 @@
 // Package boot is the end-to-end boot test of the seed ISO: a Debian bookworm
-// VM under qemu (KVM when it really works, TCG otherwise, no NIC) boots with a
+// VM under qemu (KVM when it really works, TCG otherwise) boots with a
 // generated seed ISO as its CD-ROM, and real cloud-init runs the node's
-// install bundle. The test lives behind the e2e build tag; run it with
+// install bundle.
+//
+// The VM's one NIC is qemu's user-mode network with restrict=on (nothing
+// leaves qemu) and a fixed MAC address; the guest kernel names it ens*/enp*.
+// The seed's network-config names the NIC by that MAC (nodes[].mac_address),
+// and the checks show cloud-init renamed it to eth0 and applied the static
+// address, default route and hostname: version 2 (as for EL8/EL9) at the
+// first boot, version 1 (the EL7 rendering of the same spec, swapped into the
+// seed) at the third. Patroni runs with watchdog.mode required on the guest
+// kernel's softdog: the second boot, once healthy, freezes Patroni with
+// SIGSTOP and must end in the watchdog's reset (qemu runs with -no-reboot),
+// and the third boots that disk back to a healthy member.
+//
+// The test lives behind the e2e build tag; run it with
 // e2e/boot/run.sh (as root), which builds or reuses the disk image made by
 // e2e/boot/mkimage.sh and then runs go test -tags e2e on this package.
 //

@@ -7,10 +7,12 @@
 # The image carries Debian's etcd, Patroni, PostgreSQL 15 and HAProxy (no EL
 # packages can be had here) with their own services disabled and no
 # PostgreSQL cluster created, cloud-init restricted to the NoCloud datasource,
-# and two small units of the test's own:
+# systemd-networkd enabled (cloud-init's renderer here: it applies the seed's
+# network-config through it), and two small units of the test's own:
 #   pgha-e2e-net.service       puts the address given as pgha_e2e_addr= on
 #                              the kernel command line on a dummy interface
-#                              (the VM has no NIC)
+#                              (for a VM without a NIC; the boot test now
+#                              gives its VM a NIC and the seed an address)
 #   pgha-e2e-observe.service   waits for cloud-init, runs check.sh from the
 #                              disk labelled pghacheck, prints its markers to
 #                              the serial console and powers off
@@ -192,6 +194,10 @@ ExecStart=/usr/local/sbin/pgha-e2e-observe
 WantedBy=multi-user.target
 UNIT
 chroot_run systemctl enable pgha-e2e-net.service pgha-e2e-observe.service >/dev/null 2>&1
+# cloud-init on Debian without ifupdown, netplan or NetworkManager renders
+# the seed's network-config for systemd-networkd, which must then run.
+chroot_run systemctl enable systemd-networkd.service systemd-networkd-wait-online.service >/dev/null 2>&1
+[ -L "$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service" ] || die "systemd-networkd is not enabled"
 
 # Apt caches and per-machine identity do not belong in a shared image.
 chroot_run apt-get clean

@@ -55,6 +55,7 @@ type vm struct {
 	Drives   []string // extra read-only virtio disks (raw)
 	CDROM    string   // the seed ISO
 	Append   string   // extra kernel command line
+	NIC      string   // qemu -nic value; empty means no NIC
 	Serial   string   // file the serial console is written to
 	Timeout  time.Duration
 }
@@ -71,10 +72,22 @@ type result struct {
 	Healthy    bool
 	ChecksDone bool
 	End        bool
+	// WatchdogReset is the guest kernel's softdog line ("softdog: Initiating
+	// system reboot"), and ResetUptime its kernel timestamp in seconds.
+	WatchdogReset bool
+	ResetUptime   float64
 }
+
+// softdogReset is what the guest kernel's softdog prints as it resets the
+// machine (drivers/watchdog/softdog.c, with its "softdog: " prefix).
+const softdogReset = "softdog: Initiating system reboot"
 
 func (v vm) args() []string {
 	drive := fmt.Sprintf("file=%s,format=%s,if=virtio,cache=unsafe", v.Disk, v.Format)
+	nic := v.NIC
+	if nic == "" {
+		nic = "none"
+	}
 	if v.Snapshot {
 		drive += ",snapshot=on"
 	}
@@ -82,7 +95,7 @@ func (v vm) args() []string {
 		"-name", "pgha-e2e",
 		"-machine", "pc", "-accel", v.Accel,
 		"-m", "2048", "-smp", "2",
-		"-nic", "none",
+		"-nic", nic,
 		// No VGA card (nothing for the guest to probe and drive under
 		// TCG), and a virtio RNG so the guest's entropy pool fills at once.
 		"-display", "none", "-vga", "none", "-monitor", "none", "-parallel", "none",
@@ -198,6 +211,10 @@ func parseSerial(path string) (result, error) {
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
+		if j := strings.Index(line, softdogReset); j >= 0 {
+			res.WatchdogReset = true
+			res.ResetUptime = kernelTime(line[:j])
+		}
 		i := strings.Index(line, markerPrefix)
 		if i < 0 {
 			continue
@@ -228,6 +245,21 @@ func parseSerial(path string) (result, error) {
 		}
 	}
 	return res, sc.Err()
+}
+
+// kernelTime is the printk timestamp ("[  123.456789] ") at the end of s, or
+// -1 when there is none.
+func kernelTime(s string) float64 {
+	i := strings.LastIndex(s, "[")
+	j := strings.LastIndex(s, "]")
+	if i < 0 || j < i {
+		return -1
+	}
+	var f float64
+	if _, err := fmt.Sscanf(strings.TrimSpace(s[i+1:j]), "%g", &f); err != nil {
+		return -1
+	}
+	return f
 }
 
 // splitCheck splits "file /etc/x got …" or "hostname node1" into the check's

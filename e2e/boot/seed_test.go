@@ -4,6 +4,7 @@ package boot
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -14,9 +15,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kdomanski/iso9660"
 
+	"github.com/pgha-bundle/pgha-bundle/cloudinit"
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
@@ -113,10 +117,15 @@ func (b *seedBuilder) build(t *testing.T, generation int) seed {
 	}
 }
 
-// specYAML is the one-node cluster. network.mode dhcp: the seed carries no
-// network-config, and the image puts the node address on a dummy interface
-// (the VM has no NIC). The target stays an EL one, as the product supports
-// only those; install.sh's OS check is overridden (installArgFlags).
+// specYAML is the one-node cluster. network.mode static: the seed carries a
+// network-config (version 2, as for EL8/EL9) that names the NIC by its MAC
+// address, and cloud-init in the guest applies it to the qemu NIC of that
+// MAC, which the kernel names ens*/enp*. The target stays an EL one, as the
+// product supports only those; install.sh's OS check is overridden
+// (installArgFlags). Patroni's watchdog is required: the guest's softdog,
+// set by Patroni to ttl - safety_margin = 55 s. With the default ttl (25 s)
+// a TCG guest on a loaded two-core machine was reset by its watchdog in
+// the middle of a boot: Patroni's loop had not run for 25 s.
 func specYAML(generation int) string {
 	return fmt.Sprintf(`apiVersion: pgha-bundle/v1
 cluster:
@@ -125,17 +134,95 @@ cluster:
   arch: x86_64
   generation: %d
 network:
-  mode: dhcp
+  mode: static
+  prefix: %d
+  gateway: %s
 nodes:
   - name: %s
     address: %s
+    mac_address: %s
 ports:
   haproxy_rw: %d
   patroni_api: %d
   etcd_client: %d
 patroni:
-  watchdog: "off"
-`, clusterName, generation, nodeName, nodeAddr, portRW, portAPI, portEtcd)
+  watchdog: required
+  ttl: 60
+`, clusterName, generation, nodePrefix, nodeGateway, nodeName, nodeAddr, nodeMAC, portRW, portAPI, portEtcd)
+}
+
+// withEL7NetworkConfig writes a copy of a built seed ISO whose
+// network-config is the one pgha-bundle renders for an EL7 target of the
+// same spec (version 1, mac_address): the boot that uses it shows cloud-init
+// reading that form too. Everything else on the seed, bundle included, is
+// the build's own.
+func withEL7NetworkConfig(t *testing.T, b *seedBuilder, s seed, out string) seed {
+	t.Helper()
+	spec, ps, err := cluster.Load(filepath.Join(b.dir, "cluster.yaml"))
+	if err != nil {
+		t.Fatalf("load the e2e spec: %v\n%s", err, ps)
+	}
+	spec.Cluster.OS = "el7"
+	el7, err := cloudinit.Render(cloudinit.Input{Spec: spec, Node: nodeName})
+	if err != nil {
+		t.Fatalf("render the EL7 network-config: %v", err)
+	}
+	if !bytes.HasPrefix(el7.NetworkConfig, []byte("version: 1\n")) {
+		t.Fatalf("the EL7 network-config is not version 1:\n%s", el7.NetworkConfig)
+	}
+	files, err := cloudinit.ReadISO(s.ISO)
+	if err != nil {
+		t.Fatalf("read %s: %v", s.ISO, err)
+	}
+	var seed cloudinit.Seed
+	bundle := filepath.Join(filepath.Dir(out), "bundle-of-"+filepath.Base(out)+".tgz")
+	for _, f := range files {
+		switch f.Name {
+		case cloudinit.NameUserData, cloudinit.NameMetaData, cloudinit.NameNetworkConfig:
+			data, err := f.ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch f.Name {
+			case cloudinit.NameUserData:
+				seed.UserData = data
+			case cloudinit.NameMetaData:
+				seed.MetaData = data
+			default:
+				if !bytes.HasPrefix(data, []byte("version: 2\n")) {
+					t.Fatalf("the built seed's network-config is not version 2:\n%s", data)
+				}
+			}
+		case cloudinit.NameBundle:
+			r, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := os.Create(bundle)
+			if err == nil {
+				_, err = io.Copy(w, r)
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+			}
+			r.Close()
+			if err != nil {
+				t.Fatalf("copy the bundle out of %s: %v", s.ISO, err)
+			}
+			if seed.BundleSHA256, err = cloudinit.FileSHA256(bundle); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if seed.UserData == nil || seed.MetaData == nil || seed.BundleSHA256 == "" {
+		t.Fatalf("%s lacks user-data, meta-data or the bundle", s.ISO)
+	}
+	seed.NetworkConfig = el7.NetworkConfig
+	if _, err := cloudinit.WriteISO(out, seed, bundle, time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	s.ISO = out
+	return s
 }
 
 // bundleFILES reads bundle.tgz from the seed ISO, as the guest will, and

@@ -48,6 +48,30 @@ else
 	fail etc-hosts "no line '$E2E_ADDR ... $E2E_NODE' in /etc/hosts"
 fi
 
+# The NIC: the one with the node's MAC address, renamed by cloud-init to
+# the spec's interface (the kernel named it by its slot or path: the rename
+# lines of the kernel log show both names), with the static address and
+# default route from the seed's network-config. Which network-config
+# cloud-init applied last, and how often on this disk, is in its log.
+nic=""
+for d in /sys/class/net/*; do
+	[ "$(cat "$d/address" 2>/dev/null)" = "$E2E_MAC" ] && nic=${d##*/}
+done
+renames=$(dmesg 2>/dev/null | grep -o '[^ ]*: renamed from [^ ]*' | tr '\n' ';')
+info "nic_renames=$renames"
+info "nic_kernel_name=$(dmesg 2>/dev/null | sed -n 's/.* \([^ ]*\): renamed from eth[0-9]*$/\1/p' | head -n1)"
+if [ "$nic" = "$E2E_IFACE" ]; then pass nic-by-mac "$E2E_MAC is $nic"; else fail nic-by-mac "the NIC with $E2E_MAC is '${nic:-none}', want $E2E_IFACE"; fi
+got=$(ip -o -4 addr show dev "${nic:-none}" 2>/dev/null | awk '{print $4}' | tr '\n' ' ')
+if [ "$got" = "$E2E_ADDR/$E2E_PREFIX " ]; then pass static-address "$nic $got"; else fail static-address "$nic has '$got', want $E2E_ADDR/$E2E_PREFIX"; fi
+got=$(ip -4 route show default 2>/dev/null | tr '\n' ' ')
+case "$got" in
+"default via $E2E_GATEWAY dev $E2E_IFACE "*) pass default-route "$got" ;;
+*) fail default-route "got '$got', want default via $E2E_GATEWAY dev $E2E_IFACE" ;;
+esac
+applied=$(grep 'Applying network configuration from' /var/log/cloud-init.log 2>/dev/null)
+info "netcfg_applied=$(printf '%s' "$applied" | grep -c .)"
+info "netcfg_version=$(printf '%s\n' "$applied" | tail -n1 | grep -o "'version': [0-9]*" | grep -o '[0-9]*$')"
+
 # The bundle was verified and install.sh completed: its receipt exists and
 # lists what it installed; the seed's install log holds install.sh's lines.
 if [ -s "$E2E_RECEIPT" ]; then
@@ -111,7 +135,11 @@ leader_ok() {
 select_ok() {
 	pw=$(python3 -c 'import yaml,sys; print(yaml.safe_load(open("/etc/patroni/patroni.yml"))["postgresql"]["authentication"]["superuser"]["password"])' 2>/dev/null)
 	user=$(python3 -c 'import yaml,sys; print(yaml.safe_load(open("/etc/patroni/patroni.yml"))["postgresql"]["authentication"]["superuser"]["username"])' 2>/dev/null)
-	got=$(PGPASSWORD=$pw PGCONNECT_TIMEOUT=5 psql -X -At -h "$E2E_ADDR" -p "$E2E_PORT_RW" -U "${user:-postgres}" -d postgres -c 'SELECT 1' 2>/tmp/psql-err)
+	select_port "$E2E_PORT_RW"
+}
+# select_port PORT: SELECT 1 on PORT, with the credentials select_ok read.
+select_port() {
+	got=$(PGPASSWORD=$pw PGCONNECT_TIMEOUT=5 psql -X -At -h "$E2E_ADDR" -p "$1" -U "${user:-postgres}" -d postgres -c 'SELECT 1' 2>/tmp/psql-err)
 	[ "$got" = 1 ]
 }
 deadline=$(( $(date +%s) + E2E_WAIT ))
@@ -139,9 +167,43 @@ fi
 for u in etcd patroni haproxy; do
 	info "$u=$(systemctl is-active "$u") enabled=$(systemctl is-enabled "$u" 2>/dev/null)"
 done
+
+# The watchdog (patroni.watchdog: required): softdog loaded (by install.sh,
+# then by modules-load.d at every boot) and /dev/watchdog held open by
+# Patroni, which as leader keeps it fed.
+if grep -q '^softdog ' /proc/modules; then pass softdog-loaded; else fail softdog-loaded "softdog is not in /proc/modules"; fi
+ppid=$(systemctl show -p MainPID --value patroni 2>/dev/null)
+wd=""
+for f in /proc/"${ppid:-0}"/fd/*; do
+	case "$(readlink "$f" 2>/dev/null)" in /dev/watchdog*) wd=$(readlink "$f") ;; esac
+done
+if [ -n "$wd" ]; then
+	pass watchdog-open "patroni (pid $ppid) holds $wd"
+else
+	fail watchdog-open "patroni (pid ${ppid:-none}) does not hold /dev/watchdog: $(journalctl --no-pager -o cat -u patroni 2>/dev/null | grep -i watchdog | tail -n 3 | tr '\n' ' ')"
+fi
+journalctl --no-pager -o cat -u patroni 2>/dev/null | grep -i 'watchdog' | tail -n 3 | sed 's/^/PGHA-E2E: LOG patroni watchdog: /'
+
 # Where the boot's time went (figures for the log, not checks).
 info "systemd_analyze=$(systemd-analyze time 2>/dev/null | head -n1 | tr -s ' ')"
 systemd-analyze blame --no-pager 2>/dev/null | head -n 8 | sed 's/^ */PGHA-E2E: LOG blame: /'
 cloud-init analyze show 2>/dev/null | grep -E '^(Starting stage|Finished stage|Total Time)' | tail -n 12 | sed 's/^/PGHA-E2E: LOG cloud-init analyze: /'
 
 echo "PGHA-E2E: CHECKS-DONE"
+
+# Freeze: Patroni stopped with SIGSTOP while PostgreSQL runs on (the case the
+# watchdog exists for: a leader nobody manages). Patroni stops feeding
+# /dev/watchdog, and softdog must reset the guest; qemu runs with
+# -no-reboot, so the reset ends it, and the host sees no END.
+if [ "$E2E_FREEZE" = true ]; then
+	info "frozen_pid=$ppid"
+	info "frozen_uptime=$(uptime_s)"
+	kill -STOP "$ppid"
+	if select_port "$E2E_PORT_PG"; then
+		pass postgres-while-frozen "SELECT 1 on port $E2E_PORT_PG at uptime $(uptime_s)"
+	else
+		fail postgres-while-frozen "$(tr '\n' ' ' </tmp/psql-err | cut -c1-300)"
+	fi
+	sleep 240
+	fail watchdog-reset "Patroni frozen for 240 s and the guest still runs"
+fi
