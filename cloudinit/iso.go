@@ -125,25 +125,31 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum s
 			os.Remove(tmp.Name())
 		}
 	}()
+	// The image is hashed as it is written: its first sectors are held in
+	// memory until their dates are fixed, then everything streams through
+	// the image's sha256 and, over the bundle's extent, the bundle's.
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := iw.WriteTo(bw, VolumeLabel); err != nil {
+	st := &isoStream{w: bw, epoch: epoch, whole: sha256.New(), bundle: &rangeHash{h: sha256.New(), off: -1}}
+	if err := iw.WriteTo(st, VolumeLabel); err != nil {
+		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
+	}
+	if err := st.flush(); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
 	}
-	if err := fixDates(tmp, epoch); err != nil {
-		return "", fmt.Errorf("seed iso %s: set dates: %w", path, err)
-	}
 	if err := tmp.Sync(); err != nil {
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	// The read-back compares the bundle in the image with the sha256 that
-	// user-data expects and hashes the whole image in the same pass, so the
-	// archive and the image are each read once.
-	if sum, err = verifyISO(tmp.Name(), small, seed.BundleSHA256); err != nil {
+	// The read-back parses the image with ReadISO (not with the library that
+	// wrote it): label, names, the small files' bytes, and the bundle's
+	// extent where the stream hashed it. The bundle's bytes are not read
+	// again: they were hashed on their way to the file.
+	if err := verifyISO(tmp.Name(), small, seed.BundleSHA256, st); err != nil {
 		return "", fmt.Errorf("seed iso %s: read back: %w", path, err)
 	}
+	sum = hex.EncodeToString(st.whole.Sum(nil))
 	if err := tmp.Chmod(0o600); err != nil { // the seed carries the bundle and its secrets
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
@@ -156,21 +162,86 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum s
 	return sum, nil
 }
 
-// fixDates replaces the dates kdomanski/iso9660 stamps (time.Now() in the
-// primary volume descriptor, a zero time in directory records) and the
-// system identifier (the build machine's GOOS) with fixed values.
-func fixDates(f *os.File, epoch time.Time) error {
-	pvd := make([]byte, sectorSize)
-	if _, err := f.ReadAt(pvd, pvdOffset); err != nil {
-		return err
+// holdBytes of the image's start are held in memory until their dates are
+// fixed: the system area, the volume descriptors and the root directory,
+// which kdomanski/iso9660 writes at sector 18, fit in it.
+const holdBytes = 32 * sectorSize
+
+// isoStream takes the image from kdomanski/iso9660: it holds the first
+// holdBytes, fixes their dates (fixDates) and finds the bundle's extent
+// there, then writes everything on to w through the image's sha256 and,
+// over the bundle's extent, the bundle's.
+type isoStream struct {
+	w      io.Writer
+	epoch  time.Time
+	head   []byte
+	passed bool // head was written: bytes now pass through
+	whole  hash.Hash
+	bundle *rangeHash // off < 0: no bundle in the image
+	n      int64
+}
+
+func (s *isoStream) Write(p []byte) (int, error) {
+	if !s.passed {
+		take := min(len(p), holdBytes-len(s.head))
+		s.head = append(s.head, p[:take]...)
+		if len(s.head) < holdBytes {
+			return len(p), nil
+		}
+		if err := s.flush(); err != nil {
+			return 0, err
+		}
+		n, err := s.pass(p[take:])
+		return take + n, err
 	}
+	return s.pass(p)
+}
+
+func (s *isoStream) pass(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.whole.Write(p[:n])
+	s.bundle.Write(p[:n])
+	s.n += int64(n)
+	return n, err
+}
+
+// flush fixes and writes the held start once (at holdBytes, or at the end
+// of a smaller image).
+func (s *isoStream) flush() error {
+	if s.passed {
+		return nil
+	}
+	s.passed = true
+	off, size, err := fixDates(s.head, s.epoch)
+	if err != nil {
+		return fmt.Errorf("set dates: %w", err)
+	}
+	if off >= 0 {
+		s.bundle.off, s.bundle.end = off, off+size
+	}
+	_, err = s.pass(s.head)
+	s.head = nil
+	return err
+}
+
+// fixDates replaces, in head (the image's first bytes), the dates
+// kdomanski/iso9660 stamps (time.Now() in the primary volume descriptor, a
+// zero time in directory records) and the system identifier (the build
+// machine's GOOS) with fixed values. It returns the extent of the bundle
+// (byte offset and size; -1 without one), read from the root directory.
+func fixDates(head []byte, epoch time.Time) (bundleOff, bundleSize int64, err error) {
+	bundleOff = -1
+	if len(head) < pvdOffset+sectorSize {
+		return 0, 0, errors.New("the image ends before its primary volume descriptor")
+	}
+	pvd := head[pvdOffset : pvdOffset+sectorSize]
 	if pvd[0] != 1 || string(pvd[1:6]) != "CD001" {
-		return errors.New("no primary volume descriptor at sector 16")
+		return 0, 0, errors.New("no primary volume descriptor at sector 16")
 	}
 	vdt := iso9660.VolumeDescriptorTimestampFromTime(epoch)
 	stamp, err := vdt.MarshalBinary()
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	for _, off := range []int{pvdCreated, pvdModified, pvdEffected} {
 		copy(pvd[off:off+17], stamp)
@@ -180,48 +251,49 @@ func fixDates(f *os.File, epoch time.Time) error {
 	iso9660.RecordingTimestamp(epoch.UTC()).MarshalBinary(rec[:])
 	root := pvd[pvdRootDir : pvdRootDir+34]
 	copy(root[recDate:recDate+7], rec[:])
-	if _, err := f.WriteAt(pvd, pvdOffset); err != nil {
-		return err
-	}
 
 	// The root directory's extent holds ".", ".." and one record per file.
 	loc := int64(binary.LittleEndian.Uint32(root[2:6])) * sectorSize
 	size := int64(binary.LittleEndian.Uint32(root[10:14]))
-	dir := make([]byte, size)
-	if _, err := f.ReadAt(dir, loc); err != nil {
-		return err
+	if loc+size > int64(len(head)) {
+		return 0, 0, fmt.Errorf("the root directory (%d bytes at byte %d) lies beyond the image's first %d bytes", size, loc, len(head))
 	}
+	dir := head[loc : loc+size]
 	for s := 0; s < len(dir); s += sectorSize {
 		for i := s; i < s+sectorSize && i < len(dir) && dir[i] != 0; i += int(dir[i]) {
 			r := dir[i : i+int(dir[i])]
-			if len(r) < 34 {
-				return fmt.Errorf("short directory record at byte %d", loc+int64(i))
+			if len(r) < 34 || 33+int(r[32]) > len(r) {
+				return 0, 0, fmt.Errorf("short directory record at byte %d", loc+int64(i))
 			}
 			isSelfOrParent := r[32] == 1 && (r[33] == 0 || r[33] == 1)
 			if r[recFlags]&2 != 0 && !isSelfOrParent {
-				return errors.New("a subdirectory: seeds are flat")
+				return 0, 0, errors.New("a subdirectory: seeds are flat")
 			}
 			copy(r[recDate:recDate+7], rec[:])
+			if id := strings.TrimSuffix(string(r[33:33+int(r[32])]), ";1"); strings.EqualFold(id, NameBundle) {
+				bundleOff = int64(binary.LittleEndian.Uint32(r[2:6])) * sectorSize
+				bundleSize = int64(binary.LittleEndian.Uint32(r[10:14]))
+			}
 		}
 	}
-	_, err = f.WriteAt(dir, loc)
-	return err
+	return bundleOff, bundleSize, nil
 }
 
 // verifyISO reads the image back with ReadISO (not with the library that
 // wrote it) and checks the label, that it holds exactly the expected names,
-// the small files' bytes and the bundle's sha256 (hashed in a stream).
-func verifyISO(isoPath string, small []NamedFile, bundleSum string) (string, error) {
+// the small files' bytes, and that the bundle lies where st hashed it, with
+// the sha256 user-data expects.
+func verifyISO(isoPath string, small []NamedFile, bundleSum string, st *isoStream) error {
 	label, err := Label(isoPath)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if label != VolumeLabel {
-		return "", fmt.Errorf("volume label %q, want %q", label, VolumeLabel)
+		return fmt.Errorf("volume label %q, want %q", label, VolumeLabel)
 	}
 	files, err := ReadISO(isoPath)
 	if err != nil {
-		return "", err
+		return err
 	}
 	want := map[string][]byte{}
 	var names []string
@@ -238,38 +310,29 @@ func verifyISO(isoPath string, small []NamedFile, bundleSum string) (string, err
 		got = append(got, f.Name)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(names) {
-		return "", fmt.Errorf("the image holds %q, want %q", got, names)
+		return fmt.Errorf("the image holds %q, want %q", got, names)
 	}
-	bundleHash := &rangeHash{h: sha256.New()}
 	for _, f := range files {
 		if f.Name == NameBundle {
-			bundleHash.off, bundleHash.end = f.off, f.off+f.Size
+			if f.off != st.bundle.off || f.off+f.Size != st.bundle.end {
+				return fmt.Errorf("%s lies at bytes [%d, %d) of the image, where it was written at [%d, %d)", NameBundle, f.off, f.off+f.Size, st.bundle.off, st.bundle.end)
+			}
 			continue
 		}
 		b, err := f.ReadAll()
 		if err != nil {
-			return "", err
+			return err
 		}
 		if !bytes.Equal(b, want[f.Name]) {
-			return "", fmt.Errorf("%s in the image differs from what was written", f.Name)
+			return fmt.Errorf("%s in the image differs from what was written", f.Name)
 		}
-	}
-	// One pass over the image: its own sha256, and the bundle's bytes.
-	img, err := os.Open(isoPath)
-	if err != nil {
-		return "", err
-	}
-	defer img.Close()
-	whole := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(whole, bundleHash), bufio.NewReaderSize(img, 1<<20)); err != nil {
-		return "", fmt.Errorf("read %s: %w", isoPath, err)
 	}
 	if bundleSum != "" {
-		if sum := hex.EncodeToString(bundleHash.h.Sum(nil)); sum != bundleSum {
-			return "", fmt.Errorf("%s in the image has sha256 %s but user-data expects %s", NameBundle, sum, bundleSum)
+		if sum := hex.EncodeToString(st.bundle.h.Sum(nil)); sum != bundleSum {
+			return fmt.Errorf("%s in the image has sha256 %s but user-data expects %s", NameBundle, sum, bundleSum)
 		}
 	}
-	return hex.EncodeToString(whole.Sum(nil)), nil
+	return nil
 }
 
 // rangeHash hashes the bytes of a stream that fall in [off, end).
