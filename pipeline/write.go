@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgha-bundle/pgha-bundle/bundle"
@@ -80,13 +83,11 @@ func Run(opts Options) (res *Result, err error) {
 		return nil, err
 	}
 	w := &writer{opts: &opts, ctx: ctx, r: r, dir: o.tmp, epoch: epoch, m: m, known: map[string]payload.Entry{}}
-	for _, n := range r.Nodes {
-		if err := w.node(n); err != nil {
-			if ctx.Err() != nil {
-				return nil, interrupted(ctx)
-			}
-			return nil, err
+	if err := w.nodes(); err != nil {
+		if ctx.Err() != nil {
+			return nil, interrupted(ctx)
 		}
+		return nil, err
 	}
 	if err := w.finish(); err != nil {
 		return nil, err
@@ -110,20 +111,64 @@ type writer struct {
 	epoch time.Time
 	m     *manifest.Manifest
 	// known holds the entries of outputs hashed while they were written.
-	known map[string]payload.Entry
+	known   map[string]payload.Entry
+	knownMu sync.Mutex
 }
 
-func (w *writer) node(n payload.Node) error {
+// nodes writes every node, as many at a time as there are CPUs: a node's
+// bundle and seed are written one after the other, nodes beside each other,
+// each in its own files (the manifest keeps the spec's order). The first
+// error stops the others.
+func (w *writer) nodes() error {
+	w.m.Nodes = make([]manifest.Node, len(w.r.Nodes))
+	ctx, cancel := context.WithCancelCause(w.ctx)
+	defer cancel(nil)
+	errs := make([]error, len(w.r.Nodes))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(w.r.Nodes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if errs[i] = w.node(ctx, i); errs[i] != nil {
+					cancel(errs[i])
+				}
+			}
+		}()
+	}
+	for i := range w.r.Nodes {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && w.ctx.Err() == nil {
+		return err // the first error, not a later node's cancellation
+	}
+	return errors.Join(errs...)
+}
+
+func (w *writer) setKnown(path string, e payload.Entry) {
+	w.knownMu.Lock()
+	w.known[path] = e
+	w.knownMu.Unlock()
+}
+
+func (w *writer) node(ctx context.Context, i int) error {
+	n := w.r.Nodes[i]
 	w.opts.logf("==> node %s", n.Name)
 	tree := filepath.Join(w.dir, "nodes", n.Name)
 	if err := payload.WriteTree(tree, n); err != nil {
 		return fmt.Errorf("node %s: config tree: %w", n.Name, err)
 	}
-	w.m.Nodes = append(w.m.Nodes, manifest.Node{Name: n.Name, Files: n.Entries()})
+	w.m.Nodes[i] = manifest.Node{Name: n.Name, Files: n.Entries()}
 	w.opts.stepf("node " + n.Name + " tree")
 
 	bundlePath := filepath.Join(w.dir, "bundles", n.Name+".tar.gz")
-	sum, err := w.writeBundle(bundlePath, n, w.packages())
+	sum, err := w.writeBundle(ctx, bundlePath, n, w.packages())
 	if err != nil {
 		return err
 	}
@@ -132,16 +177,16 @@ func (w *writer) node(n payload.Node) error {
 	if w.opts.SeedWithoutPackages && len(w.r.Packages.Packages) > 0 {
 		// The seed carries the same bundle without RPMs; it is not an output.
 		seedBundle = filepath.Join(w.dir, ".seed-"+n.Name+".tar.gz")
-		if sum, err = w.writeBundle(seedBundle, n, nil); err != nil {
+		if sum, err = w.writeBundle(ctx, seedBundle, n, nil); err != nil {
 			return err
 		}
 		defer os.Remove(seedBundle)
 	}
-	if err := w.writeSeed(n, seedBundle, sum); err != nil {
+	if err := w.writeSeed(i, n, seedBundle, sum); err != nil {
 		return err
 	}
 	w.opts.stepf("node " + n.Name + " seed")
-	return w.ctx.Err()
+	return ctx.Err()
 }
 
 func (w *writer) packages() []bundle.Package {
@@ -162,7 +207,7 @@ func (w *writer) keys() []bundle.Key {
 
 // writeBundle streams the node's bundle to path and returns its sha256,
 // computed on the way so the bundle is never read back for it.
-func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package) (string, error) {
+func (w *writer) writeBundle(ctx context.Context, path string, n payload.Node, pkgs []bundle.Package) (string, error) {
 	// Bundles and seeds carry the node's secrets: private to the builder.
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
@@ -178,7 +223,7 @@ func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package)
 		Components: w.r.Packages.Components,
 	}
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h), ctx: w.ctx}
+	cw := &countingWriter{w: io.MultiWriter(f, h), ctx: ctx}
 	if err := bundle.Write(cw, in); err != nil {
 		return "", err
 	}
@@ -186,7 +231,7 @@ func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package)
 		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	w.known[path] = payload.Entry{Mode: "0600", Size: cw.n, SHA256: sum}
+	w.setKnown(path, payload.Entry{Mode: "0600", Size: cw.n, SHA256: sum})
 	return sum, nil
 }
 
@@ -207,7 +252,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
+func (w *writer) writeSeed(i int, n payload.Node, bundlePath, sum string) error {
 	seed, err := cloudinit.Render(cloudinit.Input{
 		Spec: w.r.Spec, Node: n.Name, BundleSHA256: sum, InstallArgs: w.opts.InstallArgs,
 	})
@@ -218,7 +263,7 @@ func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
 	if err := os.MkdirAll(filepath.Dir(iso), 0o700); err != nil {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
-	w.m.Nodes[len(w.m.Nodes)-1].InstanceID = cloudinit.InstanceID(w.r.Spec, n.Name)
+	w.m.Nodes[i].InstanceID = cloudinit.InstanceID(w.r.Spec, n.Name)
 	isoSum, err := cloudinit.WriteISO(iso, seed, bundlePath, w.epoch)
 	if err != nil {
 		return err
@@ -227,7 +272,7 @@ func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
 	if err != nil {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
-	w.known[iso] = payload.Entry{Mode: payload.FormatMode(fi.Mode()), Size: fi.Size(), SHA256: isoSum}
+	w.setKnown(iso, payload.Entry{Mode: payload.FormatMode(fi.Mode()), Size: fi.Size(), SHA256: isoSum})
 	return nil
 }
 
