@@ -168,22 +168,26 @@ func (w *writer) node(ctx context.Context, i int) error {
 	w.opts.stepf("node " + n.Name + " tree")
 
 	bundlePath := filepath.Join(w.dir, "bundles", n.Name+".tar.gz")
-	sum, err := w.writeBundle(ctx, bundlePath, n, w.packages())
-	if err != nil {
-		return err
-	}
-	w.opts.stepf("node " + n.Name + " bundle")
-	seedBundle := bundlePath
-	if w.opts.SeedWithoutPackages && len(w.r.Packages.Packages) > 0 {
-		// The seed carries the same bundle without RPMs; it is not an output.
-		seedBundle = filepath.Join(w.dir, ".seed-"+n.Name+".tar.gz")
-		if sum, err = w.writeBundle(ctx, seedBundle, n, nil); err != nil {
+	in := w.bundleInput(n, w.packages())
+	if w.opts.SeedWithoutPackages && len(in.Packages) > 0 {
+		// The seed carries the same bundle without RPMs, made straight
+		// into the image; only the one with them is an output of its own.
+		if _, err := w.writeBundle(ctx, bundlePath, in, nil); err != nil {
 			return err
 		}
-		defer os.Remove(seedBundle)
-	}
-	if err := w.writeSeed(i, n, seedBundle, sum); err != nil {
-		return err
+		w.opts.stepf("node " + n.Name + " bundle")
+		seedIn := in
+		seedIn.Packages = nil
+		if err := w.writeSeed(ctx, i, "", seedIn); err != nil {
+			return err
+		}
+	} else {
+		// The bundle's bytes go to its file and into the seed's image as
+		// they are made: neither is read back.
+		if err := w.writeSeed(ctx, i, bundlePath, in); err != nil {
+			return err
+		}
+		w.opts.stepf("node " + n.Name + " bundle")
 	}
 	w.opts.stepf("node " + n.Name + " seed")
 	return ctx.Err()
@@ -205,33 +209,48 @@ func (w *writer) keys() []bundle.Key {
 	return out
 }
 
-// writeBundle streams the node's bundle to path and returns its sha256,
-// computed on the way so the bundle is never read back for it.
-func (w *writer) writeBundle(ctx context.Context, path string, n payload.Node, pkgs []bundle.Package) (string, error) {
-	// Bundles and seeds carry the node's secrets: private to the builder.
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
-	}
-	defer f.Close()
-	in := bundle.Input{
+func (w *writer) bundleInput(n payload.Node, pkgs []bundle.Package) bundle.Input {
+	return bundle.Input{
 		Cluster: w.r.Spec.Cluster.Name, Node: n.Name, BuildID: w.m.BuildID,
 		Epoch: w.epoch, Payload: n, Packages: pkgs, Keys: w.keys(),
 		Components: w.r.Packages.Components,
 	}
+}
+
+// writeBundle streams the node's bundle to path (when not empty) and to also
+// (when not nil), and returns its sha256, computed on the way so the bundle
+// is never read back for it.
+func (w *writer) writeBundle(ctx context.Context, path string, in bundle.Input, also io.Writer) (string, error) {
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h), ctx: ctx}
+	dst := []io.Writer{h}
+	var f *os.File
+	if path != "" {
+		// Bundles and seeds carry the node's secrets: private to the builder.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
+		}
+		var err error
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
+		}
+		defer f.Close()
+		dst = append(dst, f)
+	}
+	if also != nil {
+		dst = append(dst, also)
+	}
+	cw := &countingWriter{w: io.MultiWriter(dst...), ctx: ctx}
 	if err := bundle.Write(cw, in); err != nil {
 		return "", err
 	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
-	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	w.setKnown(path, payload.Entry{Mode: "0600", Size: cw.n, SHA256: sum})
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
+		}
+		w.setKnown(path, payload.Entry{Mode: "0600", Size: cw.n, SHA256: sum})
+	}
 	return sum, nil
 }
 
@@ -252,19 +271,26 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *writer) writeSeed(i int, n payload.Node, bundlePath, sum string) error {
-	seed, err := cloudinit.Render(cloudinit.Input{
-		Spec: w.r.Spec, Node: n.Name, BundleSHA256: sum, InstallArgs: w.opts.InstallArgs,
-	})
+// writeSeed writes the node's seed image, its bundle (in) made straight into
+// it and, when bundlePath is not empty, into that file too.
+func (w *writer) writeSeed(ctx context.Context, i int, bundlePath string, in bundle.Input) error {
+	n := w.r.Nodes[i]
+	size, err := bundle.Size(in)
 	if err != nil {
 		return err
+	}
+	render := func(sum string) (cloudinit.Seed, error) {
+		return cloudinit.Render(cloudinit.Input{
+			Spec: w.r.Spec, Node: n.Name, BundleSHA256: sum, InstallArgs: w.opts.InstallArgs,
+		})
 	}
 	iso := filepath.Join(w.dir, "seeds", n.Name+".iso")
 	if err := os.MkdirAll(filepath.Dir(iso), 0o700); err != nil {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
 	w.m.Nodes[i].InstanceID = cloudinit.InstanceID(w.r.Spec, n.Name)
-	isoSum, err := cloudinit.WriteISO(iso, seed, bundlePath, w.epoch)
+	writeBundle := func(into io.Writer) (string, error) { return w.writeBundle(ctx, bundlePath, in, into) }
+	isoSum, err := cloudinit.WriteISOStream(iso, size, render, writeBundle, w.epoch)
 	if err != nil {
 		return err
 	}
