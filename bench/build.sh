@@ -11,8 +11,9 @@
 #
 # The peer and the floor end with a sync of what they wrote, as the build
 # does. The page cache is warm (the packages are read first). Each contender
-# runs RUNS times (default 3); the best time counts. Prints the times and the
-# ratios build/peer and build/floor.
+# runs RUNS times (default 3), the three taking turns; the best wall time and
+# the best CPU time (user + system, children included) count. Prints them and
+# the ratios build/peer and build/floor.
 #
 #   PGHA_BENCH_DIR    work directory (default: a temporary one, removed)
 #   PGHA_BENCH_FLAGS  extra flags for pgha-bundle build
@@ -80,10 +81,22 @@ run_floor() {
 
 clean() { rm -rf "$WORK/out/pgcluster" "$WORK/peer" "$WORK/floor"; sync -f "$WORK"; }
 
-echo "==> $(bench_mib "$pk") MiB of packages, ${#nodes[@]} nodes, best of $RUNS, $(nproc) CPUs"
-tb=$(best_of "$RUNS" clean run_build)
-tp=$(best_of "$RUNS" clean run_peer)
-tf=$(best_of "$RUNS" clean run_floor)
+echo "==> $(bench_mib "$pk") MiB of packages, ${#nodes[@]} nodes, best of $RUNS (runs interleaved), $(nproc) CPUs, load $(cut -d ' ' -f 1 /proc/loadavg)"
+tb=() tp=() tf=() r=""
+for ((i = 0; i < RUNS; i++)); do
+	r=$(timed clean run_build)
+	tb+=("$r")
+	r=$(timed clean run_peer)
+	tp+=("$r")
+	r=$(timed clean run_floor)
+	tf+=("$r")
+done
 clean
-printf 'build  %6.2f s\npeer   %6.2f s\nfloor  %6.2f s\n' "$tb" "$tp" "$tf"
-awk -v b="$tb" -v p="$tp" -v f="$tf" 'BEGIN { printf "build/peer  %.2f (goal <= 0.7)\nbuild/floor %.2f (goal <= 1.5)\n", b / p, b / f }'
+read -r bw bc <<<"$(best "${tb[@]}")"
+read -r pw pc <<<"$(best "${tp[@]}")"
+read -r fw fc <<<"$(best "${tf[@]}")"
+printf '%-6s %7s %7s\n' "" wall cpu build "$bw" "$bc" peer "$pw" "$pc" floor "$fw" "$fc"
+awk -v b="$bw" -v p="$pw" -v f="$fw" -v bc="$bc" -v pc="$pc" -v fc="$fc" 'BEGIN {
+	printf "build/peer  %.2f wall, %.2f cpu (goal <= 0.7)\n", b / p, bc / pc
+	printf "build/floor %.2f wall, %.2f cpu (goal <= 1.5)\n", b / f, bc / fc
+}'

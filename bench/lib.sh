@@ -26,18 +26,18 @@ bench_mib() {
 	find "$1" -name '*.rpm' -printf '%s\n' | awk '{ s += $1 } END { printf "%.1f", s / 1048576 }'
 }
 
-# best_of RUNS CLEAN CMD...: runs CLEAN then CMD, RUNS times; prints the
-# shortest time of CMD in seconds.
-best_of() {
-	local runs=$1 clean=$2 best="" t0 t1 t i
-	shift 2
-	for ((i = 0; i < runs; i++)); do
-		"$clean"
-		t0=$(date +%s.%N)
-		"$@" >&2
-		t1=$(date +%s.%N)
-		t=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-		if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; fi
-	done
-	echo "$best"
+# timed CLEAN CMD...: runs CLEAN, then CMD; prints "WALL CPU" in seconds (CPU
+# is user + system time of CMD and its children: the machine's other load
+# shows less in it than in the wall time).
+timed() {
+	local clean=$1 TIMEFORMAT='%R %U %S' t
+	shift
+	"$clean"
+	t=$({ time "$@" >&4 2>&4; } 4>&2 2>&1) || { echo "failed: $*" >&2; return 1; }
+	awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' <<<"$t"
+}
+
+# best "WALL CPU"...: the least wall time and the least CPU time.
+best() {
+	printf '%s\n' "$@" | awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } END { printf "%.2f %.2f", w, c }'
 }
