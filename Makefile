@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5m
 
-.PHONY: build install test unit fuzz lint example e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle clean
+.PHONY: build install test unit fuzz lint example e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle bench-smoke clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/pgha-bundle ./cmd/pgha-bundle
@@ -99,7 +99,13 @@ e2e-vip:
 e2e-lifecycle:
 	PGHA_E2E_RUN='^TestLifecycle$$' bash e2e/faults/run.sh
 
-test: lint unit e2e-cluster e2e-boot e2e-vip e2e-lifecycle
+# The build benchmarks once on a 1 MiB package set, so that they cannot rot;
+# their figures are not checked (bench/build.sh 200 and bench/scale.sh give
+# the real ones).
+bench-smoke:
+	bash bench/build.sh 1 1
+
+test: lint unit bench-smoke e2e-cluster e2e-boot e2e-vip e2e-lifecycle
 
 clean:
 	rm -rf bin out

@@ -3,6 +3,7 @@ package bundle
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"embed"
@@ -80,23 +81,9 @@ func Write(w io.Writer, in Input) error {
 	}
 	// Name and ModTime stay empty so the header carries neither.
 	tw := tar.NewWriter(zw)
-	top := TopDir(in.Cluster, in.Node)
-	mtime := in.Epoch.UTC().Truncate(1e9)
 	for _, e := range ents {
-		name := top
-		if e.name != "" {
-			name = top + "/" + e.name
-		}
-		hdr := &tar.Header{
-			Name: name, Mode: e.mode, ModTime: mtime,
-			Uid: 0, Gid: 0, Uname: "root", Gname: "root",
-			Typeflag: tar.TypeReg, Size: e.size(),
-		}
-		if e.dir {
-			hdr.Name += "/"
-			hdr.Typeflag = tar.TypeDir
-			hdr.Size = 0
-		}
+		hdr := header(&in, e)
+		name := hdr.Name
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("bundle %s: %s: %w", in.Node, name, err)
 		}
@@ -121,6 +108,65 @@ func Write(w io.Writer, in Input) error {
 		return fmt.Errorf("bundle %s: %w", in.Node, err)
 	}
 	return nil
+}
+
+// header is the tar header of e in the bundle of in.
+func header(in *Input, e *entry) *tar.Header {
+	name := TopDir(in.Cluster, in.Node)
+	if e.name != "" {
+		name += "/" + e.name
+	}
+	hdr := &tar.Header{
+		Name: name, Mode: e.mode, ModTime: in.Epoch.UTC().Truncate(1e9),
+		Uid: 0, Gid: 0, Uname: "root", Gname: "root",
+		Typeflag: tar.TypeReg, Size: e.size(),
+	}
+	if e.dir {
+		hdr.Name += "/"
+		hdr.Typeflag = tar.TypeDir
+		hdr.Size = 0
+	}
+	return hdr
+}
+
+// Size returns how many bytes Write writes for in, without reading a
+// package: a seed image lays out the bundle's extent before the bundle is
+// made. Only the stored framing (Compression 0) has a size known in advance:
+// each entry's tar header, its data padded to 512 bytes and the tar's two
+// closing blocks, cut by compress/flate into stored blocks of at most 65535
+// bytes of 5 bytes' framing each, then an empty final block, inside gzip's
+// 10-byte header and 8-byte trailer.
+func Size(in Input) (int64, error) {
+	if err := in.validate(); err != nil {
+		return 0, fmt.Errorf("bundle %s: %w", in.Node, err)
+	}
+	if in.Compression != 0 {
+		return 0, fmt.Errorf("bundle %s: the size of a compressed bundle (level %d) is known only once written", in.Node, in.Compression)
+	}
+	ents, err := entries(&in)
+	if err != nil {
+		return 0, fmt.Errorf("bundle %s: %w", in.Node, err)
+	}
+	var tarLen int64
+	var buf bytes.Buffer
+	for _, e := range ents {
+		buf.Reset()
+		hdr := header(&in, e)
+		if err := tar.NewWriter(&buf).WriteHeader(hdr); err != nil {
+			return 0, fmt.Errorf("bundle %s: %s: %w", in.Node, hdr.Name, err)
+		}
+		tarLen += int64(buf.Len()) + (hdr.Size+511)/512*512
+	}
+	tarLen += 2 * 512
+	return storedGzipSize(tarLen), nil
+}
+
+// storedGzipSize is the size of a gzip stream of n bytes in stored blocks,
+// as compress/gzip writes it at level 0.
+func storedGzipSize(n int64) int64 {
+	const storedBlock, framing = 65535, 5
+	blocks := (n + storedBlock - 1) / storedBlock
+	return 10 + n + framing*(blocks+1) + 8
 }
 
 // copyPackage streams one RPM into the archive, verifying its size and digest

@@ -35,15 +35,19 @@
 //
 // # Seed ISO
 //
-// WriteISO uses github.com/kdomanski/iso9660, which writes plain ISO 9660
-// without Rock Ridge or Joliet. Linux presents its names lowercased without
-// the ";1" version, so the short lowercase names used here survive, and
-// WriteISO refuses any name the library would change (CheckName). The
-// volume label is "cidata" in lowercase, which cloud-init 18.5 matches
-// exactly. Volume and directory-record dates are set to the build epoch
-// after writing, so the same inputs give the same bytes, and the image is
-// read back and compared name by name and byte by byte before it is renamed
-// into place.
+// WriteISO writes plain ISO 9660 without Rock Ridge or Joliet, in the
+// layout github.com/kdomanski/iso9660 (which wrote it before) gives: Linux
+// presents its names lowercased without the ";1" version, so the short
+// lowercase names used here survive, and WriteISO refuses any other name
+// (CheckName). The volume label is "cidata" in lowercase, which cloud-init
+// 18.5 matches exactly. Every date is the build epoch, so the same inputs
+// give the same bytes. The image is written in one sequential pass: the
+// bundle's extent comes first, so WriteISOStream takes the bundle's bytes as
+// they are made (the build writes the bundle file and the seed at once, never
+// reading either back); user-data, which names the bundle's sha256, follows.
+// The image's sha256 is computed on the way. Before it is renamed into place
+// the image is read back with ReadISO: label, names, the small files byte by
+// byte, and the bundle's place.
 //
 // ReadISO, which inspect and diff use on files from anywhere, does not use
 // the library's reader: it reads the few structures a seed needs (volume

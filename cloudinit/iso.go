@@ -4,19 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/kdomanski/iso9660"
 )
 
 // ISO 9660 layout facts used to fix the dates (ECMA-119 8.4 and 9.1).
@@ -69,50 +64,103 @@ func CheckName(name string) error {
 
 // WriteISO writes the seed ISO of one node to path: volume label cidata, the
 // seed's files and, when bundlePath is not empty, that archive as bundle.tgz
-// (streamed from disk, never held in memory). Every date in the image is
-// epoch, so the same inputs give the same bytes. The image is written to a
-// temporary file beside path, read back and compared with its inputs, then
-// renamed into place; on error path is left untouched. It returns the
-// image's sha256, computed by the read-back.
+// (streamed from disk, never held in memory, hashed on the way and checked
+// against the sha256 in user-data). Every date in the image is epoch, so the
+// same inputs give the same bytes. The image is written to a temporary file
+// beside path, read back and compared with its inputs, then renamed into
+// place; on error path is left untouched. It returns the image's sha256,
+// computed while it was written.
 func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum string, err error) {
 	if (bundlePath == "") != (seed.BundleSHA256 == "") {
 		return "", fmt.Errorf("seed iso %s: the bundle path (%q) and the bundle sha256 in user-data (%q) must be given together", path, bundlePath, seed.BundleSHA256)
 	}
-	if y := epoch.UTC().Year(); y < 1970 || y > 2155 {
-		return "", fmt.Errorf("seed iso %s: epoch %s is outside what ISO 9660 dates hold", path, epoch.UTC().Format(time.RFC3339))
+	render := func(string) (Seed, error) { return seed, nil }
+	if bundlePath == "" {
+		return writeISO(path, render, -1, nil, epoch)
 	}
-	small := seed.Files()
-	for _, f := range small {
-		if err := CheckName(f.Name); err != nil {
-			return "", fmt.Errorf("seed iso %s: %w", path, err)
-		}
-	}
-	if bundlePath != "" {
-		fi, err := os.Stat(bundlePath)
-		if err != nil {
-			return "", fmt.Errorf("seed iso %s: %w", path, err)
-		}
-		if !fi.Mode().IsRegular() {
-			return "", fmt.Errorf("seed iso %s: bundle %s is not a regular file", path, bundlePath)
-		}
-	}
-
-	iw, err := iso9660.NewWriter()
+	f, err := os.Open(bundlePath)
 	if err != nil {
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	defer iw.Cleanup()
-	for _, f := range small {
-		if err := iw.AddFile(bytes.NewReader(f.Content), f.Name); err != nil {
-			return "", fmt.Errorf("seed iso %s: add %s: %w", path, f.Name, err)
-		}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	if bundlePath != "" {
-		// AddLocalFile hard-links the archive into the staging directory, or
-		// copies it there in a stream when it lives on another file system.
-		if err := iw.AddLocalFile(bundlePath, NameBundle); err != nil {
-			return "", fmt.Errorf("seed iso %s: add bundle %s: %w", path, bundlePath, err)
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("seed iso %s: bundle %s is not a regular file", path, bundlePath)
+	}
+	copyBundle := func(w io.Writer) (string, error) {
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(w, h), f)
+		if err != nil {
+			return "", fmt.Errorf("bundle %s: %w", bundlePath, err)
 		}
+		if n != fi.Size() {
+			return "", fmt.Errorf("bundle %s: %d bytes, %d when the image was laid out: it changed", bundlePath, n, fi.Size())
+		}
+		got := hex.EncodeToString(h.Sum(nil))
+		if got != seed.BundleSHA256 {
+			return "", fmt.Errorf("%s has sha256 %s but user-data expects %s", NameBundle, got, seed.BundleSHA256)
+		}
+		return got, nil
+	}
+	return writeISO(path, render, fi.Size(), copyBundle, epoch)
+}
+
+// WriteISOStream writes the seed ISO of one node to path, as WriteISO does,
+// with the bundle's bytes written into the image's first extent by
+// writeBundle as they are made: exactly bundleSize bytes, whose sha256 it
+// returns. render gives the seed for that sha256 (user-data names it); it is
+// called first with 64 zeros to lay the image out, and its files must keep
+// their sizes. Nothing of the bundle is read back: the bytes that went into
+// the image are the ones writeBundle hashed.
+func WriteISOStream(path string, bundleSize int64, render func(bundleSHA256 string) (Seed, error), writeBundle func(io.Writer) (string, error), epoch time.Time) (string, error) {
+	if bundleSize < 0 || writeBundle == nil {
+		return "", fmt.Errorf("seed iso %s: a streamed bundle needs its size and its writer", path)
+	}
+	return writeISO(path, render, bundleSize, writeBundle, epoch)
+}
+
+// placeholderSum stands for the bundle's sha256 while the image is laid out.
+var placeholderSum = strings.Repeat("0", 64)
+
+// writeISO writes the image in one pass: the header, the bundle's extent
+// (bundleSize < 0: none) written by writeBundle, then the small files of the
+// seed render gives for the bundle's sha256; all of it through the image's
+// sha256. Then it reads the image's directory back with ReadISO.
+func writeISO(path string, render func(string) (Seed, error), bundleSize int64, writeBundle func(io.Writer) (string, error), epoch time.Time) (sum string, err error) {
+	if y := epoch.UTC().Year(); y < 1970 || y > 2155 {
+		return "", fmt.Errorf("seed iso %s: epoch %s is outside what ISO 9660 dates hold", path, epoch.UTC().Format(time.RFC3339))
+	}
+	planSum := ""
+	if bundleSize >= 0 {
+		planSum = placeholderSum
+	}
+	plan, err := render(planSum)
+	if err != nil {
+		return "", err
+	}
+	var entries []isoEntry
+	for _, f := range plan.Files() {
+		if err := CheckName(f.Name); err != nil {
+			return "", fmt.Errorf("seed iso %s: %w", path, err)
+		}
+		if f.Name <= NameBundle {
+			return "", fmt.Errorf("seed iso %s: %s sorts before %s: the bundle's extent must come first", path, f.Name, NameBundle)
+		}
+		entries = append(entries, isoEntry{f.Name, int64(len(f.Content))})
+	}
+	if bundleSize >= 0 {
+		entries = append(entries, isoEntry{NameBundle, bundleSize})
+	}
+	l, err := layoutISO(entries)
+	if err != nil {
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
+	}
+	head, err := l.header(VolumeLabel, epoch)
+	if err != nil {
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
@@ -126,22 +174,62 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum s
 		}
 	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := iw.WriteTo(bw, VolumeLabel); err != nil {
+	whole := sha256.New()
+	out := &countWriter{w: io.MultiWriter(bw, whole)}
+	if _, err := out.Write(head); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
+	}
+	seed, bundleSum := plan, ""
+	for i, e := range l.entries {
+		if out.n != l.offset(i) {
+			return "", fmt.Errorf("seed iso %s: %s would start at byte %d, laid out at %d", path, e.name, out.n, l.offset(i))
+		}
+		if e.name == NameBundle {
+			start := out.n
+			if bundleSum, err = writeBundle(out); err != nil {
+				return "", fmt.Errorf("seed iso %s: %w", path, err)
+			}
+			if n := out.n - start; n != e.size {
+				return "", fmt.Errorf("seed iso %s: the bundle came to %d bytes, laid out for %d", path, n, e.size)
+			}
+			if seed, err = render(bundleSum); err != nil {
+				return "", err
+			}
+		} else {
+			content := fileNamed(seed.Files(), e.name)
+			if int64(len(content)) != e.size {
+				return "", fmt.Errorf("seed iso %s: %s came to %d bytes, laid out for %d", path, e.name, len(content), e.size)
+			}
+			if _, err := out.Write(content); err != nil {
+				return "", fmt.Errorf("seed iso %s: write: %w", path, err)
+			}
+		}
+		if pad := -e.size & (sectorSize - 1); pad > 0 {
+			if _, err := out.Write(make([]byte, pad)); err != nil {
+				return "", fmt.Errorf("seed iso %s: write: %w", path, err)
+			}
+		}
+	}
+	if out.n != l.size() {
+		return "", fmt.Errorf("seed iso %s: %d bytes written, laid out for %d", path, out.n, l.size())
 	}
 	if err := bw.Flush(); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
 	}
-	if err := fixDates(tmp, epoch); err != nil {
-		return "", fmt.Errorf("seed iso %s: set dates: %w", path, err)
-	}
 	if err := tmp.Sync(); err != nil {
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	// The read-back compares the bundle in the image with the sha256 that
-	// user-data expects and hashes the whole image in the same pass, so the
-	// archive and the image are each read once.
-	if sum, err = verifyISO(tmp.Name(), small, seed.BundleSHA256); err != nil {
+	// The read-back parses the image with ReadISO (its own reader): label,
+	// names, the small files' bytes, and that the bundle lies where it was
+	// written. The bundle's bytes are not read again: they were hashed on
+	// their way into the image.
+	bundleOff := int64(-1)
+	for i, e := range l.entries {
+		if e.name == NameBundle {
+			bundleOff = l.offset(i)
+		}
+	}
+	if err := verifyISO(tmp.Name(), seed.Files(), bundleOff, bundleSize); err != nil {
 		return "", fmt.Errorf("seed iso %s: read back: %w", path, err)
 	}
 	if err := tmp.Chmod(0o600); err != nil { // the seed carries the bundle and its secrets
@@ -153,75 +241,45 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum s
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	return sum, nil
+	return hex.EncodeToString(whole.Sum(nil)), nil
 }
 
-// fixDates replaces the dates kdomanski/iso9660 stamps (time.Now() in the
-// primary volume descriptor, a zero time in directory records) and the
-// system identifier (the build machine's GOOS) with fixed values.
-func fixDates(f *os.File, epoch time.Time) error {
-	pvd := make([]byte, sectorSize)
-	if _, err := f.ReadAt(pvd, pvdOffset); err != nil {
-		return err
-	}
-	if pvd[0] != 1 || string(pvd[1:6]) != "CD001" {
-		return errors.New("no primary volume descriptor at sector 16")
-	}
-	vdt := iso9660.VolumeDescriptorTimestampFromTime(epoch)
-	stamp, err := vdt.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	for _, off := range []int{pvdCreated, pvdModified, pvdEffected} {
-		copy(pvd[off:off+17], stamp)
-	}
-	copy(pvd[pvdSystemID:pvdSystemID+32], iso9660.MarshalString(systemID, 32))
-	var rec [7]byte
-	iso9660.RecordingTimestamp(epoch.UTC()).MarshalBinary(rec[:])
-	root := pvd[pvdRootDir : pvdRootDir+34]
-	copy(root[recDate:recDate+7], rec[:])
-	if _, err := f.WriteAt(pvd, pvdOffset); err != nil {
-		return err
-	}
-
-	// The root directory's extent holds ".", ".." and one record per file.
-	loc := int64(binary.LittleEndian.Uint32(root[2:6])) * sectorSize
-	size := int64(binary.LittleEndian.Uint32(root[10:14]))
-	dir := make([]byte, size)
-	if _, err := f.ReadAt(dir, loc); err != nil {
-		return err
-	}
-	for s := 0; s < len(dir); s += sectorSize {
-		for i := s; i < s+sectorSize && i < len(dir) && dir[i] != 0; i += int(dir[i]) {
-			r := dir[i : i+int(dir[i])]
-			if len(r) < 34 {
-				return fmt.Errorf("short directory record at byte %d", loc+int64(i))
-			}
-			isSelfOrParent := r[32] == 1 && (r[33] == 0 || r[33] == 1)
-			if r[recFlags]&2 != 0 && !isSelfOrParent {
-				return errors.New("a subdirectory: seeds are flat")
-			}
-			copy(r[recDate:recDate+7], rec[:])
+func fileNamed(files []NamedFile, name string) []byte {
+	for _, f := range files {
+		if f.Name == name {
+			return f.Content
 		}
 	}
-	_, err = f.WriteAt(dir, loc)
-	return err
+	return nil
 }
 
-// verifyISO reads the image back with ReadISO (not with the library that
-// wrote it) and checks the label, that it holds exactly the expected names,
-// the small files' bytes and the bundle's sha256 (hashed in a stream).
-func verifyISO(isoPath string, small []NamedFile, bundleSum string) (string, error) {
+// countWriter counts what it passes on.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// verifyISO reads the image back with ReadISO (not with the code that wrote
+// it) and checks the label, that it holds exactly the expected names, the
+// small files' bytes, and that the bundle (bundleOff < 0: none) lies where
+// it was written.
+func verifyISO(isoPath string, small []NamedFile, bundleOff, bundleSize int64) error {
 	label, err := Label(isoPath)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if label != VolumeLabel {
-		return "", fmt.Errorf("volume label %q, want %q", label, VolumeLabel)
+		return fmt.Errorf("volume label %q, want %q", label, VolumeLabel)
 	}
 	files, err := ReadISO(isoPath)
 	if err != nil {
-		return "", err
+		return err
 	}
 	want := map[string][]byte{}
 	var names []string
@@ -229,7 +287,7 @@ func verifyISO(isoPath string, small []NamedFile, bundleSum string) (string, err
 		want[f.Name] = f.Content
 		names = append(names, f.Name)
 	}
-	if bundleSum != "" {
+	if bundleOff >= 0 {
 		names = append(names, NameBundle)
 	}
 	sort.Strings(names)
@@ -238,53 +296,24 @@ func verifyISO(isoPath string, small []NamedFile, bundleSum string) (string, err
 		got = append(got, f.Name)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(names) {
-		return "", fmt.Errorf("the image holds %q, want %q", got, names)
+		return fmt.Errorf("the image holds %q, want %q", got, names)
 	}
-	bundleHash := &rangeHash{h: sha256.New()}
 	for _, f := range files {
 		if f.Name == NameBundle {
-			bundleHash.off, bundleHash.end = f.off, f.off+f.Size
+			if f.off != bundleOff || f.Size != bundleSize {
+				return fmt.Errorf("%s lies at bytes [%d, %d) of the image, where it was written at [%d, %d)", NameBundle, f.off, f.off+f.Size, bundleOff, bundleOff+bundleSize)
+			}
 			continue
 		}
 		b, err := f.ReadAll()
 		if err != nil {
-			return "", err
+			return err
 		}
 		if !bytes.Equal(b, want[f.Name]) {
-			return "", fmt.Errorf("%s in the image differs from what was written", f.Name)
+			return fmt.Errorf("%s in the image differs from what was written", f.Name)
 		}
 	}
-	// One pass over the image: its own sha256, and the bundle's bytes.
-	img, err := os.Open(isoPath)
-	if err != nil {
-		return "", err
-	}
-	defer img.Close()
-	whole := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(whole, bundleHash), bufio.NewReaderSize(img, 1<<20)); err != nil {
-		return "", fmt.Errorf("read %s: %w", isoPath, err)
-	}
-	if bundleSum != "" {
-		if sum := hex.EncodeToString(bundleHash.h.Sum(nil)); sum != bundleSum {
-			return "", fmt.Errorf("%s in the image has sha256 %s but user-data expects %s", NameBundle, sum, bundleSum)
-		}
-	}
-	return hex.EncodeToString(whole.Sum(nil)), nil
-}
-
-// rangeHash hashes the bytes of a stream that fall in [off, end).
-type rangeHash struct {
-	h             hash.Hash
-	pos, off, end int64
-}
-
-func (r *rangeHash) Write(p []byte) (int, error) {
-	start, stop := r.pos, r.pos+int64(len(p))
-	if lo, hi := max(start, r.off), min(stop, r.end); lo < hi {
-		r.h.Write(p[lo-start : hi-start])
-	}
-	r.pos = stop
-	return len(p), nil
+	return nil
 }
 
 // FileSHA256 returns the hex sha256 of a file, read in a stream: the digest

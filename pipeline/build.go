@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgha-bundle/pgha-bundle/bundle"
@@ -132,14 +133,24 @@ func (r *Rendered) release() {
 	}
 }
 
+// logMu serialises the log: nodes are written in parallel.
+var logMu sync.Mutex
+
 func (o *Options) logf(format string, args ...interface{}) {
 	if o.Log != nil {
+		logMu.Lock()
+		defer logMu.Unlock()
 		fmt.Fprintf(o.Log, format+"\n", args...)
 	}
 }
 
+// stepMu serialises the step hook: nodes are written in parallel.
+var stepMu sync.Mutex
+
 func (o *Options) stepf(name string) {
 	if o.step != nil {
+		stepMu.Lock()
+		defer stepMu.Unlock()
 		o.step(name)
 	}
 }

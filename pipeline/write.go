@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgha-bundle/pgha-bundle/bundle"
@@ -83,13 +86,13 @@ func Run(opts Options) (res *Result, err error) {
 		return nil, err
 	}
 	w := &writer{opts: &opts, ctx: ctx, r: r, dir: o.tmp, epoch: epoch, m: m, known: map[string]payload.Entry{}}
-	for _, n := range r.Nodes {
-		if err := w.node(n); err != nil {
-			if ctx.Err() != nil {
-				return nil, interrupted(ctx)
-			}
-			return nil, err
+	// Nodes are written in parallel: one progress line for all of them.
+	w.opts.progressStart("write nodes", 0)
+	if err := w.nodes(); err != nil {
+		if ctx.Err() != nil {
+			return nil, interrupted(ctx)
 		}
+		return nil, err
 	}
 	// The client connection strings beside the nodes (cluster/connect.go).
 	if err := os.WriteFile(filepath.Join(o.tmp, "connect.txt"), []byte(r.Spec.ConnectText()), 0o644); err != nil {
@@ -117,38 +120,86 @@ type writer struct {
 	epoch time.Time
 	m     *manifest.Manifest
 	// known holds the entries of outputs hashed while they were written.
-	known map[string]payload.Entry
+	known   map[string]payload.Entry
+	knownMu sync.Mutex
 }
 
-func (w *writer) node(n payload.Node) error {
+// nodes writes every node, as many at a time as there are CPUs: a node's
+// bundle and seed are written one after the other, nodes beside each other,
+// each in its own files (the manifest keeps the spec's order). The first
+// error stops the others.
+func (w *writer) nodes() error {
+	w.m.Nodes = make([]manifest.Node, len(w.r.Nodes))
+	ctx, cancel := context.WithCancelCause(w.ctx)
+	defer cancel(nil)
+	errs := make([]error, len(w.r.Nodes))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(w.r.Nodes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if errs[i] = w.node(ctx, i); errs[i] != nil {
+					cancel(errs[i])
+				}
+			}
+		}()
+	}
+	for i := range w.r.Nodes {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && w.ctx.Err() == nil {
+		return err // the first error, not a later node's cancellation
+	}
+	return errors.Join(errs...)
+}
+
+func (w *writer) setKnown(path string, e payload.Entry) {
+	w.knownMu.Lock()
+	w.known[path] = e
+	w.knownMu.Unlock()
+}
+
+func (w *writer) node(ctx context.Context, i int) error {
+	n := w.r.Nodes[i]
 	w.opts.logf("==> node %s", n.Name)
 	tree := filepath.Join(w.dir, "nodes", n.Name)
 	if err := payload.WriteTree(tree, n); err != nil {
 		return fmt.Errorf("node %s: config tree: %w", n.Name, err)
 	}
-	w.m.Nodes = append(w.m.Nodes, manifest.Node{Name: n.Name, Files: n.Entries()})
+	w.m.Nodes[i] = manifest.Node{Name: n.Name, Files: n.Entries()}
 	w.opts.stepf("node " + n.Name + " tree")
 
 	bundlePath := filepath.Join(w.dir, "bundles", n.Name+".tar.gz")
-	sum, err := w.writeBundle(bundlePath, n, w.packages())
-	if err != nil {
-		return err
-	}
-	w.opts.stepf("node " + n.Name + " bundle")
-	seedBundle := bundlePath
-	if w.opts.SeedWithoutPackages && len(w.r.Packages.Packages) > 0 {
-		// The seed carries the same bundle without RPMs; it is not an output.
-		seedBundle = filepath.Join(w.dir, ".seed-"+n.Name+".tar.gz")
-		if sum, err = w.writeBundle(seedBundle, n, nil); err != nil {
+	in := w.bundleInput(n, w.packages())
+	if w.opts.SeedWithoutPackages && len(in.Packages) > 0 {
+		// The seed carries the same bundle without RPMs, made straight
+		// into the image; only the one with them is an output of its own.
+		if _, err := w.writeBundle(ctx, bundlePath, in, nil); err != nil {
 			return err
 		}
-		defer os.Remove(seedBundle)
-	}
-	if err := w.writeSeed(n, seedBundle, sum); err != nil {
-		return err
+		w.opts.stepf("node " + n.Name + " bundle")
+		seedIn := in
+		seedIn.Packages = nil
+		if err := w.writeSeed(ctx, i, "", seedIn); err != nil {
+			return err
+		}
+	} else {
+		// The bundle's bytes go to its file and into the seed's image as
+		// they are made: neither is read back.
+		if err := w.writeSeed(ctx, i, bundlePath, in); err != nil {
+			return err
+		}
+		w.opts.stepf("node " + n.Name + " bundle")
 	}
 	w.opts.stepf("node " + n.Name + " seed")
-	return w.ctx.Err()
+	return ctx.Err()
 }
 
 func (w *writer) packages() []bundle.Package {
@@ -167,34 +218,48 @@ func (w *writer) keys() []bundle.Key {
 	return out
 }
 
-// writeBundle streams the node's bundle to path and returns its sha256,
-// computed on the way so the bundle is never read back for it.
-func (w *writer) writeBundle(path string, n payload.Node, pkgs []bundle.Package) (string, error) {
-	// Bundles and seeds carry the node's secrets: private to the builder.
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
-	}
-	defer f.Close()
-	in := bundle.Input{
+func (w *writer) bundleInput(n payload.Node, pkgs []bundle.Package) bundle.Input {
+	return bundle.Input{
 		Cluster: w.r.Spec.Cluster.Name, Node: n.Name, BuildID: w.m.BuildID,
 		Epoch: w.epoch, Payload: n, Packages: pkgs, Keys: w.keys(),
 		Components: w.r.Packages.Components,
 	}
+}
+
+// writeBundle streams the node's bundle to path (when not empty) and to also
+// (when not nil), and returns its sha256, computed on the way so the bundle
+// is never read back for it.
+func (w *writer) writeBundle(ctx context.Context, path string, in bundle.Input, also io.Writer) (string, error) {
 	h := sha256.New()
-	w.opts.progressStart("node "+n.Name+" bundle", 0)
-	cw := &countingWriter{w: io.MultiWriter(f, h), ctx: w.ctx, progress: w.opts.progressAdd}
+	dst := []io.Writer{h}
+	var f *os.File
+	if path != "" {
+		// Bundles and seeds carry the node's secrets: private to the builder.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
+		}
+		var err error
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
+		}
+		defer f.Close()
+		dst = append(dst, f)
+	}
+	if also != nil {
+		dst = append(dst, also)
+	}
+	cw := &countingWriter{w: io.MultiWriter(dst...), ctx: ctx, progress: w.opts.progressAdd}
 	if err := bundle.Write(cw, in); err != nil {
 		return "", err
 	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("bundle %s: %w", n.Name, err)
-	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	w.known[path] = payload.Entry{Mode: "0600", Size: cw.n, SHA256: sum}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
+		}
+		w.setKnown(path, payload.Entry{Mode: "0600", Size: cw.n, SHA256: sum})
+	}
 	return sum, nil
 }
 
@@ -219,20 +284,26 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
-	seed, err := cloudinit.Render(cloudinit.Input{
-		Spec: w.r.Spec, Node: n.Name, BundleSHA256: sum, InstallArgs: w.opts.InstallArgs,
-	})
+// writeSeed writes the node's seed image, its bundle (in) made straight into
+// it and, when bundlePath is not empty, into that file too.
+func (w *writer) writeSeed(ctx context.Context, i int, bundlePath string, in bundle.Input) error {
+	n := w.r.Nodes[i]
+	size, err := bundle.Size(in)
 	if err != nil {
 		return err
+	}
+	render := func(sum string) (cloudinit.Seed, error) {
+		return cloudinit.Render(cloudinit.Input{
+			Spec: w.r.Spec, Node: n.Name, BundleSHA256: sum, InstallArgs: w.opts.InstallArgs,
+		})
 	}
 	iso := filepath.Join(w.dir, "seeds", n.Name+".iso")
 	if err := os.MkdirAll(filepath.Dir(iso), 0o700); err != nil {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
-	w.m.Nodes[len(w.m.Nodes)-1].InstanceID = cloudinit.InstanceID(w.r.Spec, n.Name)
-	w.opts.progressStart("node "+n.Name+" seed", 0)
-	isoSum, err := cloudinit.WriteISO(iso, seed, bundlePath, w.epoch)
+	w.m.Nodes[i].InstanceID = cloudinit.InstanceID(w.r.Spec, n.Name)
+	writeBundle := func(into io.Writer) (string, error) { return w.writeBundle(ctx, bundlePath, in, into) }
+	isoSum, err := cloudinit.WriteISOStream(iso, size, render, writeBundle, w.epoch)
 	if err != nil {
 		return err
 	}
@@ -241,7 +312,7 @@ func (w *writer) writeSeed(n payload.Node, bundlePath, sum string) error {
 		return fmt.Errorf("seed %s: %w", n.Name, err)
 	}
 	w.opts.progressAdd(fi.Size())
-	w.known[iso] = payload.Entry{Mode: payload.FormatMode(fi.Mode()), Size: fi.Size(), SHA256: isoSum}
+	w.setKnown(iso, payload.Entry{Mode: payload.FormatMode(fi.Mode()), Size: fi.Size(), SHA256: isoSum})
 	return nil
 }
 

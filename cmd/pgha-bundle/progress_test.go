@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("build on a terminal: exit %d\n%s\n%q", code, stdout, screen)
 	}
-	for _, want := range []string{"verify packages [", "node co7-node01 bundle  ", "node co7-node03 seed  "} {
+	for _, want := range []string{"verify packages [", "write nodes  "} {
 		if !strings.Contains(screen, "\r\x1b[K"+want) {
 			t.Errorf("build's terminal lacks %q:\n%q", want, screen)
 		}
@@ -143,15 +144,24 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Errorf("build off a terminal is not plain lines:\nstdout %q\nstderr %q", o.String(), e.String())
 	}
 
-	// --quiet on a terminal: nothing at all on success.
+	// --quiet on a terminal: no progress, nothing but the warnings -q keeps
+	// (the example's Patroni 3.0.2 is one).
 	code, stdout, screen = runOnTerminal(t, "build", "-q", "-f", spec, "--packages", pkgs, "--key", key, "--out", out)
-	if code != 0 || stdout != "" || screen != "" {
+	onlyWarnings := true
+	for _, l := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		if l != "" && !strings.HasPrefix(l, "warning: ") {
+			onlyWarnings = false
+		}
+	}
+	if code != 0 || !onlyWarnings || screen != "" {
 		t.Errorf("build -q on a terminal: exit %d, stdout %q, terminal %q", code, stdout, screen)
 	}
 }
 
-// progressRecorder sums the bytes of each phase.
+// progressRecorder sums the bytes of each phase; nodes are written in
+// parallel, so it takes calls from several goroutines.
 type progressRecorder struct {
+	mu     sync.Mutex
 	order  []string
 	totals map[string]int64
 	done   map[string]int64
@@ -159,15 +169,21 @@ type progressRecorder struct {
 }
 
 func (p *progressRecorder) Start(label string, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.order = append(p.order, label)
 	p.totals[label], p.cur = total, label
 }
 
-func (p *progressRecorder) Add(n int64) { p.done[p.cur] += n }
+func (p *progressRecorder) Add(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done[p.cur] += n
+}
 
 // TestBuildProgressCounts: the bytes a build reports are the bytes of the
 // packages it verifies (their total known beforehand) and of each bundle
-// and seed it writes.
+// and seed it writes (the nodes, written in parallel, under one phase).
 func TestBuildProgressCounts(t *testing.T) {
 	pkgs, key := packagesAndKey(t)
 	dir := t.TempDir()
@@ -187,14 +203,20 @@ func TestBuildProgressCounts(t *testing.T) {
 	if rec.totals["verify packages"] != rpmBytes || rec.done["verify packages"] != rpmBytes {
 		t.Errorf("verify packages: total %d, done %d, want %d", rec.totals["verify packages"], rec.done["verify packages"], rpmBytes)
 	}
+	var written int64
 	for _, n := range []string{"co7-node01", "co7-node02", "co7-node03"} {
-		b, _ := os.Stat(filepath.Join(res.Dir, "bundles", n+".tar.gz"))
-		s, _ := os.Stat(filepath.Join(res.Dir, "seeds", n+".iso"))
-		if b == nil || s == nil || rec.done["node "+n+" bundle"] != b.Size() || rec.done["node "+n+" seed"] != s.Size() {
-			t.Errorf("node %s: reported %d and %d bytes, wrote %v and %v", n, rec.done["node "+n+" bundle"], rec.done["node "+n+" seed"], b, s)
+		for _, p := range []string{filepath.Join(res.Dir, "bundles", n+".tar.gz"), filepath.Join(res.Dir, "seeds", n+".iso")} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			written += fi.Size()
 		}
 	}
-	if want := "verify packages,node co7-node01 bundle,node co7-node01 seed,node co7-node02 bundle"; !strings.HasPrefix(strings.Join(rec.order, ","), want) {
+	if rec.done["write nodes"] != written {
+		t.Errorf("write nodes: reported %d bytes, the bundles and seeds hold %d", rec.done["write nodes"], written)
+	}
+	if want := "verify packages,write nodes"; strings.Join(rec.order, ",") != want {
 		t.Errorf("phases: %v", rec.order)
 	}
 }
