@@ -2,7 +2,7 @@
 // and in which order upgrade.sh takes the nodes from one build to the next.
 // It reads only the node payload (payload.Node: every file with its mode
 // and owner) and the facts install.sh itself reads from it
-// (/etc/pgha-bundle/node.env), and follows install.sh's steps, so a plan
+// (layout.NodeFacts), and follows install.sh's steps, so a plan
 // and a run of install.sh --dry-run name the same files, directories and
 // accounts (a test runs both and compares).
 package plan
@@ -13,20 +13,18 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
 // Format is the "format" of the JSON documents.
 const Format = 1
 
-// NodeEnv is the payload file holding the facts the scripts read.
-const NodeEnv = "/etc/pgha-bundle/node.env"
-
 // Receipt is where install.sh records what it did.
-const Receipt = "/var/lib/pgha-bundle/receipt.json"
+const Receipt = layout.Receipt
 
 // hostsBlock is the payload file install.sh merges into /etc/hosts.
-const hostsBlock = "/etc/pgha-bundle/hosts"
+const hostsBlock = layout.HostsBlock
 
 // Node is one node of a build: its payload and its packages.
 type Node struct {
@@ -105,68 +103,53 @@ type Unit struct {
 	Gate string `json:"gate"`
 }
 
-// Facts are node.env's settings, as the scripts source them.
+// Facts are the node's facts (layout.NodeFacts) as the scripts read them:
+// each single-valued key as PGHA_<KEY> (pgdata is PGHA_PGDATA), each port
+// as PGHA_PORT_<NAME>, and the lists the scripts build: PGHA_ZONE_PORTS and
+// PGHA_MEMBER_PORTS (by the port's role), PGHA_MEMBERS (name=address) and
+// PGHA_MASK_UNITS, space-separated.
 type Facts map[string]string
 
 // FactsOf reads the facts of a node from its payload.
 func FactsOf(n payload.Node) (Facts, error) {
-	f, ok := n.Lookup(NodeEnv)
+	f, ok := n.Lookup(layout.NodeFacts)
 	if !ok {
-		return nil, fmt.Errorf("node %s: the payload has no %s, the facts install.sh reads", n.Name, NodeEnv)
+		return nil, fmt.Errorf("node %s: the payload has no %s, the facts install.sh reads", n.Name, layout.NodeFacts)
 	}
-	return ParseEnv(string(f.Content))
+	return ParseFacts(f.Content)
 }
 
-// ParseEnv reads KEY=VALUE lines with shell quoting ('…', "…" without
-// expansions, '\” escapes); comments and blank lines are skipped.
-func ParseEnv(s string) (Facts, error) {
+// ParseFacts reads a facts file (layout.ParseFacts's lines).
+func ParseFacts(b []byte) (Facts, error) {
+	lines, err := layout.ParseFacts(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", layout.NodeFacts, err)
+	}
 	out := Facts{}
-	for i, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	add := func(k, v string) {
+		if out[k] != "" {
+			v = out[k] + " " + v
 		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: want KEY=VALUE", NodeEnv, i+1)
+		out[k] = v
+	}
+	for _, l := range lines {
+		switch {
+		case l[0] == "port" && len(l) == 4:
+			out["PGHA_PORT_"+strings.ToUpper(l[1])] = l[2]
+			if l[3] == layout.PortZone {
+				add("PGHA_ZONE_PORTS", l[2]+"/tcp")
+			} else {
+				add("PGHA_MEMBER_PORTS", l[2]+"/tcp")
+			}
+		case l[0] == "member" && len(l) == 3:
+			add("PGHA_MEMBERS", l[1]+"="+l[2])
+		case l[0] == "mask_unit" && len(l) == 2:
+			add("PGHA_MASK_UNITS", l[1])
+		case len(l) == 2:
+			out["PGHA_"+strings.ToUpper(l[0])] = l[1]
 		}
-		val, err := unquote(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %s: %w", NodeEnv, i+1, k, err)
-		}
-		out[k] = val
 	}
 	return out, nil
-}
-
-func unquote(s string) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return "", fmt.Errorf("unterminated quote")
-			}
-			b.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-		case '"':
-			j := strings.IndexByte(s[i+1:], '"')
-			if j < 0 {
-				return "", fmt.Errorf("unterminated quote")
-			}
-			b.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-		case '\\':
-			if i+1 < len(s) {
-				i++
-				b.WriteByte(s[i])
-			}
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), nil
 }
 
 // ForInstall plans install.sh on each node.
@@ -193,20 +176,10 @@ func nodeInstall(n Node) (NodeInstall, string, error) {
 		Node: n.Payload.Name, Address: f["PGHA_ADDRESS"], OS: f["PGHA_OS"],
 		Packages: append([]Package{}, n.Packages...), Receipt: Receipt,
 		Accounts: Accounts(n.Payload), Directories: Directories(n.Payload, f), Files: []File{},
-		MaskUnits: []string{"postgresql.service"},
+		MaskUnits: strings.Fields(f["PGHA_MASK_UNITS"]),
 	}
 	sort.Slice(ni.Packages, func(i, j int) bool { return ni.Packages[i].Name < ni.Packages[j].Name })
-	ports := func(keys ...string) []string {
-		var out []string
-		for _, k := range keys {
-			if v := f["PGHA_PORT_"+k]; v != "" {
-				out = append(out, v+"/tcp")
-			}
-		}
-		return out
-	}
-	zone := ports("POSTGRESQL", "HAPROXY_RW", "HAPROXY_RO", "HAPROXY_STATS")
-	members := ports("ETCD_CLIENT", "ETCD_PEER", "PATRONI_API")
+	zone, members := strings.Fields(f["PGHA_ZONE_PORTS"]), strings.Fields(f["PGHA_MEMBER_PORTS"])
 	ni.Checks = []string{
 		"systemd runs the host",
 		"the OS is " + f["PGHA_OS"],
@@ -221,9 +194,6 @@ func nodeInstall(n Node) (NodeInstall, string, error) {
 	}
 	if _, ok := n.Payload.Lookup(hostsBlock); ok {
 		ni.HostsBlock = hostsBlock
-	}
-	if m := f["PGHA_PG_MAJOR"]; m != "" {
-		ni.MaskUnits = append(ni.MaskUnits, "postgresql-"+m+".service")
 	}
 	ni.Firewall = Firewall{ZonePorts: zone, MemberRules: []Rule{}}
 	if ni.Firewall.ZonePorts == nil {

@@ -4,31 +4,31 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 )
 
-func TestParseEnv(t *testing.T) {
-	f, err := ParseEnv("# c\nA='x y'\nB='it'\\''s'\nC=plain\nD=\"q\"\n\nE=''\n")
+func TestParseFacts(t *testing.T) {
+	f, err := ParseFacts([]byte("# c\ncluster c\npgdata /d\nport postgresql 5432 zone\nport etcd_peer 2380 members\nport haproxy_rw 5000 zone\nmember n1 10.0.0.1\nmember n2 10.0.0.2\nmask_unit postgresql.service\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"A": "x y", "B": "it's", "C": "plain", "D": "q", "E": ""}
+	want := map[string]string{"PGHA_CLUSTER": "c", "PGHA_PGDATA": "/d", "PGHA_PORT_POSTGRESQL": "5432", "PGHA_PORT_ETCD_PEER": "2380",
+		"PGHA_ZONE_PORTS": "5432/tcp 5000/tcp", "PGHA_MEMBER_PORTS": "2380/tcp", "PGHA_MEMBERS": "n1=10.0.0.1 n2=10.0.0.2", "PGHA_MASK_UNITS": "postgresql.service"}
 	for k, v := range want {
 		if f[k] != v {
 			t.Errorf("%s = %q, want %q", k, f[k], v)
 		}
 	}
-	for _, bad := range []string{"NOEQUALS\n", "A='open\n"} {
-		if _, err := ParseEnv(bad); err == nil || !strings.Contains(err.Error(), NodeEnv+":1:") {
-			t.Errorf("ParseEnv(%q): %v, want an error with its line", bad, err)
-		}
+	if _, err := ParseFacts([]byte("cluster  c\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("an empty field: %v, want an error with its line", err)
 	}
 }
 
 func node(name string, files map[string]string, pkgs ...string) Node {
 	n := Node{Payload: payload.Node{Name: name}}
-	env := "PGHA_CLUSTER='c'\nPGHA_NODE='" + name + "'\n"
-	n.Payload.Add(payload.File{Path: NodeEnv, Mode: 0o644, Owner: "root", Group: "root", Content: []byte(env)})
+	facts := "cluster c\nnode " + name + "\n"
+	n.Payload.Add(payload.File{Path: layout.NodeFacts, Mode: 0o600, Owner: "root", Group: "root", Content: []byte(facts)})
 	for p, c := range files {
 		n.Payload.Add(payload.File{Path: p, Mode: 0o600, Owner: "postgres", Group: "postgres", Content: []byte(c)})
 	}

@@ -42,7 +42,7 @@ func TestValidatePackages(t *testing.T) {
 		stderr []string
 	}{
 		{"fits", []string{"validate", "-f", spec, "--packages", pkgs, "--key", key}, 0,
-			spec + ": valid: 3 nodes, 0 warnings\n" + pkgs + ": fit the spec: PostgreSQL 15, 7 packages, signatures checked\n", nil},
+			spec + ": valid: 3 nodes, 1 warning\n" + pkgs + ": fit the spec: PostgreSQL 15, 7 packages, signatures checked\n", []string{"Patroni 3.0.2", "older than 3.0.3"}},
 		{"major mismatch", []string{"validate", "-f", major16, "--packages", pkgs, "--key", key}, 2,
 			major16 + ": invalid: 1 error, 0 warnings\n", []string{major16 + ":49:10: postgresql.major is 16 but the packages carry PostgreSQL 15"}},
 		{"patroni too old for failover_priority", []string{"validate", "-f", prio, "--packages", pkgs, "--key", key}, 2,
