@@ -1485,6 +1485,12 @@ haproxy_checked() {
 
 haproxy_config_ok() {
 	local out
+	# A dry run installed nothing: the config and the certificates it names
+	# may not be there yet.
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would run: $PGHA_HAPROXY_BIN -c -f ${P[haproxy_config]}"
+		return 0
+	fi
 	if out=$("$PGHA_HAPROXY_BIN" -c -f "$ROOT${P[haproxy_config]}" 2>&1); then
 		info "haproxy -c: configuration is valid"
 	else

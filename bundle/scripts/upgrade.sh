@@ -340,6 +340,7 @@ if [ -r "$ROOT${P[node_facts]}" ]; then
 		if [ "$fact_key" = pg_major ]; then INSTALLED_MAJOR=$fact_value; fi
 	done <"$ROOT${P[node_facts]}"
 elif [ -r "$ROOT${P[node_env]}" ]; then
+	# shellcheck disable=SC1090 # a format 1 member's installed settings
 	INSTALLED_MAJOR=$(. "$ROOT${P[node_env]}" && echo "${PGHA_PG_MAJOR:-}")
 fi
 if [ -n "$INSTALLED_MAJOR" ] && [ "$INSTALLED_MAJOR" != "${PGHA_PG_MAJOR:-}" ]; then
