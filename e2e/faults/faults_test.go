@@ -23,7 +23,7 @@ import (
 const overall = 20 * time.Minute
 
 func TestFaults(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testContext(t, overall)
 	start := time.Now()
 	h, topo := bringUp(t, ctx)
 	t.Logf("FIGURE bring-up %.0fs: leader %s, sync standby %s", time.Since(start).Seconds(), topo.leader.name, topo.sync.name)
@@ -84,13 +84,13 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// testContext returns the run's context: it ends at the harness's overall
-// bound (or a minute before the test binary's deadline) and on SIGINT or
-// SIGTERM, so that the cleanups still run.
-func testContext(t *testing.T) context.Context {
+// testContext returns the run's context: it ends after bound (or a minute
+// before the test binary's deadline) and on SIGINT or SIGTERM, so that the
+// cleanups still run.
+func testContext(t *testing.T, bound time.Duration) context.Context {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("the fault harness needs root (namespaces, mounts, containers): run make e2e-faults as root")
+		t.Fatal("the harness needs root (namespaces, mounts, containers): run its make target (e2e-faults, e2e-vip, e2e-lifecycle) as root")
 	}
 	for _, tool := range [][2]string{
 		{"systemd-nspawn", "systemd-container"}, {"nsenter", "util-linux"}, {"ip", "iproute2"},
@@ -98,7 +98,7 @@ func testContext(t *testing.T) context.Context {
 	} {
 		testutil.NeedTool(t, tool[0], tool[1])
 	}
-	deadline := time.Now().Add(overall)
+	deadline := time.Now().Add(bound)
 	if d, ok := t.Deadline(); ok && d.Add(-time.Minute).Before(deadline) {
 		deadline = d.Add(-time.Minute)
 	}

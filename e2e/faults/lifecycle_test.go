@@ -38,7 +38,7 @@ var wantV2 = map[string]string{"max_connections": "250", "work_mem": "8MB", "sha
 // switchover to the synchronous standby), then uninstall.sh on every node,
 // again, and with --purge --yes.
 func TestLifecycle(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testContext(t, overall)
 	start := time.Now()
 	h, _ := bringUp(t, ctx)
 	t.Logf("FIGURE bring-up %.0fs", time.Since(start).Seconds())
@@ -324,18 +324,9 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 	if err := op("upgrade.sh on the old leader "+oldLeader.name, upgrade(oldLeader)); err != nil {
 		return figs, err
 	}
-	healed := time.Now()
-	for {
-		if _, ok := l.ledger.FirstAckAfter(healed); ok {
-			break
-		}
-		if time.Since(healed) > 60*time.Second {
-			return figs, fmt.Errorf("no write acknowledged within 60s of the upgraded cluster (writers: %v)", l.errs)
-		}
-		sleep(ctx, 200*time.Millisecond)
+	if err := l.untilAcked(ctx, "the upgraded cluster"); err != nil {
+		return figs, err
 	}
-	sleep(ctx, time.Second)
-	l.stop()
 	end := time.Now()
 	leader, err := h.leaderNow(ctx)
 	if err != nil {

@@ -141,18 +141,9 @@ func (h *harness) runFault(f fault) (figures, error) {
 		}
 	}
 	// The load runs on until writes are acknowledged again.
-	healed := time.Now()
-	for {
-		if _, ok := l.ledger.FirstAckAfter(healed); ok {
-			break
-		}
-		if time.Since(healed) > 60*time.Second {
-			return fig, fmt.Errorf("no write acknowledged within 60s of a healthy cluster (writers: %v)", l.errs)
-		}
-		sleep(ctx, 200*time.Millisecond)
+	if err := l.untilAcked(ctx, "a healthy cluster"); err != nil {
+		return fig, err
 	}
-	sleep(ctx, time.Second)
-	l.stop()
 	end := time.Now()
 	fig.outage = l.longestGap(t0, end)
 	if fig.leader != fig.oldLeader {

@@ -7,16 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
-	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 )
 
 // The virtual IP scenario (make e2e-vip): the fault harness's cluster with
@@ -43,23 +40,7 @@ var keepalivedDebs = []string{"keepalived", "libglib2.0-0", "libnftnl11", "libnl
 const debCache = "/var/cache/pgha-bundle-e2e-debs"
 
 func TestVIP(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the VIP scenario needs root: run make e2e-vip as root")
-	}
-	for _, tool := range [][2]string{
-		{"systemd-nspawn", "systemd-container"}, {"nsenter", "util-linux"}, {"ip", "iproute2"},
-		{"nft", "nftables"}, {"debootstrap", "debootstrap"}, {"mkfs.ext4", "e2fsprogs"},
-	} {
-		testutil.NeedTool(t, tool[0], tool[1])
-	}
-	deadline := time.Now().Add(vipOverall)
-	if d, ok := t.Deadline(); ok && d.Add(-time.Minute).Before(deadline) {
-		deadline = d.Add(-time.Minute)
-	}
-	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithDeadline(sigCtx, deadline)
-	defer cancel()
+	ctx := testContext(t, vipOverall)
 
 	specExtra = "vip:\n  address: " + vipAddr + "\n  interface: host0\n"
 	extraPackages = []fixture.Package{fixture.KeepalivedPackage("el9", "x86_64")}

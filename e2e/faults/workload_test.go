@@ -338,3 +338,23 @@ func joinNames(ns []*node) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// untilAcked lets the load run on until a write is acknowledged after now
+// (within 60s of what, e.g. "a healthy cluster"), then a second more, and
+// stops it.
+func (l *load) untilAcked(ctx context.Context, what string) error {
+	from := time.Now()
+	for {
+		if _, ok := l.ledger.FirstAckAfter(from); ok {
+			break
+		}
+		if time.Since(from) > 60*time.Second {
+			l.stop()
+			return fmt.Errorf("no write acknowledged within 60s of %s (writers: %v)", what, l.errs)
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+	sleep(ctx, time.Second)
+	l.stop()
+	return nil
+}
