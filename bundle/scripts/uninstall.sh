@@ -236,7 +236,8 @@ if ! has_receipt; then
 		step "data kept by an earlier uninstall"
 		for d in "$PGHA_PGDATA" "$PGHA_ETCD_DATA_DIR"; do
 			kept_by_uninstall "$d" || continue
-			case $d in "" | / | /etc | /usr | /var | /var/lib) die "refusing to purge $d" ;; esac
+			[ -n "$d" ] || die "refusing to purge an empty path"
+			if has "$d" ${SYSTEM_DIRS[@]+"${SYSTEM_DIRS[@]}"}; then die "refusing to purge $d, a system directory"; fi
 			if [ -e "$ROOT$d" ]; then
 				run rm -rf "$ROOT$d"
 				changed "deleted $d"
