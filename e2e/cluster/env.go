@@ -74,7 +74,7 @@ func unquote(v string) (string, error) {
 }
 
 // factsEnv reads a node's installed facts (layout.NodeFacts) into the
-// PGHA_* names the harness uses: the member, its address, its ports and
+// PGHA_* names the harness uses: every single-valued fact, the ports and
 // the TLS files etcdctl presents.
 func factsEnv(b []byte) (map[string]string, error) {
 	lines, err := layout.ParseFacts(b)
@@ -84,10 +84,6 @@ func factsEnv(b []byte) (map[string]string, error) {
 	env := map[string]string{}
 	for _, l := range lines {
 		switch {
-		case l[0] == "node" && len(l) == 2:
-			env["PGHA_NODE"] = l[1]
-		case l[0] == "address" && len(l) == 2:
-			env["PGHA_ADDRESS"] = l[1]
 		case l[0] == "port" && len(l) == 4:
 			env["PGHA_PORT_"+strings.ToUpper(l[1])] = l[2]
 		case l[0] == "path" && len(l) == 3:
@@ -99,6 +95,10 @@ func factsEnv(b []byte) (map[string]string, error) {
 			case "etcd_key":
 				env["PGHA_ETCD_KEY"] = l[2]
 			}
+		case len(l) == 2:
+			// A single-valued fact, as the scripts name it: node is
+			// PGHA_NODE, etcd_endpoints PGHA_ETCD_ENDPOINTS.
+			env["PGHA_"+strings.ToUpper(l[0])] = l[1]
 		}
 	}
 	return env, nil
