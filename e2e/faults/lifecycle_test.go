@@ -251,12 +251,11 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 	for _, n := range h.nodes {
 		targets = append(targets, rwAddr(n))
 	}
-	l := h.startLoad(h.runs, targets)
-	defer l.stop()
-	sleep(ctx, 2*time.Second)
-	if _, ok := l.ledger.FirstAckAfter(time.Now().Add(-2 * time.Second)); !ok {
-		return nil, fmt.Errorf("no row acknowledged before the upgrade (writers: %v)", l.errs)
+	l, err := h.startLoadAcked(ctx, targets, "the upgrade")
+	if err != nil {
+		return nil, err
 	}
+	defer l.stop()
 	t0 := time.Now()
 	var figs []string
 	op := func(name string, f func() error) error {

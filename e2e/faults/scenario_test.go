@@ -87,12 +87,11 @@ func (h *harness) runFault(f fault) (figures, error) {
 			targets = append(targets, rwAddr(n))
 		}
 	}
-	l := h.startLoad(h.runs, targets)
-	defer l.stop()
-	sleep(ctx, 2*time.Second)
-	if _, ok := l.ledger.FirstAckAfter(time.Now().Add(-2 * time.Second)); !ok {
-		return fig, fmt.Errorf("no row acknowledged before the fault (writers: %v)", l.errs)
+	l, err := h.startLoadAcked(ctx, targets, "the fault")
+	if err != nil {
+		return fig, err
 	}
+	defer l.stop()
 	t0 := time.Now()
 	fig.note, err = f.inject(ctx, topo, l)
 	if err != nil {

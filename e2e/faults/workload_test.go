@@ -358,3 +358,16 @@ func (l *load) untilAcked(ctx context.Context, what string) error {
 	l.stop()
 	return nil
 }
+
+// startLoadAcked starts run h.runs of the load on targets and waits until
+// it has written (before names what follows, e.g. "the fault"): a scenario
+// whose load never got going would measure nothing.
+func (h *harness) startLoadAcked(ctx context.Context, targets []string, before string) (*load, error) {
+	l := h.startLoad(h.runs, targets)
+	sleep(ctx, 2*time.Second)
+	if _, ok := l.ledger.FirstAckAfter(time.Now().Add(-2 * time.Second)); !ok {
+		l.stop()
+		return nil, fmt.Errorf("no row acknowledged before %s (writers: %v)", before, l.errs)
+	}
+	return l, nil
+}
