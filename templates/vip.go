@@ -78,6 +78,14 @@ func newVIPView(spec *cluster.Spec, self cluster.Node, comp rpm.Components, sec 
 		CheckPath: layout.VIPCheck, SysctlPath: layout.VIPSysctl,
 		StatsURL: "http://" + hostPort(self.Address, spec.Ports.HAProxyStats) + "/;csv",
 	}
+	if v.Leader {
+		// Only the leader may hold the address: a failing check puts the
+		// instance in FAULT (weight 0), so a replica never holds it, not
+		// even while no member leads. With a weight, a replica that took
+		// the address during a failover kept it until the new leader's
+		// higher priority preempted it, and both held it for a moment.
+		v.Weight = 0
+	}
 	for _, n := range spec.Nodes {
 		if n.Name != self.Name {
 			v.Peers = append(v.Peers, n.Address)

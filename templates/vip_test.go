@@ -221,6 +221,11 @@ func TestVIPLeaderMode(t *testing.T) {
 		if !strings.Contains(p, `  listen: "`+self+`,192.168.0.80:5432"`) {
 			t.Errorf("%s: PostgreSQL does not listen on the VIP:\n%s", n.Name, p)
 		}
+		// A failing check must put the node in FAULT (weight 0), never
+		// merely lower its priority: a replica would hold the address.
+		if k := string(file(t, n, layout.KeepalivedConfig).Content); !strings.Contains(k, "    weight 0\n") || strings.Contains(k, "weight -") {
+			t.Errorf("%s: leader mode must track its check with weight 0:\n%s", n.Name, k)
+		}
 		check := string(file(t, n, layout.VIPCheck).Content)
 		if !strings.Contains(check, "'https://"+self+":8008/primary'") || !strings.Contains(check, "--cacert '"+pki.CA+"'") {
 			t.Errorf("%s: check:\n%s", n.Name, check)

@@ -24,11 +24,19 @@ import (
 // dead HAProxy on the VIP's holder, the holder partitioned away and a
 // switchover. Every 200 ms a probe asks each node the client can reach
 // whether it holds the address, and reads the client's neighbour entry.
+// TestVIPLeader runs the same bring-up with vip.mode leader: the client
+// writes to PostgreSQL on <vip>:<postgresql port>, and after a switchover
+// and the leader's node killed the VIP must follow the new leader.
 
 const (
 	vipAddr    = subnet + ".100"
 	clientAddr = subnet + ".50"
 	vipProbe   = 200 * time.Millisecond
+	// vipFollow bounds, in leader mode, how long after a new leader is
+	// elected the VIP may still be elsewhere: keepalived's check runs every
+	// second, fails 3 times on the old holder and passes twice on the new
+	// one before the priorities change (templates/vip.go).
+	vipFollow = 10 * time.Second
 	// vipOverall bounds the scenario, bring-up included.
 	vipOverall = 12 * time.Minute
 )
@@ -40,15 +48,28 @@ var keepalivedDebs = []string{"keepalived", "libglib2.0-0", "libnftnl11", "libnl
 const debCache = "/var/cache/pgha-bundle-e2e-debs"
 
 func TestVIP(t *testing.T) {
+	runVIP(t, "haproxy", func(h *harness, v *vipWatch) []fault { return h.vipFaults(v) })
+}
+
+// TestVIPLeader is the VIP held by the Patroni leader itself (vip.mode
+// leader): the client writes to PostgreSQL on <vip>:<postgresql port>
+// directly, across a switchover and the leader's node killed.
+func TestVIPLeader(t *testing.T) {
+	runVIP(t, "leader", func(h *harness, v *vipWatch) []fault { return h.vipLeaderFaults(v) })
+}
+
+// runVIP brings the cluster up with a vip section in the given mode and
+// runs the faults, judging each and the VIP's probes.
+func runVIP(t *testing.T, mode string, faults func(*harness, *vipWatch) []fault) {
 	ctx := testContext(t, vipOverall)
 
-	specExtra = "vip:\n  address: " + vipAddr + "\n  interface: host0\n"
+	specExtra = "vip:\n  address: " + vipAddr + "\n  interface: host0\n  mode: " + mode + "\n"
 	extraPackages = []fixture.Package{fixture.KeepalivedPackage("el9", "x86_64")}
 	// Debian's keepalived is /usr/sbin/keepalived too: the component path
 	// the build derives is the one the tree runs.
 	start := time.Now()
 	h := newHarness(t, ctx)
-	step(t, "build the bundles with pgha-bundle (vip "+vipAddr+")", h.build)
+	step(t, "build the bundles with pgha-bundle (vip "+vipAddr+", mode "+mode+")", h.build)
 	step(t, "keepalived's Debian packages layered over the tree", h.keepalivedLayer)
 	step(t, "network namespace with the bridge", h.network)
 	step(t, "three containers booted with systemd", func() error {
@@ -79,17 +100,20 @@ func TestVIP(t *testing.T) {
 	})
 	go v.run(ctx)
 	step(t, "exactly one node holds the VIP", func() error { return v.waitOne(ctx, 30*time.Second) })
-	t.Logf("FIGURE vip bring-up %.0fs: leader %s, VIP on %s", time.Since(start).Seconds(), topo.leader.name, v.holder())
+	t.Logf("FIGURE vip (%s) bring-up %.0fs: leader %s, VIP on %s", mode, time.Since(start).Seconds(), topo.leader.name, v.holder())
+	if mode == "leader" && v.holder() != topo.leader.name {
+		t.Fatalf("vip.mode leader: the VIP is on %s, the leader is %s", v.holder(), topo.leader.name)
+	}
 
 	var table []string
-	for _, f := range h.vipFaults(v) {
+	for _, f := range faults(h, v) {
 		if ctx.Err() != nil {
 			t.Fatalf("out of time before %s", f.name)
 		}
 		t.Logf("==> fault %s", f.name)
 		fig, err := h.runFault(f)
 		if err != nil {
-			h.saveJournals(".vip-" + f.name)
+			h.saveJournals(".vip-" + mode + "-" + f.name)
 			t.Fatalf("fault %s: %v", f.name, err)
 		}
 		mv := v.moveSince(f.name)
@@ -434,6 +458,53 @@ func (h *harness) vipFaults(v *vipWatch) []fault {
 			v.mark("switchover")
 			_, err := h.apiCall(ctx, topo.leader, "POST", "/switchover", map[string]any{"leader": topo.leader.name, "candidate": topo.sync.name})
 			return "", err
+		}},
+	}
+}
+
+// vipLeaderFaults are the faults of the leader mode: the writers connect
+// to PostgreSQL on the VIP, and after each fault the VIP must be on the new
+// leader, and nowhere else, within vipFollow.
+func (h *harness) vipLeaderFaults(v *vipWatch) []fault {
+	viaVIP := func(topology) []string {
+		return []string{fmt.Sprintf("%s:%d", vipAddr, portPG), fmt.Sprintf("%s:%d", vipAddr, portPG)}
+	}
+	// follows waits until the one holder of the VIP is the new leader.
+	follows := func(ctx context.Context, old *node) (string, error) {
+		if err := h.waitNewLeader(ctx, 60*time.Second, old); err != nil {
+			return "", err
+		}
+		leader, err := h.leaderNow(ctx)
+		if err != nil {
+			return "", err
+		}
+		deadline := time.Now().Add(vipFollow)
+		for v.holder() != leader.name {
+			if time.Now().After(deadline) {
+				return "", fmt.Errorf("the VIP is on %q, not on the new leader %s, %v after it led", v.holder(), leader.name, vipFollow)
+			}
+			sleep(ctx, vipProbe)
+		}
+		return "VIP on the new leader " + leader.name, nil
+	}
+	return []fault{
+		{name: "leader-switchover", sync: true, syncAfter: true, targets: viaVIP, inject: func(ctx context.Context, topo topology, l *load) (string, error) {
+			v.mark("leader-switchover")
+			if _, err := h.apiCall(ctx, topo.leader, "POST", "/switchover", map[string]any{"leader": topo.leader.name, "candidate": topo.sync.name}); err != nil {
+				return "", err
+			}
+			return follows(ctx, topo.leader)
+		}},
+		{name: "leader-mode-node-killed", sync: true, syncAfter: true, targets: viaVIP, inject: func(ctx context.Context, topo topology, l *load) (string, error) {
+			v.mark("leader-mode-node-killed")
+			v.setAway(topo.leader.name, true)
+			topo.leader.kill()
+			note, err := follows(ctx, topo.leader)
+			if err != nil {
+				return "", err
+			}
+			v.setAway(topo.leader.name, false)
+			return note + "; " + topo.leader.name + " killed, then booted", topo.leader.boot()
 		}},
 	}
 }
