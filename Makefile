@@ -91,7 +91,8 @@ e2e-faults:
 # a client in its own network namespace writes through the VIP only across
 # a leader failover, a dead HAProxy, a partition and a switchover; then,
 # held by the Patroni leader itself (vip.mode leader), PostgreSQL on the VIP
-# across a switchover and the leader's node killed.
+# across a switchover and the leader's node killed, with firewalld on the
+# nodes (what it lets through, and uninstall.sh removing only our rules).
 e2e-vip:
 	PGHA_E2E_RUN='^TestVIP(Leader)?$$' PGHA_E2E_TIMEOUT=26m bash e2e/faults/run.sh
 

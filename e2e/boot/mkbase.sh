@@ -119,13 +119,17 @@ packages=(
 	linux-image-amd64 systemd systemd-sysv udev kmod
 	cloud-init python3-cffi-backend
 	etcd-server etcd-client patroni postgresql-15 postgresql-client-15 haproxy pgbackrest
-	iproute2 util-linux procps curl ca-certificates rpm locales
+	iproute2 util-linux procps curl ca-certificates rpm locales firewalld
 )
 log "apt-get install ${#packages[@]} packages and their dependencies"
 chroot_apt update >"$work/apt.log" 2>&1 || { tail -n 40 "$work/apt.log" >&2; die "apt-get update failed"; }
 chroot_apt install "${packages[@]}" >>"$work/apt.log" 2>&1 ||
 	{ tail -n 40 "$work/apt.log" >&2; die "apt-get install failed (log above)"; }
 chroot_apt clean >/dev/null 2>&1
+# firewalld is in the tree for the tests that enable it on their nodes; off
+# by default, so every other test's hosts are reachable as before.
+chroot "$root" systemctl disable firewalld.service >/dev/null 2>&1
+[ ! -e "$root/etc/systemd/system/multi-user.target.wants/firewalld.service" ] || die "firewalld is still enabled in the tree"
 
 for m in dev/pts dev sys proc; do
 	umount "$root/$m"

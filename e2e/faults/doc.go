@@ -59,6 +59,12 @@
 // demoted but whose commits wait for a synchronous standby it no longer
 // has is not writable; in synchronous mode the overlap must be 0.
 //
+// firewalld (Debian's, nftables backend; in the tree, off by default) runs
+// on the nodes of the VIP's leader mode (firewall_test.go): the members'
+// ports answer members and refuse a client on the bridge, PostgreSQL's and
+// HAProxy's answer it, VRRP passes between members, and uninstall.sh
+// removes exactly the rules install.sh added, keeping the operator's own.
+//
 // The harness needs root and runs behind a build tag:
 //
 //	make e2e-faults        # e2e/faults/run.sh

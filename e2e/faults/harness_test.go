@@ -126,7 +126,10 @@ type harness struct {
 	patroniBefore303 bool
 
 	extraLower string // a tree layered over base in every node (vip_test.go)
-	clientNS   string // when set, the workload dials from this namespace
+	// firewall turns firewalld on in every node, with the operator's own
+	// rules of firewall_test.go, before install.sh runs.
+	firewall bool
+	clientNS string // when set, the workload dials the VIP from this namespace
 }
 
 // node is one container.
@@ -324,10 +327,20 @@ func (h *harness) network() error {
 // (hybrid), and systemd-nspawn takes its place from both.
 var cgroupHierarchies = []string{"/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"}
 
-// dial opens a TCP connection from inside the test's network namespace:
-// the socket is made on a thread moved into it, and that thread is thrown
-// away afterwards (the goroutine exits locked).
+// dial opens a TCP connection from inside the test's network namespace;
+// connections to the VIP come from the client's namespace when there is
+// one, so that its neighbour table is the one that follows the address.
 func (h *harness) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if h.clientNS != "" && strings.HasPrefix(addr, vipAddr+":") {
+		return dialIn(ctx, h.clientNS, addr)
+	}
+	return dialIn(ctx, h.nsPath, addr)
+}
+
+// dialIn opens a TCP connection from inside network namespace ns: the
+// socket is made on a thread moved into it, and that thread is thrown away
+// afterwards (the goroutine exits locked).
+func dialIn(ctx context.Context, ns, addr string) (net.Conn, error) {
 	type res struct {
 		c   net.Conn
 		err error
@@ -335,10 +348,6 @@ func (h *harness) dial(ctx context.Context, addr string) (net.Conn, error) {
 	ch := make(chan res, 1)
 	go func() {
 		runtime.LockOSThread()
-		ns := h.nsPath
-		if h.clientNS != "" {
-			ns = h.clientNS
-		}
 		f, err := os.Open(ns)
 		if err != nil {
 			ch <- res{nil, err}
@@ -418,6 +427,11 @@ WantedBy=sysinit.target
 	}
 	if err := os.Symlink("../pgha-e2e-net.service", filepath.Join(n.root, "etc/systemd/system/sysinit.target.wants/pgha-e2e-net.service")); err != nil {
 		return nil, err
+	}
+	if h.firewall {
+		if err := n.firewallOn(h.ctx); err != nil {
+			return nil, err
+		}
 	}
 	// Only the units install.sh writes may run the daemons; cloud-init has
 	// no seed in this bring-up.

@@ -69,6 +69,8 @@ func runVIP(t *testing.T, mode string, faults func(*harness, *vipWatch) []fault)
 	// the build derives is the one the tree runs.
 	start := time.Now()
 	h := newHarness(t, ctx)
+	// The leader mode's nodes run firewalld (firewall_test.go).
+	h.firewall = mode == "leader"
 	step(t, "build the bundles with pgha-bundle (vip "+vipAddr+", mode "+mode+")", h.build)
 	step(t, "keepalived's Debian packages layered over the tree", h.keepalivedLayer)
 	step(t, "network namespace with the bridge", h.network)
@@ -100,6 +102,9 @@ func runVIP(t *testing.T, mode string, faults func(*harness, *vipWatch) []fault)
 	})
 	go v.run(ctx)
 	step(t, "exactly one node holds the VIP", func() error { return v.waitOne(ctx, 30*time.Second) })
+	if h.firewall {
+		step(t, "firewalld lets members, clients and VRRP in, and no one else", func() error { return h.firewallAfterInstall(ctx) })
+	}
 	t.Logf("FIGURE vip (%s) bring-up %.0fs: leader %s, VIP on %s", mode, time.Since(start).Seconds(), topo.leader.name, v.holder())
 	if mode == "leader" && v.holder() != topo.leader.name {
 		t.Fatalf("vip.mode leader: the VIP is on %s, the leader is %s", v.holder(), topo.leader.name)
@@ -131,6 +136,9 @@ func runVIP(t *testing.T, mode string, faults func(*harness, *vipWatch) []fault)
 		t.Errorf("probes where two reachable nodes held %s: %s", vipAddr, strings.Join(bad, "; "))
 	}
 	t.Logf("vip probes: %d, each %v apart", v.count(), vipProbe)
+	if h.firewall {
+		step(t, "uninstall.sh on every node leaves only the operator's firewall rules", func() error { return h.uninstallFirewalled(ctx) })
+	}
 	t.Logf("figures (wall time %.0fs):", time.Since(start).Seconds())
 	for _, l := range table {
 		t.Logf("FIGURE %s", l)
