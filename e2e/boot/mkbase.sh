@@ -118,7 +118,7 @@ chroot_apt() {
 packages=(
 	linux-image-amd64 systemd systemd-sysv udev kmod
 	cloud-init python3-cffi-backend
-	etcd-server etcd-client patroni postgresql-15 postgresql-client-15 haproxy
+	etcd-server etcd-client patroni postgresql-15 postgresql-client-15 haproxy pgbackrest
 	iproute2 util-linux procps curl ca-certificates rpm locales
 )
 log "apt-get install ${#packages[@]} packages and their dependencies"
@@ -133,6 +133,8 @@ done
 rm -f "$root/etc/dpkg/dpkg.cfg.d/90pgha-e2e" "$root/usr/sbin/policy-rc.d"
 rm -rf "$root/var/lib/apt/lists/"*
 [ -x "$root/usr/bin/etcd" ] || die "etcd is missing from the tree"
+# The backup scenario (e2e/faults/backup_test.go) runs Debian's pgBackRest.
+[ -x "$root/usr/bin/pgbackrest" ] || die "pgbackrest is missing from the tree"
 
 echo "$(( $(date +%s) - start ))" >"$work/build-seconds"
 mkdir -p "$out.tmp"
