@@ -187,6 +187,8 @@ MEMBER_PORTS=() # opened to the members' addresses only
 MEMBERS=()      # name address
 MASK_UNITS=()   # the distribution's units masked by install.sh
 FCONTEXTS=()    # default fallback-type dir: data directories moved off EL's defaults
+BACKUP_REPOS=() # index type path: pgBackRest's repositories (a cluster with backups)
+BACKUP_TIMERS=() # kind unit: the scheduled backup jobs' timers
 
 # load_facts reads the bundle's FACTS, written by pgha-bundle: one fact a
 # line, "KEY FIELD...", fields without spaces or quotes.
@@ -226,6 +228,11 @@ load_facts() {
 			PGHA_VIP=$a
 			PGHA_VIP_MODE=$b
 			;;
+		backup_stanza) PGHA_BACKUP_STANZA=$a ;;
+		pgbackrest_bin) PGHA_PGBACKREST_BIN=$a ;;
+		backup_repo) BACKUP_REPOS+=("$a $b $c") ;;
+		backup_timer) BACKUP_TIMERS+=("$a $b") ;;
+		backup_encrypted) PGHA_BACKUP_ENCRYPTED=$a ;;
 		port)
 			printf -v "PGHA_PORT_${a^^}" '%s' "$b"
 			if [ "$c" = zone ]; then ZONE_PORTS+=("$b"); else MEMBER_PORTS+=("$b"); fi
