@@ -22,7 +22,7 @@ import (
 var stubbed = []string{
 	"id", "ip", "ss", "rpm", "yum", "dnf", "systemctl", "firewall-cmd", "getenforce", "getsebool",
 	"setsebool", "semanage", "etcdctl", "curl", "patronictl", "useradd", "modprobe", "haproxy", "chown",
-	"etcd", "patroni", "sysctl",
+	"etcd", "patroni", "sysctl", "runuser", "pgbackrest",
 }
 
 // pgBinaries are the PostgreSQL programs install.sh wants in PGHA_PG_BIN_DIR.
@@ -68,7 +68,7 @@ func newHost(t *testing.T, except ...string) *host {
 	}
 	// The facts name the binaries by absolute path in h.bin (fixture's
 	// binDir); install.sh looks for them under the root.
-	for _, name := range []string{"etcd", "etcdctl", "patroni", "patronictl", "haproxy"} {
+	for _, name := range []string{"etcd", "etcdctl", "patroni", "patronictl", "haproxy", "pgbackrest"} {
 		must(t, os.MkdirAll(h.root+h.bin, 0o755))
 		if _, err := os.Lstat(filepath.Join(h.bin, name)); err == nil {
 			must(t, os.Symlink(stub, h.root+h.bin+"/"+name))
@@ -227,7 +227,7 @@ func writeFile(t testing.TB, p, s string) {
 
 func TestShellcheck(t *testing.T) {
 	sc := testutil.NeedTool(t, "shellcheck", "shellcheck")
-	cmd := exec.Command(sc, "-x", "-s", "bash", "-P", "SCRIPTDIR", "install.sh", "upgrade.sh", "uninstall.sh", "lib.sh", "../testdata/stubs/stub")
+	cmd := exec.Command(sc, "-x", "-s", "bash", "-P", "SCRIPTDIR", "install.sh", "upgrade.sh", "uninstall.sh", "backup.sh", "lib.sh", "../testdata/stubs/stub")
 	cmd.Dir = "scripts"
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
