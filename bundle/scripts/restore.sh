@@ -266,7 +266,9 @@ flush_wal() {
 		return 0
 	fi
 	step "archive the leader's current WAL (pgbackrest check)"
-	if pgbackrest_cmd check >/dev/null 2>&1; then
+	# Into the configured repository, which archive_command writes, even
+	# when the restore reads a copy (--repo-path).
+	if pgbackrest_check >/dev/null 2>&1; then
 		info "the current WAL is in the repository"
 	else
 		warn "pgbackrest check failed on the leader: its last WAL may not be in the repository"
@@ -397,13 +399,17 @@ strip_recovery_settings() {
 		-e '/^[[:space:]]*(restore_command|recovery_target[a-z_]*|recovery_end_command)[[:space:]]*=/d' "$f"
 }
 
+# pgbackrest_check runs pgbackrest check on the configured repository (the
+# one archive_command writes, whichever the restore read).
+pgbackrest_check() { (cd / && pgbackrest_run check); }
+
 leader_here() { patroni_healthy && is_primary_role "$(local_role)"; }
 
 start_as_leader() {
 	step "start Patroni on $PGHA_NODE: it leads the restored cluster"
 	systemctl start patroni
 	wait_for "Patroni on $PGHA_NODE leads cluster $PGHA_CLUSTER" "$TIMEOUT_PATRONI" leader_here
-	wait_for "pgbackrest check: the restored leader archives to the repository" 120 pgbackrest_cmd check
+	wait_for "pgbackrest check: the restored leader archives to the repository" 120 pgbackrest_check
 }
 
 full_backup() {

@@ -103,7 +103,8 @@ func TestBackup(t *testing.T) {
 			return err
 		}
 		tAt = rows[0][1]
-		t.Logf("restore point %s at %s (LSN %s), after %s", restorePoint, tAt, rows[0][0], Check(out1, nil))
+		v := Check(out1, nil)
+		t.Logf("restore point %s at %s (LSN %s), after %d rows acknowledged (%d in doubt, %d failed)", restorePoint, tAt, rows[0][0], v.Acked, v.InDoubt, v.Failed)
 		return nil
 	})
 
@@ -483,14 +484,19 @@ func (b *backups) timelineOf(ctx context.Context, n *node, label string) (string
 }
 
 // damagedCopy copies the repository inside n and truncates the largest file
-// of the latest backup in the copy; it returns the copy and the file.
+// of the oldest full backup in the copy (every restore of the scenario
+// reads it: the later backups refer to its files); it returns the copy and
+// the file.
 func (b *backups) damagedCopy(ctx context.Context, n *node) (string, string, error) {
 	info, err := b.info(ctx, n)
 	if err != nil {
 		return "", "", err
 	}
 	copyDir := backupRepo + "-damaged"
-	label := info.Backup[len(info.Backup)-1].Label
+	label := info.Backup[0].Label
+	if info.Backup[0].Type != "full" {
+		return "", "", fmt.Errorf("the oldest backup is %s %s, not a full one", info.Backup[0].Type, label)
+	}
 	script := `set -e
 rm -rf "$2"; cp -a "$1" "$2"
 f=$(find "$2/backup/$3/$4/pg_data" -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)
