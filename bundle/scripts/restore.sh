@@ -343,6 +343,21 @@ recover_staging() {
 	as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" stop -w -m fast -D "$STAGE" >/dev/null
 	strip_recovery_settings
 	info "stopped cleanly; PostgreSQL's log of the recovery: $log"
+	push_history
+}
+
+# push_history archives the new timeline's history file (the copy ran
+# without archiving): the timeline's number is then taken in the repository,
+# and a later restore to another point picks a number of its own instead
+# of one whose history the archive holds for another branch.
+push_history() {
+	local tl hist
+	tl=$("$PGHA_PG_BIN_DIR/pg_controldata" "$STAGE" | sed -n "s/^Latest checkpoint's TimeLineID: *//p")
+	hist=$(printf '%08X.history' "$tl")
+	[ -f "$STAGE/pg_wal/$hist" ] || discard_stage "the recovered copy has no history file $hist for its timeline $tl"
+	(cd / && pgbackrest_run --pg1-path="$STAGE" archive-push "$STAGE/pg_wal/$hist") ||
+		discard_stage "pgbackrest archive-push of the new timeline's history $hist failed (its error above)"
+	info "timeline $tl's history is in the repository ($hist)"
 }
 
 stop_local_patroni() {

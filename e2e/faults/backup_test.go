@@ -172,7 +172,7 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(t, "restore.sh refuses while Patroni runs on the other members, naming the command", func() error {
-		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-refused-running", "--name", restorePoint, "--yes-destroy-current-state")
+		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-refused-running", "--name", restorePoint, "--yes-destroy-current-state", "--timeout-patroni", "240")
 		if err == nil {
 			return fmt.Errorf("restore.sh with Patroni running on %s succeeded:\n%s", joinNames(others), out)
 		}
@@ -197,7 +197,7 @@ func TestBackup(t *testing.T) {
 		return b.unchanged(ctx, leader, before, run1, run2)
 	})
 	step(t, "restore.sh fails on a missing backup set and on a damaged copy of the repository; the data in place is untouched", func() error {
-		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-missing-set", "--name", restorePoint, "--set", "20991231-235959F", "--yes-destroy-current-state")
+		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-missing-set", "--name", restorePoint, "--set", "20991231-235959F", "--yes-destroy-current-state", "--timeout-patroni", "240")
 		if err == nil || !strings.Contains(out, "backup set 20991231-235959F is not in the repository") {
 			return fmt.Errorf("restore.sh --set of a missing set: %v\n%s", err, out)
 		}
@@ -209,7 +209,7 @@ func TestBackup(t *testing.T) {
 			return err
 		}
 		s := time.Now()
-		out, err = leader.script(ctx, backupTag, "restore.sh", "restore-damaged", "--time", tAt, "--repo-path", damaged, "--yes-destroy-current-state")
+		out, err = leader.script(ctx, backupTag, "restore.sh", "restore-damaged", "--time", tAt, "--repo-path", damaged, "--yes-destroy-current-state", "--timeout-patroni", "240")
 		if err == nil {
 			return fmt.Errorf("restore.sh from a repository with %s truncated succeeded:\n%s", file, out)
 		}
@@ -222,7 +222,7 @@ func TestBackup(t *testing.T) {
 
 	step(t, "restore.sh --name "+restorePoint+" on "+leader.name+": exactly the rows committed before it", func() error {
 		s := time.Now()
-		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-point", "--name", restorePoint, "--yes-destroy-current-state")
+		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-point", "--name", restorePoint, "--yes-destroy-current-state", "--timeout-patroni", "240")
 		if err != nil {
 			return fmt.Errorf("%v\n%s", err, out)
 		}
@@ -233,7 +233,7 @@ func TestBackup(t *testing.T) {
 		var fromRepo []string
 		for _, n := range others {
 			s := time.Now()
-			out, err := n.script(ctx, backupTag, "restore.sh", "rejoin", "--rejoin")
+			out, err := n.script(ctx, backupTag, "restore.sh", "rejoin", "--rejoin", "--timeout-patroni", "240")
 			if err != nil {
 				return fmt.Errorf("%v\n%s", err, out)
 			}
@@ -262,7 +262,7 @@ func TestBackup(t *testing.T) {
 			return err
 		}
 		s := time.Now()
-		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-latest", "--latest", "--set", incr, "--timeline", tl, "--yes-destroy-current-state", "--no-backup")
+		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-latest", "--latest", "--set", incr, "--timeline", tl, "--yes-destroy-current-state", "--timeout-patroni", "240", "--no-backup")
 		if err != nil {
 			return fmt.Errorf("%v\n%s", err, out)
 		}
