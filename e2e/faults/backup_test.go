@@ -33,8 +33,9 @@ import (
 // the other members and without its confirmation, failing on a damaged
 // copy of the repository and on a missing backup set with the data in
 // place untouched, then restoring to T (exactly the rows committed before
-// T), the other members rejoining (rebuilt from the repository), and a
-// restore to the end of the previous timeline (every acknowledged row).
+// T), the other members rejoining (rebuilt from the repository), a restore
+// to the time noted at T along the first timeline (the same rows), and a
+// restore to the end of the switchover's timeline (every acknowledged row).
 
 const (
 	backupRepo = "/var/lib/pgbackrest"
@@ -253,12 +254,21 @@ func TestBackup(t *testing.T) {
 		return err
 	})
 
+	step(t, "restore.sh --time "+tAt+" --timeline 1 (the writers were quiesced around it): exactly the rows committed before it", func() error {
+		if err := eachNode(others, func(n *node) error { return n.systemctl(ctx, "stop", "patroni") }); err != nil {
+			return err
+		}
+		s := time.Now()
+		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-time", "--time", tAt, "--timeline", "1", "--yes-destroy-current-state", "--timeout-patroni", "240", "--no-backup")
+		if err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
+		t.Logf("FIGURE restore.sh --time %s --timeline 1: %.1fs in all (%s)", tAt, time.Since(s).Seconds(), restoreFigures(out))
+		return b.rowsAfterRestore(ctx, leader, []runRows{{run1, out1, true}, {run2, out2, false}})
+	})
 	step(t, "restore.sh --latest --set "+incr+" (the previous timeline's last backup): every acknowledged row", func() error {
 		tl, err := b.timelineOf(ctx, leader, incr)
 		if err != nil {
-			return err
-		}
-		if err := eachNode(others, func(n *node) error { return n.systemctl(ctx, "stop", "patroni") }); err != nil {
 			return err
 		}
 		s := time.Now()
