@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5m
 
-.PHONY: build install test unit fuzz lint example e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle bench-smoke clean
+.PHONY: build install test unit fuzz lint example e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle e2e-backup bench-smoke clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/pgha-bundle ./cmd/pgha-bundle
@@ -102,13 +102,22 @@ e2e-vip:
 e2e-lifecycle:
 	PGHA_E2E_RUN='^TestLifecycle$$' bash e2e/faults/run.sh
 
+# Backups and restores on the same harness (e2e/faults/backup_test.go):
+# pgBackRest into one repository every node mounts, a full, a differential
+# and an incremental backup around a restore point and a switchover under
+# load, then restore.sh to the point (exactly the rows before it), the
+# replicas rebuilt from the repository, and to the end of the archive (every
+# acknowledged row); refused and failing restores leave the data untouched.
+e2e-backup:
+	PGHA_E2E_RUN='^TestBackup$$' PGHA_E2E_TIMEOUT=15m bash e2e/faults/run.sh
+
 # The build benchmarks once on a 1 MiB package set, so that they cannot rot;
 # their figures are not checked (bench/build.sh 200 and bench/scale.sh give
 # the real ones).
 bench-smoke:
 	bash bench/build.sh 1 1
 
-test: lint unit bench-smoke e2e-cluster e2e-boot e2e-vip e2e-lifecycle
+test: lint unit bench-smoke e2e-cluster e2e-boot e2e-vip e2e-lifecycle e2e-backup
 
 clean:
 	rm -rf bin out

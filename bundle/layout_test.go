@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/layout"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
@@ -88,24 +89,31 @@ func TestFactsKeysAreRead(t *testing.T) {
 		read[m[1]] = true
 	}
 	dir := t.TempDir()
-	// A bundle with every optional fact: an archive and a virtual IP.
 	in := vipInput(t, dir)
-	spec := fixtureSpec(t, func(s *cluster.Spec) {
-		s.Archive.Enabled, s.Archive.Directory = true, "/data/wal"
-		s.VIP = &cluster.VIP{Address: "10.0.0.10", Prefix: 24, Interface: "eth0", VirtualRouterID: 10, Mode: cluster.VIPModeHAProxy}
-	})
-	setFactsFrom(t, &in, spec, in.Components, &secrets.Secrets{HAProxyStatsPassword: testStatsPassword, VRRPPassword: "vrrp-test-password-0123"})
-	m := manifest(&in, nil)
-	nf, _ := in.Payload.Lookup(layout.NodeFacts)
-	b, err := facts(&m, nf.Content)
-	must(t, err)
-	lines, err := layout.ParseFacts(b)
-	must(t, err)
+	in.Components.PgBackRest = &rpm.PgBackRestComponent{Version: "2.45", Bin: "/usr/bin/pgbackrest"}
+	sec := &secrets.Secrets{HAProxyStatsPassword: testStatsPassword, VRRPPassword: "vrrp-test-password-0123", BackupCipherPass: testCipherPass}
+	// Bundles with every optional fact: an archive and a virtual IP; backups
+	// (which replace the archive section).
 	written := map[string]bool{}
-	for _, l := range lines {
-		written[l[0]] = true
-		if !read[l[0]] {
-			t.Errorf("FACTS key %s is not read by load_facts", l[0])
+	for _, edit := range []func(s *cluster.Spec){
+		func(s *cluster.Spec) {
+			s.Archive.Enabled, s.Archive.Directory = true, "/data/wal"
+			s.VIP = &cluster.VIP{Address: "10.0.0.10", Prefix: 24, Interface: "eth0", VirtualRouterID: 10, Mode: cluster.VIPModeHAProxy}
+		},
+		func(s *cluster.Spec) { s.Backup = backupSpec(t).Backup },
+	} {
+		setFactsFrom(t, &in, fixtureSpec(t, edit), in.Components, sec)
+		m := manifest(&in, nil)
+		nf, _ := in.Payload.Lookup(layout.NodeFacts)
+		b, err := facts(&m, nf.Content)
+		must(t, err)
+		lines, err := layout.ParseFacts(b)
+		must(t, err)
+		for _, l := range lines {
+			written[l[0]] = true
+			if !read[l[0]] {
+				t.Errorf("FACTS key %s is not read by load_facts", l[0])
+			}
 		}
 	}
 	var unread []string

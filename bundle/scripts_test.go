@@ -22,7 +22,7 @@ import (
 var stubbed = []string{
 	"id", "ip", "ss", "rpm", "yum", "dnf", "systemctl", "firewall-cmd", "getenforce", "getsebool",
 	"setsebool", "semanage", "etcdctl", "curl", "patronictl", "useradd", "modprobe", "haproxy", "chown",
-	"etcd", "patroni", "sysctl",
+	"etcd", "patroni", "sysctl", "runuser", "pgbackrest",
 }
 
 // pgBinaries are the PostgreSQL programs install.sh wants in PGHA_PG_BIN_DIR.
@@ -68,7 +68,7 @@ func newHost(t *testing.T, except ...string) *host {
 	}
 	// The facts name the binaries by absolute path in h.bin (fixture's
 	// binDir); install.sh looks for them under the root.
-	for _, name := range []string{"etcd", "etcdctl", "patroni", "patronictl", "haproxy"} {
+	for _, name := range []string{"etcd", "etcdctl", "patroni", "patronictl", "haproxy", "pgbackrest"} {
 		must(t, os.MkdirAll(h.root+h.bin, 0o755))
 		if _, err := os.Lstat(filepath.Join(h.bin, name)); err == nil {
 			must(t, os.Symlink(stub, h.root+h.bin+"/"+name))
@@ -227,7 +227,7 @@ func writeFile(t testing.TB, p, s string) {
 
 func TestShellcheck(t *testing.T) {
 	sc := testutil.NeedTool(t, "shellcheck", "shellcheck")
-	cmd := exec.Command(sc, "-x", "-s", "bash", "-P", "SCRIPTDIR", "install.sh", "upgrade.sh", "uninstall.sh", "lib.sh", "../testdata/stubs/stub")
+	cmd := exec.Command(sc, "-x", "-s", "bash", "-P", "SCRIPTDIR", "install.sh", "upgrade.sh", "uninstall.sh", "backup.sh", "restore.sh", "lib.sh", "../testdata/stubs/stub")
 	cmd.Dir = "scripts"
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
@@ -1024,7 +1024,7 @@ func TestInstallFailureKeepsRecords(t *testing.T) {
 // TestScriptsWithoutRoot: on a real node ROOT is empty, so no expansion
 // may demand it (${ROOT:?} aborts the script there).
 func TestScriptsWithoutRoot(t *testing.T) {
-	for _, name := range []string{"install.sh", "upgrade.sh", "uninstall.sh", "lib.sh"} {
+	for _, name := range []string{"install.sh", "upgrade.sh", "uninstall.sh", "restore.sh", "lib.sh"} {
 		if s := readFile(t, filepath.Join("scripts", name)); strings.Contains(s, "${ROOT:?") {
 			t.Errorf("%s expands ${ROOT:?}, which aborts on a node where ROOT is empty", name)
 		}
@@ -1074,7 +1074,7 @@ func TestSignatureCheckOutputs(t *testing.T) {
 // wait -n, [[ -v ]], EPOCHSECONDS/EPOCHREALTIME, BASH_ARGV0).
 func TestScriptsBash42(t *testing.T) {
 	newer := regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z_0-9]*(\[[^]]*\])?@[QEPAaKkUuL]\}|\b(declare|local|typeset) -[a-zA-Z]*n\b|\[-[0-9]+\]\}|\b(mapfile|readarray)\b[^#\n]*-d|\bwait -n\b|\[\[ -v |\bEPOCH(SECONDS|REALTIME)\b|\bBASH_ARGV0\b`)
-	for _, name := range []string{"install.sh", "upgrade.sh", "uninstall.sh", "lib.sh"} {
+	for _, name := range []string{"install.sh", "upgrade.sh", "uninstall.sh", "restore.sh", "lib.sh"} {
 		for i, line := range strings.Split(readFile(t, filepath.Join("scripts", name)), "\n") {
 			if m := newer.FindString(line); m != "" {
 				t.Errorf("%s:%d: %q needs bash newer than 4.2", name, i+1, m)

@@ -96,7 +96,8 @@ func (s *Spec) applyDefaults(set map[string]bool) {
 	num("etcd.election_timeout", &s.Etcd.ElectionTimeout, DefaultEtcdElection)
 	str("etcd.token", &s.Etcd.Token, s.Cluster.Name)
 	str("etcd.initial_cluster_state", &s.Etcd.InitialClusterState, DefaultInitialClusterState)
-	s.applyVIPDefaults(set) // vip.go
+	s.applyVIPDefaults(set)    // vip.go
+	s.applyBackupDefaults(set) // backup.go
 }
 
 // DataDir is PGDATA for the given server major: postgresql.data_dir when set,

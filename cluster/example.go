@@ -20,6 +20,9 @@ type ExampleOptions struct {
 	Nodes int    // 3, 5 or 7
 	DHCP  bool   // network mode dhcp instead of static
 	Sync  bool   // synchronous replication (one synchronous standby)
+	// Backup adds a backup section (pgBackRest, a repository every member
+	// mounts); without it the section is there, commented out.
+	Backup bool
 }
 
 // ExampleNodeCounts are the member counts Example accepts: odd, so a majority
@@ -28,7 +31,7 @@ var ExampleNodeCounts = []int{3, 5, 7}
 
 // DefaultExample is the old Ansible playbook's cluster: three el7 nodes
 // (co7-node01..03 at 192.168.0.81-83), static addressing, synchronous
-// replication and WAL archiving.
+// replication (backups are left to a backup section, commented out).
 var DefaultExample = ExampleOptions{OS: "el7", Nodes: 3, Sync: true}
 
 // exampleNode is one member in the template.
@@ -56,10 +59,10 @@ func ExampleFor(o ExampleOptions) ([]byte, error) {
 		return nil, fmt.Errorf("%d nodes: use 3, 5 or 7 (an odd number keeps an etcd majority through a failure; etcd supports at most 7)", o.Nodes)
 	}
 	data := struct {
-		OS         string
-		Nodes      []exampleNode
-		DHCP, Sync bool
-	}{OS: o.OS, DHCP: o.DHCP, Sync: o.Sync}
+		OS                 string
+		Nodes              []exampleNode
+		DHCP, Sync, Backup bool
+	}{OS: o.OS, DHCP: o.DHCP, Sync: o.Sync, Backup: o.Backup}
 	for i := range o.Nodes {
 		data.Nodes = append(data.Nodes, exampleNode{fmt.Sprintf("%s%02d", prefix, i+1), fmt.Sprintf("192.168.0.%d", 81+i)})
 	}

@@ -13,8 +13,9 @@ func TestExampleValidates(t *testing.T) {
 	if err != nil || len(ps) != 0 {
 		t.Fatalf("the example has problems:\n%s", ps)
 	}
-	if got := s.ArchiveCommand(); got != "test ! -f /var/lib/pgsql/wal_archive/%f && cp %p /var/lib/pgsql/wal_archive/%f" {
-		t.Errorf("archive command = %q", got)
+	// Backups are a backup section, commented out: no local WAL archive.
+	if got := s.ArchiveCommand(); got != "" || s.Backup != nil {
+		t.Errorf("archive command = %q, backup %+v", got, s.Backup)
 	}
 	if s.Cluster.Name != "pgcluster" || len(s.Nodes) != 3 || s.Nodes[0].Name != "co7-node01" ||
 		s.Nodes[2].Address != "192.168.0.83" || s.Cluster.OS != "el7" || !s.Patroni.SynchronousMode {
@@ -38,7 +39,7 @@ func TestExampleValidates(t *testing.T) {
 func TestExampleFileMatches(t *testing.T) {
 	testutil.Golden(t, "example.yaml", Example())
 	testutil.Golden(t, "../examples/cluster.yaml", Example())
-	el9, err := ExampleFor(ExampleOptions{OS: "el9", Nodes: 3, Sync: true})
+	el9, err := ExampleFor(ExampleOptions{OS: "el9", Nodes: 3, Sync: true, Backup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestExampleForEveryChoice(t *testing.T) {
 		for _, nodes := range ExampleNodeCounts {
 			for _, dhcp := range []bool{false, true} {
 				for _, sync := range []bool{false, true} {
-					o := ExampleOptions{OS: os, Nodes: nodes, DHCP: dhcp, Sync: sync}
+					o := ExampleOptions{OS: os, Nodes: nodes, DHCP: dhcp, Sync: sync, Backup: sync}
 					t.Run(fmt.Sprintf("%s-%d-dhcp=%v-sync=%v", os, nodes, dhcp, sync), func(t *testing.T) {
 						data, err := ExampleFor(o)
 						if err != nil {

@@ -170,8 +170,10 @@ var badSpecs = []struct {
 		`c.yaml:13:13: postgresql.data_dir /var/lib/etcd: its parent /var/lib is a system directory, and Patroni writes its password file beside PGDATA as postgres; use a directory of its own, e.g. /var/lib/pgsql/data`,
 		`c.yaml:13:13: postgresql.data_dir /var/lib/etcd is also the etcd data directory; each component needs a directory of its own`}},
 	{"archive in pgdata", base + "postgresql:\n  data_dir: /data/pgsql/data\narchive:\n  enabled: true\n  directory: /data/pgsql/data/archive\n", []string{
+		`warning: c.yaml:16:14: archive.directory: each member copies WAL into a directory of its own, so after a failover the WAL chain is split across machines and no point-in-time recovery is possible; use a backup section (pgBackRest, one repository for every member) instead`,
 		`c.yaml:16:14: archive.directory /data/pgsql/data/archive is inside PGDATA /data/pgsql/data: the archive would be copied by every clone and lost with the data; put it beside PGDATA`}},
 	{"archive in pgdata default major", base + "postgresql:\n  major: 16\narchive:\n  enabled: true\n  directory: /var/lib/pgsql/16/data/archive\n", []string{
+		`warning: c.yaml:16:14: archive.directory: each member copies WAL into a directory of its own, so after a failover the WAL chain is split across machines and no point-in-time recovery is possible; use a backup section (pgBackRest, one repository for every member) instead`,
 		`c.yaml:16:14: archive.directory /var/lib/pgsql/16/data/archive is inside PGDATA /var/lib/pgsql/16/data: the archive would be copied by every clone and lost with the data; put it beside PGDATA`}},
 	{"etcd in pgdata parent", base + "postgresql:\n  data_dir: /data/pg\netcd:\n  data_dir: /data/etcd\n", []string{
 		`c.yaml:15:13: etcd.data_dir /data/etcd is inside /data, the parent of PGDATA /data/pg, which install.sh makes postgres's own (mode 0700); move one of them`}},
@@ -342,6 +344,7 @@ var badSpecs = []struct {
 		`c.yaml:13:21: etcd.election_timeout 60000 is more than etcd's maximum of 50000`,
 		`c.yaml:14:10: etcd.token must not be empty; leave it out to use the cluster name`}},
 	{"dir inside another", base + "etcd:\n  data_dir: /data/etcd\narchive:\n  enabled: true\n  directory: /data/etcd/wal\n", []string{
+		`warning: c.yaml:16:14: archive.directory: each member copies WAL into a directory of its own, so after a failover the WAL chain is split across machines and no point-in-time recovery is possible; use a backup section (pgBackRest, one repository for every member) instead`,
 		`c.yaml:16:14: archive.directory /data/etcd/wal is inside the etcd data directory /data/etcd; each component needs a directory of its own`}},
 	{"users bad", base + "users:\n  - name: Admin\n  - name: ops\n    groups: [Wheel]\n  - name: ops\npackages:\n  allow_unsigned: true\n  keys: [\" \"]\n", []string{
 		`c.yaml:13:11: user name "Admin" is not a valid account name (lowercase letters, digits, '_' and '-', at most 32 characters)`,

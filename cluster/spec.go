@@ -24,6 +24,9 @@ type Spec struct {
 	// VIP, when set, is one address for clients that moves between the
 	// members (vip.go); nil when the spec has no vip section.
 	VIP *VIP `yaml:"vip"`
+	// Backup, when set, is the cluster's backups and WAL archive with
+	// pgBackRest (backup.go); nil when the spec has no backup section.
+	Backup *Backup `yaml:"backup"`
 
 	// file is the spec's file name, as given to Parse or Load.
 	file string

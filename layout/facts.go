@@ -119,3 +119,11 @@ func ServiceOfPackage(name string) string {
 	}
 	return UnitPatroni
 }
+
+// A backup timer's file concerns its timer: install.sh and upgrade.sh
+// restart a timer whose schedule changed.
+func init() {
+	for _, k := range BackupTimerKinds {
+		ServicesOf[BackupTimerFile(k).Path] = []string{BackupTimerName(k)}
+	}
+}

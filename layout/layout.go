@@ -47,6 +47,24 @@ const (
 	// replace.
 	VIPCheck  = "/etc/keepalived/pgha-vip-check"
 	VIPSysctl = "/etc/sysctl.d/90-pgha-vip.conf"
+
+	// The backups' files (a spec with a backup section): pgBackRest's
+	// configuration (it carries the repository's passphrase: readable by
+	// postgres, which runs pgbackrest, and root only), the backup job's
+	// template unit and a timer per scheduled kind (BackupTimer).
+	PgBackRestConfig = "/etc/pgbackrest/pgbackrest.conf"
+	BackupUnit       = UnitDir + "/" + UnitBackup + ".service"
+)
+
+// LibexecDir holds the scripts install.sh installs for the node's own use
+// (a cluster with backups: backup.sh, which the backup units run, and the
+// lib.sh it sources).
+const (
+	LibexecDir = "/usr/libexec/pgha-bundle"
+	// BackupScript is backup.sh there; BundleBackupScript is its name in
+	// the bundle.
+	BackupScript       = LibexecDir + "/" + BundleBackupScript
+	BundleBackupScript = "backup.sh"
 )
 
 // What the scripts keep on the node between runs.
@@ -100,6 +118,9 @@ const (
 	UnitPatroni    = "patroni"
 	UnitHAProxy    = "haproxy"
 	UnitKeepalived = "keepalived"
+	// UnitBackup is the backup job's template unit: pgha-backup@KIND runs
+	// backup.sh KIND (full, diff, incr or verify).
+	UnitBackup = "pgha-backup@"
 	// DistroPostgreSQLUnit is masked by install.sh, with its per-major
 	// form postgresql-<major>.service.
 	DistroPostgreSQLUnit = "postgresql"
@@ -163,9 +184,34 @@ var VIPFiles = []File{
 	{VIPSysctl, 0o644, "root", "root"},
 }
 
+// BackupFiles are pgBackRest's configuration and the backup job's unit;
+// the timers (BackupTimerFile) come with them, one per scheduled kind.
+var BackupFiles = []File{
+	{PgBackRestConfig, 0o640, "root", "postgres"},
+	{BackupUnit, 0o644, "root", "root"},
+}
+
+// BackupTimerName is the timer unit of a kind of scheduled backup job
+// (full, diff, incr, verify): pgha-backup-KIND.timer, which starts
+// pgha-backup@KIND.service.
+func BackupTimerName(kind string) string { return "pgha-backup-" + kind + ".timer" }
+
+// BackupTimerFile is the payload file of a kind's timer.
+func BackupTimerFile(kind string) File {
+	return File{UnitDir + "/" + BackupTimerName(kind), 0o644, "root", "root"}
+}
+
+// BackupTimerKinds are the kinds of scheduled backup jobs, each with its
+// timer file (BackupTimerFile) when its schedule is set.
+var BackupTimerKinds = []string{"full", "diff", "incr", "verify"}
+
 // FileOf returns the layout of a payload path.
 func FileOf(p string) (File, bool) {
-	for _, f := range append(append(append([]File(nil), Files...), WatchdogFiles...), VIPFiles...) {
+	all := append(append(append(append([]File(nil), Files...), WatchdogFiles...), VIPFiles...), BackupFiles...)
+	for _, k := range BackupTimerKinds {
+		all = append(all, BackupTimerFile(k))
+	}
+	for _, f := range all {
 		if f.Path == p {
 			return f, true
 		}
@@ -216,6 +262,8 @@ var PathKeys = map[string]string{
 	"sysctl_dir":        SysctlDir,
 	"run_sysctl_dir":    RunSysctlDir,
 	"vendor_sysctl_dir": VendorSysctlDir,
+	"pgbackrest_config": PgBackRestConfig,
+	"libexec_dir":       LibexecDir,
 }
 
 // Port roles: which ports firewalld opens to the whole zone (clients reach

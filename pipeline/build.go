@@ -250,7 +250,7 @@ func load(opts Options) (*Rendered, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now, VRRP: spec.VIP != nil}
+	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now, VRRP: spec.VIP != nil, Backup: spec.Backup.Encrypted()}
 	r.rnd = rnd
 	return r, nil
 }

@@ -20,6 +20,8 @@ type Components struct {
 	HAProxy    HAProxyComponent    `json:"haproxy"`
 	// Keepalived is nil when no package installs it (keepalived.go).
 	Keepalived *KeepalivedComponent `json:"keepalived,omitempty"`
+	// PgBackRest is nil when no package installs it (pgbackrest.go).
+	PgBackRest *PgBackRestComponent `json:"pgbackrest,omitempty"`
 }
 
 // PostgreSQLComponent is the server: the directory holding postgres, pg_ctl,
@@ -267,6 +269,11 @@ func FindComponents(pkgs []Package, pre Preinstalled) (Components, error) {
 		errs = append(errs, err)
 	} else {
 		c.Keepalived = k
+	}
+	if b, err := findPgBackRest(owner); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.PgBackRest = b
 	}
 	return c, errors.Join(errs...)
 }

@@ -80,6 +80,9 @@ type Want struct {
 	Now     time.Time
 	// VRRP asks for a vrrp_password: the cluster has a virtual IP.
 	VRRP bool
+	// Backup asks for a backup_cipher_pass: the cluster's backup
+	// repository is encrypted.
+	Backup bool
 }
 
 // Load reads a secrets file and checks it whole, whatever cluster it is of:
@@ -154,6 +157,9 @@ func prepare(path string, s *Secrets, rnd io.Reader, want Want) (*Secrets, Repor
 		rep.Filled = append(rep.Filled, "cluster")
 	}
 	if err := s.fillVRRP(rnd, want, &rep); err != nil {
+		return nil, rep, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	if err := s.fillBackup(rnd, want, &rep); err != nil {
 		return nil, rep, fmt.Errorf("secrets %s: %w", path, err)
 	}
 	c, err := s.ensureTLS(rnd, want.Now, want.Cluster, want.Nodes)
@@ -249,7 +255,7 @@ func checksOut(path string) bool {
 
 // keys lists the keys of the file in the order they are written.
 var keys = []string{"cluster", "superuser_password", "replication_password", "rewind_password",
-	"restapi_password", "haproxy_stats_password", "vrrp_password", "tls"}
+	"restapi_password", "haproxy_stats_password", "vrrp_password", "backup_cipher_pass", "tls"}
 
 // parse checks data whole and returns the secrets, or the line and reason of
 // the first problem. Reasons name keys and YAML kinds, never values nor Go
@@ -289,6 +295,8 @@ func parse(data []byte) (*Secrets, int, string) {
 			return parseTLS(k, v, &s.TLS, lines)
 		case "vrrp_password":
 			return text(k, v, key, &s.VRRPPassword)
+		case "backup_cipher_pass":
+			return text(k, v, key, &s.BackupCipherPass)
 		}
 		for _, f := range s.fields() {
 			if f.key == key {
@@ -442,6 +450,11 @@ func check(s *Secrets, lines map[string]int) (int, string) {
 			return lines["vrrp_password"], err.Error()
 		}
 	}
+	if s.BackupCipherPass != "" {
+		if err := validPassword("backup_cipher_pass", s.BackupCipherPass); err != nil {
+			return lines["backup_cipher_pass"], err.Error()
+		}
+	}
 	if _, _, err := s.TLS.ca(); err != nil {
 		line := lines["tls.ca_cert"]
 		if strings.HasPrefix(err.Error(), "tls.ca_key") {
@@ -578,6 +591,9 @@ func (f *File) Load(rnd io.Reader, want Want) (*Secrets, Report, error) {
 			return nil, Report{}, fmt.Errorf("secrets %s: %w", f.path, err)
 		}
 		if err := s.fillVRRP(rnd, want, &Report{}); err != nil {
+			return nil, Report{}, fmt.Errorf("secrets %s: %w", f.path, err)
+		}
+		if err := s.fillBackup(rnd, want, &Report{}); err != nil {
 			return nil, Report{}, fmt.Errorf("secrets %s: %w", f.path, err)
 		}
 		return s, Report{New: true, Issued: c.issued}, nil

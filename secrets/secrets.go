@@ -29,7 +29,12 @@ type Secrets struct {
 	// VRRPPassword authenticates keepalived's VRRP advertisements; only
 	// clusters with a virtual IP have one (vrrp.go).
 	VRRPPassword string `yaml:"vrrp_password,omitempty"`
-	TLS          TLS    `yaml:"tls,omitempty"`
+	// BackupCipherPass is the passphrase of the encrypted backup
+	// repository (pgBackRest's repo1-cipher-pass); only clusters with an
+	// encrypted backup section have one (backup.go). The backups cannot
+	// be read without it.
+	BackupCipherPass string `yaml:"backup_cipher_pass,omitempty"`
+	TLS              TLS    `yaml:"tls,omitempty"`
 }
 
 const header = "# pgha-bundle cluster secrets: generated once, reused by every build.\n" +
@@ -86,6 +91,9 @@ func (s *Secrets) Values() []string {
 	if s.VRRPPassword != "" {
 		out = append(out, s.VRRPPassword, s.VRRPAuthPass())
 	}
+	if s.BackupCipherPass != "" {
+		out = append(out, s.BackupCipherPass)
+	}
 	if s.TLS.CAKey != "" {
 		out = append(out, s.TLS.CAKey)
 	}
@@ -127,7 +135,12 @@ func (s *Secrets) Validate() error {
 		}
 	}
 	if s.VRRPPassword != "" {
-		return validPassword("vrrp_password", s.VRRPPassword)
+		if err := validPassword("vrrp_password", s.VRRPPassword); err != nil {
+			return err
+		}
+	}
+	if s.BackupCipherPass != "" {
+		return validPassword("backup_cipher_pass", s.BackupCipherPass)
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ func nodeFacts(v *view) ([]byte, error) {
 	if v.VIP != nil {
 		f.Add("vip", v.VIP.Address, v.VIP.Mode)
 	}
+	backupFacts(&f, v.Backup)
 	for _, p := range []struct {
 		name string
 		port int

@@ -25,11 +25,12 @@ import (
 var files embed.FS
 
 var tmpl = template.Must(template.New("").Funcs(template.FuncMap{
-	"q":        quote,
-	"sh":       shellQuote,
-	"hostport": hostPort,
-	"indent":   indent,
-	"neg":      func(i int) int { return -i },
+	"q":          quote,
+	"sh":         shellQuote,
+	"hostport":   hostPort,
+	"indent":     indent,
+	"neg":        func(i int) int { return -i },
+	"backupkind": backupKindWord,
 }).ParseFS(files, "files/*.tmpl"))
 
 // Database and API user names; their passwords are in the secrets file.

@@ -77,9 +77,18 @@ func renderCases(t *testing.T) []renderCase {
 	el9 := strings.NewReplacer("os: el7", "os: el9", "wal_keep_size: 1024MB", "wal_keep_size: 2048MB",
 		`watchdog: "off"`, `watchdog: "required"`, "  # tags:\n  #   nofailover: true", "    tags:\n      nofailover: true").
 		Replace(string(cluster.Example()))
+	backup, err := cluster.ExampleFor(cluster.ExampleOptions{OS: "el9", Nodes: 3, Sync: true, Backup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test secrets' certificates name the el7 example's nodes.
+	backup = []byte(strings.ReplaceAll(string(backup), "el9-node", "co7-node"))
+	withBackup := el9Components
+	withBackup.PgBackRest = &rpm.PgBackRestComponent{Version: "2.54.1", Bin: "/usr/bin/pgbackrest"}
 	return []renderCase{
 		{"example-el7", cluster.Example(), el7Components},
 		{"example-el9", []byte(el9), el9Components},
+		{"backup-el9", backup, withBackup},
 	}
 }
 
@@ -133,7 +142,7 @@ func TestRenderedYAMLParsesAndDCSMatches(t *testing.T) {
 			}
 			params := dcs.(map[string]interface{})["postgresql"].(map[string]interface{})["parameters"].(map[string]interface{})
 			// YAML 1.1 readers must see strings, never booleans.
-			if params["hot_standby"] != "on" || params["archive_mode"] != "on" {
+			if params["hot_standby"] != "on" || (params["archive_mode"] != nil && params["archive_mode"] != "on") {
 				t.Errorf("%s: on/off parameters not kept as strings: %#v %#v", n.Name, params["hot_standby"], params["archive_mode"])
 			}
 		}

@@ -34,8 +34,9 @@ type view struct {
 	Users      struct{ Superuser, Replication, Rewind, RestAPI, HAProxyStats string }
 	Secrets    *secrets.Secrets
 	PKI        struct{ CA, Cert, EtcdKey, PatroniKey string }
-	DCS        string   // the bootstrap.dcs section, rendered first
-	VIP        *vipView // nil without a virtual IP (vip.go)
+	DCS        string      // the bootstrap.dcs section, rendered first
+	VIP        *vipView    // nil without a virtual IP (vip.go)
+	Backup     *backupView // nil without backups (backup.go)
 	spec       *cluster.Spec
 }
 
@@ -129,8 +130,20 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		TLS:    !hasAny(spec.PostgreSQL.Parameters, "ssl", "ssl_cert_file", "ssl_key_file"),
 	}
 
+	backup, err := newBackupView(spec, comp, sec, nodeName)
+	if err != nil {
+		return nil, err
+	}
+	v.Backup = backup
 	params := defaultParameters(major)
-	if spec.Archive.Enabled {
+	if backup != nil {
+		// pgBackRest archives and fetches the WAL; the spec refuses
+		// archive.enabled and archive.restore_command beside it.
+		params["archive_mode"] = "on"
+		params["archive_command"] = backup.ArchiveCommand
+		params["archive_timeout"] = backup.ArchiveTimeout
+	}
+	if spec.Archive.Enabled && backup == nil {
 		params["archive_mode"] = "on"
 		params["archive_command"] = spec.ArchiveCommand()
 		if spec.Archive.Command == "" {
@@ -141,6 +154,9 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		}
 	}
 	v.Archive.RestoreCommand = spec.Archive.RestoreCommand
+	if backup != nil {
+		v.Archive.RestoreCommand = backup.RestoreCommand
+	}
 	// A spec that keeps WAL its own way replaces our default for either name.
 	if hasAny(spec.PostgreSQL.Parameters, "wal_keep_size", "wal_keep_segments") {
 		delete(params, "wal_keep_size")

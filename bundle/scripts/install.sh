@@ -12,7 +12,8 @@ usage: install.sh [options]
 
 Installs this bundle's member of the cluster: preflight, verify the bundle,
 packages, accounts, directories, files, host setup, then etcd, Patroni and
-HAProxy, each gated on its health, and a receipt of what it did.
+HAProxy, each gated on its health, and a receipt of what it did. With
+backups: the stanza on the leader, pgbackrest check, the backup timers.
 
   --no-packages         skip the package step (the image carries the packages)
 $COMMON_USAGE
@@ -66,6 +67,7 @@ fi
 check_ports
 check_pgdata
 check_etcd_data
+check_backup_repo
 verify_bundle
 
 install_packages
@@ -82,6 +84,7 @@ setup_watchdog
 setup_vip_sysctl
 write_receipt
 start_services
+backup_gate
 
 if [ "$CHANGES" = 0 ]; then
 	step "done: no changes, $PGHA_NODE already matches bundle $PGHA_BUNDLE_ID"

@@ -187,6 +187,8 @@ MEMBER_PORTS=() # opened to the members' addresses only
 MEMBERS=()      # name address
 MASK_UNITS=()   # the distribution's units masked by install.sh
 FCONTEXTS=()    # default fallback-type dir: data directories moved off EL's defaults
+BACKUP_REPOS=() # index type path: pgBackRest's repositories (a cluster with backups)
+BACKUP_TIMERS=() # kind unit: the scheduled backup jobs' timers
 
 # load_facts reads the bundle's FACTS, written by pgha-bundle: one fact a
 # line, "KEY FIELD...", fields without spaces or quotes.
@@ -226,6 +228,11 @@ load_facts() {
 			PGHA_VIP=$a
 			PGHA_VIP_MODE=$b
 			;;
+		backup_stanza) PGHA_BACKUP_STANZA=$a ;;
+		pgbackrest_bin) PGHA_PGBACKREST_BIN=$a ;;
+		backup_repo) BACKUP_REPOS+=("$a $b $c") ;;
+		backup_timer) BACKUP_TIMERS+=("$a $b") ;;
+		backup_encrypted) PGHA_BACKUP_ENCRYPTED=$a ;;
 		port)
 			printf -v "PGHA_PORT_${a^^}" '%s' "$b"
 			if [ "$c" = zone ]; then ZONE_PORTS+=("$b"); else MEMBER_PORTS+=("$b"); fi
@@ -943,7 +950,7 @@ check_binaries() {
 		return 0
 	fi
 	local v b missing=()
-	for v in PGHA_ETCD_BIN PGHA_ETCDCTL_BIN PGHA_PATRONI_BIN PGHA_PATRONICTL_BIN PGHA_HAPROXY_BIN; do
+	for v in PGHA_ETCD_BIN PGHA_ETCDCTL_BIN PGHA_PATRONI_BIN PGHA_PATRONICTL_BIN PGHA_HAPROXY_BIN ${PGHA_BACKUP_STANZA:+PGHA_PGBACKREST_BIN}; do
 		b=${!v:-}
 		if [ -z "$b" ]; then
 			missing+=("$v(unset)")
@@ -1690,4 +1697,175 @@ reset_nonlocal_bind() {
 		run sysctl -q -w net.ipv4.ip_nonlocal_bind=0
 		changed "net.ipv4.ip_nonlocal_bind = 0"
 	fi
+}
+
+# ---------------------------------------------------------------- backups
+# A cluster with a backup section: pgBackRest archives every primary's WAL
+# into one repository that every member mounts (BACKUP_REPOS), the leader
+# takes the scheduled backups (the timers of BACKUP_TIMERS start
+# pgha-backup@KIND, which runs backup.sh KIND from LibexecDir).
+
+backup_on() { [ -n "${PGHA_BACKUP_STANZA:-}" ]; }
+
+# backup_repo_path prints the path of the POSIX repository (repo1).
+backup_repo_path() {
+	local e idx type path
+	for e in ${BACKUP_REPOS[@]+"${BACKUP_REPOS[@]}"}; do
+		read -r idx type path <<<"$e"
+		if [ "$idx" = 1 ] && [ "$type" = posix ]; then
+			echo "$path"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# pgbackrest_run runs pgbackrest for the stanza, with the node's
+# configuration, as postgres (runuser when run as root): the repository's
+# files and the socket's peer authentication are postgres's.
+pgbackrest_run() {
+	local cmd=("$PGHA_PGBACKREST_BIN" --config="$ROOT${P[pgbackrest_config]}" --stanza="$PGHA_BACKUP_STANZA" "$@")
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "${cmd[@]}"
+	else
+		"${cmd[@]}"
+	fi
+}
+
+# check_backup_repo refuses, before anything changes, a repository path
+# that does not exist: it is the share every member mounts, and a directory
+# made here would hold this node's WAL alone. It is never created.
+check_backup_repo() {
+	backup_on || return 0
+	local repo
+	repo=$(backup_repo_path) || die "FACTS give the stanza $PGHA_BACKUP_STANZA but no POSIX repository"
+	if [ ! -d "$ROOT$repo" ]; then
+		die "the backup repository $repo does not exist: mount the repository share there (the same on every member) before installing; install.sh never creates it"
+	fi
+	info "backup repository $repo is present"
+}
+
+# ensure_backup_dirs makes the repository's archive and backup directories
+# postgres's (mode 0750) when the mounted share lacks them; stanza-create
+# fills them. The mount point itself is left as it is.
+ensure_backup_dirs() {
+	local repo d
+	repo=$(backup_repo_path) || return 0
+	for d in archive backup; do
+		if [ ! -d "$ROOT$repo/$d" ]; then
+			run mkdir "$ROOT$repo/$d"
+			changed "created $repo/$d"
+			[ "$DRY_RUN" = 1 ] && continue
+			run chmod 0750 "$ROOT$repo/$d"
+			run chown postgres:postgres "$ROOT$repo/$d"
+		fi
+	done
+}
+
+# install_backup_scripts installs backup.sh and the lib.sh it sources into
+# LibexecDir, where the backup unit runs it, with FACTS there naming the
+# node's installed facts.
+install_backup_scripts() {
+	backup_on || return 0
+	local dir=$ROOT${P[libexec_dir]} f
+	make_dirs "$dir"
+	for f in backup.sh lib.sh; do
+		if [ ! -f "$dir/$f" ] || [ "$(file_sha256 "$BUNDLE_DIR/$f")" != "$(file_sha256 "$dir/$f")" ]; then
+			run install -m 0755 "$BUNDLE_DIR/$f" "$dir/$f"
+			changed "installed ${P[libexec_dir]}/$f"
+		fi
+	done
+	if [ "$(readlink "$dir/FACTS" 2>/dev/null || true)" != "$ROOT${P[node_facts]}" ]; then
+		run ln -sfn "$ROOT${P[node_facts]}" "$dir/FACTS"
+		changed "${P[libexec_dir]}/FACTS names ${P[node_facts]}"
+	fi
+}
+
+# remove_backup_scripts removes what install_backup_scripts installed.
+remove_backup_scripts() {
+	local dir=$ROOT${P[libexec_dir]} f
+	for f in backup.sh lib.sh FACTS; do
+		if [ -e "$dir/$f" ] || [ -L "$dir/$f" ]; then
+			run rm -f "$dir/$f"
+			changed "removed ${P[libexec_dir]}/$f"
+		fi
+	done
+	if [ "$DRY_RUN" = 0 ] && [ -d "$dir" ]; then rmdir "$dir" 2>/dev/null || true; fi
+}
+
+# is_primary_role: the roles that take backups (a standby cluster's
+# leader replays another cluster's WAL and archives none of its own).
+is_primary_role() { case $1 in master | primary | leader) return 0 ;; esac; return 1; }
+
+# stanza_status prints the stanza's status code in the repository, as
+# `pgbackrest info` gives it: 0 ok, 1 missing stanza path, 2 no valid
+# backups (yet), 3 missing stanza data, ... (empty when pgbackrest fails).
+stanza_status() {
+	pgbackrest_run --output=json info 2>/dev/null | grep -o '"status":{"code":[0-9]*' | tail -n 1 | sed 's/.*://'
+}
+
+# stanza_present: the stanza exists in the repository (with or without a
+# backup yet).
+stanza_present() {
+	case $(stanza_status) in 0 | 2) return 0 ;; esac
+	return 1
+}
+
+# backup_gate is install.sh's and upgrade.sh's health gate of the backups,
+# after Patroni is healthy: on the leader the stanza is created (idempotent)
+# and `pgbackrest check` proves that a WAL segment reaches the repository
+# through archive_command; on a replica the stanza must show in the
+# repository. Then the timers are enabled (each runs its job only where the
+# member leads).
+backup_gate() {
+	backup_on || return 0
+	step "backups: pgBackRest stanza $PGHA_BACKUP_STANZA, repository $(backup_repo_path)"
+	ensure_backup_dirs
+	install_backup_scripts
+	if [ "$NO_START" = 1 ]; then
+		info "--no-start: not checking the repository nor enabling the timers"
+		return 0
+	fi
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would run: pgbackrest stanza-create (on the leader), pgbackrest check, and enable the backup timers"
+		return 0
+	fi
+	local role out
+	role=$(local_role) || role=""
+	if is_primary_role "$role"; then
+		if ! out=$(pgbackrest_run stanza-create 2>&1); then
+			printf '%s\n' "$out" >&2
+			die "pgbackrest stanza-create failed for stanza $PGHA_BACKUP_STANZA (output above): is the repository mounted and writable by postgres?"
+		fi
+		info "stanza $PGHA_BACKUP_STANZA present in the repository"
+		if ! out=$(pgbackrest_run check 2>&1); then
+			printf '%s\n' "$out" >&2
+			die "pgbackrest check failed on the leader $PGHA_NODE (output above): WAL does not reach the repository, and PostgreSQL keeps it in pg_wal until the disk fills; fix the repository, then re-run"
+		fi
+		info "pgbackrest check: WAL archiving reaches the repository"
+	else
+		wait_for "stanza $PGHA_BACKUP_STANZA in the repository (created by the leader)" "$TIMEOUT_PATRONI" stanza_present
+	fi
+	local e kind unit
+	for e in ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"}; do
+		read -r kind unit <<<"$e"
+		apply_service "$unit" restart
+	done
+	info "backup timers enabled: $(printf '%s\n' ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"} | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $2 }')"
+}
+
+# stop_backup_timers (uninstall.sh) stops and disables the backup timers.
+stop_backup_timers() {
+	local e kind unit
+	for e in ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"}; do
+		read -r kind unit <<<"$e"
+		if systemctl is-active --quiet "$unit"; then
+			run systemctl stop "$unit"
+			changed "stopped $unit"
+		fi
+		if [ "$(systemctl is-enabled "$unit" 2>/dev/null || true)" = enabled ]; then
+			run systemctl disable "$unit"
+			changed "disabled $unit"
+		fi
+	done
 }

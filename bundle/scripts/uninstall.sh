@@ -52,6 +52,8 @@ stop_units() {
 		return 0
 	fi
 	local u
+	# The backup jobs first: none may start while the services stop.
+	stop_backup_timers
 	# Reverse of the start order: clients of etcd first.
 	for u in keepalived haproxy patroni etcd; do
 		if systemctl is-active --quiet "$u"; then
@@ -90,6 +92,8 @@ remove_files() {
 			changed "restored $path from $orig"
 		fi
 	done
+	# backup.sh and its lib.sh; the backup repository is never touched.
+	remove_backup_scripts
 }
 
 remove_hosts_block() {

@@ -354,6 +354,7 @@ if in_files "${P[ca]}" && ! receipt_lists_file "${P[ca]}"; then
 	die "this bundle turns on TLS between the members and $PGHA_NODE runs without it: a running cluster cannot switch one node at a time (see 'Moving a cluster to TLS' in docs/layout.md); nothing was changed"
 fi
 
+check_backup_repo
 step "cluster health"
 if [ "$NO_START" = 1 ]; then
 	info "--no-start: not checking the running cluster"
@@ -374,6 +375,8 @@ if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -qxF -e "update ${P[p
 else
 	configs_only
 fi
+
+backup_gate
 
 STATE=""
 [ "$DRY_RUN" = 1 ] || rm -f "$STATE_FILE"

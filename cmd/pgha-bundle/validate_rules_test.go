@@ -49,7 +49,7 @@ func TestValidateRules(t *testing.T) {
 		name, from, to, want string
 	}{
 		{"system directory", "  data_dir: /var/lib/etcd", "  data_dir: /etc", ":91:13: etcd.data_dir /etc is a system directory"},
-		{"archive inside PGDATA", "  directory: /var/lib/pgsql/wal_archive", "  directory: /var/lib/pgsql/15/data/wal", ""},
+		{"archive inside PGDATA", "# backup:\n#   repo: {path: /var/lib/pgbackrest}", "archive:\n  directory: /var/lib/pgsql/15/data/wal", ""},
 		{"check interval 0", "  check_interval: 3s", "  check_interval: 0", ":88:19: haproxy.check_interval 0 is out of HAProxy's range"},
 		{"privileged port", "  postgresql: 5432", "  postgresql: 543", ":40:15: ports.postgresql 543 is below 1024"},
 		{"broadcast address", "    address: 192.168.0.83", "    address: 192.168.0.255", ":23:14: address 192.168.0.255 is the broadcast address of 192.168.0.0/24"},

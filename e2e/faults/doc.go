@@ -77,6 +77,11 @@
 //
 // bringUp is the one bring-up: scenarios in other files of this package
 // (TestFaults' list, or a test of their own) call it and share the cluster.
+// TestBackup (make e2e-backup) adds a backup section to the spec, Debian's
+// pgbackrest (in the cached tree) behind a fixture RPM naming
+// /usr/bin/pgbackrest, and one directory of the work directory bound
+// read-write at the repository's path in every node, as an NFS share
+// would be.
 //
 // The untagged files hold the checker, the PostgreSQL client and their unit
 // tests, run by `go test ./...`.

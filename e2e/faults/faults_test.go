@@ -90,7 +90,7 @@ func TestFaults(t *testing.T) {
 func testContext(t *testing.T, bound time.Duration) context.Context {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("the harness needs root (namespaces, mounts, containers): run its make target (e2e-faults, e2e-vip, e2e-lifecycle) as root")
+		t.Fatal("the harness needs root (namespaces, mounts, containers): run its make target (e2e-faults, e2e-vip, e2e-lifecycle, e2e-backup) as root")
 	}
 	for _, tool := range [][2]string{
 		{"systemd-nspawn", "systemd-container"}, {"nsenter", "util-linux"}, {"ip", "iproute2"},

@@ -93,6 +93,10 @@ packages:
 var (
 	specExtra     string
 	extraPackages []fixture.Package
+	// sharedMount, when set, is a path every node mounts read-write from one
+	// directory of the harness's work directory (as an NFS share would be:
+	// backup_test.go's repository).
+	sharedMount string
 )
 
 // harness owns everything the test creates: the network namespace with the
@@ -129,6 +133,7 @@ type harness struct {
 	// firewall turns firewalld on in every node, with the operator's own
 	// rules of firewall_test.go, before install.sh runs.
 	firewall bool
+	shared   string // the directory bound at sharedMount in every node
 	clientNS string // when set, the workload dials the VIP from this namespace
 }
 
@@ -212,6 +217,20 @@ func newHarness(t *testing.T, ctx context.Context) *harness {
 	}
 	h.patroniVersion = strings.TrimSpace(string(v))
 	h.patroniBefore303 = versionBefore(h.patroniVersion, 3, 0, 3)
+	if sharedMount != "" {
+		// postgres's, as the tree numbers it (every node has the same ids).
+		h.shared = filepath.Join(work, "shared")
+		ids, err := run(ctx, "chroot", h.base, "sh", "-c", "echo $(id -u postgres):$(id -g postgres)")
+		if err != nil {
+			t.Fatalf("postgres's ids: %v", err)
+		}
+		if err := os.MkdirAll(h.shared, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run(ctx, "chown", strings.TrimSpace(string(ids)), h.shared); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return h
 }
 
@@ -496,6 +515,9 @@ func (n *node) boot() error {
 	args := []string{"-c", script, "sh", n.cgroup, h.nsPath, "-M", n.name, "-D", n.root, "--bind=" + n.pgfs + ":/var/lib/pgsql/15"}
 	if h.fromSeeds {
 		args = append(args, "--bind-ro="+h.seeds[n.name]+":/var/lib/cloud/seed/nocloud")
+	}
+	if h.shared != "" {
+		args = append(args, "--bind="+h.shared+":"+sharedMount)
 	}
 	// A veth left by the node's previous life (its namespace still being
 	// torn down after a kill) would make nspawn fail with "File exists".
@@ -804,6 +826,9 @@ func (h *harness) teardown() {
 	if os.Getenv("PGHA_E2E_KEEP") == "" {
 		_ = os.RemoveAll(filepath.Join(h.work, "nodes"))
 		_ = os.RemoveAll(filepath.Join(h.work, "build"))
+		if h.shared != "" {
+			_ = os.RemoveAll(h.shared)
+		}
 	}
 	h.t.Logf("artefacts (journals, install logs, consoles; secrets redacted): %s", h.logs)
 }
