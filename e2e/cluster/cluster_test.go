@@ -888,7 +888,7 @@ func (s *scenario) rejoin(old *node, newLeader string) error {
 }
 
 // switchover runs patronictl on the leader's node, as upgrade.sh does (the
-// node's patroni.yml, node.env's leader option), to the synchronous standby,
+// node's patroni.yml, the facts' leader option), to the synchronous standby,
 // and waits for the cluster to be healthy under the new leader. patronictl
 // reads the cluster from etcd with the node's client certificate and asks
 // the leader's REST API over HTTPS, verified against the cluster's CA.

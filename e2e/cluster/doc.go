@@ -37,5 +37,5 @@
 // (secrets redacted). Under CI=true a missing tool is a failure, not a skip.
 //
 // The untagged files hold what is checked anywhere with `go test ./...`:
-// reading systemd units and node.env, Patroni topology and HAProxy statistics.
+// reading systemd units and the node's facts, Patroni topology and HAProxy statistics.
 package e2ecluster

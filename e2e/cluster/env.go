@@ -7,11 +7,11 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
-// ParseEnvFile reads KEY=VALUE lines as written in node.env and systemd
-// EnvironmentFile= files: comments and blank lines skipped, an optional
-// leading "export", values unquoted ('…' literally, "…" with backslash
-// escapes). It refuses what a shell would evaluate ($(…), backticks), since
-// node.env must be sourceable without running anything.
+// ParseEnvFile reads KEY=VALUE lines as written in systemd EnvironmentFile=
+// files: comments and blank lines skipped, an optional leading "export",
+// values unquoted ('…' literally, "…" with backslash escapes). It refuses
+// what a shell would evaluate ($(…), backticks): such a file must be
+// readable without running anything.
 func ParseEnvFile(s string) (map[string]string, error) {
 	env := map[string]string{}
 	for n, line := range strings.Split(s, "\n") {

@@ -152,7 +152,7 @@ type nsRoot struct {
 }
 
 // takeClientTLS copies the TLS files install.sh put on n (the paths its
-// node.env gives the scripts) into the root's directory, for the test's own
+// facts give the scripts) into the root's directory, for the test's own
 // etcdctl and curl.
 func (r *nsRoot) takeClientTLS(ctx context.Context, n *node) error {
 	dir := filepath.Join(r.dir, "client-tls")
@@ -165,7 +165,7 @@ func (r *nsRoot) takeClientTLS(ctx context.Context, n *node) error {
 	}{{"PGHA_ETCD_CACERT", &r.ca}, {"PGHA_ETCD_CERT", &r.cert}, {"PGHA_ETCD_KEY", &r.key}} {
 		src := n.env[f.env]
 		if src == "" {
-			return fmt.Errorf("node %s: node.env has no %s", n.name, f.env)
+			return fmt.Errorf("node %s: its facts give no %s", n.name, f.env)
 		}
 		b, err := n.readFile(ctx, src)
 		if err != nil {

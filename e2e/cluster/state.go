@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// ports are the node's ports as its node.env states them.
+// ports are the node's ports as its facts state them.
 type ports struct {
 	pg, api, etcdClient, rw, ro, stats int
 }
@@ -21,7 +21,7 @@ func portsFromEnv(env map[string]string) (ports, error) {
 	} {
 		v, err := strconv.Atoi(env[key])
 		if err != nil {
-			return p, fmt.Errorf("node.env %s=%q: %w", key, env[key], err)
+			return p, fmt.Errorf("facts %s=%q: %w", key, env[key], err)
 		}
 		*dst = v
 	}

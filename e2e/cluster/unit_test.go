@@ -113,7 +113,7 @@ func TestParseEnvFile(t *testing.T) {
 		wantErr bool
 	}{
 		{
-			name: "node.env style",
+			name: "shell-quoted values",
 			in:   "# generated\nPGHA_NODE='pg1'\nPGHA_MEMBERS='pg1=127.0.0.11 pg2=127.0.0.12'\nexport X=\"a\\\"b\"\nEMPTY=\n",
 			want: map[string]string{"PGHA_NODE": "pg1", "PGHA_MEMBERS": "pg1=127.0.0.11 pg2=127.0.0.12", "X": `a"b`, "EMPTY": ""},
 		},

@@ -37,14 +37,17 @@ func (o Outcome) String() string {
 
 // Ledger records every numbered row a writer sent and its outcome.
 type Ledger struct {
-	mu   sync.Mutex
-	next int64
-	rows map[int64]Outcome
-	ack  []time.Time // when each acknowledgement arrived
+	mu    sync.Mutex
+	next  int64
+	rows  map[int64]Outcome
+	ack   []time.Time // when each acknowledgement arrived
+	ackAt map[int64]time.Time
 }
 
 // NewLedger returns an empty ledger; row numbers start at 1.
-func NewLedger() *Ledger { return &Ledger{rows: map[int64]Outcome{}} }
+func NewLedger() *Ledger {
+	return &Ledger{rows: map[int64]Outcome{}, ackAt: map[int64]time.Time{}}
+}
 
 // Next hands out the next row number, recorded as in doubt until Record.
 func (l *Ledger) Next() int64 {
@@ -61,8 +64,26 @@ func (l *Ledger) Record(id int64, o Outcome) {
 	defer l.mu.Unlock()
 	l.rows[id] = o
 	if o == Acked {
-		l.ack = append(l.ack, time.Now())
+		now := time.Now()
+		l.ack = append(l.ack, now)
+		l.ackAt[id] = now
 	}
+}
+
+// AckedOutside returns the rows of ids whose acknowledgement did not arrive
+// within [from, to] (or never arrived): a loss a known cause can explain
+// only for rows acknowledged while that cause was at work.
+func (l *Ledger) AckedOutside(ids []int64, from, to time.Time) []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []int64
+	for _, id := range ids {
+		at, ok := l.ackAt[id]
+		if !ok || at.Before(from) || at.After(to) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Outcomes returns a copy of every row's outcome.

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -64,6 +65,36 @@ func TestLedger(t *testing.T) {
 	}
 	if _, ok := l.FirstAckAfter(time.Now().Add(time.Second)); ok {
 		t.Error("an acknowledgement in the future")
+	}
+}
+
+func TestLedgerAckedOutside(t *testing.T) {
+	l := NewLedger()
+	early, late, failed, never := l.Next(), l.Next(), l.Next(), l.Next()
+	l.Record(early, Acked)
+	time.Sleep(20 * time.Millisecond)
+	from := time.Now()
+	l.Record(late, Acked)
+	l.Record(failed, Failed)
+	to := time.Now()
+	tests := []struct {
+		name     string
+		ids      []int64
+		from, to time.Time
+		want     []int64
+	}{
+		{"acknowledged inside", []int64{late}, from, to, nil},
+		{"acknowledged before the window", []int64{early, late}, from, to, []int64{early}},
+		{"acknowledged after the window", []int64{late}, from.Add(-time.Hour), from.Add(-time.Minute), []int64{late}},
+		{"never acknowledged", []int64{failed, never}, from.Add(-time.Hour), to, []int64{failed, never}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := l.AckedOutside(tc.ids, tc.from, tc.to)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("AckedOutside(%v) = %v, want %v", tc.ids, got, tc.want)
+			}
+		})
 	}
 }
 

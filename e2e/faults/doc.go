@@ -40,20 +40,27 @@
 // Patroni before 3.0.3 (Debian bookworm has 3.0.2) lets an old leader that
 // missed its key's expiry write the etcd3 leader key again
 // (patroni/patroni#2689: after creating a new lease it puts the key
-// unconditionally, on a cluster view still stale after the partition: its
-// watch cache, or serializable reads of its own etcd member; seen in the
-// journals as "promoted self to leader because I had the session lock"
-// after another member's promotion). The leader partitioned
-// from its peers, the leader cut off from etcd and the frozen Patroni can
-// then come back, take the key from the new leader and promote to the same
-// next timeline: the new leader's acknowledged rows are lost, and the
-// replicas, holding WAL of the other history, cannot stream (the cluster
-// stays unhealthy until they are reinitialised). With such a Patroni those
-// three faults are measured and reported (journals kept), and a member left
-// on a diverged timeline is reinitialised (a leader that kept a stale view
-// of the synchronous replication key gets its Patroni restarted, paused);
-// with a later Patroni they are
-// asserted like the others. The build warns about such a Patroni.
+// unconditionally, on its cached view of the cluster). The leader
+// partitioned from its peers, the leader cut off from etcd and the frozen
+// Patroni can then come back and take the key from the member promoted
+// meanwhile, which demotes and is rewound onto the old leader's history:
+// the rows it acknowledged as leader are lost. A frozen leader never
+// demoted (its PostgreSQL stayed primary, its commits waiting for a
+// synchronous standby that now followed the new leader), so it just goes
+// on; a partitioned one had demoted and promotes again "because I had the
+// session lock". The journals show it (retake.go): the new leader's
+// "promoted self to leader by acquiring session lock", then its "Lock
+// owner: <old leader>" and demotion, with no leader race won by the old
+// leader in between. With such a Patroni those three faults pass with a
+// loss or an overlap only when the journals show that trace and every lost
+// row was acknowledged while the new leader held the key (and the overlap
+// lies in that time); anything else fails, as does any loss with a later
+// Patroni. The cluster is then repaired as an operator would: a member
+// left on a diverged timeline is reinitialised, and a leader whose journal
+// keeps saying "Synchronous replication key updated by someone else" (3.0.2
+// never overwrites the key the other leader wrote, so no synchronous
+// standby is named again) gets synchronous_mode turned off and on through
+// the dynamic configuration. The build warns about such a Patroni.
 //
 // Overlap counts only acknowledged writes: an old leader that has not yet
 // demoted but whose commits wait for a synchronous standby it no longer
@@ -83,6 +90,7 @@
 // read-write at the repository's path in every node, as an NFS share
 // would be.
 //
-// The untagged files hold the checker, the PostgreSQL client and their unit
-// tests, run by `go test ./...`.
+// The untagged files hold the checker, the PostgreSQL client, the reading
+// of the journals for patroni/patroni#2689 and their unit tests, run by
+// `go test ./...`.
 package faults

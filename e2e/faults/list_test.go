@@ -164,7 +164,21 @@ func (h *harness) replicasLost(strict bool) fault {
 				return "", err
 			}
 		}
-		if err := eachNode(topo.others, func(n *node) error { return n.systemctl(ctx, "stop", "patroni.service") }); err != nil {
+		// The asynchronous replica first, then the synchronous standby.
+		// Stopped at once, the standby's Patroni asks to lose its status
+		// as it shuts down (nosync), the leader of Patroni 3.0.2 names the
+		// other replica, still stopping, in synchronous_standby_names and
+		// keeps naming it once it is gone (the synchronous key stays
+		// empty, so it sees nothing to change): every commit then waits,
+		// strict mode or not (seen: nothing acknowledged for 20 s).
+		for _, n := range topo.others {
+			if n != topo.sync {
+				if err := n.systemctl(ctx, "stop", "patroni.service"); err != nil {
+					return "", err
+				}
+			}
+		}
+		if err := topo.sync.systemctl(ctx, "stop", "patroni.service"); err != nil {
 			return "", err
 		}
 		stopped := time.Now()

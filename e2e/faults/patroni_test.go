@@ -185,13 +185,15 @@ func (h *harness) healthy(ctx context.Context, wantSync bool) (topology, string)
 // patroni/patroni#2689) connects and shows "streaming", but its replay
 // stops at the fork ("record with incorrect prev-link"): every replica
 // must replay past the leader's position of the check's start within
-// replayWait.
+// replayWait, and none may report a position beyond it.
 func (h *harness) notStreaming(ctx context.Context, leader *node) []string {
-	rows, err := h.sql(ctx, pgAddr(leader), "SELECT pg_current_wal_lsn()")
-	if err != nil || len(rows) != 1 {
-		return []string{fmt.Sprintf("(leader's position: %v)", err)}
+	target, ahead, err := h.ahead(ctx, leader)
+	if err != nil {
+		return []string{"(" + err.Error() + ")"}
 	}
-	target := rows[0][0]
+	if len(ahead) > 0 {
+		return ahead
+	}
 	deadline := time.Now().Add(replayWait)
 	for {
 		rows, err := h.sql(ctx, pgAddr(leader), "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' AND replay_lsn >= '"+target+"'::pg_lsn")
@@ -213,6 +215,21 @@ func (h *harness) notStreaming(ctx context.Context, leader *node) []string {
 		}
 		sleep(ctx, 250*time.Millisecond)
 	}
+}
+
+// ahead returns leader's WAL position and the replicas that report a replay
+// position beyond it: they promoted on their own (the same timeline number,
+// another history), since no replica of this leader can have replayed what
+// it has not written.
+func (h *harness) ahead(ctx context.Context, leader *node) (string, []string, error) {
+	rows, err := h.sql(ctx, pgAddr(leader), "SELECT pg_current_wal_lsn(), coalesce(string_agg(application_name, ' ') FILTER (WHERE replay_lsn > pg_current_wal_lsn()), '') FROM pg_stat_replication")
+	if err != nil {
+		return "", nil, fmt.Errorf("%s's position: %w", leader.name, err)
+	}
+	if len(rows) != 1 {
+		return "", nil, fmt.Errorf("%s's position: %d rows", leader.name, len(rows))
+	}
+	return rows[0][0], strings.Fields(rows[0][1]), nil
 }
 
 // replayWait bounds how long a streaming replica may take to replay up to
@@ -248,12 +265,15 @@ func (h *harness) repair(ctx context.Context) ([]string, error) {
 			// says of it, it does not replay from the leader most members
 			// name.
 			lead, err := h.leaderNow(ctx)
-			var missing []string
+			var missing, ahead []string
 			if err == nil {
 				topo.leader = lead
 				missing = h.notStreaming(ctx, lead)
+				_, ahead, _ = h.ahead(ctx, lead)
 			}
 			switch {
+			case len(ahead) > 0:
+				bad = ahead // beyond the leader's WAL: on another history
 			case len(missing) == 0:
 				stuck = time.Time{}
 			case stuck.IsZero():
