@@ -1830,19 +1830,10 @@ backup_gate() {
 		info "would run: pgbackrest stanza-create (on the leader), pgbackrest check, and enable the backup timers"
 		return 0
 	fi
-	local role out
+	local role
 	role=$(local_role) || role=""
 	if is_primary_role "$role"; then
-		if ! out=$(pgbackrest_run stanza-create 2>&1); then
-			printf '%s\n' "$out" >&2
-			die "pgbackrest stanza-create failed for stanza $PGHA_BACKUP_STANZA (output above): is the repository mounted and writable by postgres?"
-		fi
-		info "stanza $PGHA_BACKUP_STANZA present in the repository"
-		if ! out=$(pgbackrest_run check 2>&1); then
-			printf '%s\n' "$out" >&2
-			die "pgbackrest check failed on the leader $PGHA_NODE (output above): WAL does not reach the repository, and PostgreSQL keeps it in pg_wal until the disk fills; fix the repository, then re-run"
-		fi
-		info "pgbackrest check: WAL archiving reaches the repository"
+		stanza_gate
 	else
 		wait_for "stanza $PGHA_BACKUP_STANZA in the repository (created by the leader)" "$TIMEOUT_PATRONI" stanza_present
 	fi
@@ -1852,6 +1843,24 @@ backup_gate() {
 		apply_service "$unit" restart
 	done
 	info "backup timers enabled: $(printf '%s\n' ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"} | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $2 }')"
+}
+
+# stanza_gate, on the leader: the stanza is created (idempotent) and
+# `pgbackrest check` proves that a WAL segment reaches the repository
+# through archive_command; either failing stops the script with
+# pgBackRest's error and what it means.
+stanza_gate() {
+	local out
+	if ! out=$(pgbackrest_run stanza-create 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "pgbackrest stanza-create failed for stanza $PGHA_BACKUP_STANZA (output above): is the repository mounted and writable by postgres?"
+	fi
+	info "stanza $PGHA_BACKUP_STANZA present in the repository"
+	if ! out=$(pgbackrest_run check 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "pgbackrest check failed on the leader $PGHA_NODE (output above): WAL does not reach the repository, and PostgreSQL keeps it in pg_wal until the disk fills; fix the repository, then re-run"
+	fi
+	info "pgbackrest check: WAL archiving reaches the repository"
 }
 
 # stop_backup_timers (uninstall.sh) stops and disables the backup timers.
