@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -318,6 +319,9 @@ func (r *Rendered) loadSecrets(opts *Options, rnd io.Reader, want secrets.Want) 
 			opts.logf("==> secrets %s: removed the certificates of %s, no longer in the spec", path, strings.Join(rep.Dropped, ", "))
 		}
 		opts.logf("==> secrets %s updated; its previous version is kept at %s", path, secrets.PrevPath(path))
+	}
+	if want.Backup && (rep.New || slices.Contains(rep.Filled, "backup_cipher_pass")) {
+		opts.logf("==> secrets %s now holds backup_cipher_pass, the only key to the encrypted backups: keep a copy of the file apart from the backup repository", path)
 	}
 	r.Secrets = s
 	return nil
