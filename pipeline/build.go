@@ -228,6 +228,11 @@ func load(opts Options) (*Rendered, error) {
 			return nil, &cluster.SpecError{Problems: append(probs, more...)}
 		}
 	}
+	// The backups need pgBackRest among the packages: say so before the
+	// secrets are read (validate --packages says it too).
+	if spec.Backup != nil && set.Components.PgBackRest == nil {
+		return nil, &cluster.SpecError{Problems: append(probs.Errors(), spec.ProblemAt("backup", false, "%s", rpm.NeedPgBackRest()))}
+	}
 	if p := set.Components.Patroni; p.RewritesLeaderKey() {
 		r.Warnings = append(r.Warnings, spec.ProblemAt("packages.dir", true, msgPatroniLeaderKey, p.Version, p.Package))
 	}
