@@ -322,6 +322,8 @@ PKG_PLAN=""
 [ -z "$PKG_PLAN" ] || printf '%s\n' "$PKG_PLAN" | sed 's/^/    package: /'
 if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
 	info "files and packages already match the bundle"
+	# backup.sh is the bundle's, not a payload file: it may change alone.
+	install_backup_scripts
 	write_receipt
 	if [ "$CHANGES" = 0 ]; then
 		step "done: no changes, $PGHA_NODE already matches bundle $PGHA_BUNDLE_ID"
