@@ -1742,6 +1742,11 @@ check_backup_repo() {
 	if [ ! -d "$ROOT$repo" ]; then
 		die "the backup repository $repo does not exist: mount the repository share there (the same on every member) before installing; install.sh never creates it"
 	fi
+	# PGDG's package makes /var/lib/pgbackrest itself: a directory that is
+	# no mount point may be this node's own disk, which no other member sees.
+	if command -v mountpoint >/dev/null && ! mountpoint -q "$ROOT$repo"; then
+		warn "the backup repository $repo is not a mount point: every member must see the same repository (the share mounted there), or WAL archived here is this node's alone"
+	fi
 	info "backup repository $repo is present"
 }
 
