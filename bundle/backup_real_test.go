@@ -96,7 +96,8 @@ func conf(t *testing.T, data string, kv ...string) {
 // the latest WAL through the rendered restore_command that holds every
 // row, and a replica made by the rendered create_replica_methods command.
 // Then the repository turns unwritable: archiving fails, the WAL stays in
-// pg_wal, and the same gate fails and says why.
+// pg_wal (measured), and the same gate fails and says why; repaired, the
+// archive catches up and the gate passes.
 func TestBackupWithRealPgBackRest(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
@@ -300,6 +301,32 @@ func TestBackupWithRealPgBackRest(t *testing.T) {
 	if got := pg.psql("select failed_count > 0 from pg_stat_archiver"); got != "t" {
 		t.Errorf("pg_stat_archiver shows no failure: %s", got)
 	}
+
+	// While the repository is down every finished segment stays in pg_wal.
+	before := pg.psql("select sum(size) from pg_ls_waldir()")
+	for i := 0; i < 4; i++ {
+		pg.psql("insert into t select generate_series(1000*" + strconv.Itoa(i+1) + ", 1000*" + strconv.Itoa(i+1) + "+999); select pg_switch_wal(); checkpoint")
+	}
+	ready := pg.psql("select count(*) from pg_ls_archive_statusdir() where name like '%.ready'")
+	after := pg.psql("select sum(size) from pg_ls_waldir()")
+	if n, _ := strconv.Atoi(ready); n < 4 {
+		t.Errorf("%s segments wait for the archive after 4 switches, want 4 or more", ready)
+	}
+	b0, _ := strconv.ParseInt(before, 10, 64)
+	b1, _ := strconv.ParseInt(after, 10, 64)
+	t.Logf("repository down: %s segments waiting, pg_wal %d MiB -> %d MiB after 4 WAL switches and checkpoints", ready, b0>>20, b1>>20)
+
+	// Repaired, the archive catches up and the gate passes again.
+	must(t, filepath.WalkDir(filepath.Join(repo, "archive"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = os.Chmod(p, 0o750)
+		}
+		return err
+	}))
+	if out, err := gate(); err != nil {
+		t.Fatalf("gate on the repaired repository: %v\n%s", err, out)
+	}
+	pg.waitFor("select count(*) from pg_ls_archive_statusdir() where name like '%.ready'", "0")
 }
 
 func mustAbs(t *testing.T, p string) string {
