@@ -1823,7 +1823,10 @@ stanza_present() {
 # repository. Then the timers are enabled (each runs its job only where the
 # member leads).
 backup_gate() {
-	backup_on || return 0
+	if ! backup_on; then
+		remove_backup_scripts # a cluster whose backup section was dropped
+		return 0
+	fi
 	step "backups: pgBackRest stanza $PGHA_BACKUP_STANZA, repository $(backup_repo_path)"
 	ensure_backup_dirs
 	install_backup_scripts
@@ -1866,6 +1869,27 @@ stanza_gate() {
 		die "pgbackrest check failed on the leader $PGHA_NODE (output above): WAL does not reach the repository, and PostgreSQL keeps it in pg_wal until the disk fills; fix the repository, then re-run"
 	fi
 	info "pgbackrest check: WAL archiving reaches the repository"
+}
+
+# disable_stale_backup_timers (upgrade.sh, before the files change): the
+# timers the installed facts name that this bundle no longer has (a
+# schedule emptied, the backup section dropped) are stopped and disabled
+# before their files go.
+disable_stale_backup_timers() {
+	local f=$ROOT${P[node_facts]} key kind unit
+	[ -r "$f" ] || return 0
+	while read -r key kind unit _; do
+		[ "$key" = backup_timer ] || continue
+		has "$kind $unit" ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"} && continue
+		if systemctl is-active --quiet "$unit"; then
+			run systemctl stop "$unit"
+			changed "stopped $unit"
+		fi
+		if [ "$(systemctl is-enabled "$unit" 2>/dev/null || true)" = enabled ]; then
+			run systemctl disable "$unit"
+			changed "disabled $unit (no longer scheduled)"
+		fi
+	done <"$f"
 }
 
 # stop_backup_timers (uninstall.sh) stops and disables the backup timers.

@@ -367,6 +367,7 @@ else
 fi
 
 [ "$DRY_RUN" = 1 ] || mkdir -p "$(dirname "$STATE_FILE")"
+[ "$NO_START" = 1 ] || disable_stale_backup_timers
 if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}"; then
 	if [ "$NO_START" = 1 ]; then
 		install_packages
