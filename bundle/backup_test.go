@@ -3,6 +3,7 @@ package bundle
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -297,3 +298,60 @@ func TestBackupScript(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// An upgrade that empties a schedule stops and disables that timer before
+// its file goes; one that drops the backup section also removes backup.sh.
+func TestUpgradeDropsBackupTimers(t *testing.T) {
+	t.Parallel()
+	h, in := backupHost(t, "leader")
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	withoutDiff := backupSpec(t)
+	withoutDiff.Backup.Schedule.Diff = ""
+	diffTimer := layout.BackupTimerFile("diff").Path
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		setFactsFrom(t, n, withoutDiff, n.Components, &secrets.Secrets{HAProxyStatsPassword: testStatsPassword, BackupCipherPass: testCipherPass})
+		n.Payload.Files = slices.DeleteFunc(n.Payload.Files, func(f payload.File) bool { return f.Path == diffTimer })
+	})
+	h.extract(v2)
+	out, code := h.run("upgrade.sh")
+	if code != 0 {
+		t.Fatalf("upgrade exit %d\n%s", code, out)
+	}
+	calls := h.calls()
+	if s, d := index(calls, "systemctl stop pgha-backup-diff.timer"), index(calls, "systemctl disable pgha-backup-diff.timer"); s < 0 || d < 0 {
+		t.Errorf("the diff timer was not stopped and disabled\n%s", strings.Join(calls, "\n"))
+	}
+	if _, err := os.Stat(h.root + diffTimer); err == nil {
+		t.Error("the diff timer's file is left")
+	}
+	if index(calls, "systemctl disable pgha-backup-full.timer") >= 0 {
+		t.Error("the full timer was disabled")
+	}
+
+	plain := fixtureSpec(t, nil)
+	v3 := newer(t, h, v2, "v3", func(n *Input) {
+		n.Components.PgBackRest = nil
+		setFactsFrom(t, n, plain, n.Components, &secrets.Secrets{HAProxyStatsPassword: testStatsPassword})
+		n.Payload.Files = slices.DeleteFunc(n.Payload.Files, func(f payload.File) bool {
+			return f.Path == layout.PgBackRestConfig || strings.HasPrefix(f.Path, layout.UnitDir+"/pgha-backup")
+		})
+	})
+	h.extract(v3)
+	out, code = h.run("upgrade.sh")
+	if code != 0 {
+		t.Fatalf("upgrade v3 exit %d\n%s", code, out)
+	}
+	for _, u := range []string{"pgha-backup-full.timer", "pgha-backup-verify.timer"} {
+		if index(h.calls(), "systemctl disable "+u) < 0 {
+			t.Errorf("%s not disabled when the backup section went", u)
+		}
+	}
+	if _, err := os.Stat(h.root + layout.LibexecDir + "/backup.sh"); err == nil {
+		t.Error("backup.sh left behind when the backup section went")
+	}
+	if _, err := os.Stat(h.root + cluster.DefaultBackupRepoPath + "/archive"); err != nil {
+		t.Error("the repository was touched")
+	}
+}

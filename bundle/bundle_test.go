@@ -130,7 +130,7 @@ func TestExtractAndSHA256SUMS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sha256sum -c: %v\n%s", err, b)
 	}
-	if n := strings.Count(string(b), ": OK"); n != 13+4+2+1+3 { // payload (9 files and 4 TLS files), scripts, FACTS/manifest, key, rpms
+	if n := strings.Count(string(b), ": OK"); n != 13+6+2+1+3 { // payload (9 files and 4 TLS files), scripts (install, upgrade, uninstall, backup, restore, lib), FACTS/manifest, key, rpms
 		t.Errorf("sha256sum checked %d files:\n%s", n, b)
 	}
 	// Tampering with one payload file makes sha256sum fail.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -227,6 +228,11 @@ func load(opts Options) (*Rendered, error) {
 			return nil, &cluster.SpecError{Problems: append(probs, more...)}
 		}
 	}
+	// The backups need pgBackRest among the packages: say so before the
+	// secrets are read (validate --packages says it too).
+	if spec.Backup != nil && set.Components.PgBackRest == nil {
+		return nil, &cluster.SpecError{Problems: append(probs.Errors(), spec.ProblemAt("backup", false, "%s", rpm.NeedPgBackRest()))}
+	}
 	if p := set.Components.Patroni; p.RewritesLeaderKey() {
 		r.Warnings = append(r.Warnings, spec.ProblemAt("packages.dir", true, msgPatroniLeaderKey, p.Version, p.Package))
 	}
@@ -318,6 +324,9 @@ func (r *Rendered) loadSecrets(opts *Options, rnd io.Reader, want secrets.Want) 
 			opts.logf("==> secrets %s: removed the certificates of %s, no longer in the spec", path, strings.Join(rep.Dropped, ", "))
 		}
 		opts.logf("==> secrets %s updated; its previous version is kept at %s", path, secrets.PrevPath(path))
+	}
+	if want.Backup && (rep.New || slices.Contains(rep.Filled, "backup_cipher_pass")) {
+		opts.logf("==> secrets %s now holds backup_cipher_pass, the only key to the encrypted backups: keep a copy of the file apart from the backup repository", path)
 	}
 	r.Secrets = s
 	return nil

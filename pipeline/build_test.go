@@ -22,6 +22,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 	"github.com/pgha-bundle/pgha-bundle/manifest"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
@@ -826,5 +827,58 @@ func TestPatroniBefore303Warns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A spec with backups needs the pgbackrest package: build and validate
+// --packages refuse a set without it at the backup section, before any
+// secret is made, and accept the set with it (its component found).
+func TestBackupNeedsPgBackRest(t *testing.T) {
+	e := newEnv(t)
+	b, _ := os.ReadFile(e.spec)
+	b = bytes.Replace(b, []byte("# backup:\n#   repo: {path: /var/lib/pgbackrest}\n"), []byte("backup:\n  repo: {path: /var/lib/pgbackrest}\n"), 1)
+	if err := os.WriteFile(e.spec, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := CheckPackages(e.opts())
+	var se *cluster.SpecError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a *cluster.SpecError, got %v", err)
+	}
+	if got := se.Problems.Errors()[0].String(); got != e.spec+":80:1: "+rpm.NeedPgBackRest().Error() {
+		t.Fatalf("got %s", got)
+	}
+	if _, err := Run(e.opts()); err == nil {
+		t.Fatal("build without pgbackrest succeeded")
+	}
+	if _, err := os.Stat(DefaultSecretsPath(e.spec)); err == nil {
+		t.Error("a refused build made a secrets file")
+	}
+	key, err := fixture.NewKey("backup test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.key, key.ArmoredPublic(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(e.pkgs); err != nil || os.Mkdir(e.pkgs, 0o755) != nil {
+		t.Fatal(err)
+	}
+	if _, err := fixture.WriteSet(e.pkgs, append(fixture.EL7Components(), fixture.PgBackRestPackage("el7", "x86_64", "")), key); err != nil {
+		t.Fatal(err)
+	}
+	r, err := CheckPackages(e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Packages.Components.PgBackRest; c == nil || c.Bin != "/usr/bin/pgbackrest" {
+		t.Fatalf("pgbackrest component %+v", c)
+	}
+	if _, err := Run(e.opts()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := secrets.Load(DefaultSecretsPath(e.spec))
+	if err != nil || len(s.BackupCipherPass) != secrets.BackupCipherPassLength {
+		t.Fatalf("secrets: %v, passphrase of %d characters", err, len(s.BackupCipherPass))
 	}
 }

@@ -1742,6 +1742,11 @@ check_backup_repo() {
 	if [ ! -d "$ROOT$repo" ]; then
 		die "the backup repository $repo does not exist: mount the repository share there (the same on every member) before installing; install.sh never creates it"
 	fi
+	# PGDG's package makes /var/lib/pgbackrest itself: a directory that is
+	# no mount point may be this node's own disk, which no other member sees.
+	if command -v mountpoint >/dev/null && ! mountpoint -q "$ROOT$repo"; then
+		warn "the backup repository $repo is not a mount point: every member must see the same repository (the share mounted there), or WAL archived here is this node's alone"
+	fi
 	info "backup repository $repo is present"
 }
 
@@ -1818,7 +1823,10 @@ stanza_present() {
 # repository. Then the timers are enabled (each runs its job only where the
 # member leads).
 backup_gate() {
-	backup_on || return 0
+	if ! backup_on; then
+		remove_backup_scripts # a cluster whose backup section was dropped
+		return 0
+	fi
 	step "backups: pgBackRest stanza $PGHA_BACKUP_STANZA, repository $(backup_repo_path)"
 	ensure_backup_dirs
 	install_backup_scripts
@@ -1830,19 +1838,10 @@ backup_gate() {
 		info "would run: pgbackrest stanza-create (on the leader), pgbackrest check, and enable the backup timers"
 		return 0
 	fi
-	local role out
+	local role
 	role=$(local_role) || role=""
 	if is_primary_role "$role"; then
-		if ! out=$(pgbackrest_run stanza-create 2>&1); then
-			printf '%s\n' "$out" >&2
-			die "pgbackrest stanza-create failed for stanza $PGHA_BACKUP_STANZA (output above): is the repository mounted and writable by postgres?"
-		fi
-		info "stanza $PGHA_BACKUP_STANZA present in the repository"
-		if ! out=$(pgbackrest_run check 2>&1); then
-			printf '%s\n' "$out" >&2
-			die "pgbackrest check failed on the leader $PGHA_NODE (output above): WAL does not reach the repository, and PostgreSQL keeps it in pg_wal until the disk fills; fix the repository, then re-run"
-		fi
-		info "pgbackrest check: WAL archiving reaches the repository"
+		stanza_gate
 	else
 		wait_for "stanza $PGHA_BACKUP_STANZA in the repository (created by the leader)" "$TIMEOUT_PATRONI" stanza_present
 	fi
@@ -1852,6 +1851,45 @@ backup_gate() {
 		apply_service "$unit" restart
 	done
 	info "backup timers enabled: $(printf '%s\n' ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"} | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $2 }')"
+}
+
+# stanza_gate, on the leader: the stanza is created (idempotent) and
+# `pgbackrest check` proves that a WAL segment reaches the repository
+# through archive_command; either failing stops the script with
+# pgBackRest's error and what it means.
+stanza_gate() {
+	local out
+	if ! out=$(pgbackrest_run stanza-create 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "pgbackrest stanza-create failed for stanza $PGHA_BACKUP_STANZA (output above): is the repository mounted and writable by postgres?"
+	fi
+	info "stanza $PGHA_BACKUP_STANZA present in the repository"
+	if ! out=$(pgbackrest_run check 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "pgbackrest check failed on the leader $PGHA_NODE (output above): WAL does not reach the repository, and PostgreSQL keeps it in pg_wal until the disk fills; fix the repository, then re-run"
+	fi
+	info "pgbackrest check: WAL archiving reaches the repository"
+}
+
+# disable_stale_backup_timers (upgrade.sh, before the files change): the
+# timers the installed facts name that this bundle no longer has (a
+# schedule emptied, the backup section dropped) are stopped and disabled
+# before their files go.
+disable_stale_backup_timers() {
+	local f=$ROOT${P[node_facts]} key kind unit
+	[ -r "$f" ] || return 0
+	while read -r key kind unit _; do
+		[ "$key" = backup_timer ] || continue
+		has "$kind $unit" ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"} && continue
+		if systemctl is-active --quiet "$unit"; then
+			run systemctl stop "$unit"
+			changed "stopped $unit"
+		fi
+		if [ "$(systemctl is-enabled "$unit" 2>/dev/null || true)" = enabled ]; then
+			run systemctl disable "$unit"
+			changed "disabled $unit (no longer scheduled)"
+		fi
+	done <"$f"
 }
 
 # stop_backup_timers (uninstall.sh) stops and disables the backup timers.

@@ -322,6 +322,8 @@ PKG_PLAN=""
 [ -z "$PKG_PLAN" ] || printf '%s\n' "$PKG_PLAN" | sed 's/^/    package: /'
 if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
 	info "files and packages already match the bundle"
+	# backup.sh is the bundle's, not a payload file: it may change alone.
+	install_backup_scripts
 	write_receipt
 	if [ "$CHANGES" = 0 ]; then
 		step "done: no changes, $PGHA_NODE already matches bundle $PGHA_BUNDLE_ID"
@@ -365,6 +367,7 @@ else
 fi
 
 [ "$DRY_RUN" = 1 ] || mkdir -p "$(dirname "$STATE_FILE")"
+[ "$NO_START" = 1 ] || disable_stale_backup_timers
 if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}"; then
 	if [ "$NO_START" = 1 ]; then
 		install_packages

@@ -228,7 +228,15 @@ func TestBackup(t *testing.T) {
 			return fmt.Errorf("%v\n%s", err, out)
 		}
 		t.Logf("FIGURE restore.sh --name %s: %.1fs in all (%s)", restorePoint, time.Since(s).Seconds(), restoreFigures(out))
-		return b.rowsAfterRestore(ctx, leader, []runRows{{run1, out1, true}, {run2, out2, false}})
+		if err := b.rowsAfterRestore(ctx, leader, []runRows{{run1, out1, true}, {run2, out2, false}}); err != nil {
+			return err
+		}
+		kept, err := b.dropKept(ctx, leader, "before-restore")
+		if err != nil {
+			return err
+		}
+		t.Logf("the data before the restore was kept in %s (deleted now)", kept)
+		return nil
 	})
 	step(t, "restore.sh --rejoin on "+joinNames(others)+": rebuilt as replicas from the repository", func() error {
 		var fromRepo []string
@@ -246,6 +254,11 @@ func TestBackup(t *testing.T) {
 				fromRepo = append(fromRepo, n.name)
 			}
 			t.Logf("FIGURE restore.sh --rejoin on %s: %.1fs, replica created with %s", n.name, time.Since(s).Seconds(), how)
+			kept, err := b.dropKept(ctx, n, "before-rejoin")
+			if err != nil {
+				return err
+			}
+			t.Logf("%s's data before the rejoin was kept in %s (deleted now)", n.name, kept)
 		}
 		if len(fromRepo) == 0 {
 			return errors.New("no replica was rebuilt from the repository (Patroni's create_replica_methods pgbackrest)")
@@ -264,7 +277,15 @@ func TestBackup(t *testing.T) {
 			return fmt.Errorf("%v\n%s", err, out)
 		}
 		t.Logf("FIGURE restore.sh --time %s --timeline 1: %.1fs in all (%s)", tAt, time.Since(s).Seconds(), restoreFigures(out))
-		return b.rowsAfterRestore(ctx, leader, []runRows{{run1, out1, true}, {run2, out2, false}})
+		if err := b.rowsAfterRestore(ctx, leader, []runRows{{run1, out1, true}, {run2, out2, false}}); err != nil {
+			return err
+		}
+		kept, err := b.dropKept(ctx, leader, "before-restore")
+		if err != nil {
+			return err
+		}
+		t.Logf("the data before the restore was kept in %s (deleted now)", kept)
+		return nil
 	})
 	step(t, "restore.sh --latest --set "+incr+" (the previous timeline's last backup): every acknowledged row", func() error {
 		tl, err := b.timelineOf(ctx, leader, incr)
@@ -553,6 +574,27 @@ func (b *backups) unchanged(ctx context.Context, n *node, before string, runs ..
 		return fmt.Errorf("%s changed:\nbefore:\n%s\nafter:\n%s", n.name, before, after)
 	}
 	return nil
+}
+
+// dropKept checks that the data a restore or a rejoin moved aside on n is
+// kept (a PGDATA beside the new one) and then deletes it, as the operator
+// does once satisfied: the nodes' PGDATA file systems are small.
+func (b *backups) dropKept(ctx context.Context, n *node, kind string) (string, error) {
+	script := `set -e
+n=0
+for d in "$1".` + kind + `-*; do
+	[ -d "$d" ] || continue
+	test -f "$d/PG_VERSION"
+	echo "$d $(du -sm "$d" | cut -f1) MB"
+	rm -rf "$d"
+	n=$((n + 1))
+done
+test "$n" = 1`
+	out, err := n.exec(ctx, "bash", "-c", script, "kept", b.pgdata)
+	if err != nil {
+		return "", fmt.Errorf("%s: the data kept aside (%s): %w", n.name, kind, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // runRows is a run's outcomes and whether its rows must be there.
