@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -78,6 +79,81 @@ func TestJoinEtcd(t *testing.T) {
 			out, code = h.run("install.sh")
 			if code != 0 || strings.Contains(strings.Join(h.calls(), "\n"), "member add") {
 				t.Errorf("a second install.sh (exit %d) ran member add again:\n%s", code, out)
+			}
+		})
+	}
+}
+
+// TestUninstallLeavesEtcd: uninstall.sh on a member whose etcd runs beside
+// others removes it from etcd once Patroni is stopped and before its etcd
+// stops, and deletes that member's etcd data (PGDATA stays); it refuses,
+// stopping nothing, when the remaining members would not hold the quorum,
+// and --keep-membership leaves etcd's membership alone.
+func TestUninstallLeavesEtcd(t *testing.T) {
+	const members = "8e9e05c52164694d, started, pg1, https://10.0.0.1:2379, https://10.0.0.1:2379, false\n" +
+		"a1b2c3d4e5f60718, started, pg2, https://10.0.0.2:2380, https://10.0.0.2:2379, false\n" +
+		"3344556677889900, started, pg3, https://10.0.0.3:2380, https://10.0.0.3:2379, false\n"
+	for _, c := range []struct {
+		name, dead string
+		args       []string
+		leaves     bool
+		refused    string
+	}{
+		{name: "leaves", leaves: true},
+		{name: "quorum would be lost", dead: "https://10.0.0.3:2379", refused: "only 1 healthy"},
+		{name: "--keep-membership", dead: "https://10.0.0.3:2379", args: []string{"--keep-membership"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHost(t)
+			in := testInput(t, h.dir)
+			setFacts(t, &in, h.dir, func(s *cluster.Spec) {
+				s.Nodes = append(s.Nodes, cluster.Node{Name: "pg3", Address: "10.0.0.3"})
+			})
+			h.extract(in)
+			if out, code := h.run("install.sh"); code != 0 {
+				t.Fatalf("install exit %d\n%s", code, out)
+			}
+			writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
+			writeFile(t, h.root+"/var/lib/etcd/demo/member/snap/db", "x")
+			writeFile(t, h.state+"/etcd-members", members)
+			writeFile(t, h.state+"/etcd-dead", c.dead)
+			out, code := h.run("uninstall.sh", c.args...)
+			calls := h.calls()
+			if c.refused != "" {
+				if code == 0 || !strings.Contains(out, c.refused) {
+					t.Fatalf("uninstall.sh exit %d, want a refusal saying %q:\n%s", code, c.refused, out)
+				}
+				if m := mutating(calls); len(m) > 0 {
+					t.Errorf("the refused uninstall changed the host: %v", m)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("uninstall.sh exit %d\n%s", code, out)
+			}
+			remove := index(calls, "etcdctl --endpoints=https://10.0.0.1:2379,https://10.0.0.3:2379")
+			for i := remove; remove >= 0 && i < len(calls); i++ {
+				if strings.Contains(calls[i], "member remove") {
+					remove = i
+					break
+				}
+			}
+			removed := remove >= 0 && strings.Contains(calls[remove], "member remove a1b2c3d4e5f60718")
+			if removed != c.leaves {
+				t.Fatalf("member remove of pg2: %v, want %v\n%s", removed, c.leaves, strings.Join(calls, "\n"))
+			}
+			if !c.leaves {
+				return
+			}
+			if p, e := index(calls, "systemctl stop patroni"), index(calls, "systemctl stop etcd"); !(p < remove && remove < e) {
+				t.Errorf("stop patroni at %d, member remove at %d, stop etcd at %d: want that order", p, remove, e)
+			}
+			if _, err := os.Stat(h.root + "/var/lib/etcd/demo/member"); err == nil {
+				t.Error("the removed member's etcd data is still there")
+			}
+			if _, err := os.Stat(h.root + "/var/lib/pgsql/16/data/PG_VERSION"); err != nil {
+				t.Errorf("PGDATA gone without --purge: %v", err)
 			}
 		})
 	}
