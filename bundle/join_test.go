@@ -23,7 +23,7 @@ func TestJoinEtcd(t *testing.T) {
 	)
 	for _, c := range []struct {
 		name, members, dead string
-		single              bool // the fixture's two nodes: pg1 founds, pg2 joins
+		single              bool     // the fixture's two nodes: pg1 founds, pg2 joins
 		wantCalls           []string // in this order
 		refused             string
 	}{
