@@ -34,6 +34,9 @@ func TestJoiningMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := CrossCheck(after); err != nil {
+		t.Errorf("the build's self-check refuses the grown cluster: %v", err)
+	}
 	for i, n := range before {
 		a, _ := n.Lookup("/etc/etcd/etcd.conf.yml")
 		b, _ := after[i].Lookup("/etc/etcd/etcd.conf.yml")
