@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5m
 
-.PHONY: build install test unit fuzz lint example e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle e2e-backup bench-smoke clean
+.PHONY: build install test unit fuzz lint example e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle e2e-backup e2e-scaling bench-smoke clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/pgha-bundle ./cmd/pgha-bundle
@@ -112,13 +112,20 @@ e2e-lifecycle:
 e2e-backup:
 	PGHA_E2E_RUN='^TestBackup$$' PGHA_E2E_TIMEOUT=15m bash e2e/faults/run.sh
 
+# Scaling on the same harness (e2e/faults/scaling_test.go), under load:
+# 3 -> 5 members (upgrade.sh on the running ones, install.sh on each joining
+# one, which adds itself to etcd), back to 3 (uninstall.sh removes each
+# leaving member from etcd), then a destroyed member replaced.
+e2e-scaling:
+	PGHA_E2E_RUN='^TestScaling$$' bash e2e/faults/run.sh
+
 # The build benchmarks once on a 1 MiB package set, so that they cannot rot;
 # their figures are not checked (bench/build.sh 200 and bench/scale.sh give
 # the real ones).
 bench-smoke:
 	bash bench/build.sh 1 1
 
-test: lint unit bench-smoke e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle e2e-backup
+test: lint unit bench-smoke e2e-cluster e2e-boot e2e-faults e2e-vip e2e-lifecycle e2e-backup e2e-scaling
 
 clean:
 	rm -rf bin out

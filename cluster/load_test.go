@@ -148,6 +148,12 @@ var badSpecs = []struct {
 		`c.yaml:16:7: pg_hba line "host all all 10.0.0.0/33 scram-sha-256": "10.0.0.0/33" is not a valid address or CIDR`}},
 	{"etcd election below 5 heartbeats", base + "etcd:\n  heartbeat_interval: 300\n", []string{
 		`c.yaml:12:1: etcd.election_timeout 1000 must be at least 5 times etcd.heartbeat_interval 300`}},
+	{"every node joins", strings.NewReplacer("    address: 10.0.0.1\n", "    address: 10.0.0.1\n    joins: true\n", "    address: 10.0.0.2\n", "    address: 10.0.0.2\n    joins: true\n", "    address: 10.0.0.3\n", "    address: 10.0.0.3\n    joins: true\n").Replace(base), []string{
+		`c.yaml:8:12: every node joins: a cluster needs the members that run it; leave joins out on the running (founding) members`}},
+	{"joins with initial_cluster_state existing", base + "  - {name: n4, address: 10.0.0.4, joins: true}\n  - {name: n5, address: 10.0.0.5, joins: true}\netcd:\n  initial_cluster_state: existing\n", []string{
+		`c.yaml:15:26: etcd.initial_cluster_state existing and nodes[].joins both say which members join; with joins, leave etcd.initial_cluster_state out (new)`}},
+	{"joining a single member", strings.Replace(base, "  - name: n2\n    address: 10.0.0.2\n  - name: n3\n    address: 10.0.0.3\n", "  - {name: n2, address: 10.0.0.2, joins: true}\n  - {name: n3, address: 10.0.0.3, joins: true}\n", 1), []string{
+		`warning: c.yaml:8:42: n2 joins a cluster of one member: etcd loses its quorum from the member add until the new member starts, so install.sh refuses it; grow a single-member cluster by hand (docs/operations.md)`}},
 	{"etcd cluster state", base + "etcd:\n  initial_cluster_state: joining\n", []string{
 		`c.yaml:13:26: etcd.initial_cluster_state "joining" is not supported; use new (first start) or existing (adding a member to a running cluster)`}},
 	{"haproxy time", base + "haproxy:\n  timeout_client: 30 minutes\n", []string{

@@ -67,6 +67,11 @@ type Node struct {
 	// VIPInterface, when set, is the interface that carries the virtual IP
 	// on this node, where it differs from vip.interface.
 	VIPInterface string `yaml:"vip_interface"`
+	// Joins marks a member added to a running cluster (scaling out, or a
+	// replacement of a dead member under the same name): its etcd starts
+	// with initial-cluster-state existing, and its install.sh runs the etcd
+	// member add itself. The founding members are the nodes without it.
+	Joins bool `yaml:"joins"`
 }
 
 // Tags are Patroni member tags.
@@ -165,9 +170,10 @@ type Etcd struct {
 	ElectionTimeout   int    `yaml:"election_timeout"`
 	// Token defaults to the cluster name; it must be the same on every member.
 	Token string `yaml:"token"`
-	// InitialClusterState is "new" for a cluster's first start; set "existing"
-	// before adding a member to a running cluster (after `etcdctl member add`):
-	// members that already have data ignore it.
+	// InitialClusterState is "new" for a cluster's first start; "existing"
+	// makes every member join a running cluster, after an `etcdctl member
+	// add` run by hand. nodes[].joins supersedes it: install.sh then runs the
+	// member add itself. Members that already have data ignore it.
 	InitialClusterState string `yaml:"initial_cluster_state"`
 	Bin                 string `yaml:"bin"`
 	Ctl                 string `yaml:"ctl"`

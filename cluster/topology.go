@@ -48,14 +48,56 @@ func (s *Spec) PatroniAPIURL(n Node) string {
 	return "https://" + HostPort(n, s.Ports.PatroniAPI)
 }
 
-// InitialCluster is etcd's initial-cluster value, name=peer-url for every
-// member in spec order; it must be identical on every member.
+// InitialCluster is etcd's initial-cluster value of the founding members
+// (the nodes without joins), name=peer-url in spec order: identical on
+// every founding member, and unchanged by members joining later, whose
+// rows etcd ignores once it has data.
 func (s *Spec) InitialCluster() string {
-	parts := make([]string, len(s.Nodes))
-	for i, n := range s.Nodes {
-		parts[i] = n.Name + "=" + s.EtcdPeerURL(n)
+	var parts []string
+	for _, n := range s.Nodes {
+		if !n.Joins {
+			parts = append(parts, n.Name+"="+s.EtcdPeerURL(n))
+		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// InitialMembers are the etcd members node n starts with: for a founding
+// member the founders; for a joining member the members etcd has once its
+// own `member add` ran, as install.sh adds them (one at a time, in spec
+// order): the founders, the joining nodes listed before n, and n. etcd
+// refuses a joining member whose initial-cluster differs from the
+// cluster's membership.
+func (s *Spec) InitialMembers(n Node) []Node {
+	var out []Node
+	reached := false
+	for _, m := range s.Nodes {
+		if !m.Joins || (n.Joins && !reached) {
+			out = append(out, m)
+		}
+		reached = reached || m.Name == n.Name
+	}
+	return out
+}
+
+// InitialClusterOf is etcd's initial-cluster value of node n (the rows of
+// InitialMembers), and InitialClusterState its initial-cluster-state:
+// existing for a joining member, else etcd.initial_cluster_state.
+func (s *Spec) InitialClusterOf(n Node) string {
+	ms := s.InitialMembers(n)
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = m.Name + "=" + s.EtcdPeerURL(m)
+	}
+	return strings.Join(parts, ",")
+}
+
+// InitialClusterState is etcd's initial-cluster-state of node n.
+func (s *Spec) InitialClusterState(n Node) string {
+	if n.Joins {
+		return "existing"
+	}
+	return s.Etcd.InitialClusterState
 }
 
 // EtcdEndpoints is every member's etcd client URL, in spec order.

@@ -208,6 +208,7 @@ func (c *checker) nodes() {
 	if leaders == 0 {
 		c.errorf("nodes", msgNoLeader)
 	}
+	c.joins()
 	switch n := len(s.Nodes); {
 	case n == 1:
 		c.warnf("nodes", msgOneMember)
@@ -217,6 +218,34 @@ func (c *checker) nodes() {
 		c.errorf("nodes", msgTooManyMembers, n)
 	case n%2 == 0:
 		c.warnf("nodes", msgEvenMembers, n, n-1)
+	}
+}
+
+// joins checks the members marked as joining a running cluster: some must
+// not (etcd's founders), and a joining member must not be added while etcd
+// would be left without a quorum until it starts (install.sh refuses then).
+func (c *checker) joins() {
+	s := c.s
+	founders, first := 0, -1
+	for i, n := range s.Nodes {
+		if !n.Joins {
+			founders++
+		} else if first < 0 {
+			first = i
+		}
+	}
+	if first < 0 {
+		return
+	}
+	if founders == 0 {
+		c.errorf(fmt.Sprintf("nodes[%d].joins", first), msgAllJoin)
+		return
+	}
+	if s.Etcd.InitialClusterState == "existing" {
+		c.errorf("etcd.initial_cluster_state", msgJoinsAndExisting)
+	}
+	if founders == 1 {
+		c.warnf(fmt.Sprintf("nodes[%d].joins", first), msgJoinOne, s.Nodes[first].Name)
 	}
 }
 

@@ -61,14 +61,23 @@ func consequences(res *Result, an, bn map[string]*Node) []Consequence {
 	for _, nd := range res.Nodes {
 		switch nd.Status {
 		case Added:
-			add(EtcdMembership, nd.Name, "", fmt.Sprintf(
-				"node added: etcd membership must change: on a running member run `%s member add %s --peer-urls=%s` before the node first starts",
-				etcdctlOnMember, nd.Name, peerURLs(bn[nd.Name])))
+			if joins(bn[nd.Name]) {
+				add(EtcdMembership, nd.Name, "", fmt.Sprintf(
+					"node joins: run upgrade.sh of this build on the running members first (their pg_hba, firewall and HAProxy then admit it), "+
+						"then install.sh on %s, which runs the etcd member add itself (one member at a time, in the spec's order; "+
+						"by hand: on a running member `%s member add %s --peer-urls=%s` before the node first starts)",
+					nd.Name, etcdctlOnMember, nd.Name, peerURLs(bn[nd.Name])))
+			} else {
+				add(EtcdMembership, nd.Name, "", fmt.Sprintf(
+					"node added without nodes[].joins: its etcd would found a new cluster; mark it joins: true, or on a running member run `%s member add %s --peer-urls=%s` and set etcd.initial_cluster_state: existing before the node first starts",
+					etcdctlOnMember, nd.Name, peerURLs(bn[nd.Name])))
+			}
 			continue
 		case Removed:
 			add(EtcdMembership, nd.Name, "", fmt.Sprintf(
-				"node removed: etcd membership must change: on a running member run `%s member remove <ID>` (the ID of %s in `member list`) before the node is retired",
-				etcdctlOnMember, nd.Name))
+				"node removed: run uninstall.sh on %s first, which removes it from etcd (refusing when the others would lose the quorum), "+
+					"then upgrade.sh of this build on the remaining members (by hand: on a running member `%s member remove <ID>`, the ID of %s in `member list`)",
+				nd.Name, etcdctlOnMember, nd.Name))
 			continue
 		}
 		for _, fd := range nd.Files {
@@ -146,6 +155,24 @@ func orNone(s string) string {
 
 // peerURLs reads the new node's advertised peer URLs from its etcd config,
 // so the member add command can be run as printed.
+// joins reports whether the node's etcd joins a running cluster
+// (initial-cluster-state existing: nodes[].joins).
+func joins(n *Node) bool {
+	if n != nil {
+		for _, f := range n.Files {
+			if f.Path != etcdConfYML {
+				continue
+			}
+			if v, ok := parseYAML(f.Content); ok {
+				if m, ok := v.(map[string]any); ok {
+					return m["initial-cluster-state"] == "existing"
+				}
+			}
+		}
+	}
+	return false
+}
+
 func peerURLs(n *Node) string {
 	if n != nil {
 		for _, f := range n.Files {

@@ -107,7 +107,8 @@ type Unit struct {
 // each single-valued key as PGHA_<KEY> (pgdata is PGHA_PGDATA), each port
 // as PGHA_PORT_<NAME>, and the lists the scripts build: PGHA_ZONE_PORTS and
 // PGHA_MEMBER_PORTS (by the port's role), PGHA_MEMBERS (name=address) and
-// PGHA_MASK_UNITS, space-separated.
+// PGHA_MASK_UNITS and PGHA_ETCD_INITIAL_MEMBERS (the etcd members a
+// joining member starts with), space-separated.
 type Facts map[string]string
 
 // FactsOf reads the facts of a node from its payload.
@@ -141,8 +142,10 @@ func ParseFacts(b []byte) (Facts, error) {
 			} else {
 				add("PGHA_MEMBER_PORTS", l[2]+"/tcp")
 			}
-		case l[0] == "member" && len(l) == 3:
+		case l[0] == "member" && len(l) >= 3:
 			add("PGHA_MEMBERS", l[1]+"="+l[2])
+		case l[0] == "etcd_initial_member" && len(l) == 2:
+			add("PGHA_ETCD_INITIAL_MEMBERS", l[1])
 		case l[0] == "mask_unit" && len(l) == 2:
 			add("PGHA_MASK_UNITS", l[1])
 		case len(l) == 2:

@@ -26,8 +26,8 @@ const (
 type parsed struct {
 	node string
 
-	etcdName, etcdPeerURL, etcdClientURL, etcdToken string
-	etcdInitial                                     map[string]string // name -> peer URL
+	etcdName, etcdPeerURL, etcdClientURL, etcdToken, etcdState string
+	etcdInitial                                                map[string]string // name -> peer URL
 
 	patroniScope, patroniName, patroniPG, patroniAPI string
 	patroniEtcdHosts                                 []string
@@ -86,11 +86,29 @@ func CrossCheck(nodes []payload.Node) error {
 		members[p.patroniName] = p
 	}
 
+	byEtcdName := map[string]parsed{}
 	for _, p := range all {
-		for _, q := range all {
-			if got, ok := p.etcdInitial[q.etcdName]; !ok || got != q.etcdPeerURL {
+		byEtcdName[p.etcdName] = p
+	}
+	for _, p := range all {
+		// A founding member (initial-cluster-state new) lists every founder;
+		// a joining one (existing) every founder and itself; every entry is
+		// a member with the peer URL it advertises.
+		for name, got := range p.etcdInitial {
+			if q, ok := byEtcdName[name]; !ok {
+				errs = append(errs, fmt.Errorf("%s: initial-cluster names %s, which no node's %s is", loc(p.node, etcdPath), name, etcdPath))
+			} else if got != q.etcdPeerURL {
 				errs = append(errs, fmt.Errorf("%s: initial-cluster has %s=%q but %s advertises peer URL %q",
 					loc(p.node, etcdPath), q.etcdName, got, loc(q.node, etcdPath), q.etcdPeerURL))
+			}
+		}
+		if _, ok := p.etcdInitial[p.etcdName]; !ok {
+			errs = append(errs, fmt.Errorf("%s: initial-cluster does not name the member itself (%s)", loc(p.node, etcdPath), p.etcdName))
+		}
+		for _, q := range all {
+			if _, ok := p.etcdInitial[q.etcdName]; !ok && q.etcdState != "existing" {
+				errs = append(errs, fmt.Errorf("%s: initial-cluster lacks the founding member %s of %s",
+					loc(p.node, etcdPath), q.etcdName, loc(q.node, etcdPath)))
 			}
 			if p.etcdToken != q.etcdToken {
 				errs = append(errs, fmt.Errorf("%s: initial-cluster-token %q differs from %q in %s",
@@ -101,9 +119,13 @@ func CrossCheck(nodes []payload.Node) error {
 					loc(p.node, patroniPath), p.patroniScope, q.patroniScope, loc(q.node, patroniPath)))
 			}
 		}
-		if len(p.etcdInitial) != len(all) {
-			errs = append(errs, fmt.Errorf("%s: initial-cluster has %d members, the cluster has %d",
-				loc(p.node, etcdPath), len(p.etcdInitial), len(all)))
+		if p.etcdState != "existing" {
+			for name := range p.etcdInitial {
+				if q, ok := byEtcdName[name]; ok && q.etcdState == "existing" {
+					errs = append(errs, fmt.Errorf("%s: initial-cluster of a founding member names %s, which joins (%s)",
+						loc(p.node, etcdPath), name, loc(q.node, etcdPath)))
+				}
+			}
 		}
 
 		hosts := append([]string(nil), p.patroniEtcdHosts...)
@@ -175,13 +197,14 @@ func parseNode(n payload.Node) (parsed, error) {
 		Client  string    `yaml:"advertise-client-urls"`
 		Initial string    `yaml:"initial-cluster"`
 		Token   string    `yaml:"initial-cluster-token"`
+		State   string    `yaml:"initial-cluster-state"`
 		ClientT transport `yaml:"client-transport-security"`
 		PeerT   transport `yaml:"peer-transport-security"`
 	}
 	if err := yaml.Unmarshal(raw, &etcd); err != nil {
 		return p, fmt.Errorf("nodes/%s%s: %w", n.Name, etcdPath, err)
 	}
-	p.etcdName, p.etcdPeerURL, p.etcdClientURL, p.etcdToken = etcd.Name, etcd.Peer, etcd.Client, etcd.Token
+	p.etcdName, p.etcdPeerURL, p.etcdClientURL, p.etcdToken, p.etcdState = etcd.Name, etcd.Peer, etcd.Client, etcd.Token, etcd.State
 	p.etcdTLS = map[string]string{
 		"client-transport-security.cert-file": etcd.ClientT.Cert, "client-transport-security.key-file": etcd.ClientT.Key,
 		"client-transport-security.trusted-ca-file": etcd.ClientT.CA,

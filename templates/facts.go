@@ -74,7 +74,18 @@ func nodeFacts(v *view) ([]byte, error) {
 		f.Add("port", p.name, p.port, p.role)
 	}
 	for _, m := range v.Members {
-		f.Add("member", m.Name, m.Address)
+		if m.Joins {
+			f.Add("member", m.Name, m.Address, "joins")
+		} else {
+			f.Add("member", m.Name, m.Address)
+		}
+	}
+	// install.sh's etcd join (a member with nodes[].joins): its own peer
+	// URL for the member add, and the members etcd must have once it ran.
+	f.Add("etcd_initial_cluster_state", v.Etcd.InitialClusterState)
+	f.Add("etcd_peer_url", v.Etcd.PeerURL)
+	for _, m := range v.spec.InitialMembers(v.Node) {
+		f.Add("etcd_initial_member", m.Name)
 	}
 	for _, u := range []string{layout.DistroPostgreSQLUnit, fmt.Sprintf("%s-%d", layout.DistroPostgreSQLUnit, v.Postgres.Major)} {
 		f.Add("mask_unit", u+".service")

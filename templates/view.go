@@ -40,7 +40,10 @@ type view struct {
 	spec       *cluster.Spec
 }
 
-type member struct{ Name, Address, FQDN string }
+type member struct {
+	Name, Address, FQDN string
+	Joins               bool
+}
 
 type postgresView struct {
 	Major   int
@@ -108,7 +111,7 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 	}
 	var names []string
 	for _, n := range spec.Nodes {
-		m := member{Name: n.Name, Address: n.Address}
+		m := member{Name: n.Name, Address: n.Address, Joins: n.Joins}
 		if fqdn := spec.FQDN(n); fqdn != n.Name {
 			m.FQDN = fqdn
 		}
@@ -172,10 +175,10 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		DataDir:             spec.Etcd.DataDir,
 		PeerURL:             spec.EtcdPeerURL(*self),
 		ClientURL:           spec.EtcdClientURL(*self),
-		InitialCluster:      spec.InitialCluster(),
+		InitialCluster:      spec.InitialClusterOf(*self),
 		Endpoints:           strings.Join(spec.EtcdEndpoints(), ","),
 		Token:               spec.Etcd.Token,
-		InitialClusterState: spec.Etcd.InitialClusterState,
+		InitialClusterState: spec.InitialClusterState(*self),
 		HeartbeatInterval:   spec.Etcd.HeartbeatInterval,
 		ElectionTimeout:     spec.Etcd.ElectionTimeout,
 		GRPCGateway:         comp.Etcd.NeedsGRPCGateway(),

@@ -185,6 +185,8 @@ PACKAGES=()     # name nevra file service
 ZONE_PORTS=()   # opened to the firewalld zone
 MEMBER_PORTS=() # opened to the members' addresses only
 MEMBERS=()      # name address
+declare -A JOINING=() # name -> 1: members marked joins (nodes[].joins)
+ETCD_INITIAL_MEMBERS=() # the etcd members this node starts with (itself too)
 MASK_UNITS=()   # the distribution's units masked by install.sh
 FCONTEXTS=()    # default fallback-type dir: data directories moved off EL's defaults
 BACKUP_REPOS=() # index type path: pgBackRest's repositories (a cluster with backups)
@@ -237,7 +239,13 @@ load_facts() {
 			printf -v "PGHA_PORT_${a^^}" '%s' "$b"
 			if [ "$c" = zone ]; then ZONE_PORTS+=("$b"); else MEMBER_PORTS+=("$b"); fi
 			;;
-		member) MEMBERS+=("$a $b") ;;
+		member)
+			MEMBERS+=("$a $b")
+			if [ "$c" = joins ]; then JOINING[$a]=1; fi
+			;;
+		etcd_initial_cluster_state) PGHA_ETCD_INITIAL_CLUSTER_STATE=$a ;;
+		etcd_peer_url) PGHA_ETCD_PEER_URL=$a ;;
+		etcd_initial_member) ETCD_INITIAL_MEMBERS+=("$a") ;;
 		mask_unit) MASK_UNITS+=("$a") ;;
 		fcontext) FCONTEXTS+=("$a $b $c") ;;
 		system_dir) SYSTEM_DIRS+=("$a") ;;
@@ -1542,6 +1550,7 @@ daemon_reload() {
 }
 
 start_etcd() {
+	join_etcd
 	step "start etcd"
 	apply_service etcd restart
 	wait_for "etcd member $PGHA_NODE healthy" "$TIMEOUT_ETCD" etcd_healthy
@@ -1597,11 +1606,14 @@ local_role() {
 is_leader_role() { case $1 in master | primary | leader | standby_leader) return 0 ;; esac; return 1; }
 
 # cluster_healthy: every member of the facts is running or streaming and
-# there is exactly one leader.
+# there is exactly one leader. Members marked joins may be missing (not
+# installed yet: the running members get the new build first).
 cluster_healthy() {
-	local members want leaders=0 n=0 name role state
+	local members want=0 leaders=0 n=0 name role state m
 	members=$(patroni_members) || return 1
-	want=${#MEMBERS[@]}
+	for m in ${MEMBERS[@]+"${MEMBERS[@]}"}; do
+		[ -n "${JOINING[${m%% *}]:-}" ] || want=$((want + 1))
+	done
 	while read -r name role state _; do
 		[ -n "$name" ] || continue
 		n=$((n + 1))
@@ -1906,4 +1918,200 @@ stop_backup_timers() {
 			changed "disabled $unit"
 		fi
 	done
+}
+
+# ---------------------------------------------------------------- etcd membership
+# A member marked joins (initial-cluster-state existing) adds itself to the
+# running etcd cluster before its etcd first starts; uninstall.sh removes a
+# member that leaves. Both talk to the other members with the cluster's CA
+# and this node's certificate, and refuse what would cost etcd its quorum.
+
+# etcdctl_at ENDPOINTS ARGS... runs etcdctl (API 3) against ENDPOINTS
+# (comma-separated) with this node's client certificate.
+etcdctl_at() {
+	local eps=$1 tls=()
+	shift
+	case $eps in
+	https:*) tls=(--cacert "$ROOT${P[ca]}" --cert "$ROOT${P[cert]}" --key "$ROOT${P[etcd_key]}") ;;
+	esac
+	ETCDCTL_API=3 "$PGHA_ETCDCTL_BIN" --endpoints="$eps" --dial-timeout=3s --command-timeout=15s \
+		${tls[@]+"${tls[@]}"} "$@"
+}
+
+# other_endpoints prints the other members' etcd client URLs, comma-separated.
+other_endpoints() {
+	local e out=() eps
+	IFS=, read -r -a eps <<<"${PGHA_ETCD_ENDPOINTS:-}"
+	for e in ${eps[@]+"${eps[@]}"}; do
+		[ "$e" = "$PGHA_ETCD_ENDPOINT" ] || out+=("$e")
+	done
+	local IFS=,
+	echo "${out[*]}"
+}
+
+# etcd_members ENDPOINTS prints etcd's members, one a line:
+# "ID STATUS NAME PEER_URL CLIENT_URL LEARNER" (NAME and CLIENT_URL "-" for
+# an unstarted member; LEARNER false before etcd 3.4, which has none).
+etcd_members() {
+	local out
+	out=$(etcdctl_at "$1" member list -w simple 2>&1) || {
+		printf '%s\n' "$out" >&2
+		return 1
+	}
+	printf '%s\n' "$out" | awk -F', ' 'NF >= 5 {
+		n = $3; if (n == "") n = "-"
+		c = $5; sub(/,.*/, "", c); if (c == "") c = "-"
+		p = $4; sub(/,.*/, "", p)
+		l = (NF >= 6 && $6 == "true") ? "true" : "false"
+		print $1, $2, n, p, c, l
+	}'
+}
+
+# etcd_url_healthy URL: the member serving URL answers a health check.
+etcd_url_healthy() { etcdctl_at "$1" endpoint health >/dev/null 2>&1; }
+
+# quorum N prints the majority of N members.
+quorum() { echo $(($1 / 2 + 1)); }
+
+# join_etcd adds this member to the running etcd cluster (nodes[].joins):
+# once, before its etcd first starts, with no member data yet. A member of
+# the same name and peer URL that is not running is a dead predecessor
+# (this host replaces it): it is removed first. Refused while another member
+# is unstarted or a learner (one member at a time), while a member is
+# unhealthy, when the add would leave etcd below its quorum until this
+# member starts, or when etcd's members are not the ones this bundle's
+# initial-cluster names (etcd would refuse to start).
+join_etcd() {
+	[ "${PGHA_ETCD_INITIAL_CLUSTER_STATE:-new}" = existing ] || return 0
+	step "etcd: join the running cluster as $PGHA_NODE"
+	if [ -d "$ROOT$PGHA_ETCD_DATA_DIR/member" ]; then
+		info "etcd member data present: $PGHA_NODE has joined already"
+		return 0
+	fi
+	if systemctl is-active --quiet etcd; then
+		info "etcd runs here already"
+		return 0
+	fi
+	[ -n "${PGHA_ETCD_PEER_URL:-}" ] || die "FACTS does not give etcd_peer_url"
+	local eps list id status name peer client learner
+	eps=$(other_endpoints)
+	[ -n "$eps" ] || die "$PGHA_NODE joins, but the facts name no other etcd member"
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would check etcd's members at $eps and run: etcdctl member add $PGHA_NODE --peer-urls=$PGHA_ETCD_PEER_URL"
+		return 0
+	fi
+	list=$(etcd_members "$eps") || die "cannot list etcd's members at $eps: the running members must serve etcd and accept $PGHA_ADDRESS (run upgrade.sh of this build on them first)"
+	local dead="" added=0 others=() clients=() bad=()
+	while read -r id status name peer client learner; do
+		[ -n "$id" ] || continue
+		if [ "$peer" = "$PGHA_ETCD_PEER_URL" ] || [ "$name" = "$PGHA_NODE" ]; then
+			if [ "$peer" != "$PGHA_ETCD_PEER_URL" ] || { [ "$name" != "$PGHA_NODE" ] && [ "$name" != - ]; }; then
+				die "etcd has a member $name at $peer, and $PGHA_NODE joins at $PGHA_ETCD_PEER_URL: remove that member first (etcdctl member remove $id)"
+			fi
+			if [ "$name" = - ]; then
+				added=1 # an earlier run added this member; its etcd never started
+			else
+				dead=$id # this host replaces it: its etcd is not running here
+			fi
+			continue
+		fi
+		if [ "$status" = unstarted ] || [ "$name" = - ]; then
+			die "etcd member $id at $peer was added but has not started: finish installing it before adding $PGHA_NODE (one member at a time)"
+		fi
+		if [ "$learner" = true ]; then
+			die "etcd member $name is a learner not yet promoted: promote it before adding $PGHA_NODE"
+		fi
+		others+=("$name")
+		clients+=("$client")
+	done <<<"$list"
+	local c healthy=0
+	for c in ${clients[@]+"${clients[@]}"}; do
+		if etcd_url_healthy "$c"; then healthy=$((healthy + 1)); else bad+=("$c"); fi
+	done
+	[ ${#bad[@]} -eq 0 ] || die "etcd members at ${bad[*]} are not healthy: repair them before adding $PGHA_NODE"
+	local total=$((${#others[@]} + 1)) q
+	q=$(quorum "$total")
+	[ "$healthy" -ge "$q" ] || die "adding $PGHA_NODE makes $total members with a quorum of $q, and only $healthy run until it starts: etcd would stop serving; grow a cluster of one member by hand (docs/operations.md)"
+	local want=() m have
+	for m in ${ETCD_INITIAL_MEMBERS[@]+"${ETCD_INITIAL_MEMBERS[@]}"}; do
+		[ "$m" = "$PGHA_NODE" ] || want+=("$m")
+	done
+	have=$(printf '%s\n' ${others[@]+"${others[@]}"} | sort | tr '\n' ' ')
+	if [ "$have" != "$(printf '%s\n' ${want[@]+"${want[@]}"} | sort | tr '\n' ' ')" ]; then
+		die "etcd's members are ${have% }; this bundle starts $PGHA_NODE beside ${want[*]:-none}: install the joining members in the spec's order, one at a time (or build again from the spec that matches the cluster)"
+	fi
+	info "etcd members ${have% }: all healthy, $healthy of $total after the add (quorum $q)"
+	if [ -n "$dead" ]; then
+		run etcdctl_at "$eps" member remove "$dead" >/dev/null
+		changed "removed the dead etcd member $dead of $PGHA_NODE (this host replaces it)"
+	fi
+	if [ "$added" = 1 ]; then
+		info "$PGHA_NODE is already added (unstarted): starting it"
+	else
+		run etcdctl_at "$eps" member add "$PGHA_NODE" --peer-urls="$PGHA_ETCD_PEER_URL" >/dev/null
+		changed "added $PGHA_NODE to etcd ($PGHA_ETCD_PEER_URL)"
+	fi
+}
+
+# LEAVE_ETCD_ID is this member's etcd id when uninstall.sh is to remove it
+# from etcd (check_leave_etcd), empty otherwise.
+LEAVE_ETCD_ID=""
+
+# check_leave_etcd (uninstall.sh, before anything stops) decides whether
+# this member leaves etcd: when its etcd runs and other members remain. It
+# refuses when the remaining members would not hold etcd's quorum.
+check_leave_etcd() {
+	step "etcd membership"
+	if [ "$NO_START" = 1 ]; then
+		info "--no-start: etcd's membership is left as it is"
+		return 0
+	fi
+	if [ "$KEEP_MEMBERSHIP" = 1 ]; then
+		info "--keep-membership: $PGHA_NODE stays a member of etcd"
+		return 0
+	fi
+	if ! systemctl is-active --quiet etcd; then
+		info "etcd does not run here: its membership is left as it is"
+		return 0
+	fi
+	local list id status name peer client learner me="" total=0 healthy=0 bad=()
+	list=$(etcd_members "$PGHA_ETCD_ENDPOINT") || die "cannot list etcd's members from $PGHA_NODE's etcd: repair it, or leave its membership with --keep-membership (then remove it from etcd by hand)"
+	while read -r id status name peer client learner; do
+		[ -n "$id" ] || continue
+		if [ "$name" = "$PGHA_NODE" ]; then
+			me=$id
+			continue
+		fi
+		total=$((total + 1))
+		if [ "$client" != - ] && etcd_url_healthy "$client"; then
+			healthy=$((healthy + 1))
+		else
+			bad+=("${name/#-/$peer}")
+		fi
+	done <<<"$list"
+	if [ -z "$me" ]; then
+		info "$PGHA_NODE is not a member of etcd"
+		return 0
+	fi
+	if [ "$total" = 0 ]; then
+		info "$PGHA_NODE is etcd's last member: it stays (the whole cluster is being removed)"
+		return 0
+	fi
+	local q
+	q=$(quorum "$total")
+	if [ "$healthy" -lt "$q" ]; then
+		die "removing $PGHA_NODE from etcd leaves $total members with a quorum of $q and only $healthy healthy (not: ${bad[*]}): repair them first, or keep the membership with --keep-membership; nothing was changed"
+	fi
+	LEAVE_ETCD_ID=$me
+	info "$PGHA_NODE leaves etcd: $healthy of the $total remaining members healthy (quorum $q)"
+}
+
+# leave_etcd removes this member from etcd (check_leave_etcd decided it),
+# asking the other members; its etcd then stops by itself.
+leave_etcd() {
+	[ -n "$LEAVE_ETCD_ID" ] || return 0
+	local eps
+	eps=$(other_endpoints)
+	run etcdctl_at "$eps" member remove "$LEAVE_ETCD_ID" >/dev/null
+	changed "removed $PGHA_NODE from etcd (member $LEAVE_ETCD_ID)"
 }

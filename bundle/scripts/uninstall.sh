@@ -11,6 +11,7 @@ set -euo pipefail
 PURGE=0
 YES=0
 KEEP_PACKAGES=0
+KEEP_MEMBERSHIP=0
 
 usage() {
 	cat <<EOF
@@ -18,6 +19,9 @@ usage: uninstall.sh [options]
 
   --purge --yes         also delete PGDATA and etcd's data directory
   --keep-packages       leave the packages the bundle installed
+  --keep-membership     stop etcd without removing this member from etcd
+                        (by default a member that leaves a running cluster
+                        is removed, unless that would cost etcd its quorum)
 $COMMON_USAGE
 EOF
 }
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--purge) PURGE=1 ;;
 	--yes) YES=1 ;;
 	--keep-packages) KEEP_PACKAGES=1 ;;
+	--keep-membership) KEEP_MEMBERSHIP=1 ;;
 	-h | --help)
 		usage
 		exit 0
@@ -54,8 +59,10 @@ stop_units() {
 	local u
 	# The backup jobs first: none may start while the services stop.
 	stop_backup_timers
-	# Reverse of the start order: clients of etcd first.
+	# Reverse of the start order: clients of etcd first; this member leaves
+	# etcd once Patroni is stopped, before its etcd stops.
 	for u in keepalived haproxy patroni etcd; do
+		[ "$u" != etcd ] || leave_etcd
 		if systemctl is-active --quiet "$u"; then
 			run systemctl stop "$u"
 			changed "stopped $u"
@@ -164,6 +171,12 @@ remove_packages() {
 purge_data() {
 	step "data"
 	local d
+	if [ -n "$LEAVE_ETCD_ID" ] && [ -d "$ROOT$PGHA_ETCD_DATA_DIR/member" ]; then
+		# A member removed from etcd can never start on its data again: a
+		# later install joins afresh.
+		run rm -rf "$ROOT$PGHA_ETCD_DATA_DIR/member"
+		changed "deleted etcd's data of the removed member ($PGHA_ETCD_DATA_DIR/member)"
+	fi
 	if [ "$PURGE" = 0 ]; then
 		# A later install of this member may reuse what is kept here.
 		if [ "$DRY_RUN" = 0 ]; then
@@ -262,6 +275,7 @@ fi
 load_receipt
 check_receipt_owner
 
+check_leave_etcd
 stop_units
 remove_files
 if vip_on; then reset_nonlocal_bind; fi

@@ -39,7 +39,20 @@ const (
 	portPeer    = 2380
 )
 
-var memberNames = []string{"pg1", "pg2", "pg3"}
+// memberNames are the cluster's founding members; spareNames the nodes
+// the scaling test adds (addresses after theirs, on the same bridge).
+var (
+	memberNames = []string{"pg1", "pg2", "pg3"}
+	spareNames  = []string{"pg4", "pg5"}
+)
+
+// nodeName is the name of the i-th node: founders first, then the spares.
+func nodeName(i int) string {
+	if i < len(memberNames) {
+		return memberNames[i]
+	}
+	return spareNames[i-len(memberNames)]
+}
 
 // pgfsSize is each node's PostgreSQL file system: room for the cluster,
 // its WAL (wal_keep_size 128MB) and the load, small enough to fill.
@@ -149,6 +162,9 @@ type node struct {
 	cmd    *exec.Cmd // systemd-nspawn
 	pid    int       // the container's systemd (PID 1 inside)
 	boots  int
+	// out: no longer a member of the cluster (uninstalled or destroyed):
+	// the health checks leave it out.
+	out bool
 }
 
 // run runs a host command and returns its combined output; errors carry the
@@ -388,7 +404,7 @@ func dialIn(ctx context.Context, ns, addr string) (net.Conn, error) {
 // newNode prepares a node's overlay over the cached tree and its own
 // configuration (hostname, address unit, Debian's own services disabled).
 func (h *harness) newNode(i int) (*node, error) {
-	n := &node{h: h, name: memberNames[i], addr: memberAddr(i)}
+	n := &node{h: h, name: nodeName(i), addr: memberAddr(i)}
 	n.dir = filepath.Join(h.work, "nodes", n.name)
 	n.root = filepath.Join(n.dir, "root")
 	n.cgroup = h.cgroup + "/" + n.name

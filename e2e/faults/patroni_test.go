@@ -96,6 +96,17 @@ type topology struct {
 	others []*node // replicas, sync included
 }
 
+// members are the nodes that are members of the cluster (not out).
+func (h *harness) members() []*node {
+	var out []*node
+	for _, n := range h.nodes {
+		if !n.out {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func (h *harness) byName(name string) *node {
 	for _, n := range h.nodes {
 		if n.name == name {
@@ -132,7 +143,8 @@ func (h *harness) waitHealthy(ctx context.Context, timeout time.Duration, wantSy
 func (h *harness) healthy(ctx context.Context, wantSync bool) (topology, string) {
 	var topo topology
 	var view string
-	for i, n := range h.nodes {
+	members := h.members()
+	for i, n := range members {
 		ms, err := h.cluster(ctx, n)
 		if err != nil {
 			return topo, fmt.Sprintf("%s: %v", n.name, err)
@@ -147,7 +159,7 @@ func (h *harness) healthy(ctx context.Context, wantSync bool) (topology, string)
 		} else if v != view {
 			return topo, fmt.Sprintf("views differ: %s vs %s", view, v)
 		}
-		if len(ms) != len(h.nodes) {
+		if len(ms) != len(members) {
 			return topo, "members: " + v
 		}
 		topo = topology{}
@@ -205,7 +217,7 @@ func (h *harness) notStreaming(ctx context.Context, leader *node) []string {
 			got[r[0]] = true
 		}
 		var missing []string
-		for _, n := range h.nodes {
+		for _, n := range h.members() {
 			if n != leader && !got[n.name] {
 				missing = append(missing, n.name)
 			}

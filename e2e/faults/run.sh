@@ -15,7 +15,7 @@
 #   PGHA_E2E_FAULTS_ONLY  comma-separated faults to run (default: all)
 #   PGHA_E2E_KEEP=1       keep the test's scratch directory (overlays)
 #   PGHA_E2E_RUN          the tests to run (default ^TestFaults$; make e2e-vip: ^TestVIP$,
-#                         make e2e-lifecycle: ^TestLifecycle$, make e2e-backup: ^TestBackup$)
+#                         make e2e-lifecycle: ^TestLifecycle$, make e2e-backup: ^TestBackup$, make e2e-scaling: ^TestScaling$)
 #   PGHA_E2E_TIMEOUT      go test's timeout (default 22m)
 set -euo pipefail
 

@@ -84,6 +84,7 @@ type load struct {
 	h       *harness
 	run     int
 	ledger  *Ledger
+	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -96,7 +97,7 @@ type load struct {
 // probers.
 func (h *harness) startLoad(run int, targets []string) *load {
 	ctx, cancel := context.WithCancel(h.ctx)
-	l := &load{h: h, run: run, ledger: NewLedger(), cancel: cancel, recov: map[string]bool{}, errs: map[string]int{}}
+	l := &load{h: h, run: run, ledger: NewLedger(), ctx: ctx, cancel: cancel, recov: map[string]bool{}, errs: map[string]int{}}
 	for i := 0; i < writers; i++ {
 		l.wg.Add(1)
 		go func() {
@@ -105,13 +106,18 @@ func (h *harness) startLoad(run int, targets []string) *load {
 		}()
 	}
 	for _, n := range h.nodes {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			l.prober(ctx, n)
-		}()
+		l.probe(n)
 	}
 	return l
+}
+
+// probe starts the prober of n (a node that joins while the load runs).
+func (l *load) probe(n *node) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.prober(l.ctx, n)
+	}()
 }
 
 // stop ends the workload and waits for every writer's last answer.
