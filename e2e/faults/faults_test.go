@@ -50,43 +50,7 @@ func TestFaults(t *testing.T) {
 		}
 		table = append(table, fig.String())
 		t.Logf("FIGURE %s (%.0fs)", fig, time.Since(fs).Seconds())
-		switch {
-		case f.lossExpected:
-			// The negative control: the checker must see the loss.
-			if fig.verdict.Err() == nil || len(fig.verdict.Lost) == 0 {
-				t.Errorf("fault %s: the checker reported no lost row (%s): it cannot fail", f.name, fig.verdict)
-			} else {
-				t.Logf("fault %s: the checker failed as it must: %v", f.name, fig.verdict.Err())
-			}
-		case f.leaderKeyRace && h.patroniBefore303:
-			// Patroni before 3.0.3: a loss or an overlap passes only when the
-			// journals show the old leader writing the leader key over the
-			// new leader's (patroni/patroni#2689) and everything lost was
-			// acknowledged by the new leader before that; otherwise the
-			// fault is asserted like the others.
-			err := fig.verdict.Err()
-			if err == nil && fig.overlap.Count == 0 {
-				t.Logf("fault %s: no acknowledged row lost, no overlap (Patroni %s)", f.name, h.patroniVersion)
-				break
-			}
-			h.saveJournals("." + f.name)
-			switch {
-			case !fig.retake.found:
-				t.Errorf("fault %s: %v; %s; and the journals show no leader key written again by the old leader (patroni/patroni#2689)", f.name, err, fig.overlapString())
-			case len(fig.unexplained) > 0:
-				t.Errorf("fault %s: %v; %s; the leader key written again (patroni/patroni#2689) does not explain: %s", f.name, err, fig.overlapString(), strings.Join(fig.unexplained, "; "))
-			default:
-				t.Logf("fault %s: measured, not asserted: Patroni %s predates 3.0.3 (patroni/patroni#2689), and every lost row was acknowledged by %s before %s took the key back: %v; %s",
-					f.name, h.patroniVersion, fig.retake.newLead, fig.retake.oldLeader, err, fig.overlapString())
-			}
-		default:
-			if err := fig.verdict.Err(); err != nil {
-				t.Errorf("fault %s: %v", f.name, err)
-			}
-			if fig.overlap.Count > 0 {
-				t.Errorf("fault %s: two nodes acknowledged writes at once: %s for %v", f.name, fig.overlap.Nodes, fig.overlap.Duration())
-			}
-		}
+		h.judge(t, f, fig)
 	}
 	t.Logf("figures (wall time %.0fs):", time.Since(start).Seconds())
 	for _, l := range table {
@@ -206,4 +170,49 @@ func step(t *testing.T, title string, f func() error) {
 		t.Fatalf("%s: %v", title, err)
 	}
 	t.Logf("    ok in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// judge fails t when fig breaks the promise: a lost acknowledged row or two
+// nodes acknowledging writes at once. The negative control must show a
+// loss; a fault that can meet patroni/patroni#2689 on a Patroni before
+// 3.0.3 passes a loss only when the journals explain it.
+func (h *harness) judge(t *testing.T, f fault, fig figures) {
+	t.Helper()
+	switch {
+	case f.lossExpected:
+		// The negative control: the checker must see the loss.
+		if fig.verdict.Err() == nil || len(fig.verdict.Lost) == 0 {
+			t.Errorf("fault %s: the checker reported no lost row (%s): it cannot fail", f.name, fig.verdict)
+		} else {
+			t.Logf("fault %s: the checker failed as it must: %v", f.name, fig.verdict.Err())
+		}
+	case f.leaderKeyRace && h.patroniBefore303:
+		// Patroni before 3.0.3: a loss or an overlap passes only when the
+		// journals show the old leader writing the leader key over the
+		// new leader's (patroni/patroni#2689) and everything lost was
+		// acknowledged by the new leader before that; otherwise the
+		// fault is asserted like the others.
+		err := fig.verdict.Err()
+		if err == nil && fig.overlap.Count == 0 {
+			t.Logf("fault %s: no acknowledged row lost, no overlap (Patroni %s)", f.name, h.patroniVersion)
+			break
+		}
+		h.saveJournals("." + f.name)
+		switch {
+		case !fig.retake.found:
+			t.Errorf("fault %s: %v; %s; and the journals show no leader key written again by the old leader (patroni/patroni#2689)", f.name, err, fig.overlapString())
+		case len(fig.unexplained) > 0:
+			t.Errorf("fault %s: %v; %s; the leader key written again (patroni/patroni#2689) does not explain: %s", f.name, err, fig.overlapString(), strings.Join(fig.unexplained, "; "))
+		default:
+			t.Logf("fault %s: measured, not asserted: Patroni %s predates 3.0.3 (patroni/patroni#2689), and every lost row was acknowledged by %s before %s took the key back: %v; %s",
+				f.name, h.patroniVersion, fig.retake.newLead, fig.retake.oldLeader, err, fig.overlapString())
+		}
+	default:
+		if err := fig.verdict.Err(); err != nil {
+			t.Errorf("fault %s: %v", f.name, err)
+		}
+		if fig.overlap.Count > 0 {
+			t.Errorf("fault %s: two nodes acknowledged writes at once: %s for %v", f.name, fig.overlap.Nodes, fig.overlap.Duration())
+		}
+	}
 }

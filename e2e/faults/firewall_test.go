@@ -141,7 +141,9 @@ func tcpOpen(ctx context.Context, ns, addr string) error {
 
 // uninstallFirewalled runs every node's uninstall.sh and checks that the
 // operator's rules, and only they, are left, at runtime and permanently,
-// with firewalld still running.
+// with firewalld still running. The whole cluster goes at once, so every
+// member keeps its etcd membership: members leaving one by one is
+// TestScaling's and TestLifecycle's.
 func (h *harness) uninstallFirewalled(ctx context.Context) error {
 	return eachNode(h.nodes, func(n *node) error {
 		top := clusterName + "-" + n.name
@@ -149,7 +151,7 @@ func (h *harness) uninstallFirewalled(ctx context.Context) error {
 		if _, err := n.exec(ctx, "test", "-f", script); err != nil {
 			script = path.Join("/root", top, "uninstall.sh") // installed by the test
 		}
-		out, err := n.exec(ctx, "bash", script, "--skip-os-check")
+		out, err := n.exec(ctx, "bash", script, "--skip-os-check", "--keep-membership")
 		h.saveLog(n.name+".uninstall.log", out)
 		if err != nil {
 			return fmt.Errorf("%s: uninstall.sh: %v: %s", n.name, err, h.redact.Replace(string(out)))

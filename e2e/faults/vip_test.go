@@ -125,12 +125,7 @@ func runVIP(t *testing.T, mode string, faults func(*harness, *vipWatch) []fault)
 		line := fmt.Sprintf("%s; %s", fig, mv)
 		table = append(table, line)
 		t.Logf("FIGURE %s", line)
-		if err := fig.verdict.Err(); err != nil {
-			t.Errorf("fault %s: %v", f.name, err)
-		}
-		if fig.overlap.Count > 0 {
-			t.Errorf("fault %s: two nodes acknowledged writes at once: %s", f.name, fig.overlap.Nodes)
-		}
+		h.judge(t, f, fig)
 	}
 	if bad := v.violations(); len(bad) > 0 {
 		t.Errorf("probes where two reachable nodes held %s: %s", vipAddr, strings.Join(bad, "; "))
@@ -447,7 +442,9 @@ func (h *harness) vipFaults(v *vipWatch) []fault {
 			sleep(ctx, 12*time.Second)
 			return "HAProxy of " + n.name + " dead for 12s", n.systemctl(ctx, "start", "haproxy.service")
 		}},
-		{name: "holder-partitioned", sync: true, syncAfter: true, targets: viaVIP, inject: func(ctx context.Context, topo topology, l *load) (string, error) {
+		// The holder is often the leader too: cut off, it can meet
+		// patroni/patroni#2689 as the partitioned leader of TestFaults does.
+		{name: "holder-partitioned", sync: true, syncAfter: true, leaderKeyRace: true, targets: viaVIP, inject: func(ctx context.Context, topo topology, l *load) (string, error) {
 			n, err := holder()
 			if err != nil {
 				return "", err
