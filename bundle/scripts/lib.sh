@@ -1970,6 +1970,12 @@ etcd_members() {
 # etcd_url_healthy URL: the member serving URL answers a health check.
 etcd_url_healthy() { etcdctl_at "$1" endpoint health >/dev/null 2>&1; }
 
+# etcdctl_error OUTPUT prints etcdctl's failure on one line, without the
+# client library's JSON log lines (etcd 3.4 prints one per retry).
+etcdctl_error() {
+	printf '%s\n' "$1" | awk '!/^[{]"level"/ && NF { printf "%s%s", s, $0; s = " " }'
+}
+
 # quorum N prints the majority of N members.
 quorum() { echo $(($1 / 2 + 1)); }
 
@@ -2107,11 +2113,68 @@ check_leave_etcd() {
 }
 
 # leave_etcd removes this member from etcd (check_leave_etcd decided it),
-# asking the other members; its etcd then stops by itself.
+# once Patroni is stopped and before its etcd stops. The other members may be
+# leaving at the same moment (the whole cluster uninstalled at once), so it
+# decides again from etcd's members as they are now, asking every configured
+# endpoint, its own included: a member with no started member beside it is
+# the last one and stays. The remove goes to those endpoints too, so that
+# any live member serves it. etcd (strict reconfiguration, the default since
+# 3.1) refuses to remove its only member ("not enough started members") and
+# a remove that breaks its quorum; a member removing itself through its own
+# etcd gets the answer before that etcd stops. Removes racing each other can
+# fail ("server stopped" from a member that just left) or go unanswered
+# (raft drops a change proposed while another is pending), so a failed
+# remove is judged by listing the members again.
 leave_etcd() {
 	[ -n "$LEAVE_ETCD_ID" ] || return 0
-	local eps
-	eps=$(other_endpoints)
-	run etcdctl_at "$eps" member remove "$LEAVE_ETCD_ID" >/dev/null
-	changed "removed $PGHA_NODE from etcd (member $LEAVE_ETCD_ID)"
+	local eps=${PGHA_ETCD_ENDPOINTS:-$PGHA_ETCD_ENDPOINT} try list err="" listed asked=0
+	local id status name peer client learner me others
+	# Three removes at most, each judged by the list that follows it.
+	for try in 1 2 3 4; do
+		[ "$try" = 1 ] || sleep "$POLL_INTERVAL"
+		listed=0
+		list=$(etcd_members "$eps" 2>&1) || {
+			err=$(etcdctl_error "$list")
+			continue
+		}
+		listed=1
+		me=0 others=0
+		while read -r id status name peer client learner; do
+			[ -n "$id" ] || continue
+			if [ "$id" = "$LEAVE_ETCD_ID" ]; then
+				me=1
+			elif [ "$status" = started ] && [ "$name" != - ]; then
+				others=$((others + 1))
+			fi
+		done <<<"$list"
+		if [ "$me" = 0 ]; then
+			if [ "$asked" = 1 ]; then
+				changed "removed $PGHA_NODE from etcd (member $LEAVE_ETCD_ID)"
+			else
+				info "$PGHA_NODE is no longer a member of etcd (member $LEAVE_ETCD_ID was removed meanwhile)"
+			fi
+			return 0
+		fi
+		if [ "$others" = 0 ]; then
+			info "$PGHA_NODE is now etcd's last member: it stays (the other members left meanwhile; the whole cluster is being removed)"
+			LEAVE_ETCD_ID=""
+			return 0
+		fi
+		[ "$try" -lt 4 ] || break
+		if [ "$DRY_RUN" = 1 ]; then
+			info "would run: etcdctl --endpoints=$eps member remove $LEAVE_ETCD_ID"
+			changed "removed $PGHA_NODE from etcd (member $LEAVE_ETCD_ID)"
+			return 0
+		fi
+		asked=1
+		if err=$(etcdctl_at "$eps" member remove "$LEAVE_ETCD_ID" 2>&1); then
+			changed "removed $PGHA_NODE from etcd (member $LEAVE_ETCD_ID)"
+			return 0
+		fi
+		err=$(etcdctl_error "$err")
+		info "member remove $LEAVE_ETCD_ID at $eps: $err; listing etcd's members again"
+	done
+	local state="it is still etcd's member $LEAVE_ETCD_ID"
+	[ "$listed" = 1 ] || state="whether it is still etcd's member $LEAVE_ETCD_ID is unknown (no endpoint listed the members)"
+	die "$PGHA_NODE could not leave etcd ($err): HAProxy and Patroni are stopped and disabled, its etcd is not stopped, and $state. Run uninstall.sh again once etcd's other members are healthy (it decides again), or with --keep-membership to stop etcd as it is; then remove the member from a remaining one: etcdctl member remove $LEAVE_ETCD_ID"
 }
