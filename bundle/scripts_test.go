@@ -1146,3 +1146,29 @@ func TestScriptsBash42(t *testing.T) {
 		}
 	}
 }
+
+// TestPatroniMembersReadsPatronictl: lib.sh's patroni_members reads what
+// Patroni 3.0.2's patronictl list -f tsv printed (testdata, from ctl.py's
+// output_members): a leader with a pending restart and an empty lag, a
+// sync standby with a tag, a member whose start failed and has no timeline.
+func TestPatroniMembersReadsPatronictl(t *testing.T) {
+	t.Parallel()
+	tsv, err := filepath.Abs("testdata/patronictl-list-3.0.2.tsv")
+	must(t, err)
+	ctl := filepath.Join(t.TempDir(), "patronictl")
+	writeFile(t, ctl, "#!/bin/sh\ncat "+tsv+"\n")
+	must(t, os.Chmod(ctl, 0o755))
+	script := `. scripts/lib.sh; declare -A P=([patroni_config]=/etc/patroni/patroni.yml) JOINING=()
+PGHA_PATRONICTL_BIN=$CTL PGHA_CLUSTER=demo PGHA_NODE=pg1 MEMBERS=("pg1 10.0.0.1" "pg2 10.0.0.2" "pg3 10.0.0.3")
+patroni_members; echo "row: $(member_row)"; if cluster_healthy; then echo healthy; else echo unhealthy; fi`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "CTL="+ctl)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := "pg1 leader running 1\npg2 sync_standby running 0\npg3 replica start_failed 0\nrow: leader running 1\nunhealthy\n"
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}

@@ -1600,7 +1600,7 @@ start_services() {
 # Lag), which bash's read would merge (a tab in IFS is whitespace).
 patroni_members() {
 	local out
-	out=$("$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" list -f tsv "$PGHA_CLUSTER" 2>/dev/null) || return 1
+	out=$("$PGHA_PATRONICTL_BIN" -c "$ROOT${P[patroni_config]}" list -f tsv "$PGHA_CLUSTER" 2>/dev/null) || return 1
 	printf '%s\n' "$out" | awk -F'\t' '
 		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; if (!col["Member"] || !col["Role"] || !col["State"]) exit 1; next }
 		$col["Member"] != "" {
