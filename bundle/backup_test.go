@@ -262,7 +262,7 @@ func TestBackupScript(t *testing.T) {
 	}
 	writeFile(t, h.state+"/role", "replica")
 	out, code = run("diff")
-	if code != 0 || !strings.Contains(out, "pg2 is not the leader (replica)") || index(h.calls(), "pgbackrest") >= 0 {
+	if code != 0 || !strings.Contains(out, "pg2 is not the leader (GET /primary 503)") || index(h.calls(), "pgbackrest") >= 0 {
 		t.Errorf("diff on a replica: exit %d\n%s\n%s", code, out, strings.Join(h.calls(), "\n"))
 	}
 	must(t, os.Remove(h.state+"/active/patroni"))

@@ -35,7 +35,42 @@ type host struct {
 	env                            []string
 }
 
-const healthyCluster = `{"members": [{"name": "pg1", "role": "leader", "state": "running", "api_url": "http://10.0.0.1:8008/patroni", "tags": {}}, {"name": "pg2", "role": "replica", "state": "streaming", "lag": 0}]}`
+// member is a row of patronictl list: name, role and state as patronictl
+// prints them ("Sync Standby", "start failed"), and its tags.
+type member struct{ name, role, state, tags string }
+
+// patronictlList is what Patroni 3.0.2's `patronictl list -f tsv` prints
+// (ctl.py output_members): a header, then a row per member, tab-separated,
+// the leader's lag empty, a Tags column (YAML flow style) only when a member
+// has a tag that is true. Member pgN's address is 10.0.0.N.
+func patronictlList(ms ...member) string {
+	cols := []string{"Cluster", "Member", "Host", "Role", "State", "TL", "Lag in MB"}
+	tags := false
+	for _, m := range ms {
+		tags = tags || m.tags != ""
+	}
+	if tags {
+		cols = append(cols, "Tags")
+	}
+	rows := []string{strings.Join(cols, "\t")}
+	for _, m := range ms {
+		lag := "0"
+		if m.role == "Leader" {
+			lag = ""
+		}
+		r := []string{"demo", m.name, "10.0.0." + strings.TrimPrefix(m.name, "pg"), m.role, m.state, "1", lag}
+		if tags {
+			r = append(r, m.tags)
+		}
+		rows = append(rows, strings.Join(r, "\t"))
+	}
+	return strings.Join(rows, "\n") + "\n"
+}
+
+func leader1(name string) member { return member{name: name, role: "Leader", state: "running"} }
+func replica(name string) member { return member{name: name, role: "Replica", state: "streaming"} }
+
+var healthyCluster = patronictlList(member{name: "pg1", role: "Leader", state: "running"}, member{name: "pg2", role: "Replica", state: "streaming"})
 
 func newHost(t *testing.T, except ...string) *host {
 	t.Helper()
@@ -50,7 +85,7 @@ func newHost(t *testing.T, except ...string) *host {
 	writeFile(t, h.root+"/etc/group", "root:x:0:\n")
 	writeFile(t, h.root+"/etc/hosts", "127.0.0.1 localhost\n")
 	writeFile(t, h.root+"/etc/os-release", "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n")
-	writeFile(t, h.state+"/cluster.json", healthyCluster)
+	writeFile(t, h.state+"/members.tsv", healthyCluster)
 	for _, b := range pgBinaries {
 		writeFile(t, h.root+"/usr/pgsql-16/bin/"+b, "#!/bin/sh\n")
 		must(t, os.Chmod(h.root+"/usr/pgsql-16/bin/"+b, 0o755))
@@ -141,7 +176,7 @@ func mutating(calls []string) []string {
 			f[0] == "yum", f[0] == "dnf", f[0] == "useradd", f[0] == "chown", f[0] == "setsebool", f[0] == "modprobe",
 			f[0] == "firewall-cmd" && (strings.Contains(c, "--add-") || strings.Contains(c, "--remove-")),
 			f[0] == "semanage" && !strings.Contains(c, " -l"),
-			f[0] == "patronictl":
+			f[0] == "patronictl" && !strings.Contains(c, " list "):
 			out = append(out, c)
 		}
 	}
@@ -758,40 +793,69 @@ func TestUpgradeConfigsOnly(t *testing.T) {
 func TestUpgradePackages(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name      string
-		role      string
-		cluster   string
-		candidate string // the switchover's candidate; pg1 when empty
-		fail      string
-		want      string // in the output of a failed upgrade
+		name       string
+		role       string
+		cluster    string
+		candidate  string // the switchover's candidate; pg1 when empty
+		nofailover string // "name address" of the member tagged nofailover
+		after      string // the member list once Patroni has restarted
+		fail       string
+		want       string // in the output of a failed upgrade
 	}{
 		{name: "replica", role: "replica", cluster: healthyCluster},
-		{name: "leader", role: "master", cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming"}, {"name": "pg2", "role": "leader", "state": "running"}]}`},
+		{name: "leader", role: "master", cluster: patronictlList(leader1("pg2"), replica("pg1"))},
 		{name: "leader, synchronous mode", role: "master", candidate: "pg3",
-			cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming"}, {"name": "pg2", "role": "leader", "state": "running"}, {"name": "pg3", "role": "sync_standby", "state": "streaming"}]}`},
-		{name: "leader, nofailover replica", role: "master", candidate: "pg3",
-			cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming", "tags": {"nofailover": true}}, {"name": "pg2", "role": "leader", "state": "running"}, {"name": "pg3", "role": "replica", "state": "streaming"}]}`},
-		{name: "leader, only a nofailover replica", role: "master",
-			cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "streaming", "tags": {"nofailover": true}}, {"name": "pg2", "role": "leader", "state": "running"}]}`,
+			cluster: patronictlList(replica("pg1"), leader1("pg2"), member{name: "pg3", role: "Sync Standby", state: "streaming"})},
+		{name: "leader, nofailover replica", role: "master", candidate: "pg3", nofailover: "pg1 10.0.0.1",
+			cluster: patronictlList(member{name: "pg1", role: "Replica", state: "streaming", tags: "{nofailover: true}"}, leader1("pg2"), replica("pg3"))},
+		{name: "leader, only a nofailover replica", role: "master", nofailover: "pg1 10.0.0.1",
+			cluster: patronictlList(member{name: "pg1", role: "Replica", state: "streaming", tags: "{nofailover: true}"}, leader1("pg2")),
 			want:    "pg2 is the leader and no healthy replica can take over; nothing was changed"},
-		{name: "unhealthy", role: "replica", cluster: `{"members": [{"name": "pg1", "role": "leader", "state": "running"}, {"name": "pg2", "role": "replica", "state": "starting"}]}`,
+		{name: "leader, the sync standby does not stream", role: "master",
+			cluster: patronictlList(replica("pg1"), leader1("pg2"), member{name: "pg3", role: "Sync Standby", state: "in archive recovery"}),
+			want:    "refusing to upgrade"},
+		{name: "unhealthy", role: "replica", cluster: patronictlList(leader1("pg1"), member{name: "pg2", role: "Replica", state: "starting"}),
 			want: "the cluster is not healthy (see patronictl list): refusing to upgrade; nothing was changed"},
-		{name: "no leader", role: "replica", cluster: `{"members": [{"name": "pg1", "role": "replica", "state": "running"}, {"name": "pg2", "role": "replica", "state": "streaming"}]}`,
+		{name: "a member stopped", role: "replica", cluster: patronictlList(leader1("pg1"), member{name: "pg2", role: "Replica", state: "stopped"}),
+			want: "the cluster is not healthy (see patronictl list): refusing to upgrade; nothing was changed"},
+		{name: "a member failed to start", role: "replica", cluster: patronictlList(leader1("pg1"), member{name: "pg2", role: "Replica", state: "start failed"}),
+			want: "the cluster is not healthy (see patronictl list): refusing to upgrade; nothing was changed"},
+		{name: "a member missing", role: "replica", cluster: patronictlList(leader1("pg1")),
+			want: "the cluster is not healthy (see patronictl list): refusing to upgrade; nothing was changed"},
+		{name: "no leader", role: "replica", cluster: patronictlList(replica("pg1"), replica("pg2")),
+			want: "refusing to upgrade"},
+		{name: "two leaders", role: "replica", cluster: patronictlList(leader1("pg1"), leader1("pg2")),
+			want: "refusing to upgrade"},
+		{name: "patronictl fails", role: "replica", cluster: healthyCluster, fail: "patronictl-list",
 			want: "refusing to upgrade"},
 		{name: "patroni fails to start", role: "replica", cluster: healthyCluster, fail: "start-patroni",
 			want: "upgrade stopped; node pg2 is in this state: packages upgraded, Patroni starting on pg2 (recover: systemctl start patroni)"},
+		{name: "the replica does not stream after its restart", role: "replica", cluster: healthyCluster,
+			after: patronictlList(leader1("pg1"), member{name: "pg2", role: "Replica", state: "in archive recovery"}),
+			want:  "timed out after 2s waiting for pg2 streams from the leader again"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h, in := installed(t)
 			writeFile(t, h.state+"/role", tc.role+"\n")
-			writeFile(t, h.state+"/cluster.json", tc.cluster)
+			writeFile(t, h.state+"/members.tsv", tc.cluster)
+			if tc.nofailover != "" {
+				writeFile(t, h.state+"/nofailover", tc.nofailover+"\n")
+			}
+			if tc.after != "" {
+				writeFile(t, h.state+"/members-after-start.tsv", tc.after)
+			}
 			if tc.fail != "" {
 				writeFile(t, h.state+"/fail-"+tc.fail, "")
 			}
 			v2 := newer(t, h, in, "v2", func(n *Input) {
 				n.Packages[1] = fakePackage(t, h.dir, "etcd", "etcd-3.5.13-1.el9.x86_64", 2000)
+				if strings.Contains(tc.cluster, "\tpg3\t") {
+					setFacts(t, n, h.dir, func(s *cluster.Spec) {
+						s.Nodes = append(s.Nodes, cluster.Node{Name: "pg3", Address: "10.0.0.3"})
+					})
+				}
 			})
 			h.extract(v2)
 			out, code := h.run("upgrade.sh")
@@ -800,13 +864,13 @@ func TestUpgradePackages(t *testing.T) {
 				if code == 0 || !strings.Contains(out, tc.want) {
 					t.Fatalf("exit %d, want a failure saying %q\n%s", code, tc.want, out)
 				}
-				if tc.fail == "" && len(mutating(calls)) > 0 {
+				if tc.fail == "" && tc.after == "" && len(mutating(calls)) > 0 {
 					t.Errorf("refused upgrade changed the host: %v", mutating(calls))
 				}
 				return
 			}
 			if code != 0 {
-				t.Fatalf("upgrade exit %d\n%s", code, out)
+				t.Fatalf("upgrade exit %d\n%s\n%s", code, out, strings.Join(calls, "\n"))
 			}
 			cand := tc.candidate
 			if cand == "" {
@@ -817,7 +881,7 @@ func TestUpgradePackages(t *testing.T) {
 			install := index(calls, "dnf -y --disablerepo=* --nogpgcheck --installroot="+h.root+" install "+h.bd+"/packages/etcd-3.5.13-1.el9.x86_64.rpm")
 			restartEtcd := index(calls, "systemctl restart --no-block etcd")
 			start := index(calls, "systemctl start patroni")
-			streaming := index(calls[start+1:], "curl -s -f --max-time 5 --cacert "+h.root+"/etc/pgha-bundle/pki/ca.crt https://10.0.0.2:8008/patroni")
+			streaming := index(calls[start+1:], "patronictl -c "+h.root+"/etc/patroni/patroni.yml list -f tsv demo")
 			if tc.role == "master" && (switchover < 0 || switchover > stop) {
 				t.Errorf("the leader must switch over before stopping Patroni (switchover %d, stop %d)", switchover, stop)
 			}
@@ -1080,5 +1144,31 @@ func TestScriptsBash42(t *testing.T) {
 				t.Errorf("%s:%d: %q needs bash newer than 4.2", name, i+1, m)
 			}
 		}
+	}
+}
+
+// TestPatroniMembersReadsPatronictl: lib.sh's patroni_members reads what
+// Patroni 3.0.2's patronictl list -f tsv printed (testdata, from ctl.py's
+// output_members): a leader with a pending restart and an empty lag, a
+// sync standby with a tag, a member whose start failed and has no timeline.
+func TestPatroniMembersReadsPatronictl(t *testing.T) {
+	t.Parallel()
+	tsv, err := filepath.Abs("testdata/patronictl-list-3.0.2.tsv")
+	must(t, err)
+	ctl := filepath.Join(t.TempDir(), "patronictl")
+	writeFile(t, ctl, "#!/bin/sh\ncat "+tsv+"\n")
+	must(t, os.Chmod(ctl, 0o755))
+	script := `. scripts/lib.sh; declare -A P=([patroni_config]=/etc/patroni/patroni.yml) JOINING=()
+PGHA_PATRONICTL_BIN=$CTL PGHA_CLUSTER=demo PGHA_NODE=pg1 MEMBERS=("pg1 10.0.0.1" "pg2 10.0.0.2" "pg3 10.0.0.3")
+patroni_members; echo "row: $(member_row)"; if cluster_healthy; then echo healthy; else echo unhealthy; fi`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "CTL="+ctl)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := "pg1 leader running 1\npg2 sync_standby running 0\npg3 replica start_failed 0\nrow: leader running 1\nunhealthy\n"
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
 }

@@ -259,10 +259,25 @@ func TestInstallKeepsNewerPackage(t *testing.T) {
 
 // TestUpgradePendingRestart: cluster parameters that need a restart are
 // detected after edit-config; the final message says so, and only
-// --restart-pending restarts this member (then waits on its health).
+// --restart-pending restarts this member (then waits on its health). On the
+// leader too, whose row in patronictl list has an empty lag before the
+// Pending restart column.
 func TestUpgradePendingRestart(t *testing.T) {
 	t.Parallel()
+	for _, leads := range []bool{false, true} {
+		t.Run(map[bool]string{false: "replica", true: "leader"}[leads], func(t *testing.T) {
+			t.Parallel()
+			upgradePendingRestart(t, leads)
+		})
+	}
+}
+
+func upgradePendingRestart(t *testing.T, leads bool) {
 	h, in := installed(t)
+	if leads {
+		writeFile(t, h.state+"/role", "master\n")
+		writeFile(t, h.state+"/members.tsv", patronictlList(replica("pg1"), leader1("pg2")))
+	}
 	writeFile(t, h.state+"/dcs-needs-restart", "")
 	v2 := newer(t, h, in, "v2", func(n *Input) {
 		setContent(n, "/etc/patroni/dcs.yml", "ttl: 30\nloop_wait: 10\npostgresql:\n  parameters:\n    max_connections: 200\n")

@@ -66,15 +66,14 @@ backup_on || die "$FACTS_FILE names no backup section: this cluster has no backu
 # Patroni does not answer cannot tell, and fails: a backup must never be
 # skipped silently on the leader.
 leads() {
-	local role
-	role=$(local_role) || role=""
-	if [ -z "$role" ]; then
-		die "Patroni on $PGHA_NODE does not answer ($PATRONI_URL): cannot tell whether this member leads"
-	fi
-	if ! is_primary_role "$role"; then
-		info "$PGHA_NODE is not the leader ($role): $ACTION runs on the leader"
+	case $(patroni_code /primary) in
+	200) return 0 ;;
+	503)
+		info "$PGHA_NODE is not the leader (GET /primary 503): $ACTION runs on the leader"
 		return 1
-	fi
+		;;
+	esac
+	die "Patroni on $PGHA_NODE does not answer ($PATRONI_URL): cannot tell whether this member leads"
 }
 
 # backup_status prints the stanza's status and the last good backup, from

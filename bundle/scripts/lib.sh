@@ -1464,15 +1464,20 @@ etcd_healthy() {
 		endpoint health >/dev/null 2>&1
 }
 
-http_code() { # url
-	curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$ROOT${P[ca]}" "$1" 2>/dev/null || true
-}
-
-http_get() { # url
-	curl -s -f --max-time 5 --cacert "$ROOT${P[ca]}" "$1" 2>/dev/null
+# http_code URL prints the status code of a GET (000: no answer). Its stdin
+# is /dev/null: callers loop over members on theirs.
+http_code() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$ROOT${P[ca]}" "$1" </dev/null 2>/dev/null || true
 }
 
 patroni_healthy() { [ "$(http_code "$PATRONI_URL/health")" = 200 ]; }
+
+# api_url ADDRESS prints the Patroni REST API URL of a member.
+api_url() {
+	local a=$1
+	case $a in *:*) a="[$a]" ;; esac
+	printf '%s://%s:%s' "${PATRONI_URL%%://*}" "$a" "$PGHA_PORT_PATRONI_API"
+}
 
 # haproxy_stats_csv prints HAProxy's stats CSV. The stats credentials go to
 # curl on stdin, never on a command line or in the log.
@@ -1585,23 +1590,40 @@ start_services() {
 
 # ---------------------------------------------------------------- Patroni state
 
-# patroni_members prints "name role state nofailover(0|1)" for each member
-# of /cluster.
+# patroni_members prints "name role state pending" for each member of the
+# cluster as etcd holds it, from `patronictl list -f tsv`: role in Patroni's
+# own spelling (leader, replica, sync_standby, standby_leader...), state with
+# "_" for spaces ("start_failed", "in_archive_recovery"; "-" when empty),
+# pending 1 when PostgreSQL waits for a restart. Columns are found by their
+# header: they differ between versions, and Pending restart and Tags show
+# only when a member has them. awk -F'\t' keeps empty fields (a leader's
+# Lag), which bash's read would merge (a tab in IFS is whitespace).
 patroni_members() {
-	http_get "$PATRONI_URL/cluster" | sed 's/{"name"/\n{"name"/g' | awk '
-		/^\{"name"/ {
-			n = r = s = ""
-			if (match($0, /"name": *"[^"]*"/)) { n = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", n); sub(/"$/, "", n) }
-			if (match($0, /"role": *"[^"]*"/)) { r = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", r); sub(/"$/, "", r) }
-			if (match($0, /"state": *"[^"]*"/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", s); sub(/"$/, "", s) }
-			print n, r, s, ($0 ~ /"nofailover": *true/ ? 1 : 0)
+	local out
+	out=$("$PGHA_PATRONICTL_BIN" -c "$ROOT${P[patroni_config]}" list -f tsv "$PGHA_CLUSTER" 2>/dev/null) || return 1
+	printf '%s\n' "$out" | awk -F'\t' '
+		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; if (!col["Member"] || !col["Role"] || !col["State"]) exit 1; next }
+		$col["Member"] != "" {
+			r = tolower($col["Role"]); gsub(/ /, "_", r)
+			s = $col["State"]; gsub(/ /, "_", s); if (s == "") s = "-"
+			print $col["Member"], r, s, (col["Pending restart"] && $col["Pending restart"] != "" ? 1 : 0)
 		}'
 }
 
-# local_role prints this member's role as Patroni reports it.
-local_role() {
-	http_get "$PATRONI_URL/patroni" | sed -n 's/.*"role": *"\([a-z_]*\)".*/\1/p'
+# member_row prints this member's "role state pending" (patroni_members).
+member_row() {
+	local name rest
+	while read -r name rest; do
+		[ "$name" = "$PGHA_NODE" ] && { printf '%s\n' "$rest"; return 0; }
+	done < <(patroni_members)
+	return 1
 }
+
+# patroni_code PATH prints the status code of this member's REST API for
+# PATH (000 when Patroni does not answer): GET /primary is 200 on the
+# leader of a primary cluster, /leader on the holder of the leader key
+# (standby leaders too), 503 elsewhere.
+patroni_code() { http_code "$PATRONI_URL$1"; }
 
 is_leader_role() { case $1 in master | primary | leader | standby_leader) return 0 ;; esac; return 1; }
 
@@ -1623,19 +1645,20 @@ cluster_healthy() {
 	[ "$leaders" = 1 ] && { [ "$want" = 0 ] || [ "$n" -ge "$want" ]; }
 }
 
-# replica_streaming: this member runs as a replica that receives WAL.
+# replica_streaming: this member's PostgreSQL runs (GET /health 200) and
+# etcd lists it as a replica that streams: Patroni from 3.0.3 shows a
+# replica's replication state (streaming, or "in archive recovery"), older
+# ones "running".
 replica_streaming() {
-	local js
-	js=$(http_get "$PATRONI_URL/patroni") || return 1
-	case $js in *'"state": "running"'* | *'"state":"running"'*) ;; *) return 1 ;; esac
-	case $js in *'"role": "replica"'* | *'"role":"replica"'*) ;; *) return 1 ;; esac
-	case $js in *'"replication_state"'*)
-		case $js in *'"replication_state": "streaming"'* | *'"replication_state":"streaming"'*) ;; *) return 1 ;; esac ;;
-	esac
-	return 0
+	local role state
+	[ "$(patroni_code /health)" = 200 ] || return 1
+	read -r role state _ < <(member_row) || return 1
+	case $role in replica | sync_standby | quorum_standby) ;; *) return 1 ;; esac
+	case $state in streaming | running) return 0 ;; esac
+	return 1
 }
 
-not_leader() { ! is_leader_role "$(local_role)"; }
+not_leader() { [ "$(patroni_code /leader)" = 503 ]; }
 
 # ---------------------------------------------------------------- virtual IP
 # A cluster with a vip section: keepalived holds the address (its config and
@@ -1810,9 +1833,10 @@ remove_backup_scripts() {
 	if [ "$DRY_RUN" = 0 ] && [ -d "$dir" ]; then rmdir "$dir" 2>/dev/null || true; fi
 }
 
-# is_primary_role: the roles that take backups (a standby cluster's
-# leader replays another cluster's WAL and archives none of its own).
-is_primary_role() { case $1 in master | primary | leader) return 0 ;; esac; return 1; }
+# is_primary: this member leads a primary cluster (GET /primary 200): it
+# takes the backups (a standby cluster's leader replays another cluster's
+# WAL and archives none of its own).
+is_primary() { [ "$(patroni_code /primary)" = 200 ]; }
 
 # stanza_status prints the stanza's status code in the repository, as
 # `pgbackrest info` gives it: 0 ok, 1 missing stanza path, 2 no valid
@@ -1850,9 +1874,7 @@ backup_gate() {
 		info "would run: pgbackrest stanza-create (on the leader), pgbackrest check, and enable the backup timers"
 		return 0
 	fi
-	local role
-	role=$(local_role) || role=""
-	if is_primary_role "$role"; then
+	if is_primary; then
 		stanza_gate
 	else
 		wait_for "stanza $PGHA_BACKUP_STANZA in the repository (created by the leader)" "$TIMEOUT_PATRONI" stanza_present

@@ -164,24 +164,15 @@ mb_per_s() {
 	printf '%d.%d' $((r / 10)) $((r % 10))
 }
 
-# api_url ADDRESS prints the Patroni REST API URL of a member.
-api_url() { printf '%s://%s:%s' "${PATRONI_URL%%://*}" "$1" "$PGHA_PORT_PATRONI_API"; }
-
 pg_running() { as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" status -D "$PGHA_PGDATA" >/dev/null 2>&1; }
 
-# dcs_members prints "member role state" from patronictl list (etcd's view).
-dcs_members() {
-	"$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" list -f json "$PGHA_CLUSTER" 2>/dev/null | sed 's/},/}\n/g' | awk '
-		{
-			m = r = s = ""
-			if (match($0, /"Member": *"[^"]*"/)) { m = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", m); sub(/"$/, "", m) }
-			if (match($0, /"Role": *"[^"]*"/)) { r = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", r); sub(/"$/, "", r) }
-			if (match($0, /"State": *"[^"]*"/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: *"/, "", s); sub(/"$/, "", s) }
-			if (m != "") print m, tolower(r), s
-		}'
+# dcs_leader prints the member etcd names the leader (patroni_members).
+dcs_leader() {
+	local name role
+	while read -r name role _; do
+		[ "$role" = leader ] && { printf '%s\n' "$name"; return 0; }
+	done < <(patroni_members)
 }
-
-dcs_leader() { dcs_members | awk '$2 == "leader" { print $1; exit }'; }
 
 backup_configured() {
 	backup_on || die "this bundle has no backup section: there is no pgBackRest repository to restore from"
@@ -262,7 +253,7 @@ check_confirmed() {
 # check switches to a new segment and waits for it): a restore to the end of
 # the archive then misses nothing written so far.
 flush_wal() {
-	if ! systemctl is-active --quiet patroni || ! is_primary_role "$(local_role)"; then
+	if ! systemctl is-active --quiet patroni || ! is_primary; then
 		return 0
 	fi
 	step "archive the leader's current WAL (pgbackrest check)"
@@ -385,7 +376,9 @@ remove_dcs_state() {
 		printf '%s\n' "$out" >&2
 		die "patronictl remove $PGHA_CLUSTER failed: the recovered copy is in $STAGE, PGDATA $PGHA_PGDATA is unchanged; start Patroni again to go back (systemctl start patroni)"
 	fi
-	[ -z "$(dcs_members)" ] || die "etcd still lists members of $PGHA_CLUSTER after patronictl remove"
+	local left
+	left=$(patroni_members) || die "patronictl list failed after patronictl remove: cannot tell whether etcd still holds $PGHA_CLUSTER"
+	[ -z "$left" ] || die "etcd still lists members of $PGHA_CLUSTER after patronictl remove"
 	info "etcd holds no state of $PGHA_CLUSTER"
 }
 
@@ -418,7 +411,7 @@ strip_recovery_settings() {
 # one archive_command writes, whichever the restore read).
 pgbackrest_check() { (cd / && pgbackrest_run check); }
 
-leader_here() { patroni_healthy && is_primary_role "$(local_role)"; }
+leader_here() { patroni_healthy && is_primary; }
 
 start_as_leader() {
 	step "start Patroni on $PGHA_NODE: it leads the restored cluster"

@@ -131,23 +131,53 @@ remove_stale_files() {
 # name does not match with sync_standby"): when there is one, it is the only
 # candidate. Members tagged nofailover never are.
 switchover_candidate() {
-	patroni_members | awk -v me="$PGHA_NODE" '
-		$1 == me { next }
-		$2 == "sync_standby" { sync = 1; if (($3 == "streaming" || $3 == "running") && $4 == 0 && cs == "") cs = $1; next }
-		$2 == "replica" && ($3 == "streaming" || $3 == "running") && $4 == 0 && c == "" { c = $1 }
-		END { if (sync) print cs; else print c }'
+	local members name role state sync="" cs="" c=""
+	members=$(patroni_members) || return 0
+	while read -r name role state _; do
+		[ "$name" != "$PGHA_NODE" ] || continue
+		[ "$role" != sync_standby ] || sync=1
+		case $state in streaming | running) ;; *) continue ;; esac
+		case $role in sync_standby | replica) ;; *) continue ;; esac
+		promotable "$name" || continue
+		if [ "$role" = sync_standby ]; then
+			[ -n "$cs" ] || cs=$name
+		else
+			[ -n "$c" ] || c=$name
+		fi
+	done <<<"$members"
+	if [ -n "$sync" ]; then printf '%s\n' "$cs"; else printf '%s\n' "$c"; fi
+}
+
+# promotable NAME: the member is in the facts and its Patroni, asked on its
+# own REST API, is not tagged nofailover: GET /health?tag_nofailover=true
+# is 200 only when PostgreSQL runs there and the tag is true (Patroni drops
+# false tags). A member that cannot be asked, or a Patroni that ignores the
+# tag filter, is never a candidate: the upgrade stops before any change.
+promotable() {
+	local m name addr
+	for m in ${MEMBERS[@]+"${MEMBERS[@]}"}; do
+		read -r name addr _ <<<"$m"
+		[ "$name" = "$1" ] || continue
+		[ "$(http_code "$(api_url "$addr")/health?tag_nofailover=true")" = 503 ]
+		return
+	done
+	return 1
 }
 
 switched_over() { not_leader && cluster_healthy; }
 
 switch_over_if_leader() {
 	step "leadership"
-	local role cand
-	role=$(local_role)
-	if ! is_leader_role "$role"; then
-		info "$PGHA_NODE is a $role: no switchover needed"
+	local code cand
+	code=$(patroni_code /leader)
+	case $code in
+	200) ;;
+	503)
+		info "$PGHA_NODE does not hold the leader key (GET /leader 503): no switchover needed"
 		return 0
-	fi
+		;;
+	*) die "Patroni on $PGHA_NODE does not answer GET /leader ($code): cannot tell whether it leads; nothing was changed" ;;
+	esac
 	cand=$(switchover_candidate)
 	[ -n "$cand" ] || die "$PGHA_NODE is the leader and no healthy replica can take over; nothing was changed"
 	set_state "switching the leadership from $PGHA_NODE to $cand; packages not yet upgraded (check with patronictl list)"
@@ -173,12 +203,11 @@ apply_dcs() {
 }
 
 # pending_restart: Patroni reports this member's PostgreSQL waiting for a
-# restart to apply parameters (GET /patroni "pending_restart": true).
+# restart to apply parameters (patronictl list's Pending restart column).
 pending_restart() {
-	local js
-	js=$(http_get "$PATRONI_URL/patroni") || return 1
-	case $js in *'"pending_restart": true'* | *'"pending_restart":true'*) return 0 ;; esac
-	return 1
+	local pending
+	read -r _ _ pending < <(member_row) || return 1
+	[ "$pending" = 1 ]
 }
 
 no_pending_restart() { patroni_healthy && ! pending_restart; }
@@ -190,7 +219,7 @@ no_pending_restart() { patroni_healthy && ! pending_restart; }
 check_pending_restart() {
 	step "parameters pending a restart"
 	if [ "$DRY_RUN" = 1 ]; then
-		info "would watch GET /patroni for pending_restart for up to ${TIMEOUT_PENDING}s"
+		info "would watch patronictl list for a pending restart for up to ${TIMEOUT_PENDING}s"
 		return 0
 	fi
 	local deadline=$((SECONDS + TIMEOUT_PENDING))

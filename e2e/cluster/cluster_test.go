@@ -269,6 +269,9 @@ func TestCluster(t *testing.T) {
 	s.step("the old leader "+leader.name+", restarted, rejoins as a replica", func() error {
 		return s.rejoin(leader, newLeader)
 	})
+	s.step("the scripts' readers of Patroni's state (patronictl list -f tsv, REST status codes) agree with /cluster", func() error {
+		return s.scriptsState()
+	})
 	s.step("switchover with the node's patronictl: etcd over TLS with its certificate, the REST API over HTTPS", func() error {
 		return s.switchover()
 	})
@@ -444,6 +447,7 @@ func (s *scenario) installNode(n *node, bundle string) error {
 	if err != nil {
 		return fmt.Errorf("node %s: install.sh: %w", n.name, err)
 	}
+	n.bundle = bundle
 	b, err := n.readFile(s.ctx, layout.NodeFacts)
 	if err != nil {
 		return err
@@ -913,6 +917,53 @@ func (s *scenario) switchover() error {
 		return fmt.Errorf("leader after the switchover is %s, want %s", after.leader.Name, cand)
 	}
 	s.figure("switchover %s → %s with patronictl: healthy after %v", leader.name, cand, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// scriptsState runs, on every node, the functions of the bundle's lib.sh
+// that read Patroni's state (the gates of upgrade.sh, backup.sh and
+// restore.sh) and holds them to the cluster as GET /cluster shows it: every
+// node lists each member once with one leader, the cluster is healthy, the
+// leader alone is primary, every other member streams and does not lead.
+func (s *scenario) scriptsState() error {
+	topo, err := s.waitHealthy(s.ctx, 60*time.Second, s.nodes, "")
+	if err != nil {
+		return err
+	}
+	for _, n := range s.nodes {
+		script := fmt.Sprintf(`. %s/lib.sh && load_facts %s && patroni_members &&
+for f in cluster_healthy is_primary not_leader replica_streaming; do if $f; then echo "$f yes"; else echo "$f no"; fi; done`,
+			n.bundle, layout.NodeFacts)
+		out, err := runCmd(s.ctx, nil, "nsenter", "--net="+n.netFile, "--mount="+n.nsFile, "--", "bash", "-c", script)
+		if err != nil {
+			return fmt.Errorf("node %s: %w\n%s", n.name, err, out)
+		}
+		leads := n.name == topo.leader.Name
+		yes := map[bool]string{true: "yes", false: "no"}
+		want := map[string]string{"cluster_healthy": "yes", "is_primary": yes[leads], "not_leader": yes[!leads], "replica_streaming": yes[!leads]}
+		members, leaders := map[string]bool{}, []string{}
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) == 2 && want[f[0]] != "":
+				if f[1] != want[f[0]] {
+					return fmt.Errorf("node %s (leader %s): %s says %s, want %s\n%s", n.name, topo.leader.Name, f[0], f[1], want[f[0]], out)
+				}
+				delete(want, f[0])
+			case len(f) == 4:
+				members[f[0]] = true
+				if f[1] == "leader" {
+					leaders = append(leaders, f[0])
+				}
+			default:
+				return fmt.Errorf("node %s: unexpected line %q\n%s", n.name, l, out)
+			}
+		}
+		if len(want) > 0 || len(members) != len(s.nodes) || len(leaders) != 1 || leaders[0] != topo.leader.Name {
+			return fmt.Errorf("node %s: want %d members, leader %s, and every check answered (%v missing)\n%s", n.name, len(s.nodes), topo.leader.Name, want, out)
+		}
+		s.t.Logf("%s: lib.sh reads\n%s", n.name, out)
+	}
 	return nil
 }
 

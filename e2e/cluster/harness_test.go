@@ -266,6 +266,7 @@ type node struct {
 	netFile    string
 	ns         string // "mnt:[inode]" as /proc/PID/ns/mnt shows it
 	env        map[string]string
+	bundle     string // the extracted bundle install.sh ran from, as the node sees it
 	mu         sync.Mutex
 	daemons    map[string]*daemon
 }
