@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -124,32 +123,13 @@ func waitReady(t *testing.T, etcdctl string, ms []*realEtcd) {
 	time.Sleep(6 * time.Second)
 }
 
-// lockedBuffer is a bytes.Buffer a running command writes while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // leaver runs uninstall.sh's etcd steps of one member, with lib.sh's own
 // functions: check_leave_etcd, then, once the test lets it go on,
 // leave_etcd.
 type leaver struct {
 	m            *realEtcd
 	cmd          *exec.Cmd
-	out          lockedBuffer
+	out          testutil.SyncBuffer
 	checked, run string
 	done         chan struct{}
 	err          error

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -500,24 +499,6 @@ func TestCertIdentities(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log two goroutines may write and read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // caProblems lists what disagrees with one CA for the cluster: the secrets
 // file's CA must be the one in every node tree of every output, and no other
 // CA may have been written to the file (its kept previous version).
@@ -564,7 +545,7 @@ func TestConcurrentFirstBuildsMakeOneCA(t *testing.T) {
 	}
 	b := e.opts()
 	b.OutDir = filepath.Join(e.dir, "out-b")
-	var logB syncBuffer
+	var logB testutil.SyncBuffer
 	b.Log = &logB
 
 	results := make(chan error, 2)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 )
 
 // hashTree describes every entry under dir (type, mode, link target or
@@ -332,24 +332,6 @@ func holdLock(t *testing.T, path string, pid int) *os.File {
 	return f
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestBuildWaitsAndIsInterrupted: with --wait a build waits for the lock's
 // holder; SIGINT or SIGTERM while it waits stops it with 128+signal and a
 // message, leaving everything as it was; once the lock is free it builds.
@@ -378,8 +360,8 @@ func TestBuildWaitsAndIsInterrupted(t *testing.T) {
 	lock := holdLock(t, filepath.Join(out, ".pgcluster.lock"), 4343)
 	before := hashTree(t, dir)
 
-	start := func() (*syncBuffer, *syncBuffer, chan int) {
-		var stdout, stderr syncBuffer
+	start := func() (*testutil.SyncBuffer, *testutil.SyncBuffer, chan int) {
+		var stdout, stderr testutil.SyncBuffer
 		done := make(chan int, 1)
 		go func() { done <- run(args, &stdout, &stderr) }()
 		deadline := time.Now().Add(30 * time.Second)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 )
 
 // pgConn is how psql reaches the cluster; the password travels in the
@@ -137,7 +139,7 @@ func (w *loadWriter) session(ctx context.Context, interval time.Duration) error 
 	if err != nil {
 		return err
 	}
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	c.Stderr = &stderr
 	if err := startCmd(c); err != nil {
 		return err
@@ -214,22 +216,4 @@ func (w *loadWriter) sent() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.next
-}
-
-// syncBuffer is a bytes buffer safe to read while exec copies into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -66,3 +66,22 @@ func Golden(t testing.TB, path string, got []byte) {
 		t.Errorf("%s differs from the golden file (run go test -update and review the diff)\n--- got ---\n%s", path, got)
 	}
 }
+
+// SyncBuffer is a bytes.Buffer that a running command (or another
+// goroutine) writes while the test reads it.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
