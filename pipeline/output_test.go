@@ -11,11 +11,11 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -392,7 +392,7 @@ func TestConcurrentBuildsExclude(t *testing.T) {
 		go func() { _, err := Run(first); done <- err }()
 		<-paused
 
-		var log syncLog
+		var log testutil.SyncBuffer
 		second := e.opts()
 		second.Wait = wait
 		second.Log = &log
@@ -432,24 +432,6 @@ func TestConcurrentBuildsExclude(t *testing.T) {
 	if d := dotEntries(t, e.out); len(d) != 0 {
 		t.Fatalf("left in OUT: %v", d)
 	}
-}
-
-// syncLog is a build log safe to read while the build writes it.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestOutputOnAnotherFilesystem: OUT/<cluster> mounted apart from OUT (a
