@@ -26,9 +26,14 @@ func vipOn(v *view) bool { return v.VIP != nil }
 // (fall) lower the node's priority below every healthy member's, which then
 // takes the address at its next advertisement; two successes (rise) restore
 // it. A run gets 3 s: on a loaded host (the end-to-end test's) a 2 s limit
-// timed out healthy checks and moved the address between healthy nodes. Every member has the same priority: a recovered node never takes the
+// timed out healthy checks and moved the address between healthy nodes.
+// Every member has the same priority: a recovered node never takes the
 // address back (equal priority does not preempt), so it moves only when it
-// must.
+// must. A second check, of the other members' etcd peer ports, puts a node
+// that reaches none of them in FAULT after two failures (about 2 s), before
+// the others take the address over (3.6 s): cut off, it no longer holds it,
+// and when it comes back it is not in BACKUP until two runs pass, by which
+// time it hears the new holder.
 const (
 	vipAdvertInt     = 1
 	vipPriority      = 100
@@ -37,6 +42,7 @@ const (
 	vipCheckTimeout  = 3
 	vipCheckFall     = 3
 	vipCheckRise     = 2
+	vipPeersFall     = 2
 )
 
 // vipView is what keepalived.conf, the check script and the other templates
@@ -52,6 +58,7 @@ type vipView struct {
 	Version                                      string
 	AdvertInt, Priority, Weight                  int
 	CheckInterval, CheckTimeout, Fall, Rise      int
+	PeersFall                                    int
 	CheckPath, SysctlPath, StatsURL, PGPortCheck string
 }
 
@@ -75,6 +82,7 @@ func newVIPView(spec *cluster.Spec, self cluster.Node, comp rpm.Components, sec 
 		Version:   comp.Keepalived.Version,
 		AdvertInt: vipAdvertInt, Priority: vipPriority, Weight: vipCheckWeight,
 		CheckInterval: vipCheckInterval, CheckTimeout: vipCheckTimeout, Fall: vipCheckFall, Rise: vipCheckRise,
+		PeersFall: vipPeersFall,
 		CheckPath: layout.VIPCheck, SysctlPath: layout.VIPSysctl,
 		StatsURL: "http://" + hostPort(self.Address, spec.Ports.HAProxyStats) + "/;csv",
 	}

@@ -149,7 +149,7 @@ func TestKeepalivedConf(t *testing.T) {
 		if strings.Contains(c, sec.VRRPPassword) {
 			t.Errorf("%s: the whole password is in the file: keepalived would ignore all but 8 characters", n.Name)
 		}
-		for _, s := range []string{"state BACKUP\n", "priority 100\n", "weight -50\n", "virtual_router_id " + strconv.Itoa(cluster.VirtualRouterIDFor("pgcluster")) + "\n", "enable_script_security\n"} {
+		for _, s := range []string{"state BACKUP\n", "priority 100\n", "weight -50\n", "script \"" + layout.VIPCheck + " peers\"\n", "        pgha_vip_check\n        pgha_vip_peers\n", "virtual_router_id " + strconv.Itoa(cluster.VirtualRouterIDFor("pgcluster")) + "\n", "enable_script_security\n"} {
 			if !strings.Contains(c, s) {
 				t.Errorf("%s: lacks %q", n.Name, s)
 			}
@@ -344,6 +344,54 @@ func TestVIPCheckHAProxyMode(t *testing.T) {
 			err := exec.Command("bash", path).Run()
 			if (err == nil) != tt.ok {
 				t.Errorf("check exit %v, want success %v\n%s", err, tt.ok, s)
+			}
+		})
+	}
+}
+
+// The peers check, run for real: it passes while this node reaches at least
+// one other member's etcd peer port, whichever, and fails when it reaches
+// none, so that a node cut off from the others gives the address up.
+func TestVIPCheckPeers(t *testing.T) {
+	n := renderVIP(t, cluster.VIPModeHAProxy, withKeepalived(el9Components, "2.2.8"))[0]
+	script := string(file(t, n, layout.VIPCheck).Content)
+	if !strings.Contains(script, "for addr in '192.168.0.82' '192.168.0.83'; do") {
+		t.Fatalf("the peers check does not try exactly the other members:\n%s", script)
+	}
+	// The other members become 127.0.0.2 and 127.0.0.3 on one free port.
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(probe.Addr().(*net.TCPAddr).Port)
+	probe.Close()
+	script = strings.NewReplacer("'192.168.0.82'", "'127.0.0.2'", "'192.168.0.83'", "'127.0.0.3'",
+		`"$addr" 2380`, `"$addr" `+port).Replace(script)
+	path := filepath.Join(t.TempDir(), "check")
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		listening []string
+		ok        bool
+	}{
+		{"both peers", []string{"127.0.0.2", "127.0.0.3"}, true},
+		{"only the second peer", []string{"127.0.0.3"}, true},
+		{"only the first peer", []string{"127.0.0.2"}, true},
+		{"no peer", nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, addr := range tt.listening {
+				l, err := net.Listen("tcp", addr+":"+port)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close()
+			}
+			err := exec.Command("bash", path, "peers").Run()
+			if (err == nil) != tt.ok {
+				t.Errorf("peers check exit %v, want success %v", err, tt.ok)
 			}
 		})
 	}
