@@ -11,12 +11,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // benchPackages lists the RPMs of $PGHA_BENCH_RPMS (bench/bundle-rpms.sh
 // builds a realistic 200 MiB set), or writes 32 MiB of incompressible
 // stand-ins so the benchmark runs anywhere.
-func benchPackages(b *testing.B) ([]Package, int64) {
+func benchPackages(b *testing.B) ([]rpm.Package, int64) {
 	b.Helper()
 	dir := os.Getenv("PGHA_BENCH_RPMS")
 	if dir == "" {
@@ -32,7 +34,7 @@ func benchPackages(b *testing.B) ([]Package, int64) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.rpm"))
 	must(b, err)
 	sort.Strings(paths)
-	var pkgs []Package
+	var pkgs []rpm.Package
 	var total int64
 	for _, p := range paths {
 		f, err := os.Open(p)
@@ -42,7 +44,7 @@ func benchPackages(b *testing.B) ([]Package, int64) {
 		f.Close()
 		must(b, err)
 		name := strings.TrimSuffix(filepath.Base(p), ".rpm")
-		pkgs = append(pkgs, Package{Path: p, Filename: filepath.Base(p), Name: strings.SplitN(name, "-1", 2)[0],
+		pkgs = append(pkgs, rpm.Package{Path: p, Filename: filepath.Base(p), Name: strings.SplitN(name, "-1", 2)[0],
 			NEVRA: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n})
 		total += n
 	}

@@ -27,29 +27,6 @@ const Format = 2
 // (22 MB/s) for the same size. The scripts and configs are a few KiB.
 // Input.Compression may still ask for a level 1..9.
 
-// Package is one verified RPM to carry in packages/. Its digest and size were
-// computed when it was verified; Write re-hashes the bytes while streaming and
-// fails if they no longer match.
-type Package struct {
-	// Path is where the RPM is on the build host.
-	Path string
-	// Filename is the name inside packages/.
-	Filename string
-	// Name is the RPM name (e.g. postgresql15-server) and NEVRA its full
-	// name-[epoch:]version-release.arch.
-	Name   string
-	NEVRA  string
-	SHA256 string
-	Size   int64
-}
-
-// Key is an OpenPGP public key the packages were verified with, carried in
-// packages/keys/ so install.sh can run `rpm -K` against it.
-type Key struct {
-	Name string
-	Data []byte
-}
-
 // Input is everything one node's bundle holds.
 type Input struct {
 	Cluster string
@@ -57,10 +34,16 @@ type Input struct {
 	// BuildID identifies the build; it becomes the bundle id in the receipt.
 	BuildID string
 	// Epoch is the modification time of every entry (SOURCE_DATE_EPOCH).
-	Epoch      time.Time
-	Payload    payload.Node
-	Packages   []Package
-	Keys       []Key
+	Epoch   time.Time
+	Payload payload.Node
+	// Packages are the verified RPMs to carry in packages/, read from
+	// their Path. Their digests and sizes were computed when they were
+	// verified; Write re-hashes the bytes while streaming and fails if they
+	// no longer match.
+	Packages []rpm.Package
+	// Keys are the OpenPGP public keys the packages were verified with,
+	// carried in packages/keys/ so install.sh can run `rpm -K` against them.
+	Keys       []rpm.KeyFile
 	Components rpm.Components
 	// Compression is the gzip level: 0 (the default) stores, 1..9 compress.
 	Compression int

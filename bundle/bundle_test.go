@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 	"github.com/pgha-bundle/pgha-bundle/layout"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 func TestWriteIsReproducible(t *testing.T) {
@@ -28,7 +29,7 @@ func TestWriteIsReproducible(t *testing.T) {
 	}
 	// Same input given in another order: packages and keys are sorted by Write.
 	in2 := in
-	in2.Packages = []Package{in.Packages[2], in.Packages[0], in.Packages[1]}
+	in2.Packages = []rpm.Package{in.Packages[2], in.Packages[0], in.Packages[1]}
 	if err := Write(&b, in2); err != nil {
 		t.Fatal(err)
 	}
@@ -289,13 +290,13 @@ func TestReadRejectsTampering(t *testing.T) {
 func TestWriteVerifiesPackages(t *testing.T) {
 	cases := []struct {
 		name string
-		edit func(p *Package)
+		edit func(p *rpm.Package)
 		want string
 	}{
-		{"digest", func(p *Package) { p.SHA256 = strings.Repeat("0", 64) }, "changed since it was verified"},
-		{"grown", func(p *Package) { p.Size-- }, "longer than"},
-		{"shrunk", func(p *Package) { p.Size++ }, "changed since it was verified"},
-		{"missing", func(p *Package) { p.Path += ".gone" }, "no such file"},
+		{"digest", func(p *rpm.Package) { p.SHA256 = strings.Repeat("0", 64) }, "changed since it was verified"},
+		{"grown", func(p *rpm.Package) { p.Size-- }, "longer than"},
+		{"shrunk", func(p *rpm.Package) { p.Size++ }, "changed since it was verified"},
+		{"missing", func(p *rpm.Package) { p.Path += ".gone" }, "no such file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // Scriptlets as EL's packages carry them: PGDG's postgresqlNN-server, EL's
@@ -80,10 +81,10 @@ func elPackages(os, v string) []fixture.Package {
 }
 
 // bundlePackages writes pkgs signed with key into dir as the bundle's packages.
-func bundlePackages(t *testing.T, dir string, key *fixture.Key, pkgs []fixture.Package) []Package {
+func bundlePackages(t *testing.T, dir string, key *fixture.Key, pkgs []fixture.Package) []rpm.Package {
 	t.Helper()
 	must(t, os.MkdirAll(dir, 0o755))
-	var out []Package
+	var out []rpm.Package
 	for _, p := range pkgs {
 		path, err := fixture.WriteRPM(dir, p, key)
 		must(t, err)
@@ -92,11 +93,11 @@ func bundlePackages(t *testing.T, dir string, key *fixture.Key, pkgs []fixture.P
 	return out
 }
 
-func bundlePackage(t *testing.T, path string, p fixture.Package) Package {
+func bundlePackage(t *testing.T, path string, p fixture.Package) rpm.Package {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	must(t, err)
-	return Package{Path: path, Filename: filepath.Base(path), Name: p.Name,
+	return rpm.Package{Path: path, Filename: filepath.Base(path), Name: p.Name,
 		NEVRA: strings.TrimSuffix(p.FileName(), ".rpm"), SHA256: sum(data), Size: int64(len(data))}
 }
 
@@ -158,12 +159,12 @@ func elHost(t *testing.T, osName string, stub ...string) (*host, *fixture.Key) {
 }
 
 // elInput is the test input for osName carrying pkgs and key's public key.
-func elInput(t *testing.T, h *host, osName string, key *fixture.Key, pkgs []Package) Input {
+func elInput(t *testing.T, h *host, osName string, key *fixture.Key, pkgs []rpm.Package) Input {
 	t.Helper()
 	in := testInput(t, h.dir)
 	in = newer(t, h, in, in.BuildID, func(n *Input) {
 		setFacts(t, n, h.dir, func(s *cluster.Spec) { s.Cluster.OS = osName })
-		n.Keys = []Key{{Name: "RPM-GPG-KEY-pgha-test", Data: key.ArmoredPublic()}}
+		n.Keys = []rpm.KeyFile{{Name: "RPM-GPG-KEY-pgha-test", Data: key.ArmoredPublic()}}
 		n.Packages = pkgs
 	})
 	return in

@@ -134,7 +134,7 @@ func testPayload(node, generation string) payload.Node {
 
 // fakePackage writes a stand-in RPM whose first line the recorded `rpm`
 // stand-in reads as "name nvra", padded to size bytes.
-func fakePackage(t testing.TB, dir, name, nvra string, size int) Package {
+func fakePackage(t testing.TB, dir, name, nvra string, size int) rpm.Package {
 	t.Helper()
 	data := []byte(name + " " + nvra + "\n")
 	if pad := size - len(data); pad > 0 {
@@ -145,12 +145,17 @@ func fakePackage(t testing.TB, dir, name, nvra string, size int) Package {
 		t.Fatal(err)
 	}
 	s := sha256.Sum256(data)
-	nevra := nvra
+	pkg := rpm.Package{Path: p, Filename: nvra + ".rpm", Name: name, NEVRA: nvra, SHA256: hex.EncodeToString(s[:]), Size: int64(len(data)),
+		Signature: rpm.SigNotChecked}
+	// name-version-release.arch, as the verified headers give them.
+	vra := strings.TrimPrefix(nvra, name+"-")
+	pkg.Version, vra, _ = strings.Cut(vra, "-")
+	pkg.Release, pkg.Arch = vra[:strings.LastIndex(vra, ".")], vra[strings.LastIndex(vra, ".")+1:]
 	if name == "patroni" {
 		// An epoch, as some vendor packages carry: the scripts must drop it to query rpm.
-		nevra = strings.Replace(nvra, "patroni-", "patroni-1:", 1)
+		pkg.Epoch, pkg.NEVRA = 1, strings.Replace(nvra, "patroni-", "patroni-1:", 1)
 	}
-	return Package{Path: p, Filename: nvra + ".rpm", Name: name, NEVRA: nevra, SHA256: hex.EncodeToString(s[:]), Size: int64(len(data))}
+	return pkg
 }
 
 // testInput is a complete input for member pg2 with three stand-in packages.
@@ -159,12 +164,12 @@ func testInput(t testing.TB, dir string) Input {
 	in := Input{
 		Cluster: "demo", Node: "pg2", BuildID: "20240501T120000Z-abc123", Epoch: testEpoch,
 		Payload: testPayload("pg2", "1"),
-		Packages: []Package{
+		Packages: []rpm.Package{
 			fakePackage(t, dir, "postgresql16-server", "postgresql16-server-16.2-1PGDG.rhel9.x86_64", 3000),
 			fakePackage(t, dir, "etcd", "etcd-3.5.12-1.el9.x86_64", 2000),
 			fakePackage(t, dir, "patroni", "patroni-3.2.2-1.el9.noarch", 1000),
 		},
-		Keys:       []Key{{Name: "RPM-GPG-KEY-test", Data: []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\nstand-in\n-----END PGP PUBLIC KEY BLOCK-----\n")}},
+		Keys:       []rpm.KeyFile{{Name: "RPM-GPG-KEY-test", Data: []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\nstand-in\n-----END PGP PUBLIC KEY BLOCK-----\n")}},
 		Components: fixtureComponents(binDir(dir)),
 	}
 	setFacts(t, &in, dir, nil)

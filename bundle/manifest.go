@@ -15,15 +15,18 @@ import (
 // Manifest is manifest.json: what the bundle is and holds. diff and inspect
 // read it (through Read) to show a bundle without extracting it.
 type Manifest struct {
-	Format     int             `json:"format"`
-	Cluster    string          `json:"cluster"`
-	Node       string          `json:"node"`
-	BuildID    string          `json:"build_id"`
-	Components []Component     `json:"components"`
-	Files      []ManifestFile  `json:"files"`
-	Packages   []ManifestRPM   `json:"packages"`
-	Keys       []ManifestKey   `json:"keys"`
-	Scripts    []ManifestEntry `json:"scripts"`
+	Format     int         `json:"format"`
+	Cluster    string      `json:"cluster"`
+	Node       string      `json:"node"`
+	BuildID    string      `json:"build_id"`
+	Components []Component `json:"components"`
+	// Files are the payload's files; diff and inspect hide the secret
+	// spans of a secret file, or all of it when it has none (an older
+	// bundle).
+	Files    []payload.Entry `json:"files"`
+	Packages []rpm.Package   `json:"packages"`
+	Keys     []ManifestKey   `json:"keys"`
+	Scripts  []ManifestEntry `json:"scripts"`
 }
 
 // Component is one of postgresql, patroni, etcd, haproxy: the package that
@@ -32,29 +35,6 @@ type Component struct {
 	Name    string `json:"name"`
 	Package string `json:"package,omitempty"`
 	Version string `json:"version,omitempty"`
-}
-
-// ManifestFile is one payload file. diff and inspect hide the secret spans
-// of a secret file, or all of it when it has none (an older bundle).
-type ManifestFile struct {
-	Path   string `json:"path"`
-	Mode   string `json:"mode"` // octal, e.g. "0600"
-	Owner  string `json:"owner"`
-	Group  string `json:"group"`
-	SHA256 string `json:"sha256"`
-	Secret bool   `json:"secret,omitempty"`
-	// SecretSpans are the byte ranges [start, end) of the secret values
-	// (payload.File.Spans).
-	SecretSpans []payload.Span `json:"secret_spans,omitempty"`
-}
-
-// ManifestRPM is one package in packages/.
-type ManifestRPM struct {
-	Name     string `json:"name"`
-	NEVRA    string `json:"nevra"`
-	Filename string `json:"filename"`
-	SHA256   string `json:"sha256"`
-	Size     int64  `json:"size"`
 }
 
 // ManifestKey is one public key in packages/keys/.
@@ -85,18 +65,15 @@ func manifest(in *Input, scripts []ManifestEntry) Manifest {
 	m := Manifest{
 		Format: Format, Cluster: in.Cluster, Node: in.Node, BuildID: in.BuildID,
 		Components: components(in.Components),
-		Files:      []ManifestFile{}, Packages: []ManifestRPM{}, Keys: []ManifestKey{},
+		Files:      []payload.Entry{}, Packages: []rpm.Package{}, Keys: []ManifestKey{},
 		Scripts: scripts,
 	}
 	for _, f := range in.Payload.Files {
-		m.Files = append(m.Files, ManifestFile{
-			Path: f.Path, Mode: fmt.Sprintf("%04o", uint32(f.Mode)&0o7777),
-			Owner: f.Owner, Group: f.Group, SHA256: sum(f.Content), Secret: f.Secret,
-			SecretSpans: f.Spans,
-		})
+		m.Files = append(m.Files, payload.EntryOf(f))
 	}
 	for _, p := range sortedPackages(in.Packages) {
-		m.Packages = append(m.Packages, ManifestRPM{Name: p.Name, NEVRA: p.NEVRA, Filename: p.Filename, SHA256: p.SHA256, Size: p.Size})
+		p.Info = nil
+		m.Packages = append(m.Packages, p)
 	}
 	for _, k := range sortedKeys(in.Keys) {
 		m.Keys = append(m.Keys, ManifestKey{Name: k.Name, SHA256: sum(k.Data)})

@@ -16,6 +16,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // stubbed are the host commands replaced by testdata/stubs/stub.
@@ -732,7 +733,7 @@ func newer(t *testing.T, h *host, in Input, id string, edit func(in *Input)) Inp
 	n := in
 	n.BuildID = id
 	n.Payload.Files = append([]payload.File(nil), in.Payload.Files...)
-	n.Packages = append([]Package(nil), in.Packages...)
+	n.Packages = append([]rpm.Package(nil), in.Packages...)
 	edit(&n)
 	must(t, n.Payload.Sort())
 	return n
@@ -906,10 +907,10 @@ func TestUpgradePackages(t *testing.T) {
 }
 
 // realRPMs writes signed fixture RPMs for the real-rpm tests.
-func realRPMs(t *testing.T, dir string, key *fixture.Key, version string) []Package {
+func realRPMs(t *testing.T, dir string, key *fixture.Key, version string) []rpm.Package {
 	t.Helper()
 	must(t, os.MkdirAll(dir, 0o755))
-	var out []Package
+	var out []rpm.Package
 	for _, name := range []string{"pgha-fixture-etcd", "pgha-fixture-patroni"} {
 		p := fixture.Package{Name: name, Version: version, Release: "1.el9", Arch: "x86_64",
 			Files: []fixture.File{{Path: "/usr/bin/" + name, Mode: 0o755, Body: []byte("#!/bin/sh\necho " + name + " " + version + "\n")}}}
@@ -917,7 +918,7 @@ func realRPMs(t *testing.T, dir string, key *fixture.Key, version string) []Pack
 		must(t, err)
 		data, err := os.ReadFile(path)
 		must(t, err)
-		out = append(out, Package{Path: path, Filename: p.FileName(), Name: name,
+		out = append(out, rpm.Package{Path: path, Filename: p.FileName(), Name: name,
 			NEVRA: strings.TrimSuffix(p.FileName(), ".rpm"), SHA256: sum(data), Size: int64(len(data))})
 	}
 	return out
@@ -933,7 +934,7 @@ func TestRealRPM(t *testing.T) {
 	key, err := fixture.NewKey("pgha-test")
 	must(t, err)
 	in := testInput(t, h.dir)
-	in.Keys = []Key{{Name: "RPM-GPG-KEY-pgha-test", Data: key.ArmoredPublic()}}
+	in.Keys = []rpm.KeyFile{{Name: "RPM-GPG-KEY-pgha-test", Data: key.ArmoredPublic()}}
 	in.Packages = realRPMs(t, h.dir, key, "1.0")
 	h.extract(in)
 	queryRPM := func(name string) string {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/pgha-bundle/pgha-bundle/layout"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // scriptFS holds the on-node scripts; every *.sh lands at the bundle's top.
@@ -50,8 +51,8 @@ type entry struct {
 	name string // "" for the top directory itself
 	dir  bool
 	mode int64
-	data []byte   // regular files held in memory (small: configs, scripts)
-	pkg  *Package // RPMs streamed from disk
+	data []byte       // regular files held in memory (small: configs, scripts)
+	pkg  *rpm.Package // RPMs streamed from disk
 }
 
 func (e *entry) size() int64 {
@@ -171,7 +172,7 @@ func storedGzipSize(n int64) int64 {
 
 // copyPackage streams one RPM into the archive, verifying its size and digest
 // against what the caller verified earlier.
-func copyPackage(w io.Writer, p *Package) error {
+func copyPackage(w io.Writer, p *rpm.Package) error {
 	f, err := os.Open(p.Path)
 	if err != nil {
 		return fmt.Errorf("rpm %s: %w", p.Filename, err)
@@ -194,14 +195,14 @@ func copyPackage(w io.Writer, p *Package) error {
 	return nil
 }
 
-func sortedPackages(ps []Package) []Package {
-	out := append([]Package(nil), ps...)
+func sortedPackages(ps []rpm.Package) []rpm.Package {
+	out := append([]rpm.Package(nil), ps...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Filename < out[j].Filename })
 	return out
 }
 
-func sortedKeys(ks []Key) []Key {
-	out := append([]Key(nil), ks...)
+func sortedKeys(ks []rpm.KeyFile) []rpm.KeyFile {
+	out := append([]rpm.KeyFile(nil), ks...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // Status says whether a node or file is added, removed or changed.
@@ -300,7 +301,7 @@ func isText(b []byte) bool {
 }
 
 // comparePackages matches RPMs by name.
-func comparePackages(xs, ys []Package) []PackageChange {
+func comparePackages(xs, ys []rpm.Package) []PackageChange {
 	m := map[string]*PackageChange{}
 	for _, p := range xs {
 		m[p.Name] = &PackageChange{Name: p.Name, Old: p.NEVRA}

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // fixture describes a small cluster the way the renderer lays it out, with the
@@ -105,7 +106,7 @@ postgresql:
 			{Path: "meta-data", Mode: 0o644, Content: []byte(fmt.Sprintf("instance-id: demo-%s-g%d\nlocal-hostname: %s\n", name, fx.generation, name))},
 			{Path: "user-data", Mode: 0o644, Content: []byte(fmt.Sprintf("#cloud-config\nhostname: %s\nruncmd:\n  - [sh, -c, 'mount LABEL=cidata /mnt && /mnt/install.sh']\n", name))},
 		}
-		n.Packages = []Package{
+		n.Packages = []rpm.Package{
 			{Name: "etcd", NEVRA: "etcd-3.5.17-1.el9.x86_64"},
 			{Name: "postgresql15-server", NEVRA: fx.pgNEVRA},
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // Kind is what a path given to diff or inspect holds.
@@ -68,14 +69,8 @@ type Node struct {
 	Seed    []payload.File
 	HasSeed bool
 	// Packages are the RPMs the node installs.
-	Packages    []Package
+	Packages    []rpm.Package
 	HasPackages bool
-}
-
-// Package is one RPM a node installs.
-type Package struct {
-	Name  string `json:"name"`
-	NEVRA string `json:"nevra"`
 }
 
 // seedPrefix marks seed files among a node's files in the output.

@@ -32,7 +32,7 @@ type Manifest struct {
 	// SignaturesChecked is false when the packages were checked by digest only.
 	SignaturesChecked bool           `json:"signatures_checked"`
 	Components        rpm.Components `json:"components"`
-	Packages          []Package      `json:"packages"`
+	Packages          []rpm.Package  `json:"packages"`
 	// UnresolvedRequires must come from the base OS image.
 	UnresolvedRequires []string `json:"unresolved_requires"`
 	// SeedWithoutPackages is set when the seeds carry bundles without RPMs.
@@ -50,21 +50,6 @@ type Input struct {
 	Kind   string `json:"kind"` // spec, secrets, base-provides, key, package
 	Name   string `json:"name"`
 	SHA256 string `json:"sha256"`
-}
-
-// Package is one verified package carried by the bundles.
-type Package struct {
-	Filename    string `json:"filename"`
-	NEVRA       string `json:"nevra"`
-	Name        string `json:"name"`
-	Version     string `json:"version"`
-	Release     string `json:"release"`
-	Arch        string `json:"arch"`
-	SHA256      string `json:"sha256"`
-	Size        int64  `json:"size"`
-	Signature   string `json:"signature"`
-	KeyID       string `json:"key_id,omitempty"`
-	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // Node is one node's payload and seed identity.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 func newManifest(opts *Options, r *Rendered, epoch time.Time) (*manifest.Manifest, error) {
@@ -19,7 +20,7 @@ func newManifest(opts *Options, r *Rendered, epoch time.Time) (*manifest.Manifes
 		Components:          r.Packages.Components,
 		UnresolvedRequires:  append([]string{}, r.Packages.UnresolvedRequires...),
 		SeedWithoutPackages: opts.SeedWithoutPackages,
-		Packages:            []manifest.Package{},
+		Packages:            []rpm.Package{},
 	}
 	inputs := []struct{ kind, path string }{{"spec", opts.SpecPath}, {"secrets", r.SecretsPath}}
 	if opts.BaseProvides != "" {
@@ -40,10 +41,7 @@ func newManifest(opts *Options, r *Rendered, epoch time.Time) (*manifest.Manifes
 	}
 	for _, p := range r.Packages.Packages {
 		m.Inputs = append(m.Inputs, manifest.Input{Kind: "package", Name: p.Filename, SHA256: p.SHA256})
-		m.Packages = append(m.Packages, manifest.Package{
-			Filename: p.Filename, NEVRA: p.NEVRA, Name: p.Name, Version: p.Version, Release: p.Release,
-			Arch: p.Arch, SHA256: p.SHA256, Size: p.Size, Signature: p.Signature, KeyID: p.KeyID, Fingerprint: p.Fingerprint,
-		})
+		m.Packages = append(m.Packages, p)
 	}
 	id, err := json.Marshal(struct {
 		Version string

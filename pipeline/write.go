@@ -23,6 +23,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // Result tells what a build wrote.
@@ -177,7 +178,7 @@ func (w *writer) node(ctx context.Context, i int) error {
 	w.opts.stepf("node " + n.Name + " tree")
 
 	bundlePath := filepath.Join(w.dir, "bundles", n.Name+".tar.gz")
-	in := w.bundleInput(n, w.packages())
+	in := w.bundleInput(n, w.r.Packages.Packages)
 	if w.opts.SeedWithoutPackages && len(in.Packages) > 0 {
 		// The seed carries the same bundle without RPMs, made straight
 		// into the image; only the one with them is an output of its own.
@@ -202,26 +203,10 @@ func (w *writer) node(ctx context.Context, i int) error {
 	return ctx.Err()
 }
 
-func (w *writer) packages() []bundle.Package {
-	var out []bundle.Package
-	for _, p := range w.r.Packages.Packages {
-		out = append(out, bundle.Package{Path: p.Path, Filename: p.Filename, Name: p.Name, NEVRA: p.NEVRA, SHA256: p.SHA256, Size: p.Size})
-	}
-	return out
-}
-
-func (w *writer) keys() []bundle.Key {
-	var out []bundle.Key
-	for _, k := range w.r.Packages.Keys {
-		out = append(out, bundle.Key{Name: k.Name, Data: k.Data})
-	}
-	return out
-}
-
-func (w *writer) bundleInput(n payload.Node, pkgs []bundle.Package) bundle.Input {
+func (w *writer) bundleInput(n payload.Node, pkgs []rpm.Package) bundle.Input {
 	return bundle.Input{
 		Cluster: w.r.Spec.Cluster.Name, Node: n.Name, BuildID: w.m.BuildID,
-		Epoch: w.epoch, Payload: n, Packages: pkgs, Keys: w.keys(),
+		Epoch: w.epoch, Payload: n, Packages: pkgs, Keys: w.r.Packages.Keys,
 		Components: w.r.Packages.Components,
 	}
 }

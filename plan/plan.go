@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // Format is the "format" of the JSON documents.
@@ -29,13 +30,7 @@ const hostsBlock = layout.HostsBlock
 // Node is one node of a build: its payload and its packages.
 type Node struct {
 	Payload  payload.Node
-	Packages []Package
-}
-
-// Package is one RPM a node installs.
-type Package struct {
-	Name  string `json:"name"`
-	NEVRA string `json:"nevra"`
+	Packages []rpm.Package
 }
 
 // Install is the plan of install.sh on every node of a build.
@@ -49,20 +44,20 @@ type Install struct {
 
 // NodeInstall is install.sh's steps on one node, in its order.
 type NodeInstall struct {
-	Node        string    `json:"node"`
-	Address     string    `json:"address"`
-	OS          string    `json:"os"`
-	Checks      []string  `json:"checks"`
-	Packages    []Package `json:"packages"`
-	Accounts    []string  `json:"accounts"`
-	Directories []Dir     `json:"directories"`
-	Files       []File    `json:"files"`
-	HostsBlock  string    `json:"hosts_block"` // the payload file merged into /etc/hosts; "" when none
-	MaskUnits   []string  `json:"mask_units"`
-	Firewall    Firewall  `json:"firewall"`
-	Watchdog    bool      `json:"watchdog"`
-	Receipt     string    `json:"receipt"`
-	Start       []Unit    `json:"start"`
+	Node        string        `json:"node"`
+	Address     string        `json:"address"`
+	OS          string        `json:"os"`
+	Checks      []string      `json:"checks"`
+	Packages    []rpm.Package `json:"packages"`
+	Accounts    []string      `json:"accounts"`
+	Directories []Dir         `json:"directories"`
+	Files       []File        `json:"files"`
+	HostsBlock  string        `json:"hosts_block"` // the payload file merged into /etc/hosts; "" when none
+	MaskUnits   []string      `json:"mask_units"`
+	Firewall    Firewall      `json:"firewall"`
+	Watchdog    bool          `json:"watchdog"`
+	Receipt     string        `json:"receipt"`
+	Start       []Unit        `json:"start"`
 }
 
 // Dir is a directory install.sh creates when missing and whose mode and
@@ -177,7 +172,7 @@ func nodeInstall(n Node) (NodeInstall, string, error) {
 	}
 	ni := NodeInstall{
 		Node: n.Payload.Name, Address: f["PGHA_ADDRESS"], OS: f["PGHA_OS"],
-		Packages: append([]Package{}, n.Packages...), Receipt: Receipt,
+		Packages: append([]rpm.Package{}, n.Packages...), Receipt: Receipt,
 		Accounts: Accounts(n.Payload), Directories: Directories(n.Payload, f), Files: []File{},
 		MaskUnits: strings.Fields(f["PGHA_MASK_UNITS"]),
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 func TestParseFacts(t *testing.T) {
@@ -37,7 +38,7 @@ func node(name string, files map[string]string, pkgs ...string) Node {
 	}
 	for _, p := range pkgs {
 		name, _, _ := strings.Cut(p, "-")
-		n.Packages = append(n.Packages, Package{Name: name, NEVRA: p})
+		n.Packages = append(n.Packages, rpm.Package{Name: name, NEVRA: p})
 	}
 	return n
 }

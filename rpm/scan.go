@@ -155,24 +155,29 @@ type ScanOptions struct {
 	Progress func(n int64)
 }
 
-// Package is one verified package of a Set.
+// Package is one verified package of a Set, and the one package type of
+// every manifest, plan and diff: the build's manifest.json and each bundle's
+// carry it as it is (keys in lowercase); plans and diffs name it by Name and
+// NEVRA. Every member is always written, empty when unknown (a bundle of
+// an older version recorded name, nevra, filename, sha256 and size only).
 type Package struct {
-	Path     string
-	Filename string
-	Name     string
-	NEVRA    string
-	Epoch    int
-	Version  string
-	Release  string
-	Arch     string
-	SHA256   string // of the whole file
-	Size     int64
+	Filename string `json:"filename"`
+	NEVRA    string `json:"nevra"`
+	Name     string `json:"name"`
+	Epoch    int    `json:"epoch"`
+	Version  string `json:"version"`
+	Release  string `json:"release"`
+	Arch     string `json:"arch"`
+	SHA256   string `json:"sha256"` // of the whole file
+	Size     int64  `json:"size"`
 	// Signature is SigVerified or, when no keys were given, SigNotChecked or SigUnsigned.
-	Signature   string
-	KeyID       string // of the verified signature's key, empty when not verified
-	Fingerprint string
+	Signature   string `json:"signature"`
+	KeyID       string `json:"key_id"` // of the verified signature's key, empty when not verified
+	Fingerprint string `json:"fingerprint"`
 
-	Info *Info `json:"-"`
+	// Path is where the file is on the build host.
+	Path string `json:"-"`
+	Info *Info  `json:"-"`
 }
 
 // Set is a verified package directory: what `build` ships and renders from.

@@ -87,11 +87,7 @@ func specPreview(opts pipeline.Options) source.SpecRenderer {
 		if err != nil {
 			return nil, err
 		}
-		out := &source.RenderedSpec{Spec: r.Spec, Nodes: r.Nodes}
-		for _, p := range r.Packages.Packages {
-			out.Packages = append(out.Packages, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
-		}
-		return out, nil
+		return &source.RenderedSpec{Spec: r.Spec, Nodes: r.Nodes, Packages: r.Packages.Packages}, nil
 	}
 }
 

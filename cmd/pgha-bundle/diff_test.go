@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"testing"
 	"testing/cryptotest"
 	"time"
+
+	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 
 	"gopkg.in/yaml.v3"
 

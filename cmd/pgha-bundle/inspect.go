@@ -10,6 +10,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/pipeline"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 func inspectCommand() *cli.Command {
@@ -142,7 +143,7 @@ type inspectNodeJSON struct {
 	Name     string            `json:"name"`
 	Files    []inspectFileJSON `json:"files"`
 	Seed     []inspectFileJSON `json:"seed"`
-	Packages []diff.Package    `json:"packages"`
+	Packages []rpm.Package     `json:"packages"`
 }
 
 type inspectFileJSON struct {
@@ -165,7 +166,7 @@ func inspectDoc(side *diff.Side) inspectJSON {
 		return out
 	}
 	for _, n := range side.Nodes {
-		pk := append([]diff.Package{}, n.Packages...)
+		pk := append([]rpm.Package{}, n.Packages...)
 		doc.Nodes = append(doc.Nodes, inspectNodeJSON{Name: n.Name, Files: files(n.Files), Seed: files(n.Seed), Packages: pk})
 	}
 	return doc

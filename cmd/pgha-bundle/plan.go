@@ -116,11 +116,7 @@ func planSide(path string) ([]plan.Node, error) {
 func planNodes(side *diff.Side) []plan.Node {
 	var out []plan.Node
 	for _, n := range side.Nodes {
-		pn := plan.Node{Payload: payload.Node{Name: n.Name, Files: n.Files}}
-		for _, p := range n.Packages {
-			pn.Packages = append(pn.Packages, plan.Package{Name: p.Name, NEVRA: p.NEVRA})
-		}
-		out = append(out, pn)
+		out = append(out, plan.Node{Payload: payload.Node{Name: n.Name, Files: n.Files}, Packages: n.Packages})
 	}
 	return out
 }
@@ -163,11 +159,7 @@ func planSpec(c *cli.Context) (string, []plan.Node, error) {
 	}
 	var nodes []plan.Node
 	for _, n := range r.Nodes {
-		pn := plan.Node{Payload: n}
-		for _, p := range r.Packages.Packages {
-			pn.Packages = append(pn.Packages, plan.Package{Name: p.Name, NEVRA: p.NEVRA})
-		}
-		nodes = append(nodes, pn)
+		nodes = append(nodes, plan.Node{Payload: n, Packages: r.Packages.Packages})
 	}
 	return specPath, nodes, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // Loaders returns the readers of every kind; specs are rendered by render.
@@ -37,7 +38,7 @@ type RenderedSpec struct {
 	// Nodes are every node's payload.
 	Nodes []payload.Node
 	// Packages are the packages every bundle would carry.
-	Packages []diff.Package
+	Packages []rpm.Package
 }
 
 // seedMode is what a seed file shows as: a plain ISO 9660 image (no Rock
@@ -55,9 +56,7 @@ func Bundle(path string) (*diff.Side, error) {
 
 func fromBundle(b *bundle.Bundle) diff.Node {
 	n := diff.Node{Name: b.Manifest.Node, Files: b.Payload.Files, HasPackages: true}
-	for _, p := range b.Manifest.Packages {
-		n.Packages = append(n.Packages, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
-	}
+	n.Packages = append(n.Packages, b.Manifest.Packages...)
 	return n
 }
 
@@ -118,10 +117,7 @@ func Build(dir string) (*diff.Side, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", dir, err)
 	}
-	var pkgs []diff.Package
-	for _, p := range m.Packages {
-		pkgs = append(pkgs, diff.Package{Name: p.Name, NEVRA: p.NEVRA})
-	}
+	pkgs := m.Packages
 	side := &diff.Side{Label: dir}
 	seen := map[string]bool{}
 	for _, nm := range m.Nodes {

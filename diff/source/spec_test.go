@@ -8,6 +8,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/diff"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
 // TestSpecUsesTheGivenRenderer: a spec side is what the renderer the command
@@ -29,7 +30,7 @@ func TestSpecUsesTheGivenRenderer(t *testing.T) {
 		for _, n := range spec.Nodes {
 			nodes = append(nodes, payload.Node{Name: n.Name, Files: []payload.File{file}})
 		}
-		return &RenderedSpec{Spec: spec, Nodes: nodes, Packages: []diff.Package{{Name: "etcd", NEVRA: "etcd-3.5.0-1.el7.x86_64"}}}, nil
+		return &RenderedSpec{Spec: spec, Nodes: nodes, Packages: []rpm.Package{{Name: "etcd", NEVRA: "etcd-3.5.0-1.el7.x86_64"}}}, nil
 	}
 	side, err := Loaders(render)[diff.KindSpec]("c.yaml")
 	if err != nil {
