@@ -1,7 +1,10 @@
 package bundle
 
 import (
+	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -38,10 +41,10 @@ func scriptFlags(t *testing.T, file, marker string) map[string]bool {
 }
 
 // TestInstallFlagsMatchTheScripts keeps InstallFlags equal to what
-// install.sh parses: its own flags and lib.sh's common_flag.
+// install.sh parses: its own flags (own_flag) and lib.sh's common_flag.
 func TestInstallFlagsMatchTheScripts(t *testing.T) {
 	parsed := scriptFlags(t, "scripts/lib.sh", "common_flag() {")
-	for f, v := range scriptFlags(t, "scripts/install.sh", "while [ $# -gt 0 ]; do") {
+	for f, v := range scriptFlags(t, "scripts/install.sh", "own_flag() {") {
 		parsed[f] = v
 	}
 	if len(parsed) < 10 {
@@ -52,11 +55,10 @@ func TestInstallFlagsMatchTheScripts(t *testing.T) {
 		t.Error("lib.sh no longer takes --root=DIR: CheckInstallArgs accepts it")
 	}
 	delete(parsed, "--root=*")
-	for _, h := range []string{"-h", "--help"} {
-		if _, ok := parsed[h]; !ok {
-			t.Errorf("install.sh no longer takes %s", h)
-		}
-		delete(parsed, h)
+	lib, err := os.ReadFile("scripts/lib.sh")
+	must(t, err)
+	if !strings.Contains(string(lib), "\t\t-h | --help)\n\t\t\tusage\n\t\t\texit 0\n") {
+		t.Error("lib.sh's parse_args no longer takes -h and --help")
 	}
 	var missing, extra []string
 	for f, takesValue := range parsed {
@@ -107,5 +109,53 @@ func TestCheckInstallArgs(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%q: error %v, want one containing %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestScriptsParseTheirFlags runs each script's command line through
+// lib.sh's parse_args: its own flags and the common ones are taken (a
+// value too: --help after it still answers), anything else is refused with
+// status 2, and a flag without its value stops the script.
+func TestScriptsParseTheirFlags(t *testing.T) {
+	scripts, err := Scripts()
+	must(t, err)
+	dir := t.TempDir()
+	for name, b := range scripts {
+		must(t, os.WriteFile(filepath.Join(dir, name), b, 0o755))
+	}
+	tests := []struct {
+		script string
+		args   []string
+		code   int
+		say    string // in the output
+	}{
+		{"install.sh", []string{"--help"}, 0, "--no-packages"},
+		{"install.sh", []string{"--no-packages", "--timeout-etcd", "5", "--root", dir, "--dry-run", "-h"}, 0, "usage: install.sh"},
+		{"install.sh", []string{"--bogus"}, 2, "usage: install.sh"},
+		{"install.sh", []string{"--timeout-etcd"}, 1, ""},
+		{"upgrade.sh", []string{"--restart-pending", "--timeout-pending", "5", "--help"}, 0, "--restart-pending"},
+		{"upgrade.sh", []string{"--timeout-pending", "5", "6"}, 2, "usage: upgrade.sh"},
+		{"uninstall.sh", []string{"--purge", "--yes", "--keep-packages", "--keep-membership", "--help"}, 0, "--keep-membership"},
+		{"uninstall.sh", []string{"--no-packages"}, 2, "usage: uninstall.sh"},
+		{"restore.sh", []string{"--time", "2026-01-01 00:00:00+00", "--set", "x", "--timeline", "current", "--repo-path", dir, "--no-backup", "--timeout-recovery", "9", "--help"}, 0, "--rejoin"},
+		{"restore.sh", []string{"--time"}, 1, "--time needs a time"},
+		{"restore.sh", []string{"--latest", "--rejoin"}, 1, "choose one of"},
+		{"restore.sh", []string{"--restart-pending"}, 2, "usage: restore.sh"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.script+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := exec.Command("bash", append([]string{filepath.Join(dir, tc.script)}, tc.args...)...)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code || !strings.Contains(string(out), tc.say) {
+				t.Errorf("exit %d, want %d, and output with %q:\n%s", code, tc.code, tc.say, out)
+			}
+		})
 	}
 }

@@ -20,26 +20,16 @@ $COMMON_USAGE
 EOF
 }
 
-while [ $# -gt 0 ]; do
-	n=0
-	common_flag "$@" || n=$?
-	if [ "$n" -gt 0 ]; then
-		shift "$n"
-		continue
-	fi
+# own_flag takes this script's flags (parse_args in lib.sh).
+own_flag() {
 	case $1 in
 	--no-packages) NO_PACKAGES=1 ;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
+	*) return 0 ;;
 	esac
-	shift
-done
+	return 1
+}
+
+parse_args "$@"
 
 load_bundle
 check_root

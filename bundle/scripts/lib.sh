@@ -106,6 +106,34 @@ common_flag() {
 	return 1
 }
 
+# parse_args reads a script's command line: the common flags (common_flag),
+# the script's own through own_flag, which each script defines with
+# common_flag's convention (it returns how many words it took, 0 for a word
+# it does not know), and --help. Anything else prints the script's usage and
+# exits 2.
+parse_args() {
+	local n
+	while [ $# -gt 0 ]; do
+		n=0
+		common_flag "$@" || n=$?
+		[ "$n" -gt 0 ] || own_flag "$@" || n=$?
+		if [ "$n" -gt 0 ]; then
+			shift "$n"
+			continue
+		fi
+		case $1 in
+		-h | --help)
+			usage
+			exit 0
+			;;
+		*)
+			usage >&2
+			exit 2
+			;;
+		esac
+	done
+}
+
 COMMON_USAGE='  --dry-run             print the plan, change nothing
   --force               accept a host whose addresses do not include the node'"'"'s, or busy ports
   --no-start            do not touch systemd (no mask, enable, start, stop, reload)

@@ -67,53 +67,43 @@ set_mode() { # mode type target
 	MODE=$1 TYPE=$2 TARGET=$3
 }
 
-while [ $# -gt 0 ]; do
-	n=0
-	common_flag "$@" || n=$?
-	if [ "$n" -gt 0 ]; then
-		shift "$n"
-		continue
-	fi
+# own_flag takes this script's flags (parse_args in lib.sh).
+own_flag() {
 	case $1 in
 	--time)
 		set_mode restore time "${2:?--time needs a time}"
-		shift
+		return 2
 		;;
 	--name)
 		set_mode restore name "${2:?--name needs a restore point name}"
-		shift
+		return 2
 		;;
 	--latest) set_mode restore default "" ;;
 	--rejoin) set_mode rejoin "" "" ;;
 	--set)
 		SET=${2:?--set needs a backup label}
-		shift
+		return 2
 		;;
 	--timeline)
 		TIMELINE=${2:?--timeline needs a timeline: a number, current or latest}
-		shift
+		return 2
 		;;
 	--repo-path)
 		REPO_PATH=${2:?--repo-path needs a directory}
-		shift
+		return 2
 		;;
 	--no-backup) NO_BACKUP=1 ;;
 	--yes-destroy-current-state) CONFIRM=1 ;;
 	--timeout-recovery)
 		TIMEOUT_RECOVERY=${2:?}
-		shift
+		return 2
 		;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
+	*) return 0 ;;
 	esac
-	shift
-done
+	return 1
+}
+
+parse_args "$@"
 
 [ -n "$MODE" ] || {
 	usage >&2

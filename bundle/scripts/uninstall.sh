@@ -26,29 +26,19 @@ $COMMON_USAGE
 EOF
 }
 
-while [ $# -gt 0 ]; do
-	n=0
-	common_flag "$@" || n=$?
-	if [ "$n" -gt 0 ]; then
-		shift "$n"
-		continue
-	fi
+# own_flag takes this script's flags (parse_args in lib.sh).
+own_flag() {
 	case $1 in
 	--purge) PURGE=1 ;;
 	--yes) YES=1 ;;
 	--keep-packages) KEEP_PACKAGES=1 ;;
 	--keep-membership) KEEP_MEMBERSHIP=1 ;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
+	*) return 0 ;;
 	esac
-	shift
-done
+	return 1
+}
+
+parse_args "$@"
 
 stop_units() {
 	step "stop and disable units"

@@ -30,31 +30,21 @@ RESTART_PENDING=0
 TIMEOUT_PENDING=${PGHA_TIMEOUT_PENDING:-30}
 PENDING_RESTART=0
 
-while [ $# -gt 0 ]; do
-	n=0
-	common_flag "$@" || n=$?
-	if [ "$n" -gt 0 ]; then
-		shift "$n"
-		continue
-	fi
+# own_flag takes this script's flags (parse_args in lib.sh).
+own_flag() {
 	case $1 in
 	--no-packages) NO_PACKAGES=1 ;;
 	--restart-pending) RESTART_PENDING=1 ;;
 	--timeout-pending)
 		TIMEOUT_PENDING=${2:?}
-		shift
+		return 2
 		;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
+	*) return 0 ;;
 	esac
-	shift
-done
+	return 1
+}
+
+parse_args "$@"
 
 STATE=""
 STATE_FILE=""
