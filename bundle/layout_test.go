@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"fmt"
 	"os"
 	"regexp"
 	"sort"
@@ -9,52 +8,13 @@ import (
 	"testing"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
-// hostPathsInScripts are the only absolute paths a script may write out:
-// not paths of the node's layout but of every shell.
-var hostPathsInScripts = map[string]bool{"/dev/null": true, "/usr/bin/env": true}
-
-var (
-	// An on-node path: one under a top directory of the filesystem
-	// hierarchy, however it is joined ("$ROOT/etc/…" too).
-	reAbsPath = regexp.MustCompile(`(?:/[A-Za-z0-9_.@+-]+)+`)
-	topDirs   = map[string]bool{"bin": true, "boot": true, "data": true, "dev": true, "etc": true, "home": true, "lib": true,
-		"lib64": true, "media": true, "mnt": true, "opt": true, "proc": true, "root": true, "run": true, "sbin": true,
-		"srv": true, "sys": true, "tmp": true, "usr": true, "var": true}
-	rePathKey  = regexp.MustCompile(`\$\{P\[([a-z_]+)\]`)
-	reFactCase = regexp.MustCompile(`(?m)^\t\t([a-z_]+)\)`)
-)
-
-// scriptPathProblems lists the absolute paths a script writes out, outside
-// comments, and the path keys it uses that the layout does not define.
-func scriptPathProblems(name string, src []byte) []string {
-	var out []string
-	for i, line := range strings.Split(string(src), "\n") {
-		code := line
-		if t := strings.TrimSpace(code); strings.HasPrefix(t, "#") {
-			continue
-		}
-		if j := strings.Index(code, " # "); j >= 0 {
-			code = code[:j]
-		}
-		for _, p := range reAbsPath.FindAllString(code, -1) {
-			top, _, _ := strings.Cut(p[1:], "/")
-			if topDirs[top] && !hostPathsInScripts[p] {
-				out = append(out, fmt.Sprintf("%s:%d: path %s written out: take it from the facts (${P[key]}, layout.PathKeys)", name, i+1, p))
-			}
-		}
-		for _, m := range rePathKey.FindAllStringSubmatch(code, -1) {
-			if _, ok := layout.PathKeys[m[1]]; !ok {
-				out = append(out, fmt.Sprintf("%s:%d: path key %s is not in layout.PathKeys", name, i+1, m[1]))
-			}
-		}
-	}
-	return out
-}
+var reFactCase = regexp.MustCompile(`(?m)^\t\t([a-z_]+)\)`)
 
 // TestScriptsTakePathsFromTheLayout: no script names an on-node path of its
 // own; every one comes from the facts, whose paths are the layout's.
@@ -63,13 +23,13 @@ func TestScriptsTakePathsFromTheLayout(t *testing.T) {
 	must(t, err)
 	names := sortedNames(scripts)
 	for _, name := range names {
-		for _, p := range scriptPathProblems(name, scripts[name]) {
+		for _, p := range testutil.ScriptPathProblems(name, scripts[name]) {
 			t.Error(p)
 		}
 	}
 	// The check finds a path written out, and a key the layout lacks.
 	planted := "\tlocal f=$ROOT/etc/patroni/patroni.yml\n\tcat \"${P[nowhere]}\"\n\t# a comment may say /etc/hosts\n"
-	if got := scriptPathProblems("planted.sh", []byte(planted)); len(got) != 2 ||
+	if got := testutil.ScriptPathProblems("planted.sh", []byte(planted)); len(got) != 2 ||
 		!strings.Contains(got[0], "/etc/patroni/patroni.yml") || !strings.Contains(got[1], "nowhere") {
 		t.Errorf("planted paths: %q", got)
 	}

@@ -462,6 +462,8 @@ func renderScript(in Input, n cluster.Node) (string, error) {
 		"HostsBlock":   block,
 		"HostsFile":    layout.EtcHosts,
 		"SeedDirs":     SeedDirs,
+		"CDROM":        layout.CDROM,
+		"TempDir":      layout.RunDir,
 	})
 	return b.String(), err
 }

@@ -401,3 +401,15 @@ func TestNetworkConfig(t *testing.T) {
 		t.Errorf("dhcp mode wrote network-config:\n%s", s.NetworkConfig)
 	}
 }
+
+// TestScriptTakesPathsFromTheLayout: the seed script's template names no
+// on-node path of its own; each comes from the layout as a template value.
+func TestScriptTakesPathsFromTheLayout(t *testing.T) {
+	for _, p := range testutil.ScriptPathProblems("seed-install.sh.tmpl", []byte(scriptTemplate)) {
+		t.Error(p)
+	}
+	// The check finds a path written out in a template.
+	if got := testutil.ScriptPathProblems("planted.tmpl", []byte("\tmktemp /run/pgha-x.XXXXXX\n")); len(got) != 1 {
+		t.Errorf("planted path: %q", got)
+	}
+}
