@@ -195,6 +195,60 @@ func TestInstallNarrowsMemberPorts(t *testing.T) {
 	}
 }
 
+// TestInstallClosesRulesNoMemberNeeds: rich rules the receipt lists for an
+// address that is no longer a member, for a member port that moved, and
+// for VRRP in a cluster without a VIP are removed (at runtime and
+// permanently) and forgotten; the members' rules stay.
+func TestInstallClosesRulesNoMemberNeeds(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	writeFile(t, h.state+"/firewalld", "")
+	h.extract(testInput(t, h.dir))
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	rp := h.root + layout.Receipt
+	stale := [][2]string{{"10.0.0.9", "2380/tcp"}, {"10.0.0.1", "2390/tcp"}, {"10.0.0.1", "vrrp"}}
+	extra := ""
+	for _, r := range stale {
+		extra += "firewall_rule " + r[0] + " " + r[1] + "\n"
+	}
+	writeFile(t, rp, readFile(t, rp)+extra)
+	before, _ := h.receipt()
+	out, code := h.run("install.sh")
+	if code != 0 {
+		t.Fatalf("re-run exit %d\n%s", code, out)
+	}
+	calls := h.calls()
+	for _, r := range stale {
+		rule := `rule family="ipv4" source address="` + r[0] + `/32" port port="` + strings.TrimSuffix(r[1], "/tcp") + `" protocol="tcp" accept`
+		if r[1] == "vrrp" {
+			rule = `rule family="ipv4" source address="` + r[0] + `/32" protocol value="vrrp" accept`
+		}
+		for _, want := range []string{"firewall-cmd --permanent --remove-rich-rule=" + rule, "firewall-cmd --remove-rich-rule=" + rule} {
+			if index(calls, want) < 0 {
+				t.Errorf("no call %q\n%s", want, strings.Join(calls, "\n"))
+			}
+		}
+	}
+	after, _ := h.receipt()
+	if len(after.Rules) != len(before.Rules)-len(stale) {
+		t.Errorf("receipt rules %v, want those of %v without %v", after.Rules, before.Rules, stale)
+	}
+	for _, r := range after.Rules {
+		for _, s := range stale {
+			if r.Address == s[0] && r.Port == s[1] {
+				t.Errorf("the receipt still lists %v", s)
+			}
+		}
+	}
+	for _, c := range calls {
+		if strings.Contains(c, "--remove-rich-rule") && !strings.Contains(c, "10.0.0.9") && !strings.Contains(c, "2390") && !strings.Contains(c, "vrrp") {
+			t.Errorf("a member's rule was removed: %s", c)
+		}
+	}
+}
+
 // TestRPMVerCmp compares lib.sh's rpmvercmp with the real rpm's ordering.
 func TestRPMVerCmp(t *testing.T) {
 	t.Parallel()

@@ -1355,6 +1355,36 @@ open_firewall() {
 	done
 	info "client ports open to the zone, etcd and Patroni ports to the members only"
 	open_vrrp
+	close_stale_rules
+}
+
+# close_stale_rules removes the rich rules we added that the members no
+# longer need: an address that left the cluster (upgrade.sh of a build
+# without it), a member port that moved, VRRP once the cluster has no VIP.
+# The receipt forgets them.
+close_stale_rules() {
+	local e a what rule keep=() members ports
+	members=$(member_addresses)
+	ports=$(member_ports)
+	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do
+		a=${e%% *} what=${e#* }
+		if printf '%s\n' "$members" | grep -qxF -- "$a"; then
+			if [ "$what" = vrrp ] && vip_on && [ "$a" != "$PGHA_ADDRESS" ]; then
+				keep+=("$e")
+				continue
+			fi
+			if [ "$what" != vrrp ] && printf '%s\n' "$ports" | grep -qxF -- "${what%/tcp}"; then
+				keep+=("$e")
+				continue
+			fi
+		fi
+		rule=$(rich_rule "$a" "$what")
+		run firewall-cmd --permanent --remove-rich-rule="$rule" >/dev/null
+		run firewall-cmd --remove-rich-rule="$rule" >/dev/null
+		changed "firewalld: closed $what to $a (no member needs it)"
+	done
+	R_RULES=(${keep[@]+"${keep[@]}"})
+	save_receipt || true
 }
 
 selinux_setup() {

@@ -387,6 +387,10 @@ fi
 
 [ "$DRY_RUN" = 1 ] || mkdir -p "$(dirname "$STATE_FILE")"
 [ "$NO_START" = 1 ] || disable_stale_backup_timers
+# The members' ports follow the members: a joining member must reach this
+# one's etcd and Patroni before its install.sh runs, a member that left no
+# longer may.
+open_firewall
 if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}"; then
 	if [ "$NO_START" = 1 ]; then
 		install_packages

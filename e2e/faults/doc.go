@@ -67,7 +67,9 @@
 // has is not writable; in synchronous mode the overlap must be 0.
 //
 // firewalld (Debian's, nftables backend; in the tree, off by default) runs
-// on the nodes of the VIP's leader mode (firewall_test.go): the members'
+// on the nodes of the VIP's leader mode and of the scaling scenario
+// (firewall_test.go), whose upgrades let each build's members in and no
+// others. In the leader mode the members'
 // ports answer members and refuse a client on the bridge, PostgreSQL's and
 // HAProxy's answer it, VRRP passes between members, and uninstall.sh
 // removes exactly the rules install.sh added, keeping the operator's own.

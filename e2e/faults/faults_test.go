@@ -88,10 +88,14 @@ func testContext(t *testing.T, bound time.Duration) context.Context {
 // from their seeds (or by install.sh with PGHA_E2E_FAULTS_DIRECT=1), a
 // healthy cluster with a synchronous standby and the workload's tables.
 // Everything is torn down when t ends. Scenarios in other files of this
-// package call it once and share the cluster, as TestFaults does.
-func bringUp(t *testing.T, ctx context.Context) (*harness, topology) {
+// package call it once and share the cluster, as TestFaults does; opts
+// set the harness up before anything is built (withFirewall).
+func bringUp(t *testing.T, ctx context.Context, opts ...func(*harness)) (*harness, topology) {
 	t.Helper()
 	h := newHarness(t, ctx)
+	for _, o := range opts {
+		o(h)
+	}
 	step(t, "build the bundles with pgha-bundle", h.build)
 	step(t, "network namespace with the bridge", h.network)
 	if h.fromSeeds {

@@ -32,6 +32,10 @@ var (
 	memberPorts  = []int{portEtcd, portPeer, portAPI}
 )
 
+// withFirewall makes bringUp's nodes (and every node made later) run
+// firewalld.
+func withFirewall(h *harness) { h.firewall = true }
+
 // firewallOn enables firewalld in the node's tree and gives it the
 // operator's rules, before the node boots.
 func (n *node) firewallOn(ctx context.Context) error {
@@ -122,6 +126,34 @@ func (h *harness) firewallAfterInstall(ctx context.Context) error {
 			m := h.others(n)[0]
 			if out, err := m.netExec(ctx, "", "timeout", "3", "bash", "-c", `exec 3<>"/dev/tcp/$0/$1"`, n.addr, strconv.Itoa(p)); err != nil {
 				errs = append(errs, fmt.Errorf("the member %s cannot reach %s: %v %s", m.name, addr, err, out))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// memberRulesExactly checks that each of nodes lets exactly the members at
+// addrs in on the member ports, at runtime and permanently: a joining
+// member's rules are there before it installs, a departed member's are
+// gone, and the operator's own rule stays. (No VIP here: no VRRP rules.)
+func memberRulesExactly(ctx context.Context, nodes []*node, addrs []string) error {
+	want := []string{operatorRule}
+	for _, a := range addrs {
+		for _, p := range memberPorts {
+			want = append(want, fmt.Sprintf(`rule family="ipv4" source address="%s/32" port port="%d" protocol="tcp" accept`, a, p))
+		}
+	}
+	slices.Sort(want)
+	var errs []error
+	for _, n := range nodes {
+		for _, permanent := range []bool{false, true} {
+			r, err := n.firewallRules(ctx, permanent)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(r.rules, want) {
+				errs = append(errs, fmt.Errorf("%s (permanent %v): rich rules\n  %s\nwant\n  %s",
+					n.name, permanent, strings.Join(r.rules, "\n  "), strings.Join(want, "\n  ")))
 			}
 		}
 	}

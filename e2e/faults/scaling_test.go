@@ -20,11 +20,13 @@ import (
 // running members get each build by upgrade.sh, a joining member's
 // install.sh adds it to etcd itself, a leaving member's uninstall.sh
 // removes it. The checker must find no acknowledged row lost and no two
-// writable primaries at once.
+// writable primaries at once. The nodes run firewalld: each build's
+// upgrade.sh lets the members of that build, and only them, in on the
+// members' ports.
 func TestScaling(t *testing.T) {
 	ctx := testContext(t, overall)
 	start := time.Now()
-	h, _ := bringUp(t, ctx)
+	h, _ := bringUp(t, ctx, withFirewall)
 	t.Logf("FIGURE bring-up %.0fs", time.Since(start).Seconds())
 	// Nodes made from here on are installed by the test, not from seeds.
 	h.fromSeeds = false
@@ -84,7 +86,15 @@ func TestScaling(t *testing.T) {
 		t.Logf("FIGURE %s: %.1fs, longest write pause %.1fs", name, e.Sub(s).Seconds(), l.longestGap(s, e).Seconds())
 	}
 
+	addrs := func(n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, memberAddr(i))
+		}
+		return out
+	}
 	op("upgrade.sh of the 5-member build on the 3 running members", func() error { return h.upgradeMembers(ctx, "v5") })
+	op("firewalld on the 3 members lets the 5 members in", func() error { return memberRulesExactly(ctx, h.nodes, addrs(5)) })
 	for i, name := range spareNames {
 		op("install.sh on joining member "+name, func() error {
 			n, err := h.newNode(len(memberNames) + i)
@@ -110,7 +120,7 @@ func TestScaling(t *testing.T) {
 		})
 	}
 	op("5 members: etcd voters, Patroni streaming replicas, 5 HAProxy backends on every node", func() error {
-		return h.checkSize(ctx, 5)
+		return errors.Join(h.checkSize(ctx, 5), memberRulesExactly(ctx, h.nodes, addrs(5)))
 	})
 
 	for i := len(spareNames) - 1; i >= 0; i-- {
@@ -139,7 +149,9 @@ func TestScaling(t *testing.T) {
 		})
 	}
 	op("upgrade.sh of the 3-member build on the remaining members", func() error { return h.upgradeMembers(ctx, "v3") })
-	op("3 members: etcd, Patroni and HAProxy", func() error { return h.checkSize(ctx, 3) })
+	op("3 members: etcd, Patroni and HAProxy; firewalld lets the 2 that left in no more", func() error {
+		return errors.Join(h.checkSize(ctx, 3), memberRulesExactly(ctx, h.nodes[:len(memberNames)], addrs(3)))
+	})
 
 	victim := h.byName(memberNames[len(memberNames)-1])
 	op("replace "+victim.name+": container destroyed, a fresh one installed from the replacement bundle", func() error {
@@ -167,7 +179,9 @@ func TestScaling(t *testing.T) {
 		_, err = h.waitHealthy(ctx, 300*time.Second, true)
 		return err
 	})
-	op("3 members after the replacement", func() error { return h.checkSize(ctx, 3) })
+	op("3 members after the replacement", func() error {
+		return errors.Join(h.checkSize(ctx, 3), memberRulesExactly(ctx, h.nodes[:len(memberNames)], addrs(3)))
+	})
 
 	if err := l.untilAcked(ctx, "the scaled cluster"); err != nil {
 		t.Fatal(err)
