@@ -161,16 +161,17 @@ func TestSCRAM(t *testing.T) {
 	}
 }
 
-func TestVersionBefore(t *testing.T) {
+func TestDebianVersionBefore(t *testing.T) {
 	for _, tc := range []struct {
 		v    string
 		want bool
 	}{
 		{"3.0.2-1", true}, {"3.0.3-1", false}, {"3.0.4", false}, {"2.1.6-1", true},
 		{"3.1.0-2", false}, {"4.0.0", false}, {"1:3.0.2-1", true}, {"3.0.2+dfsg-1", true}, {"junk", false},
+		{"3.0.10-1", false}, {"3.0.2-1-1~bpo12", true}, {"", false},
 	} {
-		if got := versionBefore(tc.v, 3, 0, 3); got != tc.want {
-			t.Errorf("versionBefore(%q, 3.0.3) = %v, want %v", tc.v, got, tc.want)
+		if got := debianVersionBefore(tc.v, "3.0.3"); got != tc.want {
+			t.Errorf("debianVersionBefore(%q, 3.0.3) = %v, want %v", tc.v, got, tc.want)
 		}
 	}
 }

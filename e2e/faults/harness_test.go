@@ -232,7 +232,7 @@ func newHarness(t *testing.T, ctx context.Context) *harness {
 		t.Fatalf("patroni version: %v", err)
 	}
 	h.patroniVersion = strings.TrimSpace(string(v))
-	h.patroniBefore303 = versionBefore(h.patroniVersion, 3, 0, 3)
+	h.patroniBefore303 = debianVersionBefore(h.patroniVersion, "3.0.3")
 	if sharedMount != "" {
 		// postgres's, as the tree numbers it (every node has the same ids).
 		h.shared = filepath.Join(work, "shared")

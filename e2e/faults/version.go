@@ -1,26 +1,25 @@
 package faults
 
 import (
-	"strconv"
 	"strings"
+
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
 
-// versionBefore reports whether a Debian version ("3.0.2-1", "1:3.1.0-2")
-// is older than major.minor.patch.
-func versionBefore(v string, major, minor, patch int) bool {
-	if i := strings.Index(v, ":"); i >= 0 {
-		v = v[i+1:]
+// debianVersionBefore reports whether a Debian package version ("3.0.2-1",
+// "1:3.1.0-2") is older than the upstream version than, compared by
+// rpm.VersionBefore, the comparator of every version gate. What is not a
+// version is older than nothing: the harness never excuses a loss by a bug
+// of a version it cannot read.
+func debianVersionBefore(v, than string) bool {
+	if _, upstream, ok := strings.Cut(v, ":"); ok {
+		v = upstream
 	}
-	v, _, _ = strings.Cut(v, "-")
-	want := []int{major, minor, patch}
-	for i, f := range strings.SplitN(v, ".", 3) {
-		n, err := strconv.Atoi(strings.TrimRightFunc(f, func(r rune) bool { return r < '0' || r > '9' }))
-		if err != nil {
-			return false
-		}
-		if n != want[i] {
-			return n < want[i]
-		}
+	if i := strings.LastIndex(v, "-"); i >= 0 {
+		v = v[:i]
 	}
-	return false
+	if v == "" || v[0] < '0' || v[0] > '9' {
+		return false
+	}
+	return rpm.VersionBefore(v, than)
 }
