@@ -1,8 +1,6 @@
 package diff
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,8 +12,7 @@ import (
 // the sha256 of its bytes, enough to see that it changed and to check a
 // candidate (printf %s "$pw" | sha256sum) without revealing it.
 func ShortHash(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:4])
+	return "sha256:" + payload.SHA256Hex(b)[:8]
 }
 
 // redactor hides secrets in what diff and inspect print. What is secret is

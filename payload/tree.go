@@ -1,8 +1,6 @@
 package payload
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -126,8 +124,7 @@ func (n *Node) ApplyEntries(es []Entry) error {
 			continue
 		}
 		delete(byPath, f.Path)
-		sum := sha256.Sum256(f.Content)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, e.SHA256) {
+		if got := SHA256Hex(f.Content); !strings.EqualFold(got, e.SHA256) {
 			problems = append(problems, fmt.Sprintf("%s: sha256 %s, manifest says %s", f.Path, got, e.SHA256))
 			continue
 		}
