@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pgha-bundle/pgha-bundle/internal/countio"
 )
 
 // ISO 9660 layout facts used to fix the dates (ECMA-119 8.4 and 9.1).
@@ -175,21 +177,21 @@ func writeISO(path string, render func(string) (Seed, error), bundleSize int64, 
 	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	whole := sha256.New()
-	out := &countWriter{w: io.MultiWriter(bw, whole)}
+	out := &countio.Writer{W: io.MultiWriter(bw, whole)}
 	if _, err := out.Write(head); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
 	}
 	seed, bundleSum := plan, ""
 	for i, e := range l.entries {
-		if out.n != l.offset(i) {
-			return "", fmt.Errorf("seed iso %s: %s would start at byte %d, laid out at %d", path, e.name, out.n, l.offset(i))
+		if out.N != l.offset(i) {
+			return "", fmt.Errorf("seed iso %s: %s would start at byte %d, laid out at %d", path, e.name, out.N, l.offset(i))
 		}
 		if e.name == NameBundle {
-			start := out.n
+			start := out.N
 			if bundleSum, err = writeBundle(out); err != nil {
 				return "", fmt.Errorf("seed iso %s: %w", path, err)
 			}
-			if n := out.n - start; n != e.size {
+			if n := out.N - start; n != e.size {
 				return "", fmt.Errorf("seed iso %s: the bundle came to %d bytes, laid out for %d", path, n, e.size)
 			}
 			if seed, err = render(bundleSum); err != nil {
@@ -210,8 +212,8 @@ func writeISO(path string, render func(string) (Seed, error), bundleSize int64, 
 			}
 		}
 	}
-	if out.n != l.size() {
-		return "", fmt.Errorf("seed iso %s: %d bytes written, laid out for %d", path, out.n, l.size())
+	if out.N != l.size() {
+		return "", fmt.Errorf("seed iso %s: %d bytes written, laid out for %d", path, out.N, l.size())
 	}
 	if err := bw.Flush(); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
@@ -251,18 +253,6 @@ func fileNamed(files []NamedFile, name string) []byte {
 		}
 	}
 	return nil
-}
-
-// countWriter counts what it passes on.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // verifyISO reads the image back with ReadISO (not with the code that wrote

@@ -21,6 +21,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/bundle"
 	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/internal/countio"
 	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
@@ -234,7 +235,7 @@ func (w *writer) writeBundle(ctx context.Context, path string, in bundle.Input, 
 	if also != nil {
 		dst = append(dst, also)
 	}
-	cw := &countingWriter{w: io.MultiWriter(dst...), ctx: ctx, progress: w.opts.progressAdd}
+	cw := &countio.Writer{W: io.MultiWriter(dst...), Ctx: ctx, Progress: w.opts.progressAdd}
 	if err := bundle.Write(cw, in); err != nil {
 		return "", err
 	}
@@ -243,30 +244,9 @@ func (w *writer) writeBundle(ctx context.Context, path string, in bundle.Input, 
 		if err := f.Close(); err != nil {
 			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
 		}
-		w.setKnown(path, payload.Entry{Mode: "0600", Size: cw.n, SHA256: sum})
+		w.setKnown(path, payload.Entry{Mode: "0600", Size: cw.N, SHA256: sum})
 	}
 	return sum, nil
-}
-
-// countingWriter counts what it passes on, and stops a long write when the
-// build is interrupted.
-type countingWriter struct {
-	w        io.Writer
-	ctx      context.Context
-	n        int64
-	progress func(int64)
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	if c.progress != nil {
-		c.progress(int64(n))
-	}
-	return n, err
 }
 
 // writeSeed writes the node's seed image, its bundle (in) made straight into
