@@ -91,17 +91,17 @@ const (
 
 // Paths of the host the scripts read or change, not given by a bundle.
 const (
-	EtcHosts      = "/etc/hosts"
-	OSRelease     = "/etc/os-release"
-	Passwd        = "/etc/passwd"
-	Group         = "/etc/group"
-	Watchdog      = "/dev/watchdog"
+	EtcHosts  = "/etc/hosts"
+	OSRelease = "/etc/os-release"
+	Passwd    = "/etc/passwd"
+	Group     = "/etc/group"
+	Watchdog  = "/dev/watchdog"
 	// CDROM is the first optical drive: the seed script mounts it when no
 	// device carries the seed's label.
 	CDROM = "/dev/sr0"
 	// RunDir is a tmpfs: the seed script's temporary file and mount point
 	// go there, never onto a disk.
-	RunDir = "/run"
+	RunDir        = "/run"
 	SystemdRunDir = "/run/systemd/system"
 	NoLoginShell  = "/sbin/nologin"
 	// Default homes and data trees of the service accounts on EL: the
