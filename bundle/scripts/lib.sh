@@ -1308,12 +1308,31 @@ rich_rule() {
 		"$family" "$1" "$len" "${2%/tcp}"
 }
 
+# fw_list reads firewalld's rich rules, permanent and at runtime, once:
+# each firewall-cmd starts Python (about a second on a busy host), and a
+# member has a rule for every member and member port.
+FW_RULES_PERM=""
+FW_RULES_RT=""
+fw_list() {
+	FW_RULES_PERM=$(firewall-cmd --permanent --list-rich-rules 2>/dev/null) || FW_RULES_PERM=""
+	FW_RULES_RT=$(firewall-cmd --list-rich-rules 2>/dev/null) || FW_RULES_RT=""
+}
+
+# fw_has_rule perm|rt RULE tells whether fw_list found RULE (firewalld
+# lists a rule in the form rich_rule writes it).
+fw_has_rule() {
+	local list=$FW_RULES_RT
+	[ "$1" = perm ] && list=$FW_RULES_PERM
+	printf '%s\n' "$list" | grep -qxF -- "$2"
+}
+
 open_firewall() {
 	step "firewalld"
 	if ! command -v firewall-cmd >/dev/null || ! firewall-cmd --state >/dev/null 2>&1; then
 		info "firewalld is not running: nothing to open"
 		return 0
 	fi
+	fw_list
 	local p a rule keep=()
 	for p in $(zone_ports); do
 		if ! firewall-cmd --permanent --query-port="$p/tcp" >/dev/null 2>&1; then
@@ -1341,13 +1360,13 @@ open_firewall() {
 	for p in $(member_ports); do
 		for a in $(member_addresses); do
 			rule=$(rich_rule "$a" "$p/tcp")
-			if ! firewall-cmd --permanent --query-rich-rule="$rule" >/dev/null 2>&1; then
+			if ! fw_has_rule perm "$rule"; then
 				has "$a $p/tcp" ${R_RULES[@]+"${R_RULES[@]}"} || R_RULES+=("$a $p/tcp")
 				save_receipt || true
 				run firewall-cmd --permanent --add-rich-rule="$rule" >/dev/null
 				changed "firewalld: opened $p/tcp to $a (permanent)"
 			fi
-			if ! firewall-cmd --query-rich-rule="$rule" >/dev/null 2>&1; then
+			if ! fw_has_rule rt "$rule"; then
 				run firewall-cmd --add-rich-rule="$rule" >/dev/null
 				changed "firewalld: opened $p/tcp to $a (runtime)"
 			fi
@@ -1745,13 +1764,13 @@ open_vrrp() {
 	for a in $(member_addresses); do
 		[ "$a" = "$PGHA_ADDRESS" ] && continue
 		rule=$(rich_rule "$a" vrrp)
-		if ! firewall-cmd --permanent --query-rich-rule="$rule" >/dev/null 2>&1; then
+		if ! fw_has_rule perm "$rule"; then
 			has "$a vrrp" ${R_RULES[@]+"${R_RULES[@]}"} || R_RULES+=("$a vrrp")
 			save_receipt || true
 			run firewall-cmd --permanent --add-rich-rule="$rule" >/dev/null
 			changed "firewalld: VRRP from $a (permanent)"
 		fi
-		if ! firewall-cmd --query-rich-rule="$rule" >/dev/null 2>&1; then
+		if ! fw_has_rule rt "$rule"; then
 			run firewall-cmd --add-rich-rule="$rule" >/dev/null
 			changed "firewalld: VRRP from $a (runtime)"
 		fi
