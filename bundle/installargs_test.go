@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,16 +143,8 @@ func TestScriptsParseTheirFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.script+" "+strings.Join(tc.args, " "), func(t *testing.T) {
-			cmd := exec.Command("bash", append([]string{filepath.Join(dir, tc.script)}, tc.args...)...)
-			out, err := cmd.CombinedOutput()
-			code := 0
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				code = exit.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if code != tc.code || !strings.Contains(string(out), tc.say) {
+			out, code := runCode(t, exec.Command("bash", append([]string{filepath.Join(dir, tc.script)}, tc.args...)...))
+			if code != tc.code || !strings.Contains(out, tc.say) {
 				t.Errorf("exit %d, want %d, and output with %q:\n%s", code, tc.code, tc.say, out)
 			}
 		})

@@ -129,21 +129,40 @@ func (h *host) extract(in Input) string {
 	return h.bd
 }
 
+// installedWithFirewalld is a host whose firewalld runs (the stub's), with
+// the test bundle installed.
+func installedWithFirewalld(t *testing.T) *host {
+	t.Helper()
+	h := newHost(t)
+	writeFile(t, h.state+"/firewalld", "")
+	h.extract(testInput(t, h.dir))
+	if out, code := h.run("install.sh"); code != 0 {
+		t.Fatalf("install exit %d\n%s", code, out)
+	}
+	return h
+}
+
 // run runs a script of the current bundle and returns its output and exit code.
 func (h *host) run(script string, args ...string) (string, int) {
 	h.t.Helper()
 	must(h.t, os.WriteFile(h.log, nil, 0o644))
 	cmd := exec.Command("bash", append([]string{filepath.Join(h.bd, script)}, args...)...)
 	cmd.Env = h.env
+	return runCode(h.t, cmd)
+}
+
+// runCode runs cmd and returns its output and exit status; it fails t when
+// cmd cannot run at all.
+func runCode(t testing.TB, cmd *exec.Cmd) (string, int) {
+	t.Helper()
 	out, err := cmd.CombinedOutput()
-	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		code = ee.ExitCode()
+		return string(out), ee.ExitCode()
 	} else if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return string(out), code
+	return string(out), 0
 }
 
 // calls returns the stand-ins' log of the last run.
@@ -643,12 +662,7 @@ func TestInstallUnderSeedUmask(t *testing.T) {
 
 func TestUninstall(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
-	writeFile(t, h.state+"/firewalld", "")
-	h.extract(testInput(t, h.dir))
-	if out, code := h.run("install.sh"); code != 0 {
-		t.Fatalf("install exit %d\n%s", code, out)
-	}
+	h := installedWithFirewalld(t)
 	writeFile(t, h.root+"/var/lib/pgsql/16/data/PG_VERSION", "16\n")
 	writeFile(t, h.root+"/var/lib/pgsql/16/data/patroni.dynamic.json", "{}")
 	writeFile(t, h.root+"/var/lib/etcd/demo/member/snap/db", "x")

@@ -167,12 +167,7 @@ func TestInstallRestartsEtcdWithoutBlocking(t *testing.T) {
 // members only.
 func TestInstallNarrowsMemberPorts(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
-	writeFile(t, h.state+"/firewalld", "")
-	h.extract(testInput(t, h.dir))
-	if out, code := h.run("install.sh"); code != 0 {
-		t.Fatalf("install exit %d\n%s", code, out)
-	}
+	h := installedWithFirewalld(t)
 	rp := h.root + layout.Receipt
 	writeFile(t, rp, readFile(t, rp)+"firewall_port 2379/tcp\n")
 	writeFile(t, h.state+"/ports/perm-2379", "")
@@ -201,12 +196,7 @@ func TestInstallNarrowsMemberPorts(t *testing.T) {
 // permanently) and forgotten; the members' rules stay.
 func TestInstallClosesRulesNoMemberNeeds(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
-	writeFile(t, h.state+"/firewalld", "")
-	h.extract(testInput(t, h.dir))
-	if out, code := h.run("install.sh"); code != 0 {
-		t.Fatalf("install exit %d\n%s", code, out)
-	}
+	h := installedWithFirewalld(t)
 	rp := h.root + layout.Receipt
 	stale := [][2]string{{"10.0.0.9", "2380/tcp"}, {"10.0.0.1", "2390/tcp"}, {"10.0.0.1", "vrrp"}}
 	extra := ""
