@@ -1,7 +1,9 @@
 package bundle
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -354,6 +356,62 @@ func upgradePendingRestart(t *testing.T, leads bool) {
 	}
 	if strings.Contains(out, "PENDING A RESTART") {
 		t.Errorf("still says a restart is pending after restarting:\n%s", out)
+	}
+}
+
+// TestUpgradeListenChangeRestarts: a patroni.yml whose postgresql.listen
+// changes (the VIP's address joining it when vip.mode becomes leader)
+// leaves PostgreSQL pending a restart after Patroni's reload, with no
+// cluster configuration change: upgrade.sh watches for it, says so, and
+// restarts with --restart-pending. A patroni.yml changed elsewhere is
+// reloaded without watching.
+func TestUpgradeListenChangeRestarts(t *testing.T) {
+	t.Parallel()
+	h, in := installed(t)
+	writeFile(t, h.state+"/reload-needs-restart", "")
+	withListen := func(id, listen string) Input {
+		return newer(t, h, in, id, func(n *Input) {
+			for _, f := range n.Payload.Files {
+				if f.Path == "/etc/patroni/patroni.yml" {
+					c := strings.Replace(string(f.Content), "\npostgresql:\n", "\npostgresql:\n  listen: \""+listen+"\"\n", 1)
+					setContent(n, f.Path, strings.Replace(c, "# generation", "# "+id+", generation", 1))
+				}
+			}
+		})
+	}
+	restart := "patronictl -c " + h.root + "/etc/patroni/patroni.yml restart --force demo pg2"
+	reload := "systemctl reload patroni"
+	for _, tc := range []struct {
+		id, listen  string
+		args        []string
+		watch, rest bool
+	}{
+		{id: "v2", listen: "10.0.0.2:5432", watch: true},
+		{id: "v3", listen: "10.0.0.2,10.0.0.100:5432", args: []string{"--restart-pending"}, watch: true, rest: true},
+		{id: "v4", listen: "10.0.0.2,10.0.0.100:5432", args: []string{"--restart-pending"}},
+	} {
+		h.extract(withListen(tc.id, tc.listen))
+		out, code := h.run("upgrade.sh", tc.args...)
+		if code != 0 {
+			t.Fatalf("%s: upgrade exit %d\n%s", tc.id, code, out)
+		}
+		calls := h.calls()
+		rl, rs := index(calls, reload), index(calls, restart)
+		if rl < 0 {
+			t.Errorf("%s: patroni.yml changed but Patroni was not reloaded:\n%s", tc.id, strings.Join(calls, "\n"))
+		}
+		if watched := strings.Contains(out, "parameters pending a restart"); watched != tc.watch {
+			t.Errorf("%s: watched for a pending restart %v, want %v:\n%s", tc.id, watched, tc.watch, out)
+		}
+		if pending := strings.Contains(out, "PENDING A RESTART"); pending != (tc.watch && !tc.rest) {
+			t.Errorf("%s: final message states a pending restart %v, want %v:\n%s", tc.id, pending, tc.watch && !tc.rest, out)
+		}
+		if (rs >= 0) != tc.rest || (tc.rest && rs < rl) {
+			t.Errorf("%s: restart at call %d after the reload at %d, want a restart %v:\n%s", tc.id, rs, rl, tc.rest, strings.Join(calls, "\n"))
+		}
+		if err := os.Remove(h.state + "/pending-restart"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -189,7 +189,13 @@ apply_dcs() {
 	# dynamic configuration the bundle wants.
 	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" edit-config --replace "$ROOT${P[dcs_config]}" --force "$PGHA_CLUSTER"
 	changed "cluster configuration (dcs.yml) applied"
-	check_pending_restart
+}
+
+# pg_listen prints the postgresql.listen line of a patroni.yml: the
+# addresses and port PostgreSQL binds, which it reads only at start.
+pg_listen() {
+	[ -r "$1" ] || return 0
+	awk '/^[^ #]/ { in_pg = ($0 ~ /^postgresql:/) } in_pg && /^  listen:/ { print; exit }' "$1"
 }
 
 # pending_restart: Patroni reports this member's PostgreSQL waiting for a
@@ -282,12 +288,19 @@ rolling_restart() {
 	wait_for "Patroni on $PGHA_NODE healthy (GET /health 200)" "$TIMEOUT_PATRONI" patroni_healthy
 	wait_for "$PGHA_NODE streams from the leader again" "$TIMEOUT_PATRONI" replica_streaming
 	apply_dcs
+	[ "$DCS_CHANGED" = 0 ] || check_pending_restart
 	reload_haproxy_if_changed
 	reload_keepalived_if_changed
 }
 
 # configs_only applies changed files and reloads what uses them.
 configs_only() {
+	# A new listen line (the VIP's address joining it when vip.mode becomes
+	# leader) takes a restart that Patroni's reload only reports.
+	local listen_changed=0
+	if [ "$(pg_listen "$ROOT${P[patroni_config]}")" != "$(pg_listen "$BUNDLE_DIR/files${P[patroni_config]}")" ]; then
+		listen_changed=1
+	fi
 	set_state "configuration files being replaced on $PGHA_NODE (recover: re-run upgrade.sh)"
 	install_files
 	remove_stale_files
@@ -310,6 +323,9 @@ configs_only() {
 		wait_for "Patroni on $PGHA_NODE healthy (GET /health 200)" "$TIMEOUT_PATRONI" patroni_healthy
 	fi
 	apply_dcs
+	if [ "$DCS_CHANGED" = 1 ] || [ "$listen_changed" = 1 ]; then
+		check_pending_restart
+	fi
 	reload_haproxy_if_changed
 	reload_keepalived_if_changed
 }
