@@ -16,7 +16,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/layout"
 )
 
-// firewalld for real (TestVIPLeader): Debian's firewalld, nftables backend,
+// firewalld for real (TestVIP): Debian's firewalld, nftables backend,
 // runs in every node before install.sh, with two rules of the operator's
 // own: the harness's address trusted (its probes and REST calls) and
 // PostgreSQL's port already open to the zone. After install.sh, the members'

@@ -17,16 +17,18 @@ import (
 )
 
 // The virtual IP scenario (make e2e-vip): the fault harness's cluster with
-// a vip section; keepalived's Debian packages are layered over the cached
-// tree (downloaded once into debCache with apt-get download). A client in
-// a network namespace of its own, on the bridge, writes through
-// <vip>:<haproxy_rw> only, across a leader failover (its node killed), a
-// dead HAProxy on the VIP's holder, the holder partitioned away and a
-// switchover. Every 200 ms a probe asks each node the client can reach
-// whether it holds the address, and reads the client's neighbour entry.
-// TestVIPLeader runs the same bring-up with vip.mode leader: the client
-// writes to PostgreSQL on <vip>:<postgresql port>, and after a switchover
-// and the leader's node killed the VIP must follow the new leader.
+// a vip section, in one bring-up for both modes; keepalived's Debian
+// packages are layered over the cached tree (downloaded once into debCache
+// with apt-get download) and every node runs firewalld (firewall_test.go).
+// A client in a network namespace of its own, on the bridge, writes through
+// the VIP only. In the haproxy mode it writes to <vip>:<haproxy_rw> across a
+// leader failover (its node killed), a dead HAProxy on the VIP's holder, the
+// holder partitioned away and a switchover. A rolling upgrade under load
+// then moves the cluster to vip.mode leader, and the client writes to
+// PostgreSQL on <vip>:<postgresql port>: after a switchover and the
+// leader's node killed the VIP must follow the new leader. Every 200 ms a
+// probe asks each node the client can reach whether it holds the address,
+// and reads the client's neighbour entry.
 
 const (
 	vipAddr    = subnet + ".100"
@@ -39,6 +41,9 @@ const (
 	vipFollow = 10 * time.Second
 	// vipOverall bounds the scenario, bring-up included.
 	vipOverall = 12 * time.Minute
+	// vipSpecHAProxy is the vip section of the first build; the mode
+	// switch replaces its mode line.
+	vipSpecHAProxy = "vip:\n  address: " + vipAddr + "\n  interface: host0\n  mode: haproxy\n"
 )
 
 // keepalivedDebs are keepalived 2.2 and what it needs beyond the tree.
@@ -47,34 +52,25 @@ var keepalivedDebs = []string{"keepalived", "libglib2.0-0", "libnftnl11", "libnl
 
 const debCache = "/var/cache/pgha-bundle-e2e-debs"
 
+// TestVIP brings the cluster up with the VIP held by a member whose
+// HAProxy reaches the primary (vip.mode haproxy), runs that mode's faults,
+// switches the running cluster to vip.mode leader with upgrade.sh under
+// load and runs the leader mode's faults, judging each fault and, over the
+// whole run, the VIP's probes.
 func TestVIP(t *testing.T) {
-	runVIP(t, "haproxy", func(h *harness, v *vipWatch) []fault { return h.vipFaults(v) })
-}
-
-// TestVIPLeader is the VIP held by the Patroni leader itself (vip.mode
-// leader): the client writes to PostgreSQL on <vip>:<postgresql port>
-// directly, across a switchover and the leader's node killed.
-func TestVIPLeader(t *testing.T) {
-	runVIP(t, "leader", func(h *harness, v *vipWatch) []fault { return h.vipLeaderFaults(v) })
-}
-
-// runVIP brings the cluster up with a vip section in the given mode and
-// runs the faults, judging each and the VIP's probes.
-func runVIP(t *testing.T, mode string, faults func(*harness, *vipWatch) []fault) {
 	ctx := testContext(t, vipOverall)
 
-	specExtra = "vip:\n  address: " + vipAddr + "\n  interface: host0\n  mode: " + mode + "\n"
+	specExtra = vipSpecHAProxy
 	extraPackages = []fixture.Package{fixture.KeepalivedPackage("el9", "x86_64")}
 	// Debian's keepalived is /usr/sbin/keepalived too: the component path
 	// the build derives is the one the tree runs.
 	start := time.Now()
 	h := newHarness(t, ctx)
-	// The leader mode's nodes run firewalld (firewall_test.go).
-	h.firewall = mode == "leader"
-	step(t, "build the bundles with pgha-bundle (vip "+vipAddr+", mode "+mode+")", h.build)
+	h.firewall = true
+	step(t, "build the bundles with pgha-bundle (vip "+vipAddr+", mode haproxy)", h.build)
 	step(t, "keepalived's Debian packages layered over the tree", h.keepalivedLayer)
 	step(t, "network namespace with the bridge", h.network)
-	step(t, "three containers booted with systemd", func() error {
+	step(t, "three containers booted with systemd and firewalld", func() error {
 		for i := range memberNames {
 			if _, err := h.newNode(i); err != nil {
 				return err
@@ -102,38 +98,44 @@ func runVIP(t *testing.T, mode string, faults func(*harness, *vipWatch) []fault)
 	})
 	go v.run(ctx)
 	step(t, "exactly one node holds the VIP", func() error { return v.waitOne(ctx, 30*time.Second) })
-	if h.firewall {
-		step(t, "firewalld lets members, clients and VRRP in, and no one else", func() error { return h.firewallAfterInstall(ctx) })
-	}
-	t.Logf("FIGURE vip (%s) bring-up %.0fs: leader %s, VIP on %s", mode, time.Since(start).Seconds(), topo.leader.name, v.holder())
-	if mode == "leader" && v.holder() != topo.leader.name {
-		t.Fatalf("vip.mode leader: the VIP is on %s, the leader is %s", v.holder(), topo.leader.name)
-	}
+	step(t, "firewalld lets members, clients and VRRP in, and no one else", func() error { return h.firewallAfterInstall(ctx) })
+	t.Logf("FIGURE vip bring-up %.0fs: leader %s, VIP on %s", time.Since(start).Seconds(), topo.leader.name, v.holder())
 
 	var table []string
-	for _, f := range faults(h, v) {
-		if ctx.Err() != nil {
-			t.Fatalf("out of time before %s", f.name)
+	runFaults := func(mode string, faults []fault) {
+		for _, f := range faults {
+			if ctx.Err() != nil {
+				t.Fatalf("out of time before %s", f.name)
+			}
+			t.Logf("==> fault %s (vip.mode %s)", f.name, mode)
+			fig, err := h.runFault(f)
+			if err != nil {
+				h.saveJournals(".vip-" + mode + "-" + f.name)
+				t.Fatalf("fault %s: %v", f.name, err)
+			}
+			line := fmt.Sprintf("%s; %s", fig, v.moveSince(f.name))
+			table = append(table, line)
+			t.Logf("FIGURE %s", line)
+			h.judge(t, f, fig)
 		}
-		t.Logf("==> fault %s", f.name)
-		fig, err := h.runFault(f)
-		if err != nil {
-			h.saveJournals(".vip-" + mode + "-" + f.name)
-			t.Fatalf("fault %s: %v", f.name, err)
-		}
-		mv := v.moveSince(f.name)
-		line := fmt.Sprintf("%s; %s", fig, mv)
-		table = append(table, line)
-		t.Logf("FIGURE %s", line)
-		h.judge(t, f, fig)
 	}
+	runFaults("haproxy", h.vipFaults(v))
+
+	var leaderBundles map[string]string
+	step(t, "second build: vip.mode leader, copied to every node", func() error {
+		var err error
+		if leaderBundles, err = h.rebuild("  mode: haproxy\n", "  mode: leader\n", "leader"); err != nil {
+			return err
+		}
+		return eachNode(h.nodes, func(n *node) error { return n.copyBundle(leaderBundles[n.name], "leader") })
+	})
+	runFaults("leader", append([]fault{h.vipModeSwitch(v, "leader")}, h.vipLeaderFaults(v)...))
+
 	if bad := v.violations(); len(bad) > 0 {
 		t.Errorf("probes where two reachable nodes held %s: %s", vipAddr, strings.Join(bad, "; "))
 	}
 	t.Logf("vip probes: %d, each %v apart", v.count(), vipProbe)
-	if h.firewall {
-		step(t, "uninstall.sh on every node leaves only the operator's firewall rules", func() error { return h.uninstallFirewalled(ctx) })
-	}
+	step(t, "uninstall.sh on every node leaves only the operator's firewall rules", func() error { return h.uninstallFirewalled(ctx) })
 	t.Logf("figures (wall time %.0fs):", time.Since(start).Seconds())
 	for _, l := range table {
 		t.Logf("FIGURE %s", l)
@@ -404,11 +406,30 @@ func (v *vipWatch) moveSince(name string) string {
 	return fmt.Sprintf("vip %s -> %s after %.1fs, %s (longest without holder %.1fs)", before, after, moved.Seconds(), arpText, none.Seconds())
 }
 
-// vipFaults are the faults of the scenario; every writer uses the VIP.
-func (h *harness) vipFaults(v *vipWatch) []fault {
-	viaVIP := func(topology) []string {
-		return []string{fmt.Sprintf("%s:%d", vipAddr, portRW), fmt.Sprintf("%s:%d", vipAddr, portRW)}
+// viaVIP makes every writer dial the VIP's port.
+func viaVIP(port int) func(topology) []string {
+	return func(topology) []string {
+		return []string{fmt.Sprintf("%s:%d", vipAddr, port), fmt.Sprintf("%s:%d", vipAddr, port)}
 	}
+}
+
+// follows waits until the one holder of the VIP is the leader named,
+// for at most vipFollow.
+func (v *vipWatch) follows(ctx context.Context, leader string) error {
+	deadline := time.Now().Add(vipFollow)
+	for v.holder() != leader {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the VIP is on %q, not on the leader %s, %v after it led", v.holder(), leader, vipFollow)
+		}
+		sleep(ctx, vipProbe)
+	}
+	return nil
+}
+
+// vipFaults are the haproxy mode's faults; every writer dials the VIP's
+// read-write HAProxy port.
+func (h *harness) vipFaults(v *vipWatch) []fault {
+	viaVIP := viaVIP(portRW)
 	holder := func() (*node, error) {
 		name := v.holder()
 		if name == "" {
@@ -471,9 +492,7 @@ func (h *harness) vipFaults(v *vipWatch) []fault {
 // to PostgreSQL on the VIP, and after each fault the VIP must be on the new
 // leader, and nowhere else, within vipFollow.
 func (h *harness) vipLeaderFaults(v *vipWatch) []fault {
-	viaVIP := func(topology) []string {
-		return []string{fmt.Sprintf("%s:%d", vipAddr, portPG), fmt.Sprintf("%s:%d", vipAddr, portPG)}
-	}
+	viaVIP := viaVIP(portPG)
 	// follows waits until the one holder of the VIP is the new leader.
 	follows := func(ctx context.Context, old *node) (string, error) {
 		if err := h.waitNewLeader(ctx, 60*time.Second, old); err != nil {
@@ -483,12 +502,8 @@ func (h *harness) vipLeaderFaults(v *vipWatch) []fault {
 		if err != nil {
 			return "", err
 		}
-		deadline := time.Now().Add(vipFollow)
-		for v.holder() != leader.name {
-			if time.Now().After(deadline) {
-				return "", fmt.Errorf("the VIP is on %q, not on the new leader %s, %v after it led", v.holder(), leader.name, vipFollow)
-			}
-			sleep(ctx, vipProbe)
+		if err := v.follows(ctx, leader.name); err != nil {
+			return "", err
 		}
 		return "VIP on the new leader " + leader.name, nil
 	}
@@ -512,4 +527,34 @@ func (h *harness) vipLeaderFaults(v *vipWatch) []fault {
 			return note + "; " + topo.leader.name + " killed, then booted", topo.leader.boot()
 		}},
 	}
+}
+
+// vipModeSwitch moves the running cluster to the tag's build (vip.mode
+// leader) with each node's upgrade.sh, replicas first and the leader last,
+// while the client writes through <vip>:<haproxy_rw>: HAProxy binds the VIP
+// in both modes. PostgreSQL's new listen addresses (the VIP's too) wait for
+// a restart, which --restart-pending makes. Then the VIP must be on the
+// leader, and stay there.
+func (h *harness) vipModeSwitch(v *vipWatch, tag string) fault {
+	const name = "mode-switch-to-leader"
+	return fault{name: name, sync: true, syncAfter: true, targets: viaVIP(portRW), inject: func(ctx context.Context, topo topology, l *load) (string, error) {
+		v.mark(name)
+		order := append(append([]*node{}, topo.others...), topo.leader)
+		var done []string
+		for _, n := range order {
+			out, err := n.script(ctx, tag, "upgrade.sh", "upgrade-"+tag, "--skip-os-check", "--no-packages", "--restart-pending")
+			if err != nil {
+				return "", fmt.Errorf("%v\n%s", err, out)
+			}
+			done = append(done, n.name)
+		}
+		leader, err := h.leaderNow(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := v.follows(ctx, leader.name); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("upgrade.sh --restart-pending on %s; VIP on the leader %s", strings.Join(done, ", "), leader.name), nil
+	}}
 }
