@@ -81,8 +81,8 @@ func firewallCalls(calls []string) int {
 func TestFirewallBatched(t *testing.T) {
 	t.Parallel()
 	const (
-		firstCalls  = 15 // --state, two lists, eight port queries, four adds
-		secondCalls = 11
+		firstCalls  = 9 // --state, four lists, four adds
+		secondCalls = 5
 	)
 	zone := []string{"5432/tcp", "5000/tcp", "5001/tcp", "7000/tcp"}
 	cases := []struct {
@@ -90,12 +90,14 @@ func TestFirewallBatched(t *testing.T) {
 		members int
 		vip     bool
 		present []string // ports and rules firewalld has before the install (both modes)
+		open    []string // the zone ports present opens
 	}{
 		{name: "3 members", members: 3},
 		{name: "5 members", members: 5},
 		{name: "5 members and a VIP", members: 5, vip: true},
-		{name: "the operator's port and rule", members: 3, vip: true,
-			present: []string{"5432/tcp", richRule("10.0.0.3", "2379/tcp"), richRule("10.0.0.1", "vrrp")}},
+		{name: "the operator's ports and rules", members: 3, vip: true,
+			present: []string{"5432/tcp", "4999-5000/tcp", "5001-5010/tcp", richRule("10.0.0.3", "2379/tcp"), richRule("10.0.0.1", "vrrp")},
+			open:    []string{"5432/tcp", "5000/tcp", "5001/tcp"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,7 +142,7 @@ func TestFirewallBatched(t *testing.T) {
 			calls := h.calls()
 			var ports, rules []string
 			for _, p := range zone {
-				if !slices.Contains(tc.present, p) {
+				if !slices.Contains(tc.open, p) {
 					ports = append(ports, p)
 				}
 			}
@@ -202,6 +204,24 @@ func TestFirewallBatched(t *testing.T) {
 				t.Errorf("after uninstall firewalld has %v, want the operator's %d in both modes", left, len(tc.present))
 			}
 		})
+	}
+}
+
+// TestFirewallHasPort: fw_has_port finds a port open alone or in a range,
+// for its protocol only, as firewall-cmd --query-port.
+func TestFirewallHasPort(t *testing.T) {
+	t.Parallel()
+	const list = "5432/tcp 5000-5010/tcp 7000/udp 80-90/tcp"
+	for port, want := range map[string]bool{
+		"5432/tcp": true, "5000/tcp": true, "5005/tcp": true, "5010/tcp": true, "5011/tcp": false,
+		"4999/tcp": false, "7000/tcp": false, "543/tcp": false, "54321/tcp": false, "8008/tcp": false,
+	} {
+		for _, l := range []string{list, ""} {
+			cmd := exec.Command("bash", "-c", `. scripts/lib.sh && FW_PORTS_RT=$1 && fw_has_port rt "$2"`, "-", l, port)
+			if _, code := runCode(t, cmd); (code == 0) != (want && l != "") {
+				t.Errorf("fw_has_port %s in %q: exit %d, want open %v", port, l, code, want && l != "")
+			}
+		}
 	}
 }
 

@@ -1331,14 +1331,34 @@ rule_what() {
 	esac
 }
 
-# fw_list reads firewalld's rich rules, permanent and at runtime, once:
-# each firewall-cmd starts Python (about a second on a busy host), and a
-# member has a rule for every member and member port.
+# fw_list reads firewalld's open ports and rich rules, permanent and at
+# runtime, once: each firewall-cmd starts Python (about a second on a busy
+# host), and a member has a rule for every member and member port.
+FW_PORTS_PERM=""
+FW_PORTS_RT=""
 FW_RULES_PERM=""
 FW_RULES_RT=""
 fw_list() {
+	FW_PORTS_PERM=$(firewall-cmd --permanent --list-ports 2>/dev/null) || FW_PORTS_PERM=""
+	FW_PORTS_RT=$(firewall-cmd --list-ports 2>/dev/null) || FW_PORTS_RT=""
 	FW_RULES_PERM=$(firewall-cmd --permanent --list-rich-rules 2>/dev/null) || FW_RULES_PERM=""
 	FW_RULES_RT=$(firewall-cmd --list-rich-rules 2>/dev/null) || FW_RULES_RT=""
+}
+
+# fw_has_port perm|rt PORT/tcp tells whether fw_list found the port open
+# to the zone, alone or in a range ("5000-5010/tcp"), as firewall-cmd
+# --query-port answers.
+fw_has_port() {
+	local list=$FW_PORTS_RT e lo hi n=${2%/*}
+	[ "$1" = perm ] && list=$FW_PORTS_PERM
+	for e in $list; do
+		[ "${e#*/}" = "${2#*/}" ] || continue
+		e=${e%/*}
+		lo=${e%-*} hi=${e#*-}
+		case $lo$hi in *[!0-9]*) continue ;; esac
+		[ "$n" -ge "$lo" ] && [ "$n" -le "$hi" ] && return 0
+	done
+	return 1
 }
 
 # fw_has_rule perm|rt RULE tells whether fw_list found RULE (firewalld
@@ -1392,11 +1412,11 @@ open_firewall() {
 	fw_list
 	local p e rule keep=() narrow=() perm=() rt=() perm_rules=() rt_rules=()
 	for p in $(zone_ports); do
-		if ! firewall-cmd --permanent --query-port="$p/tcp" >/dev/null 2>&1; then
+		if ! fw_has_port perm "$p/tcp"; then
 			has "$p/tcp" ${R_PORTS[@]+"${R_PORTS[@]}"} || R_PORTS+=("$p/tcp")
 			perm+=("$p/tcp")
 		fi
-		firewall-cmd --query-port="$p/tcp" >/dev/null 2>&1 || rt+=("$p/tcp")
+		fw_has_port rt "$p/tcp" || rt+=("$p/tcp")
 	done
 	# Recorded before they are added: an install that stops now still
 	# closes them on uninstall.
