@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -357,10 +358,6 @@ func TestInstall(t *testing.T) {
 	for _, want := range []string{
 		"dnf -y --disablerepo=* --nogpgcheck --installroot=" + h.root + " install",
 		"systemctl mask postgresql.service", "systemctl mask postgresql-16.service",
-		"firewall-cmd --permanent --add-port=5432/tcp", "firewall-cmd --add-port=7000/tcp",
-		`firewall-cmd --permanent --add-rich-rule=rule family="ipv4" source address="10.0.0.1/32" port port="2379" protocol="tcp" accept`,
-		`firewall-cmd --add-rich-rule=rule family="ipv4" source address="10.0.0.2/32" port port="2380" protocol="tcp" accept`,
-		`firewall-cmd --permanent --add-rich-rule=rule family="ipv4" source address="10.0.0.1/32" port port="8008" protocol="tcp" accept`,
 		"setsebool -P haproxy_connect_any 1", "useradd --root " + h.root,
 		"systemctl daemon-reload",
 	} {
@@ -368,9 +365,22 @@ func TestInstall(t *testing.T) {
 			t.Errorf("no call %q", want)
 		}
 	}
-	for _, p := range []string{"2379", "2380", "8008"} {
-		if i := index(calls, "firewall-cmd --permanent --add-port="+p); i >= 0 {
-			t.Errorf("%q opens a member-only port to the whole zone", calls[i])
+	// firewalld's calls: TestFirewallBatched.
+	fw := firewallChanges(t, calls)
+	for key, want := range map[string][]string{
+		"--permanent --add-port": {"5432/tcp", "7000/tcp"}, "--add-port": {"5432/tcp", "7000/tcp"},
+		"--permanent --add-rich-rule": {richRule("10.0.0.1", "2379/tcp"), richRule("10.0.0.2", "2380/tcp"), richRule("10.0.0.1", "8008/tcp")},
+		"--add-rich-rule":             {richRule("10.0.0.1", "2379/tcp"), richRule("10.0.0.2", "2380/tcp"), richRule("10.0.0.1", "8008/tcp")},
+	} {
+		for _, w := range want {
+			if !slices.Contains(fw[key], w) {
+				t.Errorf("no firewall-cmd %s=%s", key, w)
+			}
+		}
+	}
+	for _, p := range []string{"2379/tcp", "2380/tcp", "8008/tcp"} {
+		if slices.Contains(fw["--permanent --add-port"], p) || slices.Contains(fw["--add-port"], p) {
+			t.Errorf("the member-only port %s opened to the whole zone", p)
 		}
 	}
 	if i, j := index(calls, "dnf "), index(calls, "useradd"); i > j {
@@ -690,11 +700,15 @@ func TestUninstall(t *testing.T) {
 		t.Errorf("stop order haproxy, patroni, etcd: %v\n%s", stops, strings.Join(calls, "\n"))
 	}
 	for _, want := range []string{"systemctl disable etcd", "systemctl unmask postgresql.service",
-		"firewall-cmd --permanent --remove-port=5432/tcp", "rpm -e --root " + h.root + " etcd patroni postgresql16-server",
-		`firewall-cmd --permanent --remove-rich-rule=rule family="ipv4" source address="10.0.0.2/32" port port="2379" protocol="tcp" accept`} {
+		"rpm -e --root " + h.root + " etcd patroni postgresql16-server"} {
 		if index(calls, want) < 0 {
 			t.Errorf("no call %q\n%s", want, strings.Join(calls, "\n"))
 		}
+	}
+	fw := firewallChanges(t, calls)
+	if !slices.Contains(fw["--permanent --remove-port"], "5432/tcp") ||
+		!slices.Contains(fw["--permanent --remove-rich-rule"], richRule("10.0.0.2", "2379/tcp")) {
+		t.Errorf("uninstall did not close 5432/tcp and the rule for 10.0.0.2's 2379/tcp: %v", fw)
 	}
 	for _, p := range []string{"/etc/patroni/patroni.yml", "/etc/systemd/system/etcd.service", "/var/lib/pgha-bundle/receipt.json"} {
 		if _, err := os.Stat(h.root + p); err == nil {

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -45,20 +46,17 @@ func TestInstallVIP(t *testing.T) {
 		t.Fatalf("install exit %d\n%s", code, out)
 	}
 	calls := h.calls()
-	vrrp := func(a string) string {
-		return `rule family="ipv4" source address="` + a + `/32" protocol value="vrrp" accept`
+	if index(calls, "sysctl -q -p "+h.root+"/etc/sysctl.d/90-pgha-vip.conf") < 0 {
+		t.Errorf("no sysctl -p of the VIP's sysctl file\n%s", strings.Join(calls, "\n"))
 	}
-	for _, want := range []string{
-		"sysctl -q -p " + h.root + "/etc/sysctl.d/90-pgha-vip.conf",
-		"firewall-cmd --permanent --add-rich-rule=" + vrrp("10.0.0.1"),
-		"firewall-cmd --add-rich-rule=" + vrrp("10.0.0.1"),
-	} {
-		if index(calls, want) < 0 {
-			t.Errorf("no call %q\n%s", want, strings.Join(calls, "\n"))
+	fw := firewallChanges(t, calls)
+	for _, key := range []string{"--permanent --add-rich-rule", "--add-rich-rule"} {
+		if !slices.Contains(fw[key], richRule("10.0.0.1", "vrrp")) {
+			t.Errorf("firewall-cmd %s lacks VRRP from 10.0.0.1: %q", key, fw[key])
 		}
-	}
-	if i := index(calls, "firewall-cmd --permanent --add-rich-rule="+vrrp("10.0.0.2")); i >= 0 {
-		t.Error("VRRP opened from the node's own address")
+		if slices.Contains(fw[key], richRule("10.0.0.2", "vrrp")) {
+			t.Error("VRRP opened from the node's own address")
+		}
 	}
 	for _, c := range calls {
 		if strings.Contains(c, "vrrp") && !strings.Contains(c, "source address=") {
@@ -95,14 +93,15 @@ func TestInstallVIP(t *testing.T) {
 	if k, hp := index(calls, "systemctl stop keepalived"), index(calls, "systemctl stop haproxy"); k < 0 || k > hp {
 		t.Errorf("keepalived must stop first (the address leaves before HAProxy): %d, %d", k, hp)
 	}
-	for _, want := range []string{
-		"systemctl disable keepalived",
-		"firewall-cmd --permanent --remove-rich-rule=" + vrrp("10.0.0.1"),
-		"firewall-cmd --remove-rich-rule=" + vrrp("10.0.0.1"),
-		"sysctl -q -w net.ipv4.ip_nonlocal_bind=0",
-	} {
+	for _, want := range []string{"systemctl disable keepalived", "sysctl -q -w net.ipv4.ip_nonlocal_bind=0"} {
 		if index(calls, want) < 0 {
 			t.Errorf("no call %q\n%s", want, strings.Join(calls, "\n"))
+		}
+	}
+	fw = firewallChanges(t, calls)
+	for _, key := range []string{"--permanent --remove-rich-rule", "--remove-rich-rule"} {
+		if !slices.Contains(fw[key], richRule("10.0.0.1", "vrrp")) {
+			t.Errorf("firewall-cmd %s lacks VRRP from 10.0.0.1: %q", key, fw[key])
 		}
 	}
 	if i := index(calls, "rpm -e"); i < 0 || !strings.Contains(calls[i], "keepalived") {

@@ -1308,14 +1308,57 @@ rich_rule() {
 		"$family" "$1" "$len" "${2%/tcp}"
 }
 
-# fw_list reads firewalld's rich rules, permanent and at runtime, once:
-# each firewall-cmd starts Python (about a second on a busy host), and a
-# member has a rule for every member and member port.
+# member_rules prints the receipt entries of the rich rules the members
+# need: "ADDRESS PORT/tcp" for every member and member port, and with a VIP
+# "ADDRESS vrrp" for every other member (VRRP, IP protocol 112, from no one
+# else).
+member_rules() {
+	local p a
+	for p in $(member_ports); do
+		for a in $(member_addresses); do echo "$a $p/tcp"; done
+	done
+	vip_on || return 0
+	for a in $(member_addresses); do
+		[ "$a" = "$PGHA_ADDRESS" ] || echo "$a vrrp"
+	done
+}
+
+# rule_what ENTRY says what a receipt rule entry lets in, for the log.
+rule_what() {
+	case $1 in
+	*" vrrp") echo "VRRP from ${1%% *}" ;;
+	*) echo "${1#* } to ${1%% *}" ;;
+	esac
+}
+
+# fw_list reads firewalld's open ports and rich rules, permanent and at
+# runtime, once: each firewall-cmd starts Python (about a second on a busy
+# host), and a member has a rule for every member and member port.
+FW_PORTS_PERM=""
+FW_PORTS_RT=""
 FW_RULES_PERM=""
 FW_RULES_RT=""
 fw_list() {
+	FW_PORTS_PERM=$(firewall-cmd --permanent --list-ports 2>/dev/null) || FW_PORTS_PERM=""
+	FW_PORTS_RT=$(firewall-cmd --list-ports 2>/dev/null) || FW_PORTS_RT=""
 	FW_RULES_PERM=$(firewall-cmd --permanent --list-rich-rules 2>/dev/null) || FW_RULES_PERM=""
 	FW_RULES_RT=$(firewall-cmd --list-rich-rules 2>/dev/null) || FW_RULES_RT=""
+}
+
+# fw_has_port perm|rt PORT/tcp tells whether fw_list found the port open
+# to the zone, alone or in a range ("5000-5010/tcp"), as firewall-cmd
+# --query-port answers.
+fw_has_port() {
+	local list=$FW_PORTS_RT e lo hi n=${2%/*}
+	[ "$1" = perm ] && list=$FW_PORTS_PERM
+	for e in $list; do
+		[ "${e#*/}" = "${2#*/}" ] || continue
+		e=${e%/*}
+		lo=${e%-*} hi=${e#*-}
+		case $lo$hi in *[!0-9]*) continue ;; esac
+		[ "$n" -ge "$lo" ] && [ "$n" -le "$hi" ] && return 0
+	done
+	return 1
 }
 
 # fw_has_rule perm|rt RULE tells whether fw_list found RULE (firewalld
@@ -1326,6 +1369,40 @@ fw_has_rule() {
 	printf '%s\n' "$list" | grep -qxF -- "$2"
 }
 
+# fw_apply perm|rt OPTION ITEM... gives firewalld every item in one call,
+# firewall-cmd [--permanent] --OPTION=ITEM1 --OPTION=ITEM2 ..., nothing
+# without items. OPTION is add-port, remove-port, add-rich-rule or
+# remove-rich-rule, one kind per call: firewall-cmd acts on one kind and
+# ignores the others. With several items it exits 0 when one was done and
+# only warns about the others, so any warning but ALREADY_ENABLED or
+# NOT_ENABLED (done already) stops us, as the item's own call would have.
+fw_apply() {
+	local where=runtime opt=$2 it err line status=0 refused=0 args=()
+	[ "$1" = perm ] && where=permanent args+=(--permanent)
+	shift 2
+	[ $# -gt 0 ] || return 0
+	for it in "$@"; do args+=("--$opt=$it"); done
+	if [ "$DRY_RUN" = 1 ]; then
+		run firewall-cmd "${args[@]}"
+		return 0
+	fi
+	err=$(firewall-cmd "${args[@]}" 2>&1 >/dev/null) || status=$?
+	[ -z "$err" ] || printf '%s\n' "$err" >&2
+	while IFS= read -r line; do
+		case $line in
+		"Warning: ALREADY_ENABLED:"* | "Warning: NOT_ENABLED:"*) ;;
+		Warning:*) refused=1 ;;
+		esac
+	done <<<"$err"
+	if [ "$status" != 0 ] || [ "$refused" = 1 ]; then
+		die "firewalld refused some of $# --$opt items ($where, firewall-cmd exit $status)"
+	fi
+}
+
+# open_firewall opens the zone ports to the zone and the member ports (and
+# VRRP) to the members, adding only what firewalld lacks and recording in
+# the receipt only what it lacked permanently (an operator's own rule stays
+# theirs), with one firewall-cmd per option, runtime and permanent.
 open_firewall() {
 	step "firewalld"
 	if ! command -v firewall-cmd >/dev/null || ! firewall-cmd --state >/dev/null 2>&1; then
@@ -1333,47 +1410,51 @@ open_firewall() {
 		return 0
 	fi
 	fw_list
-	local p a rule keep=()
+	local p e rule keep=() narrow=() perm=() rt=() perm_rules=() rt_rules=()
 	for p in $(zone_ports); do
-		if ! firewall-cmd --permanent --query-port="$p/tcp" >/dev/null 2>&1; then
+		if ! fw_has_port perm "$p/tcp"; then
 			has "$p/tcp" ${R_PORTS[@]+"${R_PORTS[@]}"} || R_PORTS+=("$p/tcp")
-			save_receipt || true
-			run firewall-cmd --permanent --add-port="$p/tcp" >/dev/null
-			changed "firewalld: opened $p/tcp (permanent)"
+			perm+=("$p/tcp")
 		fi
-		if ! firewall-cmd --query-port="$p/tcp" >/dev/null 2>&1; then
-			run firewall-cmd --add-port="$p/tcp" >/dev/null
-			changed "firewalld: opened $p/tcp (runtime)"
-		fi
+		fw_has_port rt "$p/tcp" || rt+=("$p/tcp")
 	done
+	# Recorded before they are added: an install that stops now still
+	# closes them on uninstall.
+	save_receipt || true
+	fw_apply perm add-port ${perm[@]+"${perm[@]}"}
+	for p in ${perm[@]+"${perm[@]}"}; do changed "firewalld: opened $p (permanent)"; done
+	fw_apply rt add-port ${rt[@]+"${rt[@]}"}
+	for p in ${rt[@]+"${rt[@]}"}; do changed "firewalld: opened $p (runtime)"; done
+
 	# An earlier install opened the member ports to the whole zone: close them.
 	for p in ${R_PORTS[@]+"${R_PORTS[@]}"}; do
-		if member_ports | grep -qx "${p%/tcp}"; then
-			run firewall-cmd --permanent --remove-port="$p" >/dev/null
-			run firewall-cmd --remove-port="$p" >/dev/null
-			changed "firewalld: closed $p to the zone (members only now)"
-		else
-			keep+=("$p")
-		fi
+		if member_ports | grep -qx "${p%/tcp}"; then narrow+=("$p"); else keep+=("$p"); fi
 	done
+	fw_apply perm remove-port ${narrow[@]+"${narrow[@]}"}
+	fw_apply rt remove-port ${narrow[@]+"${narrow[@]}"}
+	for p in ${narrow[@]+"${narrow[@]}"}; do changed "firewalld: closed $p to the zone (members only now)"; done
 	R_PORTS=(${keep[@]+"${keep[@]}"})
-	for p in $(member_ports); do
-		for a in $(member_addresses); do
-			rule=$(rich_rule "$a" "$p/tcp")
-			if ! fw_has_rule perm "$rule"; then
-				has "$a $p/tcp" ${R_RULES[@]+"${R_RULES[@]}"} || R_RULES+=("$a $p/tcp")
-				save_receipt || true
-				run firewall-cmd --permanent --add-rich-rule="$rule" >/dev/null
-				changed "firewalld: opened $p/tcp to $a (permanent)"
-			fi
-			if ! fw_has_rule rt "$rule"; then
-				run firewall-cmd --add-rich-rule="$rule" >/dev/null
-				changed "firewalld: opened $p/tcp to $a (runtime)"
-			fi
-		done
-	done
+
+	perm=() rt=()
+	while IFS= read -r e; do
+		rule=$(rich_rule "${e%% *}" "${e#* }")
+		if ! fw_has_rule perm "$rule"; then
+			has "$e" ${R_RULES[@]+"${R_RULES[@]}"} || R_RULES+=("$e")
+			perm+=("$e")
+			perm_rules+=("$rule")
+		fi
+		if ! fw_has_rule rt "$rule"; then
+			rt+=("$e")
+			rt_rules+=("$rule")
+		fi
+	done < <(member_rules)
+	save_receipt || true
+	fw_apply perm add-rich-rule ${perm_rules[@]+"${perm_rules[@]}"}
+	for e in ${perm[@]+"${perm[@]}"}; do changed "firewalld: opened $(rule_what "$e") (permanent)"; done
+	fw_apply rt add-rich-rule ${rt_rules[@]+"${rt_rules[@]}"}
+	for e in ${rt[@]+"${rt[@]}"}; do changed "firewalld: opened $(rule_what "$e") (runtime)"; done
 	info "client ports open to the zone, etcd and Patroni ports to the members only"
-	open_vrrp
+	if vip_on; then info "VRRP open to the members only"; fi
 	close_stale_rules
 }
 
@@ -1382,26 +1463,19 @@ open_firewall() {
 # without it), a member port that moved, VRRP once the cluster has no VIP.
 # The receipt forgets them.
 close_stale_rules() {
-	local e a what rule keep=() members ports
-	members=$(member_addresses)
-	ports=$(member_ports)
+	local e wanted keep=() stale=() rules=()
+	wanted=$(member_rules)
 	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do
-		a=${e%% *} what=${e#* }
-		if printf '%s\n' "$members" | grep -qxF -- "$a"; then
-			if [ "$what" = vrrp ] && vip_on && [ "$a" != "$PGHA_ADDRESS" ]; then
-				keep+=("$e")
-				continue
-			fi
-			if [ "$what" != vrrp ] && printf '%s\n' "$ports" | grep -qxF -- "${what%/tcp}"; then
-				keep+=("$e")
-				continue
-			fi
+		if printf '%s\n' "$wanted" | grep -qxF -- "$e"; then
+			keep+=("$e")
+		else
+			stale+=("$e")
+			rules+=("$(rich_rule "${e%% *}" "${e#* }")")
 		fi
-		rule=$(rich_rule "$a" "$what")
-		run firewall-cmd --permanent --remove-rich-rule="$rule" >/dev/null
-		run firewall-cmd --remove-rich-rule="$rule" >/dev/null
-		changed "firewalld: closed $what to $a (no member needs it)"
 	done
+	fw_apply perm remove-rich-rule ${rules[@]+"${rules[@]}"}
+	fw_apply rt remove-rich-rule ${rules[@]+"${rules[@]}"}
+	for e in ${stale[@]+"${stale[@]}"}; do changed "firewalld: closed $(rule_what "$e") (no member needs it)"; done
 	R_RULES=(${keep[@]+"${keep[@]}"})
 	save_receipt || true
 }
@@ -1754,28 +1828,6 @@ setup_vip_sysctl() {
 		changed "net.ipv4.ip_nonlocal_bind = 1"
 	fi
 	info "services may bind $PGHA_VIP before this node holds it"
-}
-
-# open_vrrp lets VRRP (IP protocol 112) in from every other member, and from
-# no one else, as rich rules recorded in the receipt ("address vrrp").
-open_vrrp() {
-	vip_on || return 0
-	local a rule
-	for a in $(member_addresses); do
-		[ "$a" = "$PGHA_ADDRESS" ] && continue
-		rule=$(rich_rule "$a" vrrp)
-		if ! fw_has_rule perm "$rule"; then
-			has "$a vrrp" ${R_RULES[@]+"${R_RULES[@]}"} || R_RULES+=("$a vrrp")
-			save_receipt || true
-			run firewall-cmd --permanent --add-rich-rule="$rule" >/dev/null
-			changed "firewalld: VRRP from $a (permanent)"
-		fi
-		if ! fw_has_rule rt "$rule"; then
-			run firewall-cmd --add-rich-rule="$rule" >/dev/null
-			changed "firewalld: VRRP from $a (runtime)"
-		fi
-	done
-	info "VRRP open to the members only"
 }
 
 # start_keepalived starts keepalived last: the address follows a check of

@@ -129,18 +129,14 @@ close_firewall() {
 		info "firewalld is not running: what we opened stays in its permanent config"
 		return 0
 	fi
-	local p e rule
-	for p in ${R_PORTS[@]+"${R_PORTS[@]}"}; do
-		run firewall-cmd --permanent --remove-port="$p" >/dev/null
-		run firewall-cmd --remove-port="$p" >/dev/null
-		changed "firewalld: closed $p"
-	done
-	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do
-		rule=$(rich_rule "${e%% *}" "${e#* }")
-		run firewall-cmd --permanent --remove-rich-rule="$rule" >/dev/null
-		run firewall-cmd --remove-rich-rule="$rule" >/dev/null
-		changed "firewalld: closed ${e#* } to ${e%% *}"
-	done
+	local p e rules=()
+	fw_apply perm remove-port ${R_PORTS[@]+"${R_PORTS[@]}"}
+	fw_apply rt remove-port ${R_PORTS[@]+"${R_PORTS[@]}"}
+	for p in ${R_PORTS[@]+"${R_PORTS[@]}"}; do changed "firewalld: closed $p"; done
+	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do rules+=("$(rich_rule "${e%% *}" "${e#* }")"); done
+	fw_apply perm remove-rich-rule ${rules[@]+"${rules[@]}"}
+	fw_apply rt remove-rich-rule ${rules[@]+"${rules[@]}"}
+	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do changed "firewalld: closed $(rule_what "$e")"; done
 }
 
 remove_packages() {
