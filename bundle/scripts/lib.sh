@@ -587,7 +587,7 @@ check_ports() {
 	local listening p busy=()
 	listening=$(ss -ltn | awk 'NR > 1 { n = split($4, a, ":"); print a[n] }')
 	for p in $(cluster_ports); do
-		if printf '%s\n' "$listening" | grep -qx "$p"; then busy+=("$p"); fi
+		if grep -qx "$p" <<<"$listening"; then busy+=("$p"); fi
 	done
 	if [ ${#busy[@]} -eq 0 ]; then
 		info "all cluster ports are free"
@@ -873,7 +873,7 @@ packages_to_install() {
 		have=$(installed_nvra "$name")
 		if [ -z "$have" ]; then
 			echo "$name new $file"
-		elif ! printf '%s\n' "$have" | grep -qxF "$(nvra "$nevra")"; then
+		elif ! grep -qxF "$(nvra "$nevra")" <<<"$have"; then
 			if [ "$(evr_cmp "$(installed_evr "$name")" "$(nevra_evr "$name" "$nevra")")" -ge 0 ]; then
 				echo "$name newer $file"
 			else
@@ -1366,7 +1366,9 @@ fw_has_port() {
 fw_has_rule() {
 	local list=$FW_RULES_RT
 	[ "$1" = perm ] && list=$FW_RULES_PERM
-	printf '%s\n' "$list" | grep -qxF -- "$2"
+	# Never "printf | grep -q" under pipefail: grep stops at the first match,
+	# printf may then die of SIGPIPE, and the pipeline fails although found.
+	grep -qxF -- "$2" <<<"$list"
 }
 
 # fw_apply perm|rt OPTION ITEM... gives firewalld every item in one call,
@@ -1428,7 +1430,7 @@ open_firewall() {
 
 	# An earlier install opened the member ports to the whole zone: close them.
 	for p in ${R_PORTS[@]+"${R_PORTS[@]}"}; do
-		if member_ports | grep -qx "${p%/tcp}"; then narrow+=("$p"); else keep+=("$p"); fi
+		if grep -qx "${p%/tcp}" <<<"$(member_ports)"; then narrow+=("$p"); else keep+=("$p"); fi
 	done
 	fw_apply perm remove-port ${narrow[@]+"${narrow[@]}"}
 	fw_apply rt remove-port ${narrow[@]+"${narrow[@]}"}
@@ -1466,7 +1468,7 @@ close_stale_rules() {
 	local e wanted keep=() stale=() rules=()
 	wanted=$(member_rules)
 	for e in ${R_RULES[@]+"${R_RULES[@]}"}; do
-		if printf '%s\n' "$wanted" | grep -qxF -- "$e"; then
+		if grep -qxF -- "$e" <<<"$wanted"; then
 			keep+=("$e")
 		else
 			stale+=("$e")
@@ -1493,13 +1495,13 @@ selinux_setup() {
 		return 0
 	fi
 	# HAProxy connects to PostgreSQL and Patroni ports and binds its own.
-	if ! getsebool haproxy_connect_any 2>/dev/null | grep -q 'on$'; then
+	if ! grep -q 'on$' <<<"$(getsebool haproxy_connect_any 2>/dev/null)"; then
 		run setsebool -P haproxy_connect_any 1
 		changed "SELinux boolean haproxy_connect_any on"
 	fi
 	local labels
 	labels=$(semanage port -l 2>/dev/null | awk '$1 == "postgresql_port_t" && $2 == "tcp"')
-	if ! printf '%s\n' "$labels" | tr -s ', ' '\n' | grep -qx "$PGHA_PORT_POSTGRESQL"; then
+	if ! grep -qx "$PGHA_PORT_POSTGRESQL" <<<"$(tr -s ', ' '\n' <<<"$labels")"; then
 		run semanage port -a -t postgresql_port_t -p tcp "$PGHA_PORT_POSTGRESQL" ||
 			run semanage port -m -t postgresql_port_t -p tcp "$PGHA_PORT_POSTGRESQL"
 		changed "SELinux port $PGHA_PORT_POSTGRESQL/tcp labelled postgresql_port_t"

@@ -407,7 +407,7 @@ fi
 # one's etcd and Patroni before its install.sh runs, a member that left no
 # longer may.
 open_firewall
-if [ -n "$PKG_PLAN" ] || printf '%s\n' "$FILE_PLAN" | grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}"; then
+if [ -n "$PKG_PLAN" ] || grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}" <<<"$FILE_PLAN"; then
 	if [ "$NO_START" = 1 ]; then
 		install_packages
 		configs_only
