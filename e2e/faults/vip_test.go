@@ -113,12 +113,13 @@ func TestVIP(t *testing.T) {
 				t.Fatalf("out of time before %s", f.name)
 			}
 			t.Logf("==> fault %s (vip.mode %s)", f.name, mode)
+			began := time.Now()
 			fig, err := h.runFault(f)
 			if err != nil {
 				h.saveJournals(".vip-" + mode + "-" + f.name)
 				t.Fatalf("fault %s: %v", f.name, err)
 			}
-			line := fmt.Sprintf("%s; %s", fig, v.moveSince(f.name))
+			line := fmt.Sprintf("%s; %s; %.0fs in all", fig, v.moveSince(f.name), time.Since(began).Seconds())
 			table = append(table, line)
 			t.Logf("FIGURE %s", line)
 			h.judge(t, f, fig)
