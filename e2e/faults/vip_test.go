@@ -123,6 +123,10 @@ func TestVIP(t *testing.T) {
 			table = append(table, line)
 			t.Logf("FIGURE %s", line)
 			h.judge(t, f, fig)
+			// Outside a move exactly one node holds the address.
+			if err := v.waitOne(ctx, vipFollow); err != nil {
+				t.Errorf("after %s, with the cluster healthy: %v", f.name, err)
+			}
 		}
 	}
 	runFaults("haproxy", h.vipFaults(v))
