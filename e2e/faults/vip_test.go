@@ -119,10 +119,14 @@ func TestVIP(t *testing.T) {
 				h.saveJournals(".vip-" + mode + "-" + f.name)
 				t.Fatalf("fault %s: %v", f.name, err)
 			}
-			line := fmt.Sprintf("%s; %s; %.0fs in all", fig, v.moveSince(f.name), time.Since(began).Seconds())
+			move, arpFollowed := v.moveSince(f.name)
+			line := fmt.Sprintf("%s; %s; %.0fs in all", fig, move, time.Since(began).Seconds())
 			table = append(table, line)
 			t.Logf("FIGURE %s", line)
 			h.judge(t, f, fig)
+			if !arpFollowed {
+				t.Errorf("%s: the VIP moved and the client's neighbour entry never followed (gratuitous ARP): %s", f.name, move)
+			}
 			// Outside a move exactly one node holds the address.
 			if err := v.waitOne(ctx, vipFollow); err != nil {
 				t.Errorf("after %s, with the cluster healthy: %v", f.name, err)
@@ -364,13 +368,14 @@ func (v *vipWatch) violations() []string {
 
 // moveSince describes the VIP around the fault marked under name: the
 // holder before, when another single node held it, and when the client's
-// neighbour entry pointed at that node's MAC.
-func (v *vipWatch) moveSince(name string) string {
+// neighbour entry pointed at that node's MAC; and whether that entry
+// followed a move (true when the address did not move).
+func (v *vipWatch) moveSince(name string) (string, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	t0, ok := v.marks[name]
 	if !ok {
-		return "vip: no mark"
+		return "vip: no mark", true
 	}
 	before := ""
 	for _, s := range v.samples {
@@ -407,13 +412,13 @@ func (v *vipWatch) moveSince(name string) string {
 		}
 	}
 	if moved < 0 {
-		return fmt.Sprintf("vip stayed on %s (longest without holder %.1fs)", before, none.Seconds())
+		return fmt.Sprintf("vip stayed on %s (longest without holder %.1fs)", before, none.Seconds()), true
 	}
 	arpText := "client's neighbour entry never followed"
 	if arp >= 0 {
 		arpText = fmt.Sprintf("client's neighbour entry followed at %.1fs", arp.Seconds())
 	}
-	return fmt.Sprintf("vip %s -> %s after %.1fs, %s (longest without holder %.1fs)", before, after, moved.Seconds(), arpText, none.Seconds())
+	return fmt.Sprintf("vip %s -> %s after %.1fs, %s (longest without holder %.1fs)", before, after, moved.Seconds(), arpText, none.Seconds()), arp >= 0
 }
 
 // viaVIP makes every writer dial the VIP's port.
