@@ -213,6 +213,110 @@ check_others_stopped() {
 		die "Patroni still runs on ${running[*]}: on each of them run 'systemctl stop patroni', then run restore.sh again; nothing was changed"
 }
 
+# backup_sets prints "label stop size wal_start" for each backup set that
+# `pgbackrest info --output=json` ($1) lists, oldest first: its label, the
+# end of the backup (epoch), its database size (info.size: what a restore
+# of it writes, whatever the type of the set) and its first WAL segment.
+# pgBackRest writes each set's keys sorted: archive, info, label, timestamp.
+backup_sets() {
+	printf '%s' "$1" |
+		grep -oE '"archive":\{"start":"[0-9A-F]{24}"|"info":\{"delta":[0-9]+,"repository":\{"delta":[0-9]+,"size":[0-9]+\},"size":[0-9]+\}|"label":"[^"]*"|"timestamp":\{"start":[0-9]+,"stop":[0-9]+\}' |
+		awk -F'"' '
+			/^"archive"/ { wal = $6 }
+			/^"info"/ { size = $0; sub(/.*"size":/, "", size); sub(/}.*/, "", size) }
+			/^"label"/ { label = $4 }
+			/^"timestamp"/ { stop = $0; sub(/.*"stop":/, "", stop); sub(/}.*/, "", stop); print label, stop, size, wal }'
+}
+
+# segno NAME SEGSIZE prints a WAL file name's segment number (its position
+# in the WAL, whatever the timeline).
+segno() {
+	local n=$1
+	echo $((16#${n:8:8} * (0x100000000 / $2) + 16#${n:16:8}))
+}
+
+# wal_segsize prints the WAL segment size of the cluster in PGDATA (16 MiB
+# when PGDATA holds no cluster, as after its loss).
+wal_segsize() {
+	local s
+	s=$("$PGHA_PG_BIN_DIR/pg_controldata" "$PGHA_PGDATA" 2>/dev/null | sed -n 's/^Bytes per WAL segment: *//p')
+	echo "${s:-16777216}"
+}
+
+mib() { echo $((($1 + 1048575) / 1048576)); }
+
+# check_space refuses to stage a restore that does not fit beside PGDATA:
+# the staging copy shares PGDATA's file system (it takes PGDATA's place by
+# a rename), and filling it would stop the running cluster too.
+#
+# The size comes from pgBackRest: the set's database size, as restored,
+# and the WAL the recovery may replay, counted in whole segments from the
+# set's first one to the newest in the archive (the most a time or restore
+# point target can need; the WAL up to a target is not known before it is
+# read). Replayed WAL grows the data files by at most about its own volume
+# and PostgreSQL keeps the restored segments in pg_wal until a restartpoint
+# recycles them, so this bounds both. The margin, 10% and 128 MiB, covers
+# what neither counts: the segments PostgreSQL preallocates (min_wal_size,
+# 80 MB by default), the end-of-recovery checkpoint, free space maps and
+# the file system's own overhead, and the WAL the running cluster keeps
+# writing to the same file system meanwhile.
+#
+# The set is the one pgBackRest restores: the one given (or chosen for a
+# restore point by check_repository), the newest for --latest, and for
+# --time the newest that ended before the target, else the newest (its
+# rule). A time that date cannot read counts the largest set's need.
+check_space() {
+	local dir=${PGHA_PGDATA%/*}
+	step "preflight: room for the restored copy on the file system of ${dir:-/}"
+	local json sets segsize max pick="" chosen="" label size wal n="" need=0 s avail t=""
+	json=$(pgbackrest_cmd --output=json info 2>&1) ||
+		die "pgbackrest info --output=json failed: $json; cannot tell how much room the restore needs; nothing was changed"
+	sets=$(backup_sets "$json")
+	[ -n "$sets" ] || die "pgbackrest info --output=json lists no backup set with its size: cannot tell how much room the restore needs; nothing was changed"
+	max=$(printf '%s' "$json" | grep -oE '"max":"[0-9A-F]{24}"' | cut -d'"' -f4 | sort | tail -n 1)
+	segsize=$(wal_segsize)
+	if [ -n "$SET" ]; then
+		pick=$SET
+	elif [ "$TYPE" = time ]; then
+		if t=$(date -d "$TARGET" +%s 2>/dev/null); then
+			pick=$(printf '%s\n' "$sets" | awk -v t="$t" '$2 < t { l = $1 } END { print l }')
+		fi
+	fi
+	if [ -z "$pick" ] && { [ "$TYPE" != time ] || [ -n "$t" ]; }; then
+		pick=$(printf '%s\n' "$sets" | tail -n 1 | cut -d' ' -f1)
+	fi
+	chosen=$pick
+	while read -r label _ size wal; do
+		[ -z "$pick" ] || [ "$label" = "$pick" ] || continue
+		s=$size
+		if [ -n "$max" ]; then
+			n=$(($(segno "$max" "$segsize") - $(segno "$wal" "$segsize") + 1))
+			[ "$n" -gt 0 ] || n=0
+			s=$((s + n * segsize))
+		fi
+		if [ "$s" -gt "$need" ]; then
+			need=$s
+			chosen=$label
+			info "backup set $label: $(mib "$size") MiB restored, up to $(mib $((s - size))) MiB of WAL to replay (${n:-0} segments from $wal to ${max:-its end})"
+		fi
+	done <<<"$sets"
+	[ "$need" -gt 0 ] || die "pgbackrest info --output=json does not list backup set $chosen: cannot tell how much room the restore needs; nothing was changed"
+	need=$((need + need / 10 + 128 * 1048576))
+	avail=$(df -Pk "${dir:-/}" | awk 'NR == 2 { print $4 }')
+	[ -n "$avail" ] || die "df cannot tell the free space of ${dir:-/}; nothing was changed"
+	avail=$((avail * 1024))
+	if [ "$need" -gt "$avail" ]; then
+		local kept="" d
+		for d in "$PGHA_PGDATA".before-restore-* "$PGHA_PGDATA".before-rejoin-*; do
+			[ ! -d "$d" ] || kept="$kept $d"
+		done
+		local less="--set a later backup set made before the target"
+		[ "$TYPE" != default ] || less="take a full backup first"
+		die "not enough room for the restore: the staging copy $STAGE needs about $(mib "$need") MiB (backup set $chosen with its WAL, plus 10% and 128 MiB), and the file system of ${dir:-/} has $(mib "$avail") MiB available. Free space there${kept:+ (the data kept aside by earlier runs:$kept)}, or $less (less WAL to replay); nothing was changed"
+	fi
+	info "needs about $(mib "$need") MiB (with 10% and 128 MiB of margin), $(mib "$avail") MiB available"
+}
+
 print_plan() {
 	local what
 	case $TYPE in
@@ -427,6 +531,7 @@ do_restore() {
 	ASIDE=$PGHA_PGDATA.before-restore-$STAMP
 	check_repository
 	check_others_stopped
+	check_space
 	print_plan
 	check_confirmed
 	flush_wal
