@@ -2,8 +2,10 @@ package bundle
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -194,5 +196,46 @@ func TestRestoreSpaceCheck(t *testing.T) {
 				t.Logf("restore.sh %v:\n%s", c.args, out)
 			}
 		})
+	}
+}
+
+// A restore.sh stopped while its staging copy is not yet recovered and
+// checked (here: SIGTERM while PostgreSQL, a stand-in that never finishes,
+// recovers it) deletes the copy on its way out: nothing left beside PGDATA
+// may look like a good copy.
+func TestRestoreStoppedWhileStaging(t *testing.T) {
+	t.Parallel()
+	h := restoreHost(t)
+	infoOutput(t, h, "000000010000000000000002", backupSet{"20261204-054401F", "000000010000000000000002", 1796400000, 1 << 20})
+	cmd := exec.Command("bash", filepath.Join(h.bd, "restore.sh"), "--latest", "--yes-destroy-current-state")
+	cmd.Env = h.env
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	data := h.root + "/var/lib/pgsql/16/data"
+	deadline := time.Now().Add(30 * time.Second)
+	var stages []string
+	for len(stages) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		stages, _ = filepath.Glob(data + ".restore-*")
+	}
+	if len(stages) == 0 {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("no staging copy appeared:\n%s", out.String())
+	}
+	time.Sleep(500 * time.Millisecond)
+	must(t, cmd.Process.Signal(syscall.SIGTERM))
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("restore.sh stopped by SIGTERM exited 0")
+	}
+	if _, err := os.Stat(stages[0]); err == nil {
+		t.Errorf("%s is left behind", stages[0])
+	}
+	if !strings.Contains(out.String(), "deleted the unfinished staging copy "+stages[0]) {
+		t.Errorf("restore.sh does not say it deleted the copy:\n%s", out.String())
+	}
+	if _, err := os.Stat(data); err != nil {
+		t.Errorf("PGDATA: %v", err)
 	}
 }

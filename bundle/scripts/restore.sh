@@ -370,11 +370,24 @@ discard_stage() {
 	die "$1; nothing was changed: PGDATA $PGHA_PGDATA, Patroni and etcd are as before (the staging copy was deleted)"
 }
 
+# drop_stage is the EXIT trap while the staging copy is not yet recovered
+# and checked: whatever stops restore.sh then (an error, Ctrl-C), the copy
+# is deleted, so that nothing left beside PGDATA looks like a good one.
+drop_stage() {
+	[ -n "$STAGE" ] && [ -d "$STAGE" ] || return 0
+	if as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" status -D "$STAGE" >/dev/null 2>&1; then
+		as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" stop -w -m immediate -D "$STAGE" >/dev/null 2>&1 || true
+	fi
+	rm -rf "$STAGE"
+	warn "deleted the unfinished staging copy $STAGE; PGDATA $PGHA_PGDATA, Patroni and etcd are as before"
+}
+
 # restore_staging restores the backup into STAGE: a damaged or missing
 # backup fails here, before anything of the cluster is touched.
 restore_staging() {
 	step "restore the backup into $STAGE"
 	[ ! -e "$STAGE" ] || die "$STAGE exists (left by an earlier run?): move it away first"
+	trap drop_stage EXIT
 	install -d -m 0700 -o postgres -g postgres "$STAGE"
 	# The recovery's restore_command reads the repository read here and
 	# writes into the staging copy (pgBackRest resolves PostgreSQL's
@@ -429,6 +442,9 @@ recover_staging() {
 	strip_recovery_settings
 	info "stopped cleanly; PostgreSQL's log of the recovery: $log"
 	push_history
+	# Recovered and checked: from here on an error leaves it for the
+	# operator (the messages say where it is).
+	trap - EXIT
 }
 
 # push_history archives the new timeline's history file (the copy ran
