@@ -180,9 +180,11 @@ check_repository() {
 	local out
 	out=$(pgbackrest_cmd info 2>&1) || die "pgbackrest info failed: $out"
 	printf '%s\n' "$out" | sed 's/^/    /'
-	printf '%s\n' "$out" | grep -q 'backup: ' ||
+	# (grep reads a here-string: grep -q at the end of a pipe may stop
+	# before printf ends, which pipefail reports as a failure.)
+	grep -q 'backup: ' <<<"$out" ||
 		die "the repository holds no backup of stanza $PGHA_BACKUP_STANZA: nothing to restore; nothing was changed"
-	if [ -n "$SET" ] && ! printf '%s\n' "$out" | grep -q "backup: $SET\$"; then
+	if [ -n "$SET" ] && ! grep -q "backup: $SET\$" <<<"$out"; then
 		die "backup set $SET is not in the repository (pgbackrest info above lists the sets); nothing was changed"
 	fi
 	if [ "$TYPE" = name ] && [ -z "$SET" ]; then
