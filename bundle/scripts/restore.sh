@@ -7,9 +7,10 @@
 # The old PGDATA is never deleted: it is moved aside beside PGDATA and the
 # script says where. The backup is restored into a staging directory beside
 # PGDATA, and PostgreSQL recovers it there to the target and promotes, alone
-# (no TCP listener, no archiving) while the cluster still runs: a damaged or
-# missing backup, or WAL that does not reach the target, fails before
-# anything of the cluster is touched. Only then are Patroni stopped, the
+# (no TCP listener, no archiving) while the cluster still runs: too little
+# room beside PGDATA, a damaged or missing backup, a WAL file pgBackRest
+# cannot read, or WAL that does not reach the target (with --latest: the end
+# of the archive), fails before anything of the cluster is touched. Only then are Patroni stopped, the
 # cluster's state in etcd removed and the recovered copy put in PGDATA's
 # place: Patroni finds a promoted PGDATA and no cluster in etcd, takes it as
 # the cluster's new first member and leads.
@@ -31,7 +32,8 @@ it: stop Patroni on every other member (systemctl stop patroni). Without
                         stop there (recovery_target_time, inclusive)
   --name NAME           recover up to the restore point NAME, made with
                         SELECT pg_create_restore_point('NAME')
-  --latest              recover to the end of the archived WAL
+  --latest              recover to the end of the archived WAL (every
+                        segment of the followed timeline in the repository)
   --set LABEL           restore this backup set (default: the latest one)
   --timeline TL         the timeline to follow (recovery_target_timeline:
                         a number, current or latest): after a restore to an
@@ -123,6 +125,9 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 # system (a rename); do_restore and do_rejoin name them.
 STAGE=""
 ASIDE=""
+# The repository's archive of the current database ("15-1"), from
+# pgbackrest info (check_space).
+ARCHIVE_ID=""
 
 # as_postgres runs a command as the postgres account, from a directory it
 # may enter.
@@ -275,6 +280,7 @@ check_space() {
 		die "pgbackrest info --output=json failed: $json; cannot tell how much room the restore needs; nothing was changed"
 	sets=$(backup_sets "$json")
 	[ -n "$sets" ] || die "pgbackrest info --output=json lists no backup set with its size: cannot tell how much room the restore needs; nothing was changed"
+	ARCHIVE_ID=$(printf '%s' "$json" | grep -oE '"id":"[0-9]+-[0-9]+"' | tail -n 1 | cut -d'"' -f4)
 	max=$(printf '%s' "$json" | grep -oE '"max":"[0-9A-F]{24}"' | cut -d'"' -f4 | sort | tail -n 1)
 	segsize=$(wal_segsize)
 	if [ -n "$SET" ]; then
@@ -368,8 +374,12 @@ discard_stage() {
 	if as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" status -D "$STAGE" >/dev/null 2>&1; then
 		as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" stop -w -m immediate -D "$STAGE" >/dev/null 2>&1 || true
 	fi
-	rm -rf "$STAGE"
-	die "$1; nothing was changed: PGDATA $PGHA_PGDATA, Patroni and etcd are as before (the staging copy was deleted)"
+	local gone="the staging copy was deleted"
+	# (Once more after a second: a PostgreSQL that just stopped may still
+	# be removing its files.)
+	rm -rf "$STAGE" 2>/dev/null || { sleep 1 && rm -rf "$STAGE"; } ||
+		gone="the staging copy $STAGE could not be deleted: it is no good copy, delete it"
+	die "$1; nothing was changed: PGDATA $PGHA_PGDATA, Patroni and etcd are as before ($gone)"
 }
 
 # drop_stage is the EXIT trap while the staging copy is not yet recovered
@@ -428,7 +438,9 @@ recover_staging() {
 			# The backup's pg_control says "in production" before recovery
 			# starts; recovery.signal goes once it ended.
 			[ "$state" != "in production" ] || [ -e "$STAGE/recovery.signal" ] || break
-		elif [ "$started" = 1 ] || [ "$SECONDS" -ge "$grace" ]; then
+		elif [ "$started" = 1 ] || grep -q 'database system is shut down' "$log" || [ "$SECONDS" -ge "$grace" ]; then
+			# (PostgreSQL may fail and stop before a poll sees it run.)
+			wal_unreadable "$log"
 			tail -n 20 "$log" >&2 || true
 			if grep -q 'recovery ended before configured recovery target was reached' "$log"; then
 				discard_stage "the WAL from backup ${SET:-(the latest)} on does not reach the target (PostgreSQL's log above, $log): the target is before that backup (--set an older one; pgbackrest info lists them) or after the end of the archive"
@@ -440,6 +452,14 @@ recover_staging() {
 	done
 	info "recovered and promoted in $(seconds_since "$t0") s:"
 	grep -E 'recovery stopping|redo done|selected new timeline' "$log" | sed 's/^.*LOG: */      /' || true
+	if [ "$TYPE" = default ]; then
+		wal_unreadable "$log"
+		end_of_archive_reached "$log"
+	elif grep -q '^ERROR: \[' "$log"; then
+		# The target was reached (PostgreSQL refuses to promote before it):
+		# what failed lies beyond it, but the repository needs a look.
+		warn "pgBackRest failed to read a WAL file after the target (its error in $log): run pgbackrest verify"
+	fi
 	as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" stop -w -m fast -D "$STAGE" >/dev/null
 	strip_recovery_settings
 	info "stopped cleanly; PostgreSQL's log of the recovery: $log"
@@ -447,6 +467,49 @@ recover_staging() {
 	# Recovered and checked: from here on an error leaves it for the
 	# operator (the messages say where it is).
 	trap - EXIT
+}
+
+# wal_unreadable stops the restore when restore_command (pgBackRest's
+# archive-get) failed on a WAL file in the recovery's log: PostgreSQL takes
+# any failure as the end of the archive, ends the recovery there and, with
+# no target, promotes, dropping every write after that file.
+wal_unreadable() {
+	local err
+	err=$(grep -A 1 '^ERROR: \[' "$1" | head -n 2 | sed 's/^ *//' | tr '\n' ' ') || true
+	[ -n "$err" ] || return 0
+	tail -n 20 "$1" >&2 || true
+	discard_stage "pgBackRest could not read a WAL file the recovery needs from the repository (${err% }): the file is damaged, or the repository was unreachable, and the recovery stopped before it (PostgreSQL's log above, $1); run pgbackrest verify, and restore from a copy of the repository that holds the file (--repo-path) or to a target before it"
+}
+
+# end_of_archive_reached checks a recovery to the end of the archive
+# (--latest): PostgreSQL ends it at the first WAL segment restore_command
+# does not deliver and promotes, so a segment missing in the middle of the
+# archive would silently drop every write after it. The new timeline's
+# history file says where the recovery left the timeline it followed; the
+# repository must hold no WAL of that timeline past that point. (What
+# --latest restores is thus the end of the followed timeline's WAL in the
+# repository: WAL that never reached the repository is not there.)
+end_of_archive_reached() {
+	local tl parent lsn segsize per end seg first newer
+	tl=$("$PGHA_PG_BIN_DIR/pg_controldata" "$STAGE" | sed -n "s/^Latest checkpoint's TimeLineID: *//p")
+	read -r parent lsn _ < <(tail -n 1 "$STAGE/pg_wal/$(printf '%08X.history' "$tl")") ||
+		discard_stage "the recovered copy has no history file for its timeline $tl"
+	segsize=$("$PGHA_PG_BIN_DIR/pg_controldata" "$STAGE" | sed -n 's/^Bytes per WAL segment: *//p')
+	per=$((0x100000000 / segsize))
+	end=$(((16#${lsn%/*} << 32) | 16#${lsn#*/}))
+	# The first segment the recovery did not replay to its end.
+	seg=$(((end + segsize - 1) / segsize))
+	first=$(printf '%08X%08X%08X' "$parent" $((seg / per)) $((seg % per)))
+	[ -n "$ARCHIVE_ID" ] || discard_stage "pgbackrest info names no archive: cannot tell whether the recovery reached the end of the archive"
+	# The oldest such segment (names compared as strings: awk would take
+	# these hex names for decimal numbers).
+	newer=$(pgbackrest_cmd repo-ls "archive/$PGHA_BACKUP_STANZA/$ARCHIVE_ID" --recurse |
+		sed -n "s|^[0-9A-F]\{16\}/\($(printf '%08X' "$parent")[0-9A-F]\{16\}\)-.*|\1|p" |
+		awk -v f="$first" '$1 "" >= f "" && (m == "" || $1 "" < m) { m = $1 } END { print m }') ||
+		discard_stage "pgbackrest repo-ls failed: cannot tell whether the recovery reached the end of the archive"
+	[ -z "$newer" ] ||
+		discard_stage "the recovery ended at $lsn on timeline $parent, but the repository holds WAL of that timeline after it ($newer): a WAL file before it is missing or damaged, and promoting here would lose every write after $lsn (PostgreSQL's log: $1); run pgbackrest verify"
+	info "the recovery replayed timeline $parent's WAL to the end of the archive ($lsn)"
 }
 
 # push_history archives the new timeline's history file (the copy ran
