@@ -9,10 +9,10 @@
 # PGDATA, and PostgreSQL recovers it there to the target and promotes, alone
 # (no TCP listener, no archiving) while the cluster still runs: too little
 # room beside PGDATA, a damaged or missing backup, a WAL file pgBackRest
-# cannot read, or WAL that does not reach the target (with --latest: the end
-# of the archive), fails before anything of the cluster is touched. Only then are Patroni stopped, the
-# cluster's state in etcd removed and the recovered copy put in PGDATA's
-# place: Patroni finds a promoted PGDATA and no cluster in etcd, takes it as
+# cannot read, or WAL that does not reach the target (with --latest: the
+# end of the archive), fails before anything of the cluster is touched.
+# Only then are Patroni stopped, the cluster's state in etcd removed and the
+# recovered copy put in PGDATA's place: Patroni finds a promoted PGDATA and no cluster in etcd, takes it as
 # the cluster's new first member and leads.
 set -euo pipefail
 
@@ -368,17 +368,22 @@ flush_wal() {
 	fi
 }
 
-# discard_stage deletes the staging copy this run made (after stopping the
-# PostgreSQL it ran) and stops with the message given: nothing else changed.
-discard_stage() {
+# remove_stage stops the PostgreSQL running in the staging copy, if any,
+# and deletes the copy; it fails when the copy could not be deleted.
+remove_stage() {
 	if as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" status -D "$STAGE" >/dev/null 2>&1; then
 		as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" stop -w -m immediate -D "$STAGE" >/dev/null 2>&1 || true
 	fi
+	# Once more after a second: a PostgreSQL that just stopped may still
+	# be removing its files.
+	rm -rf "$STAGE" 2>/dev/null || { sleep 1 && rm -rf "$STAGE"; }
+}
+
+# discard_stage deletes the staging copy this run made and stops with the
+# message given: nothing else changed.
+discard_stage() {
 	local gone="the staging copy was deleted"
-	# (Once more after a second: a PostgreSQL that just stopped may still
-	# be removing its files.)
-	rm -rf "$STAGE" 2>/dev/null || { sleep 1 && rm -rf "$STAGE"; } ||
-		gone="the staging copy $STAGE could not be deleted: it is no good copy, delete it"
+	remove_stage || gone="the staging copy $STAGE could not be deleted: it is no good copy, delete it"
 	die "$1; nothing was changed: PGDATA $PGHA_PGDATA, Patroni and etcd are as before ($gone)"
 }
 
@@ -387,11 +392,11 @@ discard_stage() {
 # is deleted, so that nothing left beside PGDATA looks like a good one.
 drop_stage() {
 	[ -n "$STAGE" ] && [ -d "$STAGE" ] || return 0
-	if as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" status -D "$STAGE" >/dev/null 2>&1; then
-		as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" stop -w -m immediate -D "$STAGE" >/dev/null 2>&1 || true
+	if remove_stage; then
+		warn "deleted the unfinished staging copy $STAGE; PGDATA $PGHA_PGDATA, Patroni and etcd are as before"
+	else
+		warn "the unfinished staging copy $STAGE could not be deleted: it is no good copy, delete it; PGDATA $PGHA_PGDATA, Patroni and etcd are as before"
 	fi
-	rm -rf "$STAGE"
-	warn "deleted the unfinished staging copy $STAGE; PGDATA $PGHA_PGDATA, Patroni and etcd are as before"
 }
 
 # restore_staging restores the backup into STAGE: a damaged or missing
