@@ -89,16 +89,25 @@ func conf(t *testing.T, data string, kv ...string) {
 	}
 }
 
-// The rendered backup configuration with the real pgBackRest 2.45 and a
-// real PostgreSQL 15: archive_command from the DCS settings, the stanza and
-// the health gate of lib.sh (stanza-create, check), a full backup that
-// `pgbackrest info` and `backup.sh status` show encrypted, a restore to
-// the latest WAL through the rendered restore_command that holds every
-// row, and a replica made by the rendered create_replica_methods command.
-// Then the repository turns unwritable: archiving fails, the WAL stays in
-// pg_wal (measured), and the same gate fails and says why; repaired, the
-// archive catches up and the gate passes.
-func TestBackupWithRealPgBackRest(t *testing.T) {
+// realBackup is a PostgreSQL 15 primary that archives its WAL with the
+// rendered archive_command into a pgBackRest 2.45 repository of the test,
+// configured as pgha-bundle renders node pg2 (pgbackrest.conf, FACTS).
+type realBackup struct {
+	pg                          *realPG
+	dir, root, repo, data, sock string
+	facts, confPath, pgbackrest string
+	env                         []string
+	port                        int
+	params                      map[string]interface{}
+	restoreCmd, replicaCmd      string
+	replicaMethods              []string
+}
+
+// newRealBackup renders pg2's files for a cluster whose PostgreSQL listens
+// on port (its Unix socket only) and starts its primary, with a table t of
+// 100 rows. It skips without root, pgBackRest or PostgreSQL 15.
+func newRealBackup(t *testing.T, port int) *realBackup {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("this test runs PostgreSQL as postgres: run it as root")
@@ -122,7 +131,6 @@ func TestBackupWithRealPgBackRest(t *testing.T) {
 		must(t, os.MkdirAll(d, 0o750))
 		must(t, exec.Command("chown", "postgres:postgres", d).Run())
 	}
-	port := 25432 + os.Getpid()%1000
 
 	// The spec of the other tests, at this test's paths.
 	spec := fixtureSpec(t, func(s *cluster.Spec) {
@@ -162,7 +170,8 @@ func TestBackupWithRealPgBackRest(t *testing.T) {
 	}
 	facts := filepath.Join(dir, "FACTS")
 	writeFile(t, facts, string(file(layout.NodeFacts).Content))
-	env := []string{"PGBACKREST_CONFIG=" + confPath}
+	b := &realBackup{dir: dir, root: root, repo: repo, data: data, sock: sock, facts: facts, confPath: confPath,
+		pgbackrest: pgbackrest, env: []string{"PGBACKREST_CONFIG=" + confPath}, port: port}
 
 	var dcs struct {
 		PostgreSQL struct {
@@ -180,22 +189,49 @@ func TestBackupWithRealPgBackRest(t *testing.T) {
 		} `yaml:"postgresql"`
 	}
 	must(t, yaml.Unmarshal(file(layout.PatroniConfig).Content, &pat))
-	params := dcs.PostgreSQL.Parameters
-	restoreCmd := pat.PostgreSQL.RecoveryConf["restore_command"]
-	if params["archive_mode"] != "on" || restoreCmd == "" || strings.Join(pat.PostgreSQL.ReplicaMethod, ",") != "pgbackrest,basebackup" {
-		t.Fatalf("rendered archive %v, restore %q, replica methods %v", params, restoreCmd, pat.PostgreSQL.ReplicaMethod)
-	}
+	b.params = dcs.PostgreSQL.Parameters
+	b.restoreCmd = pat.PostgreSQL.RecoveryConf["restore_command"]
+	b.replicaCmd, b.replicaMethods = pat.PostgreSQL.PgBackRest.Command, pat.PostgreSQL.ReplicaMethod
 
 	// A primary with the rendered archive settings.
 	if out, err := asPostgres(t, nil, pg15Bin+"/initdb", "-D", data, "-A", "peer", "--data-checksums"); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	conf(t, data, "port", strconv.Itoa(port), "listen_addresses", "", "unix_socket_directories", sock,
-		"archive_mode", fmt.Sprint(params["archive_mode"]), "archive_command", fmt.Sprint(params["archive_command"]),
-		"archive_timeout", fmt.Sprint(params["archive_timeout"]), "wal_level", "replica")
-	pg := &realPG{t: t, data: data, port: port, sock: sock}
-	pg.start(env)
-	pg.psql("create table t (id int primary key); insert into t select generate_series(1, 100)")
+		"archive_mode", fmt.Sprint(b.params["archive_mode"]), "archive_command", fmt.Sprint(b.params["archive_command"]),
+		"archive_timeout", fmt.Sprint(b.params["archive_timeout"]), "wal_level", "replica")
+	b.pg = &realPG{t: t, data: data, port: port, sock: sock}
+	b.pg.start(b.env)
+	b.pg.psql("create table t (id int primary key); insert into t select generate_series(1, 100)")
+	return b
+}
+
+// pgbackrestRun runs pgBackRest as postgres for the stanza.
+func (b *realBackup) pgbackrestRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := asPostgres(t, b.env, b.pgbackrest, append([]string{"--stanza=demo"}, args...)...)
+	if err != nil {
+		t.Fatalf("pgbackrest %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// The rendered backup configuration with the real pgBackRest 2.45 and a
+// real PostgreSQL 15: archive_command from the DCS settings, the stanza and
+// the health gate of lib.sh (stanza-create, check), a full backup that
+// `pgbackrest info` and `backup.sh status` show encrypted, a restore to
+// the latest WAL through the rendered restore_command that holds every
+// row, and a replica made by the rendered create_replica_methods command.
+// Then the repository turns unwritable: archiving fails, the WAL stays in
+// pg_wal (measured), and the same gate fails and says why; repaired, the
+// archive catches up and the gate passes.
+func TestBackupWithRealPgBackRest(t *testing.T) {
+	b := newRealBackup(t, 25432+os.Getpid()%1000)
+	pg, env, pgbackrest, facts, root, repo, dir, sock, port := b.pg, b.env, b.pgbackrest, b.facts, b.root, b.repo, b.dir, b.sock, b.port
+	restoreCmd := b.restoreCmd
+	if b.params["archive_mode"] != "on" || restoreCmd == "" || strings.Join(b.replicaMethods, ",") != "pgbackrest,basebackup" {
+		t.Fatalf("rendered archive %v, restore %q, replica methods %v", b.params, restoreCmd, b.replicaMethods)
+	}
 
 	// lib.sh's gate, as install.sh runs it on the leader.
 	gate := func() (string, error) {
@@ -272,8 +308,8 @@ func TestBackupWithRealPgBackRest(t *testing.T) {
 	// A replica made by the rendered create_replica_methods command, run
 	// verbatim as Patroni runs it (no_params: PGDATA from the configuration).
 	replica := filepath.Join(dir, "replica")
-	if out, err := asPostgres(t, append(env, "PGBACKREST_PG1_PATH="+replica), "sh", "-c", pat.PostgreSQL.PgBackRest.Command); err != nil {
-		t.Fatalf("replica command %q: %v\n%s", pat.PostgreSQL.PgBackRest.Command, err, out)
+	if out, err := asPostgres(t, append(env, "PGBACKREST_PG1_PATH="+replica), "sh", "-c", b.replicaCmd); err != nil {
+		t.Fatalf("replica command %q: %v\n%s", b.replicaCmd, err, out)
 	}
 	if _, err := os.Stat(filepath.Join(replica, "standby.signal")); err != nil {
 		t.Fatalf("the replica command made no standby: %v", err)

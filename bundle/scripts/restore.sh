@@ -7,11 +7,12 @@
 # The old PGDATA is never deleted: it is moved aside beside PGDATA and the
 # script says where. The backup is restored into a staging directory beside
 # PGDATA, and PostgreSQL recovers it there to the target and promotes, alone
-# (no TCP listener, no archiving) while the cluster still runs: a damaged or
-# missing backup, or WAL that does not reach the target, fails before
-# anything of the cluster is touched. Only then are Patroni stopped, the
-# cluster's state in etcd removed and the recovered copy put in PGDATA's
-# place: Patroni finds a promoted PGDATA and no cluster in etcd, takes it as
+# (no TCP listener, no archiving) while the cluster still runs: too little
+# room beside PGDATA, a damaged or missing backup, a WAL file pgBackRest
+# cannot read, or WAL that does not reach the target (with --latest: the
+# end of the archive), fails before anything of the cluster is touched.
+# Only then are Patroni stopped, the cluster's state in etcd removed and the
+# recovered copy put in PGDATA's place: Patroni finds a promoted PGDATA and no cluster in etcd, takes it as
 # the cluster's new first member and leads.
 set -euo pipefail
 
@@ -31,7 +32,8 @@ it: stop Patroni on every other member (systemctl stop patroni). Without
                         stop there (recovery_target_time, inclusive)
   --name NAME           recover up to the restore point NAME, made with
                         SELECT pg_create_restore_point('NAME')
-  --latest              recover to the end of the archived WAL
+  --latest              recover to the end of the archived WAL (every
+                        segment of the followed timeline in the repository)
   --set LABEL           restore this backup set (default: the latest one)
   --timeline TL         the timeline to follow (recovery_target_timeline:
                         a number, current or latest): after a restore to an
@@ -123,6 +125,9 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 # system (a rename); do_restore and do_rejoin name them.
 STAGE=""
 ASIDE=""
+# The repository's archive of the current database ("15-1"), from
+# pgbackrest info (check_space).
+ARCHIVE_ID=""
 
 # as_postgres runs a command as the postgres account, from a directory it
 # may enter.
@@ -213,6 +218,111 @@ check_others_stopped() {
 		die "Patroni still runs on ${running[*]}: on each of them run 'systemctl stop patroni', then run restore.sh again; nothing was changed"
 }
 
+# backup_sets prints "label stop size wal_start" for each backup set that
+# `pgbackrest info --output=json` ($1) lists, oldest first: its label, the
+# end of the backup (epoch), its database size (info.size: what a restore
+# of it writes, whatever the type of the set) and its first WAL segment.
+# pgBackRest writes each set's keys sorted: archive, info, label, timestamp.
+backup_sets() {
+	printf '%s' "$1" |
+		grep -oE '"archive":\{"start":"[0-9A-F]{24}"|"info":\{"delta":[0-9]+,"repository":\{"delta":[0-9]+,"size":[0-9]+\},"size":[0-9]+\}|"label":"[^"]*"|"timestamp":\{"start":[0-9]+,"stop":[0-9]+\}' |
+		awk -F'"' '
+			/^"archive"/ { wal = $6 }
+			/^"info"/ { size = $0; sub(/.*"size":/, "", size); sub(/}.*/, "", size) }
+			/^"label"/ { label = $4 }
+			/^"timestamp"/ { stop = $0; sub(/.*"stop":/, "", stop); sub(/}.*/, "", stop); print label, stop, size, wal }'
+}
+
+# segno NAME SEGSIZE prints a WAL file name's segment number (its position
+# in the WAL, whatever the timeline).
+segno() {
+	local n=$1
+	echo $((16#${n:8:8} * (0x100000000 / $2) + 16#${n:16:8}))
+}
+
+# wal_segsize prints the WAL segment size of the cluster in PGDATA (16 MiB
+# when PGDATA holds no cluster, as after its loss).
+wal_segsize() {
+	local s
+	s=$("$PGHA_PG_BIN_DIR/pg_controldata" "$PGHA_PGDATA" 2>/dev/null | sed -n 's/^Bytes per WAL segment: *//p')
+	echo "${s:-16777216}"
+}
+
+mib() { echo $((($1 + 1048575) / 1048576)); }
+
+# check_space refuses to stage a restore that does not fit beside PGDATA:
+# the staging copy shares PGDATA's file system (it takes PGDATA's place by
+# a rename), and filling it would stop the running cluster too.
+#
+# The size comes from pgBackRest: the set's database size, as restored,
+# and the WAL the recovery may replay, counted in whole segments from the
+# set's first one to the newest in the archive (the most a time or restore
+# point target can need; the WAL up to a target is not known before it is
+# read). Replayed WAL grows the data files by at most about its own volume
+# and PostgreSQL keeps the restored segments in pg_wal until a restartpoint
+# recycles them, so this bounds both. The margin, 10% and 128 MiB, covers
+# what neither counts: the segments PostgreSQL preallocates (min_wal_size,
+# 80 MB by default), the end-of-recovery checkpoint, free space maps and
+# the file system's own overhead, and the WAL the running cluster keeps
+# writing to the same file system meanwhile.
+#
+# The set is the one pgBackRest restores: the one given (or chosen for a
+# restore point by check_repository), the newest for --latest, and for
+# --time the newest that ended before the target, else the newest (its
+# rule). A time that date cannot read counts the largest set's need.
+check_space() {
+	local dir=${PGHA_PGDATA%/*}
+	step "preflight: room for the restored copy on the file system of ${dir:-/}"
+	local json sets segsize max pick="" chosen="" label size wal n="" need=0 s avail t=""
+	json=$(pgbackrest_cmd --output=json info 2>&1) ||
+		die "pgbackrest info --output=json failed: $json; cannot tell how much room the restore needs; nothing was changed"
+	sets=$(backup_sets "$json")
+	[ -n "$sets" ] || die "pgbackrest info --output=json lists no backup set with its size: cannot tell how much room the restore needs; nothing was changed"
+	ARCHIVE_ID=$(printf '%s' "$json" | grep -oE '"id":"[0-9]+-[0-9]+"' | tail -n 1 | cut -d'"' -f4)
+	max=$(printf '%s' "$json" | grep -oE '"max":"[0-9A-F]{24}"' | cut -d'"' -f4 | sort | tail -n 1)
+	segsize=$(wal_segsize)
+	if [ -n "$SET" ]; then
+		pick=$SET
+	elif [ "$TYPE" = time ]; then
+		if t=$(date -d "$TARGET" +%s 2>/dev/null); then
+			pick=$(printf '%s\n' "$sets" | awk -v t="$t" '$2 < t { l = $1 } END { print l }')
+		fi
+	fi
+	if [ -z "$pick" ] && { [ "$TYPE" != time ] || [ -n "$t" ]; }; then
+		pick=$(printf '%s\n' "$sets" | tail -n 1 | cut -d' ' -f1)
+	fi
+	chosen=$pick
+	while read -r label _ size wal; do
+		[ -z "$pick" ] || [ "$label" = "$pick" ] || continue
+		s=$size
+		if [ -n "$max" ]; then
+			n=$(($(segno "$max" "$segsize") - $(segno "$wal" "$segsize") + 1))
+			[ "$n" -gt 0 ] || n=0
+			s=$((s + n * segsize))
+		fi
+		if [ "$s" -gt "$need" ]; then
+			need=$s
+			chosen=$label
+			info "backup set $label: $(mib "$size") MiB restored, up to $(mib $((s - size))) MiB of WAL to replay (${n:-0} segments from $wal to ${max:-its end})"
+		fi
+	done <<<"$sets"
+	[ "$need" -gt 0 ] || die "pgbackrest info --output=json does not list backup set $chosen: cannot tell how much room the restore needs; nothing was changed"
+	need=$((need + need / 10 + 128 * 1048576))
+	avail=$(df -Pk "${dir:-/}" | awk 'NR == 2 { print $4 }')
+	[ -n "$avail" ] || die "df cannot tell the free space of ${dir:-/}; nothing was changed"
+	avail=$((avail * 1024))
+	if [ "$need" -gt "$avail" ]; then
+		local kept="" d
+		for d in "$PGHA_PGDATA".before-restore-* "$PGHA_PGDATA".before-rejoin-*; do
+			[ ! -d "$d" ] || kept="$kept $d"
+		done
+		local less="--set a later backup set made before the target"
+		[ "$TYPE" != default ] || less="take a full backup first"
+		die "not enough room for the restore: the staging copy $STAGE needs about $(mib "$need") MiB (backup set $chosen with its WAL, plus 10% and 128 MiB), and the file system of ${dir:-/} has $(mib "$avail") MiB available. Free space there${kept:+ (the data kept aside by earlier runs:$kept)}, or $less (less WAL to replay); nothing was changed"
+	fi
+	info "needs about $(mib "$need") MiB (with 10% and 128 MiB of margin), $(mib "$avail") MiB available"
+}
+
 print_plan() {
 	local what
 	case $TYPE in
@@ -256,14 +366,35 @@ flush_wal() {
 	fi
 }
 
-# discard_stage deletes the staging copy this run made (after stopping the
-# PostgreSQL it ran) and stops with the message given: nothing else changed.
-discard_stage() {
+# remove_stage stops the PostgreSQL running in the staging copy, if any,
+# and deletes the copy; it fails when the copy could not be deleted.
+remove_stage() {
 	if as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" status -D "$STAGE" >/dev/null 2>&1; then
 		as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" stop -w -m immediate -D "$STAGE" >/dev/null 2>&1 || true
 	fi
-	rm -rf "$STAGE"
-	die "$1; nothing was changed: PGDATA $PGHA_PGDATA, Patroni and etcd are as before (the staging copy was deleted)"
+	# Once more after a second: a PostgreSQL that just stopped may still
+	# be removing its files.
+	rm -rf "$STAGE" 2>/dev/null || { sleep 1 && rm -rf "$STAGE"; }
+}
+
+# discard_stage deletes the staging copy this run made and stops with the
+# message given: nothing else changed.
+discard_stage() {
+	local gone="the staging copy was deleted"
+	remove_stage || gone="the staging copy $STAGE could not be deleted: it is no good copy, delete it"
+	die "$1; nothing was changed: PGDATA $PGHA_PGDATA, Patroni and etcd are as before ($gone)"
+}
+
+# drop_stage is the EXIT trap while the staging copy is not yet recovered
+# and checked: whatever stops restore.sh then (an error, Ctrl-C), the copy
+# is deleted, so that nothing left beside PGDATA looks like a good one.
+drop_stage() {
+	[ -n "$STAGE" ] && [ -d "$STAGE" ] || return 0
+	if remove_stage; then
+		warn "deleted the unfinished staging copy $STAGE; PGDATA $PGHA_PGDATA, Patroni and etcd are as before"
+	else
+		warn "the unfinished staging copy $STAGE could not be deleted: it is no good copy, delete it; PGDATA $PGHA_PGDATA, Patroni and etcd are as before"
+	fi
 }
 
 # restore_staging restores the backup into STAGE: a damaged or missing
@@ -271,6 +402,7 @@ discard_stage() {
 restore_staging() {
 	step "restore the backup into $STAGE"
 	[ ! -e "$STAGE" ] || die "$STAGE exists (left by an earlier run?): move it away first"
+	trap drop_stage EXIT
 	install -d -m 0700 -o postgres -g postgres "$STAGE"
 	# The recovery's restore_command reads the repository read here and
 	# writes into the staging copy (pgBackRest resolves PostgreSQL's
@@ -309,7 +441,9 @@ recover_staging() {
 			# The backup's pg_control says "in production" before recovery
 			# starts; recovery.signal goes once it ended.
 			[ "$state" != "in production" ] || [ -e "$STAGE/recovery.signal" ] || break
-		elif [ "$started" = 1 ] || [ "$SECONDS" -ge "$grace" ]; then
+		elif [ "$started" = 1 ] || grep -q 'database system is shut down' "$log" || [ "$SECONDS" -ge "$grace" ]; then
+			# (PostgreSQL may fail and stop before a poll sees it run.)
+			wal_unreadable "$log"
 			tail -n 20 "$log" >&2 || true
 			if grep -q 'recovery ended before configured recovery target was reached' "$log"; then
 				discard_stage "the WAL from backup ${SET:-(the latest)} on does not reach the target (PostgreSQL's log above, $log): the target is before that backup (--set an older one; pgbackrest info lists them) or after the end of the archive"
@@ -321,10 +455,64 @@ recover_staging() {
 	done
 	info "recovered and promoted in $(seconds_since "$t0") s:"
 	grep -E 'recovery stopping|redo done|selected new timeline' "$log" | sed 's/^.*LOG: */      /' || true
+	if [ "$TYPE" = default ]; then
+		wal_unreadable "$log"
+		end_of_archive_reached "$log"
+	elif grep -q '^ERROR: \[' "$log"; then
+		# The target was reached (PostgreSQL refuses to promote before it):
+		# what failed lies beyond it, but the repository needs a look.
+		warn "pgBackRest failed to read a WAL file after the target (its error in $log): run pgbackrest verify"
+	fi
 	as_postgres "$PGHA_PG_BIN_DIR/pg_ctl" stop -w -m fast -D "$STAGE" >/dev/null
 	strip_recovery_settings
 	info "stopped cleanly; PostgreSQL's log of the recovery: $log"
 	push_history
+	# Recovered and checked: from here on an error leaves it for the
+	# operator (the messages say where it is).
+	trap - EXIT
+}
+
+# wal_unreadable stops the restore when restore_command (pgBackRest's
+# archive-get) failed on a WAL file in the recovery's log: PostgreSQL takes
+# any failure as the end of the archive, ends the recovery there and, with
+# no target, promotes, dropping every write after that file.
+wal_unreadable() {
+	local err
+	err=$(grep -A 1 '^ERROR: \[' "$1" | head -n 2 | sed 's/^ *//' | tr '\n' ' ') || true
+	[ -n "$err" ] || return 0
+	tail -n 20 "$1" >&2 || true
+	discard_stage "pgBackRest could not read a WAL file the recovery needs from the repository (${err% }): the file is damaged, or the repository was unreachable, and the recovery stopped before it (PostgreSQL's log above, $1); run pgbackrest verify, and restore from a copy of the repository that holds the file (--repo-path) or to a target before it"
+}
+
+# end_of_archive_reached checks a recovery to the end of the archive
+# (--latest): PostgreSQL ends it at the first WAL segment restore_command
+# does not deliver and promotes, so a segment missing in the middle of the
+# archive would silently drop every write after it. The new timeline's
+# history file says where the recovery left the timeline it followed; the
+# repository must hold no WAL of that timeline past that point. (What
+# --latest restores is thus the end of the followed timeline's WAL in the
+# repository: WAL that never reached the repository is not there.)
+end_of_archive_reached() {
+	local tl parent lsn segsize per end seg first newer
+	tl=$("$PGHA_PG_BIN_DIR/pg_controldata" "$STAGE" | sed -n "s/^Latest checkpoint's TimeLineID: *//p")
+	read -r parent lsn _ < <(tail -n 1 "$STAGE/pg_wal/$(printf '%08X.history' "$tl")") ||
+		discard_stage "the recovered copy has no history file for its timeline $tl"
+	segsize=$("$PGHA_PG_BIN_DIR/pg_controldata" "$STAGE" | sed -n 's/^Bytes per WAL segment: *//p')
+	per=$((0x100000000 / segsize))
+	end=$(((16#${lsn%/*} << 32) | 16#${lsn#*/}))
+	# The first segment the recovery did not replay to its end.
+	seg=$(((end + segsize - 1) / segsize))
+	first=$(printf '%08X%08X%08X' "$parent" $((seg / per)) $((seg % per)))
+	[ -n "$ARCHIVE_ID" ] || discard_stage "pgbackrest info names no archive: cannot tell whether the recovery reached the end of the archive"
+	# The oldest such segment (names compared as strings: awk would take
+	# these hex names for decimal numbers).
+	newer=$(pgbackrest_cmd repo-ls "archive/$PGHA_BACKUP_STANZA/$ARCHIVE_ID" --recurse |
+		sed -n "s|^[0-9A-F]\{16\}/\($(printf '%08X' "$parent")[0-9A-F]\{16\}\)-.*|\1|p" |
+		awk -v f="$first" '$1 "" >= f "" && (m == "" || $1 "" < m) { m = $1 } END { print m }') ||
+		discard_stage "pgbackrest repo-ls failed: cannot tell whether the recovery reached the end of the archive"
+	[ -z "$newer" ] ||
+		discard_stage "the recovery ended at $lsn on timeline $parent, but the repository holds WAL of that timeline after it ($newer): a WAL file before it is missing or damaged, and promoting here would lose every write after $lsn (PostgreSQL's log: $1); run pgbackrest verify"
+	info "the recovery replayed timeline $parent's WAL to the end of the archive ($lsn)"
 }
 
 # push_history archives the new timeline's history file (the copy ran
@@ -427,6 +615,7 @@ do_restore() {
 	ASIDE=$PGHA_PGDATA.before-restore-$STAMP
 	check_repository
 	check_others_stopped
+	check_space
 	print_plan
 	check_confirmed
 	flush_wal
