@@ -308,16 +308,16 @@ rotation_sql() {
 	while read -r kind user hash; do
 		values+="${values:+, }('$user', '$hash')"
 	done
-	local differ="SELECT r.u, r.h FROM (VALUES $values) AS r(u, h) JOIN pg_authid a ON a.rolname = r.u WHERE a.rolpassword IS DISTINCT FROM r.h"
+	local differ="SELECT v.u, v.h FROM (VALUES $values) AS v(u, h) JOIN pg_authid a ON a.rolname = v.u WHERE a.rolpassword IS DISTINCT FROM v.h"
 	cat <<EOF
 BEGIN;
 SET LOCAL synchronous_commit = local;
 SELECT d.u FROM ($differ) AS d ORDER BY 1;
 DO \$pgha\$
-DECLARE r record;
+DECLARE role record;
 BEGIN
-	FOR r IN $differ LOOP
-		EXECUTE format('ALTER ROLE %I PASSWORD %L', r.u, r.h);
+	FOR role IN $differ LOOP
+		EXECUTE format('ALTER ROLE %I PASSWORD %L', role.u, role.h);
 	END LOOP;
 END
 \$pgha\$;
