@@ -35,8 +35,8 @@ var wantV2 = map[string]string{"max_connections": "250", "work_mem": "8MB", "sha
 // TestLifecycle runs the day-two operations on the harness's cluster (make
 // e2e-lifecycle): an upgrade refused on an unhealthy cluster, a config-only
 // rolling upgrade under load (replicas first, the leader last after a
-// switchover to the synchronous standby), then uninstall.sh on every node,
-// again, and with --purge --yes.
+// switchover to the synchronous standby) that also rotates every password,
+// then uninstall.sh on every node, again, and with --purge --yes.
 func TestLifecycle(t *testing.T) {
 	ctx := testContext(t, overall)
 	start := time.Now()
@@ -44,7 +44,8 @@ func TestLifecycle(t *testing.T) {
 	t.Logf("FIGURE bring-up %.0fs", time.Since(start).Seconds())
 
 	var v2 map[string]string
-	step(t, "second build: max_connections 200 -> 250, work_mem added, shared_buffers removed", func() error {
+	step(t, "every password rotated into the secrets file (pgha-bundle secrets rotate)", h.rotatePasswords)
+	step(t, "second build: max_connections 200 -> 250, work_mem added, shared_buffers removed, new passwords", func() error {
 		var err error
 		v2, err = h.rebuild(paramsV1, paramsV2, "v2")
 		return err
@@ -68,6 +69,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	step(t, "Patroni's dynamic configuration and every node's SHOW agree with the new spec, no restart pending", func() error {
 		return h.checkParams(ctx)
+	})
+
+	step(t, "the rotated passwords: replicas streaming, new passwords taken and old ones refused everywhere", func() error {
+		return h.checkRotated(ctx)
 	})
 
 	step(t, "uninstall.sh on every node, again, then --purge --yes twice", func() error {
@@ -96,12 +101,8 @@ func (h *harness) rebuild(from, to, tag string) (map[string]string, error) {
 	if err := os.WriteFile(spec, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
 		return nil, err
 	}
-	bin := os.Getenv("PGHA_E2E_BIN")
-	if bin == "" {
-		bin = filepath.Join(dir, "pgha-bundle")
-	}
 	out := filepath.Join(dir, "out-"+tag)
-	if _, err := run(h.ctx, bin, "build", "-f", spec, "--out", out, "--secrets", filepath.Join(dir, "secrets.yaml"),
+	if _, err := run(h.ctx, e2eBin(dir), "build", "-f", spec, "--out", out, "--secrets", filepath.Join(dir, "secrets.yaml"),
 		"--seed-without-packages", "--install-arg", "--skip-os-check", "--install-arg", "--no-packages"); err != nil {
 		return nil, err
 	}
