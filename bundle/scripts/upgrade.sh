@@ -154,7 +154,19 @@ promotable() {
 	return 1
 }
 
-switched_over() { not_leader && cluster_healthy; }
+# switched_over: this member no longer leads and the cluster is healthy.
+# When the bundle rotates database passwords, this member, demoted with the
+# old ones the leader no longer takes, cannot stream until its new files
+# are in: another member leading is enough then.
+switched_over() {
+	not_leader || return 1
+	if [ -n "$ROTATED_ROLES" ]; then
+		local leader
+		read -r leader _ < <(leader_member) && [ "$leader" != "$PGHA_NODE" ]
+	else
+		cluster_healthy
+	fi
+}
 
 switch_over_if_leader() {
 	step "leadership"
@@ -225,6 +237,12 @@ check_pending_restart() {
 		warn "PostgreSQL on $PGHA_NODE has parameters pending a restart (--restart-pending restarts it)"
 		return 0
 	fi
+	restart_for_pending
+}
+
+# restart_for_pending restarts this member's PostgreSQL through Patroni and
+# waits until it is healthy with no restart pending.
+restart_for_pending() {
 	set_state "PostgreSQL restarting on $PGHA_NODE for pending parameters (recover: patronictl -c ${P[patroni_config]} restart $PGHA_CLUSTER $PGHA_NODE)"
 	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" restart --force "$PGHA_CLUSTER" "$PGHA_NODE"
 	changed "restarted PostgreSQL on $PGHA_NODE for pending parameters"
@@ -483,7 +501,7 @@ configs_only() {
 			wait_for "Patroni on $PGHA_NODE takes the new REST API credentials" "$TIMEOUT_PATRONI" restapi_accepts
 		fi
 		if [ -n "$ROTATED_ROLES" ] && not_leader; then
-			wait_for "$PGHA_NODE streams from the leader with the new password" "$TIMEOUT_PATRONI" replica_streaming
+			wait_for "$PGHA_NODE streams from the leader" "$TIMEOUT_PATRONI" replica_streaming
 		fi
 	fi
 	apply_dcs
@@ -518,6 +536,12 @@ PKG_PLAN=""
 [ -z "$PKG_PLAN" ] || printf '%s\n' "$PKG_PLAN" | sed 's/^/    package: /'
 if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
 	info "files and packages already match the bundle"
+	# A leader upgraded in place, then switched over: its restart, now as
+	# a replica (docs/operations.md).
+	if [ "$RESTART_PENDING" = 1 ] && [ "$NO_START" = 0 ] && [ "$DRY_RUN" = 0 ] && pending_restart; then
+		step "parameters pending a restart"
+		restart_for_pending
+	fi
 	# backup.sh is the bundle's, not a payload file: it may change alone.
 	install_backup_scripts
 	write_receipt

@@ -239,8 +239,9 @@ func (h *harness) refusedUpgrade(ctx context.Context) error {
 
 // rollingUpgrade applies the new bundle with each node's upgrade.sh under
 // the harness's load: the asynchronous replica, the synchronous standby,
-// then a switchover to the synchronous standby of the moment and the old
-// leader. The checker must find no acknowledged row lost and no two
+// the leader in place (restart left pending), then a switchover to the
+// synchronous standby of the moment and upgrade.sh --restart-pending again
+// on the old leader, which restarts it as a replica. The checker must find no acknowledged row lost and no two
 // writable primaries at once.
 func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 	topo, err := h.waitHealthy(ctx, 150*time.Second, true)
@@ -268,9 +269,9 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 		figs = append(figs, fmt.Sprintf("%s: %.1fs, longest write pause %.1fs", name, e.Sub(s).Seconds(), l.longestGap(s, e).Seconds()))
 		return nil
 	}
-	upgrade := func(n *node) func() error {
+	upgradeWith := func(n *node, logName string, args ...string) func() error {
 		return func() error {
-			out, err := n.script(ctx, "v2", "upgrade.sh", "upgrade", "--skip-os-check", "--no-packages", "--restart-pending")
+			out, err := n.script(ctx, "v2", "upgrade.sh", logName, append([]string{"--skip-os-check", "--no-packages"}, args...)...)
 			if err != nil {
 				return fmt.Errorf("%v\n%s", err, out)
 			}
@@ -278,6 +279,7 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 			return err
 		}
 	}
+	upgrade := func(n *node) func() error { return upgradeWith(n, "upgrade", "--restart-pending") }
 	var async *node
 	for _, n := range topo.others {
 		if n != topo.sync {
@@ -289,6 +291,12 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 		return figs, err
 	}
 	if err := op("upgrade.sh on sync standby "+topo.sync.name, upgrade(topo.sync)); err != nil {
+		return figs, err
+	}
+	// The leader takes the new files in place, without a restart: a
+	// leader demoted with the old passwords could not stream from the new
+	// one, which already has the new passwords.
+	if err := op("upgrade.sh on the leader "+oldLeader.name+" in place, restart left pending", upgradeWith(oldLeader, "upgrade")); err != nil {
 		return figs, err
 	}
 	var cand *node
@@ -321,7 +329,7 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 	}); err != nil {
 		return figs, err
 	}
-	if err := op("upgrade.sh on the old leader "+oldLeader.name, upgrade(oldLeader)); err != nil {
+	if err := op("upgrade.sh --restart-pending again on the old leader "+oldLeader.name, upgradeWith(oldLeader, "upgrade-restart", "--restart-pending")); err != nil {
 		return figs, err
 	}
 	if err := l.untilAcked(ctx, "the upgraded cluster"); err != nil {
