@@ -143,7 +143,9 @@ func TestRotationOrderWithRealPostgres(t *testing.T) {
 	primary.psql("ALTER SYSTEM SET synchronous_standby_names = 'standby'")
 	primary.psql("SELECT pg_reload_conf()")
 	primary.waitFor("SELECT coalesce(string_agg(state || ':' || sync_state, ','), '') FROM pg_stat_replication WHERE application_name = 'standby'", "streaming:sync")
-	reconnect := func() { primary.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'standby'") }
+	reconnect := func() {
+		primary.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'standby'")
+	}
 	syncWrite := func(n int) (string, bool) {
 		return tcpPSQL(t, "127.0.0.2", port, "postgres", gen(n).SuperuserPassword, "INSERT INTO rows VALUES (1);\n", 10*time.Second)
 	}
