@@ -172,3 +172,51 @@ func TestUpgradeRotationStopsBeforeAnyChange(t *testing.T) {
 	}
 	assertNoPassword(t, h, out, old, cur)
 }
+
+// TestUpgradePackagesRotationSwitchover: a package upgrade on the leader
+// switches over first; when the bundle rotates database passwords the
+// demoted leader, still holding the old ones, cannot stream from the new
+// leader (which has the new ones) until its files are replaced, so the
+// switchover gate asks only that another member leads. Without a rotation
+// the gate still wants the whole cluster healthy and times out.
+func TestUpgradePackagesRotationSwitchover(t *testing.T) {
+	t.Parallel()
+	for _, rotate := range []bool{true, false} {
+		t.Run(map[bool]string{true: "rotation", false: "no rotation"}[rotate], func(t *testing.T) {
+			t.Parallel()
+			h, old, cur := rotationHost(t)
+			if !rotate {
+				cur = old
+			}
+			writeFile(t, h.state+"/role", "master\n")
+			writeFile(t, h.state+"/members.tsv", patronictlList(leader1("pg2"), replica("pg1")))
+			writeFile(t, h.state+"/demoted-state", "starting\n")
+			writeFile(t, h.state+"/members-after-start.tsv", patronictlList(leader1("pg1"), replica("pg2")))
+			comp := fixtureComponents(binDir(h.dir))
+			comp.PostgreSQL.BinDir = h.bin
+			in := testInput(t, h.dir)
+			in.Components = comp
+			setFactsFrom(t, &in, fixtureSpec(t, nil), comp, old)
+			v3 := newer(t, h, in, "v3", func(n *Input) {
+				setFactsFrom(t, n, fixtureSpec(t, nil), comp, cur)
+				n.Packages[1] = fakePackage(t, h.dir, "etcd", "etcd-3.5.13-1.el9.x86_64", 2000)
+			})
+			h.extract(v3)
+			out, code := h.run("upgrade.sh")
+			if rotate {
+				if code != 0 {
+					t.Fatalf("upgrade exit %d\n%s", code, out)
+				}
+				calls := h.calls()
+				psql, sw, start := index(calls, "psql "), index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover"), index(calls, "systemctl start patroni")
+				if psql < 0 || sw < psql || start < sw {
+					t.Errorf("want the leader's new passwords, the switchover, then Patroni started with the new files:\n%s", strings.Join(calls, "\n"))
+				}
+				return
+			}
+			if want := "waiting for pg1 leads, pg2 is a healthy replica"; code == 0 || !strings.Contains(out, want) {
+				t.Fatalf("exit %d, want the switchover gate to wait for the whole cluster (%q)\n%s", code, want, out)
+			}
+		})
+	}
+}
