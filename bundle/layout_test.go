@@ -11,7 +11,6 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
-	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
 var reFactCase = regexp.MustCompile(`(?m)^\t\t([a-z_]+)\)`)
@@ -51,7 +50,8 @@ func TestFactsKeysAreRead(t *testing.T) {
 	dir := t.TempDir()
 	in := vipInput(t, dir)
 	in.Components.PgBackRest = &rpm.PgBackRestComponent{Version: "2.45", Bin: "/usr/bin/pgbackrest"}
-	sec := &secrets.Secrets{HAProxyStatsPassword: testStatsPassword, VRRPPassword: "vrrp-test-password-0123", BackupCipherPass: testCipherPass}
+	sec := rotationSecrets("1")
+	sec.VRRPPassword, sec.BackupCipherPass = "vrrp-test-password-0123", testCipherPass
 	// Bundles with every optional fact: an archive and a virtual IP; backups
 	// (which replace the archive section).
 	written := map[string]bool{}

@@ -483,3 +483,28 @@ func TestUninstallTwice(t *testing.T) {
 		t.Error("--purge --yes without a receipt deleted data no uninstall had kept")
 	}
 }
+
+// TestUpgradeRerunRestartsPending: a member upgraded without
+// --restart-pending (the leader, upgraded in place before its switchover)
+// is restarted by a second run with the flag, although its files and
+// packages already match; without the flag the second run changes nothing.
+func TestUpgradeRerunRestartsPending(t *testing.T) {
+	t.Parallel()
+	h, in := installed(t)
+	writeFile(t, h.state+"/dcs-needs-restart", "")
+	v2 := newer(t, h, in, "v2", func(n *Input) {
+		setContent(n, "/etc/patroni/dcs.yml", "ttl: 30\nloop_wait: 10\npostgresql:\n  parameters:\n    max_connections: 200\n")
+	})
+	h.extract(v2)
+	if out, code := h.run("upgrade.sh"); code != 0 || !strings.Contains(out, "PENDING A RESTART") {
+		t.Fatalf("upgrade exit %d, want a pending restart\n%s", code, out)
+	}
+	restart := "patronictl -c " + h.root + "/etc/patroni/patroni.yml restart --force demo pg2"
+	if out, code := h.run("upgrade.sh"); code != 0 || index(h.calls(), restart) >= 0 {
+		t.Fatalf("a second run without --restart-pending: exit %d, restarted %v\n%s", code, index(h.calls(), restart) >= 0, out)
+	}
+	out, code := h.run("upgrade.sh", "--restart-pending")
+	if code != 0 || index(h.calls(), restart) < 0 {
+		t.Fatalf("a second run with --restart-pending: exit %d, want the restart\n%s\n%s", code, out, strings.Join(h.calls(), "\n"))
+	}
+}

@@ -132,25 +132,8 @@ func LoadOrCreate(path string, rnd io.Reader, want Want) (*Secrets, Report, erro
 // lacks and issues the node certificates.
 func prepare(path string, s *Secrets, rnd io.Reader, want Want) (*Secrets, Report, error) {
 	var rep Report
-	owner, how := s.Cluster, "its cluster field"
-	if owner == "" {
-		ca, err := ParseCertificate(s.TLS.CACert)
-		if err != nil {
-			// read checked the CA: unreachable.
-			return nil, rep, &Error{Path: path, Reason: "tls.ca_cert is not a PEM certificate that parses", Remedy: restoreRemedy(path)}
-		}
-		cn := ca.Subject.CommonName
-		if !strings.HasPrefix(cn, caPrefix) || cn == caPrefix {
-			return nil, rep, &Error{Path: path,
-				Reason: fmt.Sprintf("names no cluster, and its CA's name %q is not one pgha-bundle gives", cn),
-				Remedy: fmt.Sprintf("if it is the secrets file of cluster %q, add the line \"cluster: %s\" at its top; otherwise name this cluster's own secrets file with --secrets", want.Cluster, want.Cluster)}
-		}
-		owner, how = strings.TrimPrefix(cn, caPrefix), fmt.Sprintf("its CA is %q", cn)
-	}
-	if owner != want.Cluster {
-		return nil, rep, &Error{Path: path,
-			Reason: fmt.Sprintf("belongs to cluster %q (%s), not to %q, the spec's cluster.name", owner, how, want.Cluster),
-			Remedy: fmt.Sprintf("name cluster %q's own secrets file with --secrets (the default is <spec>.secrets.yaml beside the spec); clusters never share a CA or passwords", want.Cluster)}
+	if err := checkOwner(path, s, want.Cluster); err != nil {
+		return nil, rep, err
 	}
 	if s.Cluster == "" {
 		s.Cluster = want.Cluster
@@ -172,6 +155,33 @@ func prepare(path string, s *Secrets, rnd io.Reader, want Want) (*Secrets, Repor
 	}
 	rep.Issued, rep.Dropped = c.issued, c.dropped
 	return s, rep, nil
+}
+
+// checkOwner refuses the secrets s read from path unless they belong to
+// cluster: their cluster field, or for a file written before it existed,
+// their CA's name.
+func checkOwner(path string, s *Secrets, cluster string) error {
+	owner, how := s.Cluster, "its cluster field"
+	if owner == "" {
+		ca, err := ParseCertificate(s.TLS.CACert)
+		if err != nil {
+			// read checked the CA: unreachable.
+			return &Error{Path: path, Reason: "tls.ca_cert is not a PEM certificate that parses", Remedy: restoreRemedy(path)}
+		}
+		cn := ca.Subject.CommonName
+		if !strings.HasPrefix(cn, caPrefix) || cn == caPrefix {
+			return &Error{Path: path,
+				Reason: fmt.Sprintf("names no cluster, and its CA's name %q is not one pgha-bundle gives", cn),
+				Remedy: fmt.Sprintf("if it is the secrets file of cluster %q, add the line \"cluster: %s\" at its top; otherwise name this cluster's own secrets file with --secrets", cluster, cluster)}
+		}
+		owner, how = strings.TrimPrefix(cn, caPrefix), fmt.Sprintf("its CA is %q", cn)
+	}
+	if owner != cluster {
+		return &Error{Path: path,
+			Reason: fmt.Sprintf("belongs to cluster %q (%s), not to %q, the spec's cluster.name", owner, how, cluster),
+			Remedy: fmt.Sprintf("name cluster %q's own secrets file with --secrets (the default is <spec>.secrets.yaml beside the spec); clusters never share a CA or passwords", cluster)}
+	}
+	return nil
 }
 
 // read loads path and checks it whole. It returns the bytes read too.

@@ -52,6 +52,25 @@ func nodeFacts(v *view) ([]byte, error) {
 	f.Add("haproxy_stats_url", "http://"+hostPort(v.Node.Address, v.Ports.HAProxyStats)+haproxyStatsURI+";csv")
 	f.Add("haproxy_stats_auth", v.Users.HAProxyStats+":"+v.Secrets.HAProxyStatsPassword)
 	f.Add("haproxy_rw_proxy", haproxyRWProxy)
+	// The rotation of passwords (upgrade.sh): the REST API's credentials
+	// its unsafe requests need, the superuser's password to reach the
+	// leader, and each role's hash to give it.
+	if v.Secrets.RestAPIPassword != "" {
+		f.Add("restapi_auth", v.Users.RestAPI+":"+v.Secrets.RestAPIPassword)
+	}
+	f.AddIf("db_superuser_password", v.Secrets.SuperuserPassword)
+	roles, err := dbRoles(v)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range roles {
+		f.Add("db_role", r.Kind, r.User, r.Verifier)
+	}
+	if v.Postgres.TLS {
+		f.Add("pg_sslmode", "verify-ca")
+	} else {
+		f.Add("pg_sslmode", "prefer")
+	}
 	f.Add("watchdog", v.Watchdog)
 	f.AddIf("archive_dir", v.Archive.Dir)
 	if v.VIP != nil {

@@ -138,7 +138,11 @@ func Render(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secre
 		}
 		n.Add(fileAt(o.file.Path, o.secret, content))
 	}
-	markSecrets(&n, sec)
+	values, err := secretValues(v)
+	if err != nil {
+		return payload.Node{}, fmt.Errorf("render %s: %w", nodeName, err)
+	}
+	markSecrets(&n, values)
 	if err := n.Sort(); err != nil {
 		return payload.Node{}, err
 	}
@@ -149,8 +153,7 @@ func Render(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secre
 // file of n: diff and inspect hide exactly these spans. A file holding one is
 // secret, whatever its template said; a file its template calls secret but
 // that holds none (a template edit) is hidden whole rather than shown.
-func markSecrets(n *payload.Node, sec *secrets.Secrets) {
-	values := sec.Values()
+func markSecrets(n *payload.Node, values []string) {
 	for i := range n.Files {
 		f := &n.Files[i]
 		f.Spans = payload.FindSecrets(f.Content, values)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/payload"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
 )
 
 // TestRenderRecordsSecretSpans: every file records where the secrets file's
@@ -15,6 +16,16 @@ import (
 // parameter) is recorded too, and marks the file that holds it secret.
 func TestRenderRecordsSecretSpans(t *testing.T) {
 	sec := testSecrets(t)
+	// The facts hold the stats and REST API credentials, the superuser's
+	// password, and each role's SCRAM hash, hidden too.
+	factsSecrets := []string{sec.HAProxyStatsPassword, sec.RestAPIPassword, sec.SuperuserPassword}
+	for _, r := range [][2]string{{"postgres", sec.SuperuserPassword}, {"replicator", sec.ReplicationPassword}, {"rewind_user", sec.RewindPassword}} {
+		v, err := secrets.SCRAMVerifier(r[0], r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		factsSecrets = append(factsSecrets, v)
+	}
 	planted := strings.Replace(string(cluster.Example()), "    wal_level: replica\n",
 		"    wal_level: replica\n    pgha.blob: \""+sec.ReplicationPassword+"\"\n", 1)
 	for _, tt := range []struct {
@@ -25,7 +36,7 @@ func TestRenderRecordsSecretSpans(t *testing.T) {
 		{"example", cluster.Example(), map[string][]string{
 			"/etc/patroni/patroni.yml":         {sec.RestAPIPassword, sec.SuperuserPassword, sec.ReplicationPassword, sec.RewindPassword},
 			"/etc/haproxy/haproxy.cfg":         {sec.HAProxyStatsPassword},
-			"/etc/pgha-bundle/node.facts":      {sec.HAProxyStatsPassword},
+			"/etc/pgha-bundle/node.facts":      factsSecrets,
 			"/etc/pgha-bundle/pki/etcd.key":    {sec.TLS.Nodes["co7-node01"].Key},
 			"/etc/pgha-bundle/pki/patroni.key": {sec.TLS.Nodes["co7-node01"].Key},
 		}},
@@ -33,7 +44,7 @@ func TestRenderRecordsSecretSpans(t *testing.T) {
 			"/etc/patroni/patroni.yml":         {sec.RestAPIPassword, sec.ReplicationPassword, sec.SuperuserPassword, sec.ReplicationPassword, sec.RewindPassword},
 			"/etc/patroni/dcs.yml":             {sec.ReplicationPassword},
 			"/etc/haproxy/haproxy.cfg":         {sec.HAProxyStatsPassword},
-			"/etc/pgha-bundle/node.facts":      {sec.HAProxyStatsPassword},
+			"/etc/pgha-bundle/node.facts":      factsSecrets,
 			"/etc/pgha-bundle/pki/etcd.key":    {sec.TLS.Nodes["co7-node01"].Key},
 			"/etc/pgha-bundle/pki/patroni.key": {sec.TLS.Nodes["co7-node01"].Key},
 		}},

@@ -51,6 +51,9 @@ type postgresView struct {
 	DataDir string
 	Pgpass  string
 	Rewind  bool
+	// AuthMethod is pg_hba's password method, scram-sha-256 or md5: it
+	// follows password_encryption.
+	AuthMethod string
 	// TLS serves client and replication connections with the node's
 	// certificate, unless the spec sets PostgreSQL's ssl parameters itself.
 	TLS bool
@@ -169,7 +172,8 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		params[k] = val
 	}
 	v.Parameters = sortedParams(params)
-	v.HBA = hbaLines(spec, authMethod(params, major))
+	v.Postgres.AuthMethod = authMethod(params, major)
+	v.HBA = hbaLines(spec, v.Postgres.AuthMethod)
 
 	v.Etcd = etcdView{
 		DataDir:             spec.Etcd.DataDir,

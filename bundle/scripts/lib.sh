@@ -219,6 +219,7 @@ MASK_UNITS=()   # the distribution's units masked by install.sh
 FCONTEXTS=()    # default fallback-type dir: data directories moved off EL's defaults
 BACKUP_REPOS=() # index type path: pgBackRest's repositories (a cluster with backups)
 BACKUP_TIMERS=() # kind unit: the scheduled backup jobs' timers
+DB_ROLES=()      # kind user hash: the roles Patroni uses and their password hashes
 
 # load_facts reads the bundle's FACTS, written by pgha-bundle: one fact a
 # line, "KEY FIELD...", fields without spaces or quotes.
@@ -252,6 +253,10 @@ load_facts() {
 		haproxy_stats_url) HAPROXY_STATS_URL=$a ;;
 		haproxy_stats_auth) HAPROXY_STATS_AUTH=$a ;;
 		haproxy_rw_proxy) HAPROXY_RW_PROXY=$a ;;
+		restapi_auth) RESTAPI_AUTH=$a ;;
+		db_superuser_password) DB_SUPERUSER_PASSWORD=$a ;;
+		db_role) DB_ROLES+=("$a $b $c") ;;
+		pg_sslmode) PGHA_PG_SSLMODE=$a ;;
 		watchdog) PGHA_WATCHDOG=$a ;;
 		archive_dir) PGHA_ARCHIVE_DIR=$a ;;
 		vip)

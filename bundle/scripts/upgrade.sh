@@ -154,7 +154,19 @@ promotable() {
 	return 1
 }
 
-switched_over() { not_leader && cluster_healthy; }
+# switched_over: this member no longer leads and the cluster is healthy.
+# When the bundle rotates database passwords, this member, demoted with the
+# old ones the leader no longer takes, cannot stream until its new files
+# are in: another member leading is enough then.
+switched_over() {
+	not_leader || return 1
+	if [ -n "$ROTATED_ROLES" ]; then
+		local leader
+		read -r leader _ < <(leader_member) && [ "$leader" != "$PGHA_NODE" ]
+	else
+		cluster_healthy
+	fi
+}
 
 switch_over_if_leader() {
 	step "leadership"
@@ -231,6 +243,12 @@ check_pending_restart() {
 		warn "PostgreSQL on $PGHA_NODE has parameters pending a restart (--restart-pending restarts it)"
 		return 0
 	fi
+	restart_for_pending
+}
+
+# restart_for_pending restarts this member's PostgreSQL through Patroni and
+# waits until it is healthy with no restart pending.
+restart_for_pending() {
 	set_state "PostgreSQL restarting on $PGHA_NODE for pending parameters (recover: patronictl -c ${P[patroni_config]} restart $PGHA_CLUSTER $PGHA_NODE)"
 	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" restart --force "$PGHA_CLUSTER" "$PGHA_NODE"
 	changed "restarted PostgreSQL on $PGHA_NODE for pending parameters"
@@ -261,6 +279,177 @@ reload_haproxy_if_changed() {
 		changed "started haproxy"
 	fi
 	wait_for "HAProxy checked every server" "$TIMEOUT_HAPROXY" haproxy_checked
+}
+
+# ---------------------------------------------------------------- rotated passwords
+
+# installed_facts KEY prints the fields of each KEY line of the installed
+# facts (the bundle this member runs), nothing when it has none.
+installed_facts() {
+	local f=$ROOT${P[node_facts]} key rest
+	[ -r "$f" ] || return 0
+	while read -r key rest; do
+		if [ "$key" = "$1" ]; then printf '%s\n' "$rest"; fi
+	done <"$f"
+}
+
+# rotated_roles prints "kind user hash" for each role of the bundle whose
+# password hash the installed facts do not have (every role on a member
+# installed before the facts carried them: giving the leader a hash it has
+# changes nothing).
+rotated_roles() {
+	local old e
+	old=$(installed_facts db_role)
+	for e in ${DB_ROLES[@]+"${DB_ROLES[@]}"}; do
+		printf '%s\n' "$old" | grep -qxF -e "$e" || printf '%s\n' "$e"
+	done
+}
+
+# leader_member prints "name address" of the member holding the leader key.
+leader_member() {
+	local name role m n addr
+	while read -r name role _; do
+		is_leader_role "$role" || continue
+		for m in ${MEMBERS[@]+"${MEMBERS[@]}"}; do
+			read -r n addr _ <<<"$m"
+			if [ "$n" = "$name" ]; then
+				printf '%s %s\n' "$name" "$addr"
+				return 0
+			fi
+		done
+	done < <(patroni_members)
+	return 1
+}
+
+# rotation_sql prints, for the roles on stdin ("kind user hash"), the
+# transaction that gives each role whose stored hash differs its new one
+# and prints the names of those roles. synchronous_commit = local: the
+# commit never waits for a synchronous standby, which may be the very member
+# that cannot authenticate (an earlier run stopped half-way). The hashes are
+# stored as they are: no password reaches the server or its log.
+rotation_sql() {
+	local values="" kind user hash
+	while read -r kind user hash; do
+		values+="${values:+, }('$user', '$hash')"
+	done
+	local differ="SELECT v.u, v.h FROM (VALUES $values) AS v(u, h) JOIN pg_authid a ON a.rolname = v.u WHERE a.rolpassword IS DISTINCT FROM v.h"
+	cat <<EOF
+BEGIN;
+SET LOCAL synchronous_commit = local;
+SELECT d.u FROM ($differ) AS d ORDER BY 1;
+DO \$pgha\$
+DECLARE role record;
+BEGIN
+	FOR role IN $differ LOOP
+		EXECUTE format('ALTER ROLE %I PASSWORD %L', role.u, role.h);
+	END LOOP;
+END
+\$pgha\$;
+COMMIT;
+EOF
+}
+
+# as_postgres COMMAND...: runs COMMAND as postgres (runuser when root).
+as_postgres() {
+	if [ "$(id -u)" = 0 ]; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+# leader_psql NAME ADDRESS runs the SQL on stdin on the leader, stopping at
+# the first error, and prints what it selects. On the leader itself it goes
+# through the local socket with peer authentication; from another member
+# over TCP (TLS verified against the cluster's CA when PostgreSQL serves
+# the node certificates) as the superuser, with the bundle's password first,
+# then the installed one (the leader learns a new superuser password from
+# the first member upgraded). The password reaches psql in its environment,
+# never on a command line.
+leader_psql() {
+	local leader=$1 addr=$2 sql psql=$PGHA_PG_BIN_DIR/psql rc=2 pw user="" e kind u err=""
+	local opts=(-X -q -A -t -v ON_ERROR_STOP=1)
+	sql=$(cat)
+	if [ "$leader" = "$PGHA_NODE" ]; then
+		printf '%s\n' "$sql" | as_postgres "$psql" "${opts[@]}" -p "$PGHA_PORT_POSTGRESQL" -d postgres
+		return
+	fi
+	for e in ${DB_ROLES[@]+"${DB_ROLES[@]}"}; do
+		read -r kind u _ <<<"$e"
+		if [ "$kind" = superuser ]; then user=$u; fi
+	done
+	[ -n "$user" ] || die "the facts name no superuser role: cannot reach the leader $leader"
+	local conn="host=$addr port=$PGHA_PORT_POSTGRESQL user=$user dbname=postgres connect_timeout=10"
+	conn+=" sslmode=${PGHA_PG_SSLMODE:-prefer} sslrootcert=$ROOT${P[ca]} application_name=pgha-upgrade"
+	for pw in "${DB_SUPERUSER_PASSWORD:-}" "$(installed_facts db_superuser_password)"; do
+		[ -n "$pw" ] || continue
+		# psql exits 2 when it cannot connect (a password the leader does
+		# not know yet), 3 when the script fails.
+		# Its errors name the user, never the password: they are shown
+		# unless another password gets in.
+		rc=0
+		{ err=$(printf '%s\n' "$sql" | PGPASSWORD=$pw "$psql" "${opts[@]}" -d "$conn" 2>&1 >&3) || rc=$?; } 3>&1
+		[ "$rc" = 2 ] && continue
+		[ -z "$err" ] || printf '%s\n' "$err" >&2
+		return "$rc"
+	done
+	[ -z "$err" ] || printf '%s\n' "$err" >&2
+	return "$rc"
+}
+
+# rotate_passwords (before any file changes): when the bundle changes the
+# password of a role Patroni uses, the leader gets its new hash first. Only
+# then may Patroni on this member load the new password (a reload writes it
+# to primary_conninfo and the passfile, and the WAL receiver reconnects with
+# it): a member connecting with a password the leader does not know stops
+# streaming, and in synchronous mode the leader's commits then wait for it.
+# Members not upgraded yet keep streaming on their open connections. The
+# first member upgraded changes the leader; the others find it done.
+rotate_passwords() {
+	local roles=$ROTATED_ROLES names leader addr out
+	[ -n "$roles" ] || return 0
+	names=$(printf '%s\n' "$roles" | awk '{ printf "%s%s", sep, $2; sep = ", " }')
+	step "new database passwords: the leader first ($names)"
+	if [ "$NO_START" = 1 ]; then
+		warn "--no-start: the leader is not given the new passwords of $names; run upgrade.sh again without --no-start before Patroni starts here"
+		return 0
+	fi
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would give the leader the new password hashes of $names (ALTER ROLE, synchronous_commit = local)"
+		return 0
+	fi
+	read -r leader addr < <(leader_member) ||
+		die "no member holds the leader key (patronictl list): cannot give it the new passwords of $names; nothing was changed"
+	set_state "giving the leader $leader the new passwords of $names; files not yet replaced (recover: re-run upgrade.sh)"
+	out=$(rotation_sql <<<"$roles" | leader_psql "$leader" "$addr") ||
+		die "could not give the leader $leader the new passwords of $names (psql's error above); nothing was changed on $PGHA_NODE"
+	if [ -n "$out" ]; then
+		changed "the leader $leader has the new passwords of $(printf '%s\n' "$out" | paste -sd, - | sed 's/,/, /g')"
+	else
+		info "the leader $leader already has the new passwords of $names"
+	fi
+}
+
+# restapi_rotated: the bundle's REST API credentials differ from the
+# installed ones.
+restapi_rotated() { [ -n "${RESTAPI_AUTH:-}" ] && [ "$(installed_facts restapi_auth)" != "$RESTAPI_AUTH" ]; }
+
+# What this bundle rotates, read from the installed facts before any file
+# is replaced.
+ROTATED_ROLES=""
+RESTAPI_ROTATED=0
+
+# restapi_accepts: this member's Patroni takes the bundle's REST API
+# credentials for unsafe requests (POST /reload: 202; 401 while it still
+# holds the old ones). Patroni applies a reload on its next loop: until
+# then patronictl restart and switchover would be refused. The credentials
+# go to curl on stdin.
+restapi_accepts() {
+	local code
+	code=$(printf 'user = "%s"\n' "$RESTAPI_AUTH" |
+		curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$ROOT${P[ca]}" -X POST -K - "$PATRONI_URL/reload" 2>/dev/null) || true
+	case $code in 200 | 202) return 0 ;; esac
+	return 1
 }
 
 # rolling_restart stops Patroni (and with it PostgreSQL) on this replica,
@@ -321,6 +510,12 @@ configs_only() {
 		run systemctl reload patroni
 		changed "reloaded patroni"
 		wait_for "Patroni on $PGHA_NODE healthy (GET /health 200)" "$TIMEOUT_PATRONI" patroni_healthy
+		if [ "$RESTAPI_ROTATED" = 1 ]; then
+			wait_for "Patroni on $PGHA_NODE takes the new REST API credentials" "$TIMEOUT_PATRONI" restapi_accepts
+		fi
+		if [ -n "$ROTATED_ROLES" ] && not_leader; then
+			wait_for "$PGHA_NODE streams from the leader" "$TIMEOUT_PATRONI" replica_streaming
+		fi
 	fi
 	apply_dcs
 	if [ "$DCS_CHANGED" = 1 ] || [ "$listen_changed" = 1 ]; then
@@ -357,6 +552,12 @@ PKG_PLAN=""
 [ -z "$PKG_PLAN" ] || printf '%s\n' "$PKG_PLAN" | sed 's/^/    package: /'
 if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
 	info "files and packages already match the bundle"
+	# A leader upgraded in place, then switched over: its restart, now as
+	# a replica (docs/operations.md).
+	if [ "$RESTART_PENDING" = 1 ] && [ "$NO_START" = 0 ] && [ "$DRY_RUN" = 0 ] && pending_restart; then
+		step "parameters pending a restart"
+		restart_for_pending
+	fi
 	# backup.sh is the bundle's, not a payload file: it may change alone.
 	install_backup_scripts
 	write_receipt
@@ -402,6 +603,9 @@ else
 fi
 
 [ "$DRY_RUN" = 1 ] || mkdir -p "$(dirname "$STATE_FILE")"
+ROTATED_ROLES=$(rotated_roles)
+if restapi_rotated; then RESTAPI_ROTATED=1; fi
+rotate_passwords
 [ "$NO_START" = 1 ] || disable_stale_backup_timers
 # The members' ports follow the members: a joining member must reach this
 # one's etcd and Patroni before its install.sh runs, a member that left no

@@ -98,7 +98,7 @@ func commands() []*cli.Command {
 		versionCommand(),
 		initCommand(), validateCommand(), buildCommand(),
 		diffCommand(), inspectCommand(), planCommand(),
-		verifyCommand(), connectCommand(),
+		verifyCommand(), connectCommand(), secretsCommand(),
 		completionCommand(), manCommand(),
 	}
 }

@@ -11,7 +11,8 @@ import (
 // `pgha-bundle verify rpms/*.rpm --key K` means `verify --key K rpms/*.rpm`:
 // urfave/cli stops reading flags at the first positional argument. args is
 // os.Args; everything after a "--" stays positional, and "-" alone is a
-// positional (standard input). A flag the command does not define is moved
+// positional (standard input). A command with subcommands hands the
+// reordering to the subcommand named next. A flag the command does not define is moved
 // too, so it is reported as unknown rather than taken for a path.
 func flagsFirst(args []string, cmds []*cli.Command) []string {
 	if len(args) < 3 {
@@ -25,6 +26,10 @@ func flagsFirst(args []string, cmds []*cli.Command) []string {
 	}
 	if cmd == nil {
 		return args
+	}
+	if len(cmd.Subcommands) > 0 {
+		// `secrets rotate …`: the subcommand's flags and arguments.
+		return append([]string{args[0]}, flagsFirst(args[1:], cmd.Subcommands)...)
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {

@@ -131,7 +131,10 @@ type harness struct {
 	// running the seed's script (which runs install.sh).
 	fromSeeds bool
 
-	sec     *secrets.Secrets
+	sec *secrets.Secrets
+	// oldSec are the secrets before a rotation (lifecycle_test.go): the
+	// cluster takes the new ones member by member, so clients try both.
+	oldSec  *secrets.Secrets
 	pgUser  string
 	apiUser string
 	ca      []byte // the cluster CA, for the REST API
@@ -323,17 +326,19 @@ func (h *harness) build() error {
 }
 
 // redactor replaces every secret value with a marker, for the logs kept.
-func redactor(s *secrets.Secrets) *strings.Replacer {
+func redactor(ss ...*secrets.Secrets) *strings.Replacer {
 	var pairs []string
-	for _, v := range []string{s.SuperuserPassword, s.ReplicationPassword, s.RewindPassword, s.RestAPIPassword} {
-		if len(v) >= 4 {
-			pairs = append(pairs, v, "[REDACTED]")
+	for _, s := range ss {
+		for _, v := range []string{s.SuperuserPassword, s.ReplicationPassword, s.RewindPassword, s.RestAPIPassword, s.HAProxyStatsPassword} {
+			if len(v) >= 4 {
+				pairs = append(pairs, v, "[REDACTED]")
+			}
 		}
-	}
-	b, _ := yaml.Marshal(s)
-	for _, line := range strings.Split(string(b), "\n") {
-		if _, v, ok := strings.Cut(line, ": "); ok && len(strings.TrimSpace(v)) >= 8 {
-			pairs = append(pairs, strings.Trim(strings.TrimSpace(v), `"'`), "[REDACTED]")
+		b, _ := yaml.Marshal(s)
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, v, ok := strings.Cut(line, ": "); ok && len(strings.TrimSpace(v)) >= 8 {
+				pairs = append(pairs, strings.Trim(strings.TrimSpace(v), `"'`), "[REDACTED]")
+			}
 		}
 	}
 	return strings.NewReplacer(pairs...)

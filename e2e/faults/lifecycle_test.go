@@ -35,8 +35,8 @@ var wantV2 = map[string]string{"max_connections": "250", "work_mem": "8MB", "sha
 // TestLifecycle runs the day-two operations on the harness's cluster (make
 // e2e-lifecycle): an upgrade refused on an unhealthy cluster, a config-only
 // rolling upgrade under load (replicas first, the leader last after a
-// switchover to the synchronous standby), then uninstall.sh on every node,
-// again, and with --purge --yes.
+// switchover to the synchronous standby) that also rotates every password,
+// then uninstall.sh on every node, again, and with --purge --yes.
 func TestLifecycle(t *testing.T) {
 	ctx := testContext(t, overall)
 	start := time.Now()
@@ -44,7 +44,8 @@ func TestLifecycle(t *testing.T) {
 	t.Logf("FIGURE bring-up %.0fs", time.Since(start).Seconds())
 
 	var v2 map[string]string
-	step(t, "second build: max_connections 200 -> 250, work_mem added, shared_buffers removed", func() error {
+	step(t, "every password rotated into the secrets file (pgha-bundle secrets rotate)", h.rotatePasswords)
+	step(t, "second build: max_connections 200 -> 250, work_mem added, shared_buffers removed, new passwords", func() error {
 		var err error
 		v2, err = h.rebuild(paramsV1, paramsV2, "v2")
 		return err
@@ -68,6 +69,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	step(t, "Patroni's dynamic configuration and every node's SHOW agree with the new spec, no restart pending", func() error {
 		return h.checkParams(ctx)
+	})
+
+	step(t, "the rotated passwords: replicas streaming, new passwords taken and old ones refused everywhere", func() error {
+		return h.checkRotated(ctx)
 	})
 
 	step(t, "uninstall.sh on every node, again, then --purge --yes twice", func() error {
@@ -96,12 +101,8 @@ func (h *harness) rebuild(from, to, tag string) (map[string]string, error) {
 	if err := os.WriteFile(spec, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
 		return nil, err
 	}
-	bin := os.Getenv("PGHA_E2E_BIN")
-	if bin == "" {
-		bin = filepath.Join(dir, "pgha-bundle")
-	}
 	out := filepath.Join(dir, "out-"+tag)
-	if _, err := run(h.ctx, bin, "build", "-f", spec, "--out", out, "--secrets", filepath.Join(dir, "secrets.yaml"),
+	if _, err := run(h.ctx, e2eBin(dir), "build", "-f", spec, "--out", out, "--secrets", filepath.Join(dir, "secrets.yaml"),
 		"--seed-without-packages", "--install-arg", "--skip-os-check", "--install-arg", "--no-packages"); err != nil {
 		return nil, err
 	}
@@ -238,8 +239,9 @@ func (h *harness) refusedUpgrade(ctx context.Context) error {
 
 // rollingUpgrade applies the new bundle with each node's upgrade.sh under
 // the harness's load: the asynchronous replica, the synchronous standby,
-// then a switchover to the synchronous standby of the moment and the old
-// leader. The checker must find no acknowledged row lost and no two
+// the leader in place (restart left pending), then a switchover to the
+// synchronous standby of the moment and upgrade.sh --restart-pending again
+// on the old leader, which restarts it as a replica. The checker must find no acknowledged row lost and no two
 // writable primaries at once.
 func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 	topo, err := h.waitHealthy(ctx, 150*time.Second, true)
@@ -267,9 +269,9 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 		figs = append(figs, fmt.Sprintf("%s: %.1fs, longest write pause %.1fs", name, e.Sub(s).Seconds(), l.longestGap(s, e).Seconds()))
 		return nil
 	}
-	upgrade := func(n *node) func() error {
+	upgradeWith := func(n *node, logName string, args ...string) func() error {
 		return func() error {
-			out, err := n.script(ctx, "v2", "upgrade.sh", "upgrade", "--skip-os-check", "--no-packages", "--restart-pending")
+			out, err := n.script(ctx, "v2", "upgrade.sh", logName, append([]string{"--skip-os-check", "--no-packages"}, args...)...)
 			if err != nil {
 				return fmt.Errorf("%v\n%s", err, out)
 			}
@@ -277,6 +279,7 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 			return err
 		}
 	}
+	upgrade := func(n *node) func() error { return upgradeWith(n, "upgrade", "--restart-pending") }
 	var async *node
 	for _, n := range topo.others {
 		if n != topo.sync {
@@ -288,6 +291,12 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 		return figs, err
 	}
 	if err := op("upgrade.sh on sync standby "+topo.sync.name, upgrade(topo.sync)); err != nil {
+		return figs, err
+	}
+	// The leader takes the new files in place, without a restart: a
+	// leader demoted with the old passwords could not stream from the new
+	// one, which already has the new passwords.
+	if err := op("upgrade.sh on the leader "+oldLeader.name+" in place, restart left pending", upgradeWith(oldLeader, "upgrade")); err != nil {
 		return figs, err
 	}
 	var cand *node
@@ -320,7 +329,7 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 	}); err != nil {
 		return figs, err
 	}
-	if err := op("upgrade.sh on the old leader "+oldLeader.name, upgrade(oldLeader)); err != nil {
+	if err := op("upgrade.sh --restart-pending again on the old leader "+oldLeader.name, upgradeWith(oldLeader, "upgrade-restart", "--restart-pending")); err != nil {
 		return figs, err
 	}
 	if err := l.untilAcked(ctx, "the upgraded cluster"); err != nil {

@@ -65,28 +65,43 @@ func (h *harness) cluster(ctx context.Context, n *node) ([]member, error) {
 // apiCall sends an authenticated request (PATCH /config, POST /switchover)
 // to n's REST API.
 func (h *harness) apiCall(ctx context.Context, n *node, method, path string, body any) (string, error) {
-	b, err := json.Marshal(body)
+	resp, out, err := h.apiDo(ctx, n, method, path, body, h.sec.RestAPIPassword)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && h.oldSec != nil {
+		// During a rotation: a member not upgraded yet takes the old
+		// credentials only.
+		resp, out, err = h.apiDo(ctx, n, method, path, body, h.oldSec.RestAPIPassword)
+	}
 	if err != nil {
 		return "", err
+	}
+	if resp.StatusCode/100 != 2 {
+		return "", fmt.Errorf("%s %s on %s: %s: %s", method, path, n.name, resp.Status, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// apiDo sends one request with body as JSON to n's REST API as the REST
+// API user with password.
+func (h *harness) apiDo(ctx context.Context, n *node, method, path string, body any, password string) (*http.Response, []byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, fmt.Sprintf("https://%s:%d%s", n.addr, portAPI, path), bytes.NewReader(b))
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	req.SetBasicAuth(h.apiUser, h.sec.RestAPIPassword)
+	req.SetBasicAuth(h.apiUser, password)
 	req.Header.Set("Content-Type", "application/json")
 	c := h.api()
 	c.Timeout = 30 * time.Second
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return "", fmt.Errorf("%s %s on %s: %s: %s", method, path, n.name, resp.Status, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
+	return resp, out, nil
 }
 
 // topology is a healthy cluster as the harness wants it before a fault.

@@ -31,7 +31,19 @@ const (
 func (h *harness) connect(ctx context.Context, addr string) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	return Connect(ctx, h.dial, addr, h.pgUser, h.sec.SuperuserPassword, "postgres")
+	c, err := Connect(ctx, h.dial, addr, h.pgUser, h.sec.SuperuserPassword, "postgres")
+	if err != nil && h.oldSec != nil && authFailed(err) {
+		// During a rotation: the leader learns the new password from the
+		// first member upgraded.
+		return Connect(ctx, h.dial, addr, h.pgUser, h.oldSec.SuperuserPassword, "postgres")
+	}
+	return c, err
+}
+
+// authFailed: PostgreSQL refused the password (SQLSTATE 28P01).
+func authFailed(err error) bool {
+	var pe *PGError
+	return errors.As(err, &pe) && pe.Code == "28P01"
 }
 
 // sql runs one statement on addr and fails on any error.

@@ -2,7 +2,7 @@
 
 function __fish_pgha-bundle_no_subcommand --description 'Test if there has been any subcommand yet'
     for i in (commandline -opc)
-        if contains -- $i version init validate build diff inspect plan verify connect completion help h man
+        if contains -- $i version init validate build diff inspect plan verify connect secrets rotate completion help h man
             return 1
         end
     end
@@ -75,6 +75,14 @@ complete -c pgha-bundle -n '__fish_seen_subcommand_from verify' -f -l format -r 
 complete -c pgha-bundle -n '__fish_seen_subcommand_from connect' -f -l help -s h -d 'show help'
 complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'connect' -d 'print the cluster\'s client connection strings'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from connect' -l file -s f -r -d 'the cluster spec `FILE` (- for standard input)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from secrets' -f -l help -s h -d 'show help'
+complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'secrets' -d 'change the cluster\'s secrets file'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -f -l help -s h -d 'show help'
+complete -r -c pgha-bundle -n '__fish_seen_subcommand_from secrets' -a 'rotate' -d 'make new passwords or node certificates in the secrets file'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -l file -s f -r -d 'the cluster spec `FILE` (- for standard input)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -l secrets -r -d 'secrets `FILE` (default: <spec>.secrets.yaml beside the spec; required with -f -)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -f -l password -r -d 'rotate the password `NAME` (repeatable): superuser, replication, rewind, restapi, haproxy_stats'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -f -l node-cert -r -d 'reissue the certificate of `NODE` from the cluster\'s CA (repeatable)'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from completion' -f -l help -s h -d 'show help'
 complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'completion' -d 'print the shell completion script for bash, zsh or fish'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from completion' -f -l help -s h -d 'show help'

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/pipeline"
+	"github.com/pgha-bundle/pgha-bundle/secrets"
+)
+
+func secretsCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "secrets",
+		Usage:       "change the cluster's secrets file",
+		UsageText:   "pgha-bundle secrets rotate [-f cluster.yaml] [--secrets FILE] [--password NAME]... [--node-cert NODE]...",
+		Description: "Subcommands change the existing secrets file of a cluster; builds create it.",
+		Subcommands: []*cli.Command{rotateCommand()},
+		Action: func(c *cli.Context) error {
+			return exitWith(exitUsage, fmt.Errorf("secrets needs a subcommand: rotate (usage: %s)", c.Command.UsageText))
+		},
+	}
+}
+
+func rotateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rotate",
+		Usage:     "make new passwords or node certificates in the secrets file",
+		UsageText: "pgha-bundle secrets rotate [-f cluster.yaml] [--secrets FILE] [--password NAME]... [--node-cert NODE]...",
+		Description: "Replaces, in the cluster's existing secrets file, the passwords named by --password (" +
+			strings.Join(secrets.Rotatable, ", ") + ";\n" +
+			"all of them when neither --password nor --node-cert is given) and the certificate and key of each\n" +
+			"node named by --node-cert, reissued from the cluster's CA. The file is written as builds write it\n" +
+			"(atomically, mode 0600, the previous version kept in FILE.prev); a file that does not exist or is\n" +
+			"damaged is refused. The CA is never rotated. What changed is printed by name, never a value.\n\n" +
+			"The running cluster takes the new values from the next build: run upgrade.sh on every member,\n" +
+			"replicas first and the leader last; the first member upgraded gives the leader the new database\n" +
+			"passwords before any Patroni uses them (docs/operations.md, Rotating secrets).\n\n" +
+			"Examples:\n" +
+			"   pgha-bundle secrets rotate -f cluster.yaml                          # every password\n" +
+			"   pgha-bundle secrets rotate -f cluster.yaml --password replication\n" +
+			"   pgha-bundle secrets rotate -f cluster.yaml --node-cert pg2          # pg2's certificate only",
+		Flags: []cli.Flag{
+			specFlag(),
+			&cli.StringFlag{Name: "secrets", Usage: "secrets `FILE` (default: <spec>.secrets.yaml beside the spec; required with -f -)", TakesFile: true},
+			&cli.StringSliceFlag{Name: "password", Usage: "rotate the password `NAME` (repeatable): " + strings.Join(secrets.Rotatable, ", ")},
+			&cli.StringSliceFlag{Name: "node-cert", Usage: "reissue the certificate of `NODE` from the cluster's CA (repeatable)"},
+		},
+		Action: rotateAction,
+	}
+}
+
+func rotateAction(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return exitWith(exitUsage, fmt.Errorf("secrets rotate takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
+	}
+	spec, ps, name, data, err := loadSpecData(c.String("file"))
+	var specErr *cluster.SpecError
+	if errors.As(err, &specErr) {
+		for _, p := range ps {
+			fmt.Fprintln(c.App.ErrWriter, p)
+		}
+		return exitWith(exitUsage, errInvalid)
+	}
+	if err != nil {
+		return exitWith(exitUsage, err)
+	}
+	path := c.String("secrets")
+	if path == "" {
+		if data != nil {
+			return exitWith(exitUsage, errStdinSecrets)
+		}
+		path = pipeline.DefaultSecretsPath(name)
+	}
+	passwords, nodes := c.StringSlice("password"), c.StringSlice("node-cert")
+	if len(passwords) == 0 && len(nodes) == 0 {
+		passwords = secrets.Rotatable
+	}
+	rep, err := pipeline.RotateSecrets(pipeline.Rotation{Spec: spec, SecretsPath: path, Passwords: passwords, Nodes: nodes})
+	if err != nil {
+		return exitWith(exitUsage, fmt.Errorf("secrets rotate: nothing was changed: %w", err))
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "rotated in %s (the previous version is kept in %s):\n", path, secrets.PrevPath(path))
+	for _, p := range rep.Passwords {
+		fmt.Fprintf(w, "  password %s\n", p)
+	}
+	for _, n := range rep.Certificates {
+		fmt.Fprintf(w, "  certificate of %s\n", n)
+	}
+	fmt.Fprintln(w, "next: build, then run upgrade.sh on every member, replicas first, the leader last (docs/operations.md, Rotating secrets)")
+	return nil
+}
