@@ -154,6 +154,7 @@ func startLeaver(t *testing.T, ms []*realEtcd, m *realEtcd, etcdctl, bin, env st
 	}
 	script := `set -euo pipefail; . "$1"; POLL_INTERVAL=0.5; KEEP_MEMBERSHIP=${KEEP:-0}; ` + paths.String() + `
 check_leave_etcd
+echo "== checked"
 : >"$2"
 until [ -e "$3" ]; do sleep 0.05; done
 leave_etcd
@@ -183,7 +184,10 @@ func (l *leaver) waitChecked(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := os.Stat(l.checked); err == nil {
+		// The marker line follows the check's output through the pipe: once
+		// the buffer holds it, it holds the check's output too (the file
+		// alone may appear before the copy of the output has been made).
+		if _, err := os.Stat(l.checked); err == nil && strings.Contains(l.out.String(), "== checked\n") {
 			return
 		}
 		select {
