@@ -4,9 +4,11 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/pgha-bundle/pgha-bundle/layout"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -218,6 +220,9 @@ func (h *harness) quorumLost(failsafe bool) fault {
 			if err := h.setConfig(ctx, topo.leader, map[string]any{"failsafe_mode": true}); err != nil {
 				return "", err
 			}
+			if err := h.waitFailsafe(ctx, topo.leader); err != nil {
+				return "", err
+			}
 		}
 		if err := eachNode(topo.others, func(n *node) error { return n.systemctl(ctx, "stop", "etcd.service") }); err != nil {
 			return "", err
@@ -244,6 +249,33 @@ func (h *harness) quorumLost(failsafe bool) fault {
 		}
 		return note + " (leader demoted itself)", nil
 	}}
+}
+
+// waitFailsafe waits until the leader knows the /failsafe key with every
+// member in it: without etcd, it stays primary only when each member listed
+// there answers its POST /failsafe, and with no key it demotes itself. On a
+// slow host the key may come a few loops after failsafe_mode is set.
+func (h *harness) waitFailsafe(ctx context.Context, leader *node) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, out, err := h.apiDo(ctx, leader, http.MethodGet, "/failsafe", nil, h.sec.RestAPIPassword)
+		var members map[string]string
+		if err == nil && resp.StatusCode == http.StatusOK && json.Unmarshal(out, &members) == nil {
+			missing := 0
+			for _, n := range h.nodes {
+				if _, ok := members[n.name]; !ok {
+					missing++
+				}
+			}
+			if missing == 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the leader %s does not list every member in /failsafe 30s after failsafe_mode was set (last answer: %v %s)", leader.name, err, out)
+		}
+		sleep(ctx, time.Second)
+	}
 }
 
 // negativeControl proves the checker can fail: synchronous mode off, a large
