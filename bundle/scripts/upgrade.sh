@@ -301,7 +301,7 @@ rotated_roles() {
 	local old e
 	old=$(installed_facts db_role)
 	for e in ${DB_ROLES[@]+"${DB_ROLES[@]}"}; do
-		printf '%s\n' "$old" | grep -qxF -e "$e" || printf '%s\n' "$e"
+		grep -qxF -e "$e" <<<"$old" || printf '%s\n' "$e"
 	done
 }
 
