@@ -248,14 +248,7 @@ func load(opts Options) (*Rendered, error) {
 	if r.SecretsPath == "" && opts.SpecData == nil {
 		r.SecretsPath = DefaultSecretsPath(opts.SpecPath)
 	}
-	rnd := opts.Rand
-	if rnd == nil {
-		rnd = secrets.Reader
-	}
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
+	rnd, now := randAndClock(opts.Rand, opts.Now)
 	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now, VRRP: spec.VIP != nil, Backup: spec.Backup.Encrypted()}
 	r.rnd = rnd
 	return r, nil
@@ -346,4 +339,16 @@ func certIdentities(spec *cluster.Spec) []secrets.Identity {
 		ids = secrets.WithVIP(ids, spec.VIP.Address)
 	}
 	return ids
+}
+
+// randAndClock gives the randomness and the time secrets are made with:
+// the caller's (tests), else crypto/rand and the clock.
+func randAndClock(rnd io.Reader, now time.Time) (io.Reader, time.Time) {
+	if rnd == nil {
+		rnd = secrets.Reader
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return rnd, now
 }

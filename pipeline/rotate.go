@@ -42,14 +42,7 @@ func RotateSecrets(r Rotation) (secrets.RotateReport, error) {
 		}
 		nodes = append(nodes, ids[i])
 	}
-	rnd := r.Rand
-	if rnd == nil {
-		rnd = secrets.Reader
-	}
-	now := r.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
+	rnd, now := randAndClock(r.Rand, r.Now)
 	return secrets.Rotate(r.SecretsPath, rnd, secrets.Rotation{
 		Cluster: r.Spec.Cluster.Name, Passwords: r.Passwords, Nodes: nodes, Now: now,
 	})
