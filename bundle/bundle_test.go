@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgha-bundle/pgha-bundle/internal/testutil"
 	"github.com/pgha-bundle/pgha-bundle/layout"
@@ -359,4 +360,100 @@ func TestWriteMemoryIsFlat(t *testing.T) {
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > size/8 {
 		t.Errorf("Write allocated %d MiB for a %d MiB package", alloc>>20, size>>20)
 	}
+}
+
+// TestWriteChecksSettledPackagesByStamp: a package verified long after its
+// last change is copied without hashing it again; its stamp, checked before
+// and after the copy, must catch every change made since it was verified.
+func TestWriteChecksSettledPackagesByStamp(t *testing.T) {
+	rewrite := func(t *testing.T, p *rpm.Package) {
+		b, err := os.ReadFile(p.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff // same size, other bytes
+		if err := os.WriteFile(p.Path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		change func(t *testing.T, p *rpm.Package)
+		// during: the change is made once the copy has begun.
+		during bool
+		want   string // "" : the write succeeds
+	}{
+		{"unchanged", nil, false, ""},
+		{"rewritten in place", rewrite, false, "changed since it was verified"},
+		{"rewritten during the copy", rewrite, true, "changed since it was verified"},
+		{"replaced by rename, same bytes", func(t *testing.T, p *rpm.Package) {
+			b, err := os.ReadFile(p.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p.Path+".new", b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(p.Path+".new", p.Path); err != nil {
+				t.Fatal(err)
+			}
+		}, false, "changed since it was verified"},
+		{"modification time set back", func(t *testing.T, p *rpm.Package) {
+			if err := os.Chtimes(p.Path, time.Unix(0, 0), time.Unix(0, 0)); err != nil {
+				t.Fatal(err)
+			}
+		}, false, "changed since it was verified"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := testInput(t, t.TempDir())
+			p := &in.Packages[1]
+			f, err := os.Open(p.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := rpm.StampOf(f, time.Now())
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Settled = true // as if verified long after it was written
+			p.Stamp = st
+			// A digest no copy could match: only the stamp vouches for
+			// the bytes, so a write that succeeds did not hash them.
+			p.SHA256 = strings.Repeat("0", 64)
+			if tc.during {
+				// Straight to the copy: Write buffers a small bundle whole.
+				err = copyPackage(&onFirstWrite{do: func() { tc.change(t, p) }}, p)
+			} else {
+				if tc.change != nil {
+					tc.change(t, p)
+				}
+				err = Write(io.Discard, in)
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Write: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// onFirstWrite runs do once, when the first bytes arrive.
+type onFirstWrite struct {
+	do   func()
+	done bool
+}
+
+func (o *onFirstWrite) Write(p []byte) (int, error) {
+	if !o.done {
+		o.done = true
+		o.do()
+	}
+	return len(p), nil
 }

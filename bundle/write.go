@@ -15,6 +15,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
@@ -170,16 +171,28 @@ func storedGzipSize(n int64) int64 {
 	return 10 + n + framing*(blocks+1) + 8
 }
 
-// copyPackage streams one RPM into the archive, verifying its size and digest
-// against what the caller verified earlier.
+// copyPackage streams one RPM into the archive and makes sure the bytes are
+// the ones verified earlier. A settled file whose stamp is the one taken when
+// it was verified, before and after the copy, is copied as it is (see
+// rpm.Stamp); any other is hashed on the way and its digest compared.
 func copyPackage(w io.Writer, p *rpm.Package) error {
 	f, err := os.Open(p.Path)
 	if err != nil {
 		return fmt.Errorf("rpm %s: %w", p.Filename, err)
 	}
 	defer f.Close()
+	settled := p.Stamp.Settled
+	if settled {
+		if err := checkStamp(f, p); err != nil {
+			return err
+		}
+	}
 	h := sha256.New()
-	n, err := io.CopyN(w, io.TeeReader(f, h), p.Size)
+	var r io.Reader = f
+	if !settled {
+		r = io.TeeReader(f, h)
+	}
+	n, err := io.CopyN(w, r, p.Size)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("rpm %s: %s is %d bytes, verified as %d: it changed since it was verified", p.Filename, p.Path, n, p.Size)
@@ -189,8 +202,24 @@ func copyPackage(w io.Writer, p *rpm.Package) error {
 	if m, _ := f.Read(make([]byte, 1)); m != 0 {
 		return fmt.Errorf("rpm %s: %s is longer than the %d bytes verified: it changed since it was verified", p.Filename, p.Path, p.Size)
 	}
+	if settled {
+		return checkStamp(f, p)
+	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != p.SHA256 {
 		return fmt.Errorf("rpm %s: sha256 of %s is %s, verified as %s: it changed since it was verified", p.Filename, p.Path, got, p.SHA256)
+	}
+	return nil
+}
+
+// checkStamp fails when the open package file is no longer in the state it
+// was verified in.
+func checkStamp(f *os.File, p *rpm.Package) error {
+	now, err := rpm.StampOf(f, time.Now())
+	if err != nil {
+		return fmt.Errorf("rpm %s: %w", p.Filename, err)
+	}
+	if !now.Same(p.Stamp) {
+		return fmt.Errorf("rpm %s: %s changed since it was verified (its size, times or inode differ): build again once nothing writes to it", p.Filename, p.Path)
 	}
 	return nil
 }

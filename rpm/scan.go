@@ -175,9 +175,11 @@ type Package struct {
 	KeyID       string `json:"key_id"` // of the verified signature's key, empty when not verified
 	Fingerprint string `json:"fingerprint"`
 
-	// Path is where the file is on the build host.
-	Path string `json:"-"`
-	Info *Info  `json:"-"`
+	// Path is where the file is on the build host, and Stamp its state
+	// when it was verified.
+	Path  string `json:"-"`
+	Stamp Stamp  `json:"-"`
+	Info  *Info  `json:"-"`
 }
 
 // Set is a verified package directory: what `build` ships and renders from.
@@ -240,7 +242,7 @@ func Scan(dir string, opts ScanOptions) (*Set, error) {
 		pkg := Package{
 			Path: p, Filename: e.Name(), Name: info.Name, NEVRA: info.NEVRA(), Epoch: info.Epoch,
 			Version: info.Version, Release: info.Release, Arch: info.Arch,
-			SHA256: rep.Result.SHA256, Size: rep.Result.Size, Signature: rep.Result.SignatureStatus, Info: info,
+			SHA256: rep.Result.SHA256, Size: rep.Result.Size, Stamp: rep.Result.Stamp, Signature: rep.Result.SignatureStatus, Info: info,
 		}
 		if keys != nil && len(rep.Result.Signatures) > 0 {
 			pkg.KeyID, pkg.Fingerprint = rep.Result.Signatures[0].KeyID, rep.Result.Signatures[0].Fingerprint

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 )
@@ -57,6 +58,9 @@ type Result struct {
 
 	// Err is the first reason the package is not verified (nil when it is).
 	Err error
+	// Stamp is the file's state when it was verified (VerifyFile only):
+	// a copy made later checks it instead of hashing the bytes again.
+	Stamp Stamp
 }
 
 // Verified reports whether the package passed: digests, and signatures
@@ -245,10 +249,24 @@ func verifyFile(path string, keys *KeyRing, progress func(int64)) (*Result, erro
 	} else if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
-	if progress != nil {
-		return Verify(&progressReader{r: f, progress: progress}, keys), nil
+	before, err := StampOf(f, time.Now())
+	if err != nil {
+		return nil, err
 	}
-	return Verify(f, keys), nil
+	var r io.Reader = f
+	if progress != nil {
+		r = &progressReader{r: f, progress: progress}
+	}
+	res := Verify(r, keys)
+	after, err := StampOf(f, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if !before.Same(after) && res.Err == nil {
+		res.Err = fmt.Errorf("%s changed while it was verified: verify it again once nothing writes to it", path)
+	}
+	res.Stamp = before
+	return res, nil
 }
 
 // progressReader reports the size of each read.
