@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgha-bundle/pgha-bundle/internal/asynchash"
 	"github.com/pgha-bundle/pgha-bundle/internal/countio"
+	"github.com/pgha-bundle/pgha-bundle/internal/writeback"
 )
 
 // ISO 9660 layout facts used to fix the dates (ECMA-119 8.4 and 9.1).
@@ -78,7 +80,7 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum s
 	}
 	render := func(string) (Seed, error) { return seed, nil }
 	if bundlePath == "" {
-		return writeISO(path, render, -1, nil, epoch)
+		return writeISO(path, render, -1, nil, epoch, true)
 	}
 	f, err := os.Open(bundlePath)
 	if err != nil {
@@ -107,7 +109,7 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum s
 		}
 		return got, nil
 	}
-	return writeISO(path, render, fi.Size(), copyBundle, epoch)
+	return writeISO(path, render, fi.Size(), copyBundle, epoch, true)
 }
 
 // WriteISOStream writes the seed ISO of one node to path, as WriteISO does,
@@ -116,12 +118,14 @@ func WriteISO(path string, seed Seed, bundlePath string, epoch time.Time) (sum s
 // returns. render gives the seed for that sha256 (user-data names it); it is
 // called first with 64 zeros to lay the image out, and its files must keep
 // their sizes. Nothing of the bundle is read back: the bytes that went into
-// the image are the ones writeBundle hashed.
+// the image are the ones writeBundle hashed. Unlike WriteISO it does not
+// fsync the image (its writeback is started as it is written): the build
+// syncs its whole output at once before putting it in place.
 func WriteISOStream(path string, bundleSize int64, render func(bundleSHA256 string) (Seed, error), writeBundle func(io.Writer) (string, error), epoch time.Time) (string, error) {
 	if bundleSize < 0 || writeBundle == nil {
 		return "", fmt.Errorf("seed iso %s: a streamed bundle needs its size and its writer", path)
 	}
-	return writeISO(path, render, bundleSize, writeBundle, epoch)
+	return writeISO(path, render, bundleSize, writeBundle, epoch, false)
 }
 
 // placeholderSum stands for the bundle's sha256 while the image is laid out.
@@ -130,8 +134,9 @@ var placeholderSum = strings.Repeat("0", 64)
 // writeISO writes the image in one pass: the header, the bundle's extent
 // (bundleSize < 0: none) written by writeBundle, then the small files of the
 // seed render gives for the bundle's sha256; all of it through the image's
-// sha256. Then it reads the image's directory back with ReadISO.
-func writeISO(path string, render func(string) (Seed, error), bundleSize int64, writeBundle func(io.Writer) (string, error), epoch time.Time) (sum string, err error) {
+// sha256. Then it reads the image's directory back with ReadISO. durable:
+// the image is fsynced before it is renamed into place.
+func writeISO(path string, render func(string) (Seed, error), bundleSize int64, writeBundle func(io.Writer) (string, error), epoch time.Time, durable bool) (sum string, err error) {
 	if y := epoch.UTC().Year(); y < 1970 || y > 2155 {
 		return "", fmt.Errorf("seed iso %s: epoch %s is outside what ISO 9660 dates hold", path, epoch.UTC().Format(time.RFC3339))
 	}
@@ -175,8 +180,11 @@ func writeISO(path string, render func(string) (Seed, error), bundleSize int64, 
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	whole := sha256.New()
+	wb := writeback.New(tmp)
+	bw := bufio.NewWriterSize(wb, 1<<20)
+	// The image's digest is computed beside the writing, on another core.
+	whole := asynchash.New(sha256.New())
+	defer whole.Close()
 	out := &countio.Writer{W: io.MultiWriter(bw, whole)}
 	if _, err := out.Write(head); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
@@ -218,8 +226,11 @@ func writeISO(path string, render func(string) (Seed, error), bundleSize int64, 
 	if err := bw.Flush(); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("seed iso %s: %w", path, err)
+	wb.Flush()
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			return "", fmt.Errorf("seed iso %s: %w", path, err)
+		}
 	}
 	// The read-back parses the image with ReadISO (its own reader): label,
 	// names, the small files' bytes, and that the bundle lies where it was
@@ -243,7 +254,7 @@ func writeISO(path string, render func(string) (Seed, error), bundleSize int64, 
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	return hex.EncodeToString(whole.Sum(nil)), nil
+	return hex.EncodeToString(whole.Sum()), nil
 }
 
 func fileNamed(files []NamedFile, name string) []byte {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -323,7 +324,7 @@ func (o *output) removeMarked(dir string) error {
 		return fmt.Errorf("output: %w", err)
 	}
 	o.opts.logf("==> removed %s, left by an interrupted build", dir)
-	return syncDir(o.out)
+	return syncPath(o.out)
 }
 
 // makeTemp writes the marker, locks it, then creates the directory it names.
@@ -424,7 +425,7 @@ func (o *output) commit(ctx context.Context) error {
 		return fmt.Errorf(msgRaced, o.final, err)
 	}
 	o.done = true
-	if err := syncDir(o.out); err != nil {
+	if err := syncPath(o.out); err != nil {
 		return fmt.Errorf("output: sync %s: %w", o.out, err)
 	}
 	o.opts.stepf("swapped")
@@ -458,7 +459,7 @@ func (o *output) release() error {
 		o.mark.Close()
 	}
 	if o.tmp != "" || o.mark != nil {
-		keep(syncDir(o.out))
+		keep(syncPath(o.out))
 	}
 	if o.lock != nil {
 		keep(os.Remove(o.lock.Name()))
@@ -650,44 +651,61 @@ func checkInputsOutside(dir string, ins []input) error {
 	return nil
 }
 
-// syncTree fsyncs every file and directory under dir, dir included.
+// syncTree fsyncs every file and directory under dir, dir included. The
+// files are synced side by side (syncers at a time): the file system then
+// commits many of them in one journal transaction, and the disk queue stays
+// full while the big outputs' last pages go out.
 func syncTree(dir string) error {
-	var dirs []string
+	var dirs, files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
 			dirs = append(dirs, p)
-			return nil
+		} else if d.Type().IsRegular() {
+			files = append(files, p)
 		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
 	}
+	errs := make([]error, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(syncers, len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = syncPath(files[i])
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	// Deepest first, so a directory is synced after its entries.
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := syncDir(dirs[i]); err != nil {
+		if err := syncPath(dirs[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
+// syncers is how many files syncTree syncs at once.
+const syncers = 16
+
+// syncPath fsyncs one file or directory.
+func syncPath(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}

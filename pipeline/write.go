@@ -21,7 +21,9 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/bundle"
 	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
+	"github.com/pgha-bundle/pgha-bundle/internal/asynchash"
 	"github.com/pgha-bundle/pgha-bundle/internal/countio"
+	"github.com/pgha-bundle/pgha-bundle/internal/writeback"
 	"github.com/pgha-bundle/pgha-bundle/manifest"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
@@ -216,9 +218,12 @@ func (w *writer) bundleInput(n payload.Node, pkgs []rpm.Package) bundle.Input {
 // (when not nil), and returns its sha256, computed on the way so the bundle
 // is never read back for it.
 func (w *writer) writeBundle(ctx context.Context, path string, in bundle.Input, also io.Writer) (string, error) {
-	h := sha256.New()
+	// Hashed beside the writing, on another core.
+	h := asynchash.New(sha256.New())
+	defer h.Close()
 	dst := []io.Writer{h}
 	var f *os.File
+	var wb *writeback.Writer
 	if path != "" {
 		// Bundles and seeds carry the node's secrets: private to the builder.
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -230,7 +235,8 @@ func (w *writer) writeBundle(ctx context.Context, path string, in bundle.Input, 
 			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
 		}
 		defer f.Close()
-		dst = append(dst, f)
+		wb = writeback.New(f)
+		dst = append(dst, wb)
 	}
 	if also != nil {
 		dst = append(dst, also)
@@ -239,8 +245,9 @@ func (w *writer) writeBundle(ctx context.Context, path string, in bundle.Input, 
 	if err := bundle.Write(cw, in); err != nil {
 		return "", err
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	sum := hex.EncodeToString(h.Sum())
 	if f != nil {
+		wb.Flush()
 		if err := f.Close(); err != nil {
 			return "", fmt.Errorf("bundle %s: %w", in.Node, err)
 		}
