@@ -424,7 +424,7 @@ func TestWriteChecksSettledPackagesByStamp(t *testing.T) {
 			p.SHA256 = strings.Repeat("0", 64)
 			if tc.during {
 				// Straight to the copy: Write buffers a small bundle whole.
-				err = copyPackage(&onFirstWrite{do: func() { tc.change(t, p) }}, p)
+				err = rpm.CopyVerified(&onFirstWrite{do: func() { tc.change(t, p) }}, p)
 			} else {
 				if tc.change != nil {
 					tc.change(t, p)

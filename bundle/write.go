@@ -5,17 +5,12 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/pgha-bundle/pgha-bundle/layout"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
@@ -91,7 +86,7 @@ func Write(w io.Writer, in Input) error {
 		}
 		switch {
 		case e.pkg != nil:
-			if err := copyPackage(tw, e.pkg); err != nil {
+			if err := rpm.CopyVerified(tw, e.pkg); err != nil {
 				return fmt.Errorf("bundle %s: %w", in.Node, err)
 			}
 		case !e.dir:
@@ -169,59 +164,6 @@ func storedGzipSize(n int64) int64 {
 	const storedBlock, framing = 65535, 5
 	blocks := (n + storedBlock - 1) / storedBlock
 	return 10 + n + framing*(blocks+1) + 8
-}
-
-// copyPackage streams one RPM into the archive and makes sure the bytes are
-// the ones verified earlier. A settled file whose stamp is the one taken when
-// it was verified, before and after the copy, is copied as it is (see
-// rpm.Stamp); any other is hashed on the way and its digest compared.
-func copyPackage(w io.Writer, p *rpm.Package) error {
-	f, err := os.Open(p.Path)
-	if err != nil {
-		return fmt.Errorf("rpm %s: %w", p.Filename, err)
-	}
-	defer f.Close()
-	settled := p.Stamp.Settled
-	if settled {
-		if err := checkStamp(f, p); err != nil {
-			return err
-		}
-	}
-	h := sha256.New()
-	var r io.Reader = f
-	if !settled {
-		r = io.TeeReader(f, h)
-	}
-	n, err := io.CopyN(w, r, p.Size)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("rpm %s: %s is %d bytes, verified as %d: it changed since it was verified", p.Filename, p.Path, n, p.Size)
-		}
-		return fmt.Errorf("rpm %s: %w", p.Filename, err)
-	}
-	if m, _ := f.Read(make([]byte, 1)); m != 0 {
-		return fmt.Errorf("rpm %s: %s is longer than the %d bytes verified: it changed since it was verified", p.Filename, p.Path, p.Size)
-	}
-	if settled {
-		return checkStamp(f, p)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != p.SHA256 {
-		return fmt.Errorf("rpm %s: sha256 of %s is %s, verified as %s: it changed since it was verified", p.Filename, p.Path, got, p.SHA256)
-	}
-	return nil
-}
-
-// checkStamp fails when the open package file is no longer in the state it
-// was verified in.
-func checkStamp(f *os.File, p *rpm.Package) error {
-	now, err := rpm.StampOf(f, time.Now())
-	if err != nil {
-		return fmt.Errorf("rpm %s: %w", p.Filename, err)
-	}
-	if !now.Same(p.Stamp) {
-		return fmt.Errorf("rpm %s: %s changed since it was verified (its size, times or inode differ): build again once nothing writes to it", p.Filename, p.Path)
-	}
-	return nil
 }
 
 func sortedPackages(ps []rpm.Package) []rpm.Package {
