@@ -224,8 +224,23 @@ func (h *harness) quorumLost(failsafe bool) fault {
 				return "", err
 			}
 		}
+		// The leader's Patroni may be using a replica's etcd member. That
+		// member, stopped, still answers for some milliseconds, with the
+		// gRPC errors of its HTTP gateway ("transport: missing
+		// content-type field", "Error while dialing"), and Patroni 3.0.2
+		// takes such an answer to its lease keepalive for a lost leader
+		// lock: it demotes at once, failsafe_mode or not
+		// (patroni/patroni#3118; testdata/failsafe-race). That race is
+		// stopping a member, not losing the quorum: while the replicas'
+		// members stop, the leader's node drops its traffic with their
+		// client port, so its Patroni finds them unreachable, then
+		// refusing connections.
 		from := time.Now()
-		if err := eachNode(topo.others, func(n *node) error { return n.systemctl(ctx, "stop", "etcd.service") }); err != nil {
+		if err := topo.leader.block(ctx, topo.others, portEtcd); err != nil {
+			return "", err
+		}
+		stop := eachNode(topo.others, func(n *node) error { return n.systemctl(ctx, "stop", "etcd.service") })
+		if err := errors.Join(stop, topo.leader.unblock(ctx)); err != nil {
 			return "", err
 		}
 		stopped := time.Now()
