@@ -62,6 +62,16 @@
 // standby is named again) gets synchronous_mode turned off and on through
 // the dynamic configuration. The build warns about such a Patroni.
 //
+// Patroni 3.0.2 also takes an error answer of etcd (not a lost connection)
+// to the leader's lease keepalive for a lost leader lock: it demotes at once
+// without asking the members, failsafe_mode or not. A member being stopped
+// answers so for some milliseconds (its HTTP gateway's gRPC errors); a CI
+// run's leader, its client on a replica's member, demoted so in the
+// quorum-loss fault (testdata/failsafe-race; patroni/patroni#3118). That
+// fault is about the quorum, not this race: the leader's node drops its
+// traffic with the replicas' etcd client port while their members stop, and
+// a failure quotes the leader's Patroni journal (failsafe.go).
+//
 // Overlap counts only acknowledged writes: an old leader that has not yet
 // demoted but whose commits wait for a synchronous standby it no longer
 // has is not writable; in synchronous mode the overlap must be 0.
@@ -93,6 +103,6 @@
 // would be.
 //
 // The untagged files hold the checker, the PostgreSQL client, the reading
-// of the journals for patroni/patroni#2689 and their unit tests, run by
-// `go test ./...`.
+// of the journals for patroni/patroni#2689 and for the quorum-loss faults,
+// and their unit tests, run by `go test ./...`.
 package faults

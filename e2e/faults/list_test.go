@@ -224,20 +224,38 @@ func (h *harness) quorumLost(failsafe bool) fault {
 				return "", err
 			}
 		}
-		if err := eachNode(topo.others, func(n *node) error { return n.systemctl(ctx, "stop", "etcd.service") }); err != nil {
+		// The leader's Patroni may be using a replica's etcd member. That
+		// member, stopped, still answers for some milliseconds, with the
+		// gRPC errors of its HTTP gateway ("transport: missing
+		// content-type field", "Error while dialing"), and Patroni 3.0.2
+		// takes such an answer to its lease keepalive for a lost leader
+		// lock: it demotes at once, failsafe_mode or not
+		// (patroni/patroni#3118; testdata/failsafe-race). That race is
+		// stopping a member, not losing the quorum: while the replicas'
+		// members stop, the leader's node drops its traffic with their
+		// client port, so its Patroni finds them unreachable, then
+		// refusing connections.
+		from := time.Now()
+		if err := topo.leader.block(ctx, topo.others, portEtcd); err != nil {
+			return "", err
+		}
+		stop := eachNode(topo.others, func(n *node) error { return n.systemctl(ctx, "stop", "etcd.service") })
+		if err := errors.Join(stop, topo.leader.unblock(ctx)); err != nil {
 			return "", err
 		}
 		stopped := time.Now()
 		sleep(ctx, hold)
+		end := time.Now()
 		w := l.writable()
-		acked := l.ackedWithin(stopped.Add(hold-5*time.Second), time.Now())
+		acked := l.ackedWithin(stopped.Add(hold-5*time.Second), end)
 		note := fmt.Sprintf("writable at the end of the quorum loss: %v; rows acknowledged in its last 5s: %d", w, acked)
 		if err := eachNode(topo.others, func(n *node) error { return n.systemctl(ctx, "start", "etcd.service") }); err != nil {
 			return note, err
 		}
 		if failsafe {
 			if len(w) != 1 || w[0] != topo.leader.name || acked == 0 {
-				return note, fmt.Errorf("failsafe_mode on: the leader %s should have stayed the only writable node", topo.leader.name)
+				err := fmt.Errorf("failsafe_mode on: the leader %s should have stayed the only writable node", topo.leader.name)
+				return note, h.withFailsafeJournal(ctx, topo.leader, from, end, err)
 			}
 			if _, err := h.waitHealthy(ctx, 120*time.Second, true); err != nil {
 				return note, err
@@ -245,10 +263,25 @@ func (h *harness) quorumLost(failsafe bool) fault {
 			return note + " (failsafe: leader kept)", h.setConfig(ctx, topo.leader, map[string]any{"failsafe_mode": false})
 		}
 		if len(w) != 0 || acked != 0 {
-			return note, errors.New("failsafe_mode off: the leader should have demoted itself without etcd's quorum")
+			err := errors.New("failsafe_mode off: the leader should have demoted itself without etcd's quorum")
+			return note, h.withFailsafeJournal(ctx, topo.leader, from, end, err)
 		}
 		return note + " (leader demoted itself)", nil
 	}}
+}
+
+// withFailsafeJournal adds to err the lines of the leader's Patroni journal
+// from from to to that tell why it kept or dropped its role
+// (failsafeEvidence), so that a CI failure explains itself without the
+// artefacts.
+func (h *harness) withFailsafeJournal(ctx context.Context, leader *node, from, to time.Time, err error) error {
+	lines, jerr := leader.patroniJournal(ctx, from)
+	if jerr != nil {
+		return fmt.Errorf("%w (no journal: %v)", err, jerr)
+	}
+	kept, accepted := failsafeEvidence(leader.name, lines, to.Add(time.Second))
+	return fmt.Errorf("%w; %s's Patroni from %s (%d loops kept by failsafe with every member accepting left out):\n    %s",
+		err, leader.name, from.UTC().Format("15:04:05.000"), accepted, strings.Join(kept, "\n    "))
 }
 
 // waitFailsafe waits until the leader knows the /failsafe key with every

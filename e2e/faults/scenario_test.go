@@ -97,6 +97,11 @@ func (h *harness) runFault(f fault) (figures, error) {
 	t0 := time.Now()
 	fig.note, err = f.inject(ctx, topo, l)
 	if err != nil {
+		// What the fault observed (writable nodes, rows acknowledged) is
+		// half of the failure: a CI log must show it without artefacts.
+		if fig.note != "" {
+			return fig, fmt.Errorf("inject: %w (observed: %s)", err, fig.note)
+		}
 		return fig, fmt.Errorf("inject: %w", err)
 	}
 	if f.leaderKeyRace && h.patroniBefore303 {
