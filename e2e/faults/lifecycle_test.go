@@ -44,7 +44,7 @@ func TestLifecycle(t *testing.T) {
 	t.Logf("FIGURE bring-up %.0fs", time.Since(start).Seconds())
 
 	var v2 map[string]string
-	step(t, "every password rotated into the secrets file (pgha-bundle secrets rotate)", h.rotatePasswords)
+	step(t, "every password and node certificate rotated into the secrets file (pgha-bundle secrets rotate)", h.rotatePasswords)
 	step(t, "second build: max_connections 200 -> 250, work_mem added, shared_buffers removed, new passwords", func() error {
 		var err error
 		v2, err = h.rebuild(paramsV1, paramsV2, "v2")
@@ -52,6 +52,10 @@ func TestLifecycle(t *testing.T) {
 	})
 	step(t, "the new bundle copied to every node", func() error {
 		return eachNode(h.nodes, func(n *node) error { return n.copyBundle(v2[n.name], "v2") })
+	})
+
+	step(t, "before the upgrade every member serves its old certificate", func() error {
+		return h.checkServedCerts(ctx, h.oldSec, h.sec)
 	})
 
 	step(t, "upgrade.sh refuses an unhealthy cluster and changes nothing", func() error {
@@ -73,6 +77,9 @@ func TestLifecycle(t *testing.T) {
 
 	step(t, "the rotated passwords: replicas streaming, new passwords taken and old ones refused everywhere", func() error {
 		return h.checkRotated(ctx)
+	})
+	step(t, "the reissued node certificates: served by PostgreSQL, Patroni's REST API and etcd on every member", func() error {
+		return h.checkServedCerts(ctx, h.sec, h.oldSec)
 	})
 
 	step(t, "uninstall.sh on every node, again, then --purge --yes twice", func() error {

@@ -3,11 +3,17 @@
 package faults
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +37,15 @@ func e2eBin(dir string) string {
 func (h *harness) rotatePasswords() error {
 	dir := filepath.Join(h.work, "build")
 	secPath := filepath.Join(dir, "secrets.yaml")
-	out, err := run(h.ctx, e2eBin(dir), "secrets", "rotate", "-f", filepath.Join(dir, "cluster.yaml"), "--secrets", secPath)
+	args := []string{"secrets", "rotate", "-f", filepath.Join(dir, "cluster.yaml"), "--secrets", secPath}
+	for _, n := range h.nodes {
+		args = append(args, "--node-cert", n.name)
+	}
+	// Every password by default; with --node-cert, say so too.
+	for _, name := range secrets.Rotatable {
+		args = append(args, "--password", name)
+	}
+	out, err := run(h.ctx, e2eBin(dir), args...)
 	if err != nil {
 		return err
 	}
@@ -58,9 +72,110 @@ func (h *harness) rotatePasswords() error {
 	if sec.TLS.CACert != h.sec.TLS.CACert {
 		return fmt.Errorf("secrets rotate changed the CA")
 	}
+	for _, n := range h.nodes {
+		if !strings.Contains(string(out), "  certificate of "+n.name+"\n") {
+			return fmt.Errorf("secrets rotate does not name the certificate of %s:\n%s", n.name, out)
+		}
+		nc, _ := sec.NodeCertificate(n.name)
+		oc, _ := h.sec.NodeCertificate(n.name)
+		if nc.Cert == oc.Cert || nc.Key == oc.Key {
+			return fmt.Errorf("secrets rotate kept the certificate or key of %s", n.name)
+		}
+	}
 	h.oldSec, h.sec = h.sec, sec
 	h.redact = redactor(h.sec, h.oldSec)
 	return nil
+}
+
+// checkServedCerts wants every member to serve the certificate want holds
+// for it on each TLS port (PostgreSQL, Patroni's REST API, etcd's client
+// and peer ports), which is not the one other holds: the old certificates
+// before the rolling upgrade, the reissued ones after it. Only etcd is
+// restarted for it: Patroni reloads its REST API's certificate when its
+// serial changes, and PostgreSQL its own on reload.
+func (h *harness) checkServedCerts(ctx context.Context, want, other *secrets.Secrets) error {
+	der := func(s *secrets.Secrets, n *node) ([]byte, error) {
+		nc, _ := s.NodeCertificate(n.name)
+		blk, _ := pem.Decode([]byte(nc.Cert))
+		if blk == nil {
+			return nil, fmt.Errorf("%s: the secrets file's certificate is not PEM", n.name)
+		}
+		return blk.Bytes, nil
+	}
+	for _, n := range h.nodes {
+		w, err := der(want, n)
+		if err != nil {
+			return err
+		}
+		o, err := der(other, n)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(w, o) {
+			return fmt.Errorf("%s: the old and the new certificate are the same", n.name)
+		}
+		for _, p := range []struct {
+			what     string
+			port     int
+			postgres bool
+		}{{"PostgreSQL", portPG, true}, {"Patroni's REST API", portAPI, false}, {"etcd (clients)", portEtcd, false}, {"etcd (peers)", portPeer, false}} {
+			got, err := h.servedCert(ctx, net.JoinHostPort(n.addr, strconv.Itoa(p.port)), p.postgres)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", n.name, p.what, err)
+			}
+			switch {
+			case bytes.Equal(got, o):
+				return fmt.Errorf("%s: %s serves the other certificate", n.name, p.what)
+			case !bytes.Equal(got, w):
+				return fmt.Errorf("%s: %s serves a certificate that is neither the old nor the new one", n.name, p.what)
+			}
+		}
+	}
+	return nil
+}
+
+// servedCert returns the DER certificate a member serves on addr; postgres:
+// after PostgreSQL's SSLRequest. It is taken as soon as the server sends it,
+// so a server that then wants a client certificate still shows its own.
+func (h *harness) servedCert(ctx context.Context, addr string, postgres bool) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := h.dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	if postgres {
+		// SSLRequest: length 8, code 80877103; the server answers 'S'.
+		if _, err := c.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil {
+			return nil, err
+		}
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err != nil {
+			return nil, err
+		}
+		if b[0] != 'S' {
+			return nil, fmt.Errorf("SSLRequest answered %q, want S", b)
+		}
+	}
+	var served []byte
+	tc := tls.Client(c, &tls.Config{
+		InsecureSkipVerify: true, // only the certificate is compared, below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 {
+				served = cs.PeerCertificates[0].Raw
+			}
+			return nil
+		},
+	})
+	err = tc.HandshakeContext(ctx)
+	if served != nil {
+		return served, nil
+	}
+	return nil, fmt.Errorf("TLS handshake: %v", err)
 }
 
 // checkRotated wants, after the rolling upgrade of rotated passwords:
