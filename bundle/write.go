@@ -5,13 +5,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -90,7 +86,7 @@ func Write(w io.Writer, in Input) error {
 		}
 		switch {
 		case e.pkg != nil:
-			if err := copyPackage(tw, e.pkg); err != nil {
+			if err := rpm.CopyVerified(tw, e.pkg); err != nil {
 				return fmt.Errorf("bundle %s: %w", in.Node, err)
 			}
 		case !e.dir:
@@ -168,31 +164,6 @@ func storedGzipSize(n int64) int64 {
 	const storedBlock, framing = 65535, 5
 	blocks := (n + storedBlock - 1) / storedBlock
 	return 10 + n + framing*(blocks+1) + 8
-}
-
-// copyPackage streams one RPM into the archive, verifying its size and digest
-// against what the caller verified earlier.
-func copyPackage(w io.Writer, p *rpm.Package) error {
-	f, err := os.Open(p.Path)
-	if err != nil {
-		return fmt.Errorf("rpm %s: %w", p.Filename, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.CopyN(w, io.TeeReader(f, h), p.Size)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("rpm %s: %s is %d bytes, verified as %d: it changed since it was verified", p.Filename, p.Path, n, p.Size)
-		}
-		return fmt.Errorf("rpm %s: %w", p.Filename, err)
-	}
-	if m, _ := f.Read(make([]byte, 1)); m != 0 {
-		return fmt.Errorf("rpm %s: %s is longer than the %d bytes verified: it changed since it was verified", p.Filename, p.Path, p.Size)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != p.SHA256 {
-		return fmt.Errorf("rpm %s: sha256 of %s is %s, verified as %s: it changed since it was verified", p.Filename, p.Path, got, p.SHA256)
-	}
-	return nil
 }
 
 func sortedPackages(ps []rpm.Package) []rpm.Package {
