@@ -291,4 +291,11 @@ func TestUpgradeFromMedia(t *testing.T) {
 			t.Errorf("receipt etcd %s", p.NEVRA)
 		}
 	}
+	// A configuration-only upgrade needs no media: every package is there.
+	v3 := newer(t, h, v2, "v3", func(n *Input) { setContent(n, "/etc/patroni/patroni.yml", "v3\n") })
+	h.extract(v3)
+	out, code = h.run("upgrade.sh")
+	if want := "every package is installed at the bundle's version or newer: the packages media " + v3.Media.Label + " is not needed"; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want %q\n%s", code, want, out)
+	}
 }

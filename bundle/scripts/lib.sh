@@ -719,9 +719,17 @@ verify_bundle() {
 	(cd "$BUNDLE_DIR" && sha256sum --quiet --strict -c SHA256SUMS) ||
 		die "SHA256SUMS does not match: the bundle is damaged or was altered; nothing was changed"
 	info "every file matches SHA256SUMS"
-	if [ -n "$MEDIA_SHA256" ] && [ "$NO_PACKAGES" = 1 ] && [ -z "$PACKAGES_MEDIA" ]; then
-		info "--no-packages: the packages media $MEDIA_LABEL is not needed"
-		return 0
+	# Nothing is taken from a media that no package step needs: a
+	# configuration-only upgrade runs without it (unless it is given).
+	if [ -n "$MEDIA_SHA256" ] && [ -z "$PACKAGES_MEDIA" ]; then
+		if [ "$NO_PACKAGES" = 1 ]; then
+			info "--no-packages: the packages media $MEDIA_LABEL is not needed"
+			return 0
+		fi
+		if [ -z "$(packages_pending 2>/dev/null)" ]; then
+			info "every package is installed at the bundle's version or newer: the packages media $MEDIA_LABEL is not needed"
+			return 0
+		fi
 	fi
 	if [ -z "$MEDIA_SHA256" ] && [ -n "$PACKAGES_MEDIA" ]; then
 		die "--packages-media: this bundle carries its own packages (it was not built with --packages-media shared)"
