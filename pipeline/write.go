@@ -242,6 +242,7 @@ func (w *writer) writeMedia() error {
 		return err
 	}
 	w.opts.logf("==> packages media %s (SHA256SUMS sha256 %s)", media.Label(cl), digest)
+	w.opts.progressStart("write packages media", 0)
 	tarPath := filepath.Join(w.dir, filepath.FromSlash(media.TarName(cl)))
 	// The media holds packages and public keys only: readable by all.
 	if err := os.MkdirAll(filepath.Dir(tarPath), 0o755); err != nil {
