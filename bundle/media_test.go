@@ -151,6 +151,10 @@ func TestInstallFromMedia(t *testing.T) {
 			other.Packages[1] = fakePackage(t, t.TempDir(), "etcd", "etcd-3.5.13-1.el9.x86_64", 2000)
 			return []string{"--packages-media", withMedia(t, &other, h.dir, "other.tar")}
 		}, want: "is not the one this bundle was built for"},
+		{name: "not a tarball", setup: func(t *testing.T, h *host, tarball string) []string {
+			writeFile(t, h.dir+"/junk.tar", "junk\n")
+			return []string{"--packages-media", h.dir + "/junk.tar"}
+		}, want: "its SHA256SUMS has sha256 (none: no demo-packages/SHA256SUMS), the bundle pins"},
 		{name: "not a media", setup: func(t *testing.T, h *host, tarball string) []string {
 			return []string{"--packages-media", h.state}
 		}, want: "holds no SHA256SUMS: not a packages media"},

@@ -769,10 +769,12 @@ use_packages_media() {
 		src=$MEDIA_MOUNT
 	fi
 	if [ -f "$src" ]; then
-		# A tarball: its SHA256SUMS is checked before anything is extracted.
-		sum=$(tar -xOf "$src" "$top/SHA256SUMS" 2>/dev/null | sha256sum | cut -d ' ' -f 1)
-		check_media_sum "$src" "$sum"
+		# A tarball: its SHA256SUMS is checked before anything else is
+		# extracted.
 		MEDIA_TMP=$(mktemp -d -t pgha-media.XXXXXX)
+		tar -xOf "$src" "$top/SHA256SUMS" >"$MEDIA_TMP/SHA256SUMS.pinned" 2>/dev/null ||
+			check_media_sum "$src" ""
+		check_media_sum "$src" "$(sha256sum "$MEDIA_TMP/SHA256SUMS.pinned" | cut -d ' ' -f 1)"
 		info "extracting $src into $MEDIA_TMP"
 		tar -xf "$src" -C "$MEDIA_TMP" --no-same-owner --no-same-permissions "$top" ||
 			die "cannot extract $src; nothing was changed"
