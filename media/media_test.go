@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -229,6 +230,28 @@ func TestWriteRefuses(t *testing.T) {
 		_, err = WriteISO(filepath.Join(t.TempDir(), "m.iso"), in)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: image: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestMemoryIsFlat: the packages are streamed into the tarball and the
+// image, never held: a 64 MiB package costs neither a fraction of its size.
+func TestMemoryIsFlat(t *testing.T) {
+	in := testInput(t)
+	const size = 64 << 20
+	in.Packages = append(in.Packages, pkg(t, t.TempDir(), "haproxy-2.4.22-1.el9.x86_64", size))
+	for name, write := range map[string]func() error{
+		"tarball": func() error { return WriteTar(io.Discard, in) },
+		"image":   func() error { _, err := WriteISO(filepath.Join(t.TempDir(), "m.iso"), in); return err },
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := write(); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > size/8 {
+			t.Errorf("%s: %d MiB allocated for a %d MiB package", name, alloc>>20, size>>20)
 		}
 	}
 }
