@@ -45,8 +45,20 @@ type Input struct {
 	// carried in packages/keys/ so install.sh can run `rpm -K` against them.
 	Keys       []rpm.KeyFile
 	Components rpm.Components
+	// Media, when set, names the shared packages media that carries the
+	// packages and keys instead (build --packages-media shared): the bundle
+	// lists them in manifest.json and FACTS but carries neither, and its
+	// scripts take them from the media once its digest checks out.
+	Media *Media
 	// Compression is the gzip level: 0 (the default) stores, 1..9 compress.
 	Compression int
+}
+
+// Media names a shared packages media (package media) by its volume label
+// and the sha256 of its SHA256SUMS.
+type Media struct {
+	Label  string `json:"label"`
+	SHA256 string `json:"sha256"`
 }
 
 // Names accepted in the bundle: the scripts read FACTS and the receipt
@@ -59,6 +71,7 @@ var (
 	reFilename = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~^-]*$`)
 	reNEVRA    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~^:-]*$`)
 	reSHA256   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	reLabel    = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 )
 
 func (in *Input) validate() error {
@@ -106,6 +119,16 @@ func (in *Input) validate() error {
 			return fmt.Errorf("key %q: want a unique plain file name", k.Name)
 		}
 		seen[k.Name] = true
+	}
+	if m := in.Media; m != nil {
+		switch {
+		case !reLabel.MatchString(m.Label):
+			return fmt.Errorf("packages media label %q: want 1 to 32 letters, digits or '_'", m.Label)
+		case !reSHA256.MatchString(m.SHA256):
+			return fmt.Errorf("packages media sha256 %q is not a lowercase hex digest", m.SHA256)
+		case len(in.Packages) == 0:
+			return fmt.Errorf("a packages media (%s) names no packages", m.Label)
+		}
 	}
 	if in.Compression < 0 || in.Compression > 9 {
 		return fmt.Errorf("compression level %d: want 0 (store) to 9", in.Compression)

@@ -37,6 +37,13 @@ func directory(v string) string {
 	return ""
 }
 
+func absolute(v string) string {
+	if !strings.HasPrefix(v, "/") {
+		return "an absolute path"
+	}
+	return ""
+}
+
 // InstallFlags are the flags install.sh accepts, in one place: the build
 // checks --install-arg values against them, and a test keeps them equal to
 // the scripts' parsers. -h/--help is left out on purpose: install.sh prints
@@ -47,6 +54,7 @@ var InstallFlags = map[string]InstallFlag{
 	"--no-start":           {},
 	"--skip-os-check":      {},
 	"--no-packages":        {},
+	"--packages-media":     {Value: "PATH", Check: absolute},
 	"--root":               {Value: "DIR", Check: directory},
 	"--pkg-tool":           {Value: "TOOL", Check: pkgTool},
 	"--timeout-etcd":       {Value: "SECONDS", Check: positiveSeconds},

@@ -55,6 +55,8 @@ func TestFactsKeysAreRead(t *testing.T) {
 	// Bundles with every optional fact: an archive and a virtual IP; backups
 	// (which replace the archive section).
 	written := map[string]bool{}
+	// A bundle of a shared-media build names its media.
+	in.Media = &Media{Label: "DEMO_PKGS", SHA256: strings.Repeat("0", 64)}
 	for _, edit := range []func(s *cluster.Spec){
 		func(s *cluster.Spec) {
 			s.Archive.Enabled, s.Archive.Directory = true, "/data/wal"

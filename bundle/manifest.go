@@ -27,6 +27,9 @@ type Manifest struct {
 	Packages []rpm.Package   `json:"packages"`
 	Keys     []ManifestKey   `json:"keys"`
 	Scripts  []ManifestEntry `json:"scripts"`
+	// PackagesMedia names the shared media that carries Packages and Keys
+	// when the bundle does not.
+	PackagesMedia *Media `json:"packages_media,omitempty"`
 }
 
 // Component is one of postgresql, patroni, etcd, haproxy: the package that
@@ -66,7 +69,7 @@ func manifest(in *Input, scripts []ManifestEntry) Manifest {
 		Format: Format, Cluster: in.Cluster, Node: in.Node, BuildID: in.BuildID,
 		Components: components(in.Components),
 		Files:      []payload.Entry{}, Packages: []rpm.Package{}, Keys: []ManifestKey{},
-		Scripts: scripts,
+		Scripts: scripts, PackagesMedia: in.Media,
 	}
 	for _, f := range in.Payload.Files {
 		m.Files = append(m.Files, payload.EntryOf(f))
@@ -133,6 +136,9 @@ func facts(m *Manifest, node []byte) ([]byte, error) {
 	}
 	for _, p := range m.Packages {
 		f.Add("package", p.Name, p.NEVRA, p.Filename, layout.ServiceOfPackage(p.Name))
+	}
+	if md := m.PackagesMedia; md != nil {
+		f.Add("packages_media", md.Label, md.SHA256)
 	}
 	return f.Bytes()
 }

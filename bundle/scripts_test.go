@@ -24,7 +24,7 @@ import (
 var stubbed = []string{
 	"id", "ip", "ss", "rpm", "yum", "dnf", "systemctl", "firewall-cmd", "getenforce", "getsebool",
 	"setsebool", "semanage", "etcdctl", "curl", "patronictl", "useradd", "modprobe", "haproxy", "chown",
-	"etcd", "patroni", "sysctl", "runuser", "pgbackrest", "psql",
+	"etcd", "patroni", "sysctl", "runuser", "pgbackrest", "psql", "blkid", "mount", "umount",
 }
 
 // pgBinaries are the PostgreSQL programs install.sh wants in PGHA_PG_BIN_DIR.

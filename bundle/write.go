@@ -217,13 +217,16 @@ func entries(in *Input) ([]*entry, error) {
 	for _, f := range in.Payload.Files {
 		addFile("files"+f.Path, 0o600, f.Content)
 	}
-	for _, k := range sortedKeys(in.Keys) {
-		addFile("packages/keys/"+k.Name, 0o644, k.Data)
-	}
-	for _, p := range sortedPackages(in.Packages) {
-		p := p
-		ents = append(ents, &entry{name: "packages/" + p.Filename, mode: 0o644, pkg: &p})
-		sums["packages/"+p.Filename] = p.SHA256
+	// With a shared media the packages and keys are on it, not here.
+	if in.Media == nil {
+		for _, k := range sortedKeys(in.Keys) {
+			addFile("packages/keys/"+k.Name, 0o644, k.Data)
+		}
+		for _, p := range sortedPackages(in.Packages) {
+			p := p
+			ents = append(ents, &entry{name: "packages/" + p.Filename, mode: 0o644, pkg: &p})
+			sums["packages/"+p.Filename] = p.SHA256
+		}
 	}
 	var sb strings.Builder
 	for _, name := range sortedNames(sums) {

@@ -3,6 +3,8 @@ package cloudinit
 import (
 	"archive/tar"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,4 +209,137 @@ PATH="$T/bin:$PATH" exec bash "$T/seed-install.sh"`
 	if log, _ := os.ReadFile(logPath); !strings.Contains(string(log), "seed directory /var/lib/cloud/seed/nocloud holds bundle.tgz") {
 		t.Errorf("the log does not name the seed directory:\n%s", log)
 	}
+}
+
+// TestSeedScriptMedia runs the script of a seed whose bundle takes its
+// packages from a shared media, as TestSeedScriptRuns does: the packages ISO
+// is found by its label and mounted, its SHA256SUMS checked, and install.sh
+// given its mount point; then unmounted. A media of another build stops the
+// seed before install.sh; without the ISO, the media's tarball in a seed
+// directory is handed over instead.
+func TestSeedScriptMedia(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root in CI")
+		}
+		t.Skip("needs root for a private mount namespace")
+	}
+	unshare := testutil.NeedTool(t, "unshare", "util-linux")
+	testutil.NeedTool(t, "xorriso", "xorriso")
+	dir := t.TempDir()
+	for _, d := range []string{"bin", "run", "varlib", "varlog"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blkid := `#!/bin/bash
+case "$*" in
+"-t LABEL=cidata -o device") echo "$SEED_ISO" ;;
+"-t LABEL=PGPROD_PKGS_0123ABCD -o device") [ -z "$MEDIA_ISO" ] || echo "$MEDIA_ISO" ;;
+*) echo "blkid stub: unexpected arguments: $*" >&2; exit 2 ;;
+esac
+`
+	for name, body := range map[string]string{"blkid": blkid, "mount": stubMount, "umount": stubUmount} {
+		if err := os.WriteFile(filepath.Join(dir, "bin", name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rpmData := []byte("an rpm\n")
+	sums := []byte(sha256Hex(rpmData) + "  packages/etcd-3.5.12-1.el9.x86_64.rpm\n")
+	mediaISO := filepath.Join(dir, "media.iso")
+	if _, err := WriteTreeISO(mediaISO, "PGPROD_PKGS_0123ABCD", []TreeFile{
+		treeFile("SHA256SUMS", sums), treeFile("packages/etcd-3.5.12-1.el9.x86_64.rpm", rpmData),
+	}, testEpoch); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "bundle.tgz")
+	sum := writeTestBundle(t, bundle, "pgprod-pg1")
+	spec := loadSpec(t, "el7-static")
+	m := &PackagesMedia{Label: "PGPROD_PKGS_0123ABCD", SHA256: sha256Hex(sums), Tarball: "pgprod-packages.tar"}
+	iso := filepath.Join(dir, "pg1.iso")
+	run := func(media *PackagesMedia, mediaISO string) (string, string, error) {
+		seed := mustRender(t, Input{Spec: spec, Node: "pg1", BundleSHA256: sum, InstallArgs: []string{"--no-packages"}, PackagesMedia: media})
+		if _, err := WriteISO(iso, seed, bundle, testEpoch); err != nil {
+			t.Fatal(err)
+		}
+		script := filepath.Join(dir, "seed-install.sh")
+		if err := os.WriteFile(script, []byte(seedScript(t, seed.UserData)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(dir, "varlib/pgha-bundle/install-args"))
+		inner := `set -e
+mount --make-rprivate /
+mount --bind "$T/hosts" /etc/hosts
+mount --bind "$T/run" /run
+mount --bind "$T/varlib" /var/lib
+mount --bind "$T/varlog" /var/log
+PATH="$T/bin:$PATH" exec bash "$T/seed-install.sh"`
+		cmd := exec.Command(unshare, "-m", "bash", "-c", inner)
+		cmd.Env = append(os.Environ(), "T="+dir, "SEED_ISO="+iso, "MEDIA_ISO="+mediaISO)
+		out, err := cmd.Output()
+		log, _ := os.ReadFile(filepath.Join(dir, "varlog/pgha-bundle/seed-install.log"))
+		return string(out), string(log), err
+	}
+	installArgs := func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "varlib/pgha-bundle/install-args"))
+		return string(b)
+	}
+
+	out, log, err := run(m, mediaISO)
+	if err != nil {
+		t.Fatalf("%v\n%s\nlog:\n%s", err, out, log)
+	}
+	args := strings.Split(strings.TrimSpace(installArgs()), "\n")
+	if len(args) != 3 || args[0] != "--no-packages" || args[1] != "--packages-media" || !strings.HasPrefix(args[2], "/run/pgha-media.") {
+		t.Errorf("install.sh arguments %q, want --no-packages --packages-media /run/pgha-media.*", args)
+	}
+	if !strings.Contains(log, "packages media "+mediaISO+" (label PGPROD_PKGS_0123ABCD) mounted on /run/pgha-media.") {
+		t.Errorf("the log does not say the media was mounted:\n%s", log)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "run"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "pgha-") {
+			t.Errorf("left in /run: %s", e.Name())
+		}
+	}
+
+	// Another build's media: refused before install.sh runs.
+	other := *m
+	other.SHA256 = strings.Repeat("ef", 32)
+	out, log, err = run(&other, mediaISO)
+	if err == nil || !strings.HasPrefix(out, "pgha-bundle seed install failed") || installArgs() != "" {
+		t.Errorf("another build's media: %v %q, install.sh arguments %q", err, out, installArgs())
+	}
+	if !strings.Contains(log, "the seed expects "+other.SHA256+": attach the packages ISO of this build") {
+		t.Errorf("the log does not say why:\n%s", log)
+	}
+
+	// No packages ISO, no tarball: the seed says what to attach.
+	out, log, err = run(m, "")
+	if err == nil || !strings.Contains(log, "no device labelled PGPROD_PKGS_0123ABCD and no pgprod-packages.tar in a seed directory") || installArgs() != "" {
+		t.Errorf("no media: %v %q\nlog:\n%s", err, out, log)
+	}
+
+	// The tarball in a seed directory stands in for the ISO.
+	seedDir := filepath.Join(dir, "varlib/cloud/seed/nocloud")
+	if err := os.MkdirAll(seedDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(seedDir, "pgprod-packages.tar"), []byte("tar"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, log, err = run(m, ""); err != nil {
+		t.Fatalf("tarball: %v\n%s\nlog:\n%s", err, out, log)
+	}
+	if got := installArgs(); !strings.Contains(got, "--packages-media\n/var/lib/cloud/seed/nocloud/pgprod-packages.tar\n") {
+		t.Errorf("install.sh arguments %q, want the tarball in the seed directory", got)
+	}
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

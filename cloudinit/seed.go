@@ -55,6 +55,19 @@ type Input struct {
 	// OS-check override for test images. They are written into the script
 	// and logged by cloud-init: flags only, never secrets.
 	InstallArgs []string
+	// PackagesMedia, when set, names the shared packages media the bundle
+	// takes its packages from (build --packages-media shared): the script
+	// finds it and hands it to install.sh.
+	PackagesMedia *PackagesMedia
+}
+
+// PackagesMedia is a shared packages media as a seed finds it: the ISO by
+// its volume label (attached beside the seed), else its tarball by name in
+// a NoCloud seed directory; SHA256 is the sha256 of its SHA256SUMS.
+type PackagesMedia struct {
+	Label   string
+	SHA256  string
+	Tarball string
 }
 
 // Seed is the small files of one node's NoCloud seed.
@@ -96,6 +109,20 @@ func Render(in Input) (Seed, error) {
 	if in.BundleSHA256 != "" {
 		if b, err := hex.DecodeString(in.BundleSHA256); err != nil || len(b) != 32 {
 			return Seed{}, fmt.Errorf("cloudinit: node %s: bundle sha256 %q is not 64 hex digits", node.Name, in.BundleSHA256)
+		}
+	}
+	if m := in.PackagesMedia; m != nil {
+		if err := CheckLabel(m.Label); err != nil {
+			return Seed{}, fmt.Errorf("cloudinit: node %s: packages media: %w", node.Name, err)
+		}
+		if b, err := hex.DecodeString(m.SHA256); err != nil || len(b) != 32 {
+			return Seed{}, fmt.Errorf("cloudinit: node %s: packages media sha256 %q is not 64 hex digits", node.Name, m.SHA256)
+		}
+		if m.Tarball == "" || strings.ContainsAny(m.Tarball, "/'\n") {
+			return Seed{}, fmt.Errorf("cloudinit: node %s: packages media tarball %q is not a plain file name", node.Name, m.Tarball)
+		}
+		if in.BundleSHA256 == "" {
+			return Seed{}, fmt.Errorf("cloudinit: node %s: a packages media without a bundle", node.Name)
 		}
 	}
 	for _, a := range in.InstallArgs {
@@ -464,6 +491,7 @@ func renderScript(in Input, n cluster.Node) (string, error) {
 		"SeedDirs":     SeedDirs,
 		"CDROM":        layout.CDROM,
 		"TempDir":      layout.RunDir,
+		"Media":        in.PackagesMedia,
 	})
 	return b.String(), err
 }

@@ -90,11 +90,15 @@ func variants(t testing.TB) map[string]Input {
 	}
 	s := loadSpec(t, "el9-static")
 	out["el9-nobundle"] = Input{Spec: s, Node: "db-a"}
+	out["el9-media"] = Input{Spec: s, Node: "db-a", BundleSHA256: testBundleSum, PackagesMedia: testMedia}
 	for _, n := range exampleSpec(t).Nodes {
 		out["example-"+n.Name] = Input{Spec: exampleSpec(t), Node: n.Name, BundleSHA256: testBundleSum}
 	}
 	return out
 }
+
+// testMedia is a shared packages media as a seed names it.
+var testMedia = &PackagesMedia{Label: "PGPROD_PKGS_0123ABCD", SHA256: strings.Repeat("cd", 32), Tarball: "pgprod-packages.tar"}
 
 // exampleSpec is the spec the cluster package ships as its example, loaded
 // with defaults and validation.

@@ -37,12 +37,25 @@ type Manifest struct {
 	UnresolvedRequires []string `json:"unresolved_requires"`
 	// SeedWithoutPackages is set when the seeds carry bundles without RPMs.
 	SeedWithoutPackages bool `json:"seed_without_packages,omitempty"`
+	// PackagesMedia is the one media carrying the packages for every node,
+	// in a build with --packages-media shared.
+	PackagesMedia *PackagesMedia `json:"packages_media,omitempty"`
 	// Nodes lists every node's payload: owners, groups and secret flags the
 	// config tree cannot hold.
 	Nodes []Node `json:"nodes"`
 	// Outputs is every file of the build directory but manifest.json and
 	// SHA256SUMS, by path relative to it.
 	Outputs []payload.Entry `json:"outputs"`
+}
+
+// PackagesMedia is a shared packages media: its volume label, the sha256 of
+// its SHA256SUMS (which every node's bundle and seed pin) and its two forms,
+// by path relative to the build directory.
+type PackagesMedia struct {
+	Label   string `json:"label"`
+	SHA256  string `json:"sha256"`
+	ISO     string `json:"iso"`
+	Tarball string `json:"tarball"`
 }
 
 // Input is one input of the build by digest.

@@ -49,6 +49,11 @@ type Options struct {
 	// SeedWithoutPackages leaves the RPMs out of the bundle a seed carries,
 	// for images that already have them.
 	SeedWithoutPackages bool
+	// PackagesMedia is where the packages go: per-node (the default, also
+	// "") into every node's bundle and seed, or shared into one packages
+	// media (media/<cluster>-packages.iso and .tar) that every node's
+	// bundle and seed name by digest.
+	PackagesMedia string
 	// InstallArgs are passed by the seed to install.sh (e.g. an OS-check
 	// override on test images). Flags only: they are logged by cloud-init.
 	InstallArgs []string
@@ -86,6 +91,30 @@ type Options struct {
 	// afterSecretsRead, set by tests only, runs between reading the secrets
 	// file and writing it.
 	afterSecretsRead func()
+}
+
+// The values of Options.PackagesMedia.
+const (
+	MediaPerNode = "per-node"
+	MediaShared  = "shared"
+)
+
+// shared reports a build that writes one packages media for every node.
+func (o *Options) shared() bool { return o.PackagesMedia == MediaShared }
+
+// checkPackagesMedia refuses a PackagesMedia value or combination the
+// build does not know.
+func (o *Options) checkPackagesMedia() error {
+	switch o.PackagesMedia {
+	case "", MediaPerNode:
+	case MediaShared:
+		if o.SeedWithoutPackages {
+			return fmt.Errorf("--seed-without-packages and --packages-media %s do not go together: no seed of a shared-media build carries packages", MediaShared)
+		}
+	default:
+		return fmt.Errorf("--packages-media %q: want %s (the packages in every bundle and seed) or %s (one packages ISO and tarball for every node)", o.PackagesMedia, MediaPerNode, MediaShared)
+	}
+	return nil
 }
 
 // Progress follows the long steps of a build: Start begins one (total is
@@ -195,6 +224,9 @@ func load(opts Options) (*Rendered, error) {
 	// A seed would run install.sh with them: refuse what it does not take
 	// before any work, instead of nodes that boot uninstalled.
 	if err := bundle.CheckInstallArgs(opts.InstallArgs); err != nil {
+		return nil, err
+	}
+	if err := opts.checkPackagesMedia(); err != nil {
 		return nil, err
 	}
 	opts.logf("==> load spec %s", opts.SpecPath)

@@ -49,10 +49,18 @@ func newManifest(opts *Options, r *Rendered, epoch time.Time) (*manifest.Manifes
 		Inputs  []manifest.Input
 		Seed    bool
 		Args    []string
-	}{opts.Version, m.SourceDateEpoch, m.Inputs, opts.SeedWithoutPackages, opts.InstallArgs})
+		Media   string `json:",omitempty"` // so per-node ids stay as they were
+	}{opts.Version, m.SourceDateEpoch, m.Inputs, opts.SeedWithoutPackages, opts.InstallArgs, sharedOrEmpty(opts)})
 	if err != nil {
 		return nil, err
 	}
 	m.BuildID = payload.SHA256Hex(id)[:16]
 	return m, nil
+}
+
+func sharedOrEmpty(opts *Options) string {
+	if opts.shared() {
+		return MediaShared
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -25,6 +26,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/internal/countio"
 	"github.com/pgha-bundle/pgha-bundle/internal/writeback"
 	"github.com/pgha-bundle/pgha-bundle/manifest"
+	"github.com/pgha-bundle/pgha-bundle/media"
 	"github.com/pgha-bundle/pgha-bundle/payload"
 	"github.com/pgha-bundle/pgha-bundle/rpm"
 )
@@ -90,6 +92,14 @@ func Run(opts Options) (res *Result, err error) {
 		return nil, err
 	}
 	w := &writer{opts: &opts, ctx: ctx, r: r, dir: o.tmp, epoch: epoch, m: m, known: map[string]payload.Entry{}}
+	if opts.shared() {
+		if err := w.writeMedia(); err != nil {
+			if ctx.Err() != nil {
+				return nil, interrupted(ctx)
+			}
+			return nil, err
+		}
+	}
 	// Nodes are written in parallel: one progress line for all of them.
 	w.opts.progressStart("write nodes", 0)
 	if err := w.nodes(); err != nil {
@@ -123,6 +133,8 @@ type writer struct {
 	dir   string
 	epoch time.Time
 	m     *manifest.Manifest
+	// shared is the shared packages media, nil in a per-node build.
+	shared *bundle.Media
 	// known holds the entries of outputs hashed while they were written.
 	known   map[string]payload.Entry
 	knownMu sync.Mutex
@@ -207,11 +219,69 @@ func (w *writer) node(ctx context.Context, i int) error {
 }
 
 func (w *writer) bundleInput(n payload.Node, pkgs []rpm.Package) bundle.Input {
-	return bundle.Input{
+	in := bundle.Input{
 		Cluster: w.r.Spec.Cluster.Name, Node: n.Name, BuildID: w.m.BuildID,
 		Epoch: w.epoch, Payload: n, Packages: pkgs, Keys: w.r.Packages.Keys,
 		Components: w.r.Packages.Components,
 	}
+	if len(pkgs) > 0 {
+		in.Media = w.shared
+	}
+	return in
+}
+
+// writeMedia writes the shared packages media once, before the nodes, whose
+// bundles and seeds name it: the tarball and the ISO, each streamed from
+// the verified packages (re-hashed on the way) and hashed as written.
+func (w *writer) writeMedia() error {
+	cl := w.r.Spec.Cluster.Name
+	in := media.Input{Cluster: cl, Packages: w.r.Packages.Packages, Keys: w.r.Packages.Keys, Epoch: w.epoch}
+	if len(in.Packages) == 0 {
+		return fmt.Errorf("--packages-media %s: the packages directory holds no packages to share", MediaShared)
+	}
+	digest, err := media.Digest(in)
+	if err != nil {
+		return err
+	}
+	w.opts.logf("==> packages media %s (SHA256SUMS sha256 %s)", media.Label(cl), digest)
+	w.opts.progressStart("write packages media", 0)
+	tarPath := filepath.Join(w.dir, filepath.FromSlash(media.TarName(cl)))
+	// The media holds packages and public keys only: readable by all.
+	if err := os.MkdirAll(filepath.Dir(tarPath), 0o755); err != nil {
+		return fmt.Errorf("packages media: %w", err)
+	}
+	f, err := os.OpenFile(tarPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("packages media: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	cw := &countio.Writer{W: io.MultiWriter(f, h), Ctx: w.ctx, Progress: w.opts.progressAdd}
+	if err := media.WriteTar(cw, in); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("packages media: %w", err)
+	}
+	w.setKnown(tarPath, payload.Entry{Mode: "0644", Size: cw.N, SHA256: hex.EncodeToString(h.Sum(nil))})
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	isoPath := filepath.Join(w.dir, filepath.FromSlash(media.ISOName(cl)))
+	isoSum, err := media.WriteISO(isoPath, in)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(isoPath)
+	if err != nil {
+		return fmt.Errorf("packages media: %w", err)
+	}
+	w.opts.progressAdd(fi.Size())
+	w.setKnown(isoPath, payload.Entry{Mode: payload.FormatMode(fi.Mode()), Size: fi.Size(), SHA256: isoSum})
+	w.shared = &bundle.Media{Label: media.Label(cl), SHA256: digest}
+	w.m.PackagesMedia = &manifest.PackagesMedia{Label: w.shared.Label, SHA256: digest,
+		ISO: media.ISOName(cl), Tarball: media.TarName(cl)}
+	return nil
 }
 
 // writeBundle streams the node's bundle to path (when not empty) and to also
@@ -267,6 +337,7 @@ func (w *writer) writeSeed(ctx context.Context, i int, bundlePath string, in bun
 	render := func(sum string) (cloudinit.Seed, error) {
 		return cloudinit.Render(cloudinit.Input{
 			Spec: w.r.Spec, Node: n.Name, BundleSHA256: sum, InstallArgs: w.opts.InstallArgs,
+			PackagesMedia: seedMedia(in.Media, w.r.Spec.Cluster.Name),
 		})
 	}
 	iso := filepath.Join(w.dir, "seeds", n.Name+".iso")
@@ -359,4 +430,12 @@ func fileEntry(path string) (payload.Entry, error) {
 		Size:   fi.Size(),
 		SHA256: hex.EncodeToString(h.Sum(nil)),
 	}, nil
+}
+
+// seedMedia is what a seed needs to find the shared media its bundle names.
+func seedMedia(m *bundle.Media, cluster string) *cloudinit.PackagesMedia {
+	if m == nil {
+		return nil
+	}
+	return &cloudinit.PackagesMedia{Label: m.Label, SHA256: m.SHA256, Tarball: path.Base(media.TarName(cluster))}
 }

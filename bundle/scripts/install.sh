@@ -16,6 +16,10 @@ HAProxy, each gated on its health, and a receipt of what it did. With
 backups: the stanza on the leader, pgbackrest check, the backup timers.
 
   --no-packages         skip the package step (the image carries the packages)
+  --packages-media PATH the cluster's shared packages media, for a bundle built
+                        with --packages-media shared: its tarball, or a
+                        directory where it is mounted or extracted (default:
+                        the device with the media's label, mounted read-only)
 $COMMON_USAGE
 EOF
 }
@@ -24,12 +28,15 @@ EOF
 own_flag() {
 	case $1 in
 	--no-packages) NO_PACKAGES=1 ;;
+	--packages-media) PACKAGES_MEDIA=${2:?--packages-media needs a tarball or a directory}; return 2 ;;
 	*) return 0 ;;
 	esac
 	return 1
 }
 
 parse_args "$@"
+# The packages media mounted or extracted for this run goes with it.
+trap release_media EXIT
 
 load_bundle
 check_root

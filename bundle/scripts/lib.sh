@@ -25,6 +25,9 @@ DRY_RUN=0
 FORCE=0
 NO_START=0
 NO_PACKAGES=0
+# --packages-media PATH (install.sh, upgrade.sh): the shared packages media
+# as a tarball or a directory; without it the media is found by its label.
+PACKAGES_MEDIA=''
 SKIP_OS_CHECK=0
 PKG_TOOL=${PGHA_PKG_TOOL:-}
 TIMEOUT_ETCD=${PGHA_TIMEOUT_ETCD:-900}
@@ -38,6 +41,14 @@ DCS_CHANGED=0
 # Services whose unit, config or package changed in this run.
 declare -A SERVICE_CHANGED=()
 BUNDLE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Where the packages and keys are: the bundle's, or the shared media's once
+# verified (use_packages_media).
+PKG_DIR=$BUNDLE_DIR/packages
+PKG_WHERE="the bundle"
+MEDIA_LABEL=''  # the shared packages media the facts name, if any
+MEDIA_SHA256='' # the sha256 of its SHA256SUMS
+MEDIA_MOUNT=''  # where we mounted it
+MEDIA_TMP=''    # where we extracted its tarball
 
 # What the receipt records, one entry per element (space-separated fields).
 R_FILES=()    # path sha256 mode owner group
@@ -287,6 +298,10 @@ load_facts() {
 		file) FILES+=("$a $b $c $d $e") ;;
 		service) SERVICES_OF[$a]="$b${c:+ $c}${d:+ $d}" ;;
 		package) PACKAGES+=("$a $b $c $d") ;;
+		packages_media)
+			MEDIA_LABEL=$a
+			MEDIA_SHA256=$b
+			;;
 		*) die "$f: unknown fact '$key': a bundle newer than these scripts?" ;;
 		esac
 	done <"$f"
@@ -703,13 +718,107 @@ verify_bundle() {
 	step "verify bundle checksums"
 	(cd "$BUNDLE_DIR" && sha256sum --quiet --strict -c SHA256SUMS) ||
 		die "SHA256SUMS does not match: the bundle is damaged or was altered; nothing was changed"
+	info "every file matches SHA256SUMS"
+	# Nothing is taken from a media that no package step needs: a
+	# configuration-only upgrade runs without it (unless it is given).
+	if [ -n "$MEDIA_SHA256" ] && [ -z "$PACKAGES_MEDIA" ]; then
+		if [ "$NO_PACKAGES" = 1 ]; then
+			info "--no-packages: the packages media $MEDIA_LABEL is not needed"
+			return 0
+		fi
+		if [ -z "$(packages_pending 2>/dev/null)" ]; then
+			info "every package is installed at the bundle's version or newer: the packages media $MEDIA_LABEL is not needed"
+			return 0
+		fi
+	fi
+	if [ -z "$MEDIA_SHA256" ] && [ -n "$PACKAGES_MEDIA" ]; then
+		die "--packages-media: this bundle carries its own packages (it was not built with --packages-media shared)"
+	fi
+	use_packages_media
 	local name nevra file e
 	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
 		read -r name nevra file _ <<<"$e"
-		[ -f "$BUNDLE_DIR/packages/$file" ] || die "packages/$file ($nevra) missing from the bundle"
+		[ -f "$PKG_DIR/$file" ] || die "packages/$file ($nevra) missing from $PKG_WHERE"
 	done
-	info "every file matches SHA256SUMS"
 	verify_signatures
+}
+
+# ---------------------------------------------------------------- packages media
+
+# use_packages_media takes the packages from the shared media the bundle
+# names (build --packages-media shared): the --packages-media path (the
+# tarball, or a directory where the media is mounted or extracted), else the
+# device labelled MEDIA_LABEL, mounted read-only until the script exits
+# (release_media). The media's SHA256SUMS must have the sha256 the bundle
+# pins, every file on it must match SHA256SUMS, and SHA256SUMS must list
+# every package of the bundle; then PKG_DIR is its packages/.
+use_packages_media() {
+	[ -n "$MEDIA_SHA256" ] || return 0
+	local src=$PACKAGES_MEDIA dev dir sum e name nevra file top=$PGHA_CLUSTER-packages
+	step "packages media $MEDIA_LABEL"
+	if [ -z "$src" ]; then
+		dev=$(blkid -t LABEL="$MEDIA_LABEL" -o device 2>/dev/null | head -n 1) || true
+		[ -n "$dev" ] || die "this bundle's packages are on the media labelled $MEDIA_LABEL and no device has that label: attach the cluster's packages ISO, or pass --packages-media PATH (its tarball, or where it is mounted); nothing was changed"
+		MEDIA_MOUNT=$(mktemp -d -t pgha-media.XXXXXX)
+		if ! mount -o ro "$dev" "$MEDIA_MOUNT"; then
+			rmdir "$MEDIA_MOUNT"
+			MEDIA_MOUNT=''
+			die "cannot mount $dev (labelled $MEDIA_LABEL) read-only; nothing was changed"
+		fi
+		info "$dev mounted read-only on $MEDIA_MOUNT"
+		src=$MEDIA_MOUNT
+	fi
+	if [ -f "$src" ]; then
+		# A tarball: its SHA256SUMS is checked before anything else is
+		# extracted.
+		MEDIA_TMP=$(mktemp -d -t pgha-media.XXXXXX)
+		tar -xOf "$src" "$top/SHA256SUMS" >"$MEDIA_TMP/SHA256SUMS.pinned" 2>/dev/null ||
+			check_media_sum "$src" ""
+		check_media_sum "$src" "$(sha256sum "$MEDIA_TMP/SHA256SUMS.pinned" | cut -d ' ' -f 1)"
+		info "extracting $src into $MEDIA_TMP"
+		tar -xf "$src" -C "$MEDIA_TMP" --no-same-owner --no-same-permissions "$top" ||
+			die "cannot extract $src; nothing was changed"
+		dir=$MEDIA_TMP/$top
+	elif [ -d "$src" ]; then
+		dir=$src
+		# Where the tarball was extracted by hand: its top directory.
+		[ -f "$dir/SHA256SUMS" ] || [ ! -f "$src/$top/SHA256SUMS" ] || dir=$src/$top
+		[ -f "$dir/SHA256SUMS" ] || die "$src holds no SHA256SUMS: not a packages media; nothing was changed"
+	else
+		die "--packages-media $src: no such file or directory"
+	fi
+	check_media_sum "$src" "$(sha256sum "$dir/SHA256SUMS" | cut -d ' ' -f 1)"
+	(cd "$dir" && sha256sum --quiet --strict -c SHA256SUMS) ||
+		die "the packages media at $src does not match its SHA256SUMS: it is damaged or was altered; nothing was changed"
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra file _ <<<"$e"
+		awk -v f="packages/$file" '$2 == f { found = 1 } END { exit !found }' "$dir/SHA256SUMS" ||
+			die "the packages media at $src does not list packages/$file ($nevra); nothing was changed"
+	done
+	info "SHA256SUMS has the sha256 the bundle pins, and every file on the media matches it"
+	PKG_DIR=$dir/packages
+	PKG_WHERE="the packages media at $src"
+}
+
+# check_media_sum SRC SUM refuses a media whose SHA256SUMS is not the one
+# the bundle pins.
+check_media_sum() {
+	[ "$2" = "$MEDIA_SHA256" ] ||
+		die "the packages media at $1 is not the one this bundle was built for: its SHA256SUMS has sha256 ${2:-(none: no $PGHA_CLUSTER-packages/SHA256SUMS)}, the bundle pins $MEDIA_SHA256 (another build's media, or altered); nothing was changed"
+}
+
+# release_media unmounts the media we mounted and removes what we extracted;
+# the scripts run it on exit.
+release_media() {
+	if [ -n "$MEDIA_MOUNT" ]; then
+		umount "$MEDIA_MOUNT" || warn "cannot unmount $MEDIA_MOUNT"
+		rmdir "$MEDIA_MOUNT" 2>/dev/null || true
+		MEDIA_MOUNT=''
+	fi
+	if [ -n "$MEDIA_TMP" ]; then
+		rm -rf "$MEDIA_TMP"
+		MEDIA_TMP=''
+	fi
 }
 
 # verify_signatures runs rpm -K on every package against the bundled keys,
@@ -722,15 +831,15 @@ verify_signatures() {
 	fi
 	local db keys=() k out name nevra file e
 	db=$(mktemp -d)
-	for k in "$BUNDLE_DIR"/packages/keys/*; do
+	for k in "$PKG_DIR"/keys/*; do
 		[ -f "$k" ] || continue
 		keys+=("$k")
 		rpm --dbpath "$db" --import "$k" || { rm -rf "$db"; die "cannot import key $(basename "$k")"; }
 	done
-	[ ${#keys[@]} -gt 0 ] || warn "the bundle carries no signing key: checking digests only"
+	[ ${#keys[@]} -gt 0 ] || warn "$PKG_WHERE carries no signing key: checking digests only"
 	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
 		read -r name nevra file _ <<<"$e"
-		if ! out=$(rpm --dbpath "$db" -K "$BUNDLE_DIR/packages/$file" 2>&1); then
+		if ! out=$(rpm --dbpath "$db" -K "$PKG_DIR/$file" 2>&1); then
 			rm -rf "$db"
 			die "rpm -K $file: $out; nothing was changed"
 		fi
@@ -915,7 +1024,7 @@ install_packages() {
 		return 0
 	fi
 	while read -r name kind file; do
-		files+=("$BUNDLE_DIR/packages/$file")
+		files+=("$PKG_DIR/$file")
 		[ "$kind" = new ] && new+=("$name")
 		info "$kind: $file"
 		SERVICE_CHANGED[$(package_service "$name")]=1

@@ -15,6 +15,10 @@ usage() {
 usage: upgrade.sh [options]
 
   --no-packages         ignore the bundle's packages
+  --packages-media PATH the cluster's shared packages media, for a bundle built
+                        with --packages-media shared: its tarball, or a
+                        directory where it is mounted or extracted (default:
+                        the device with the media's label, mounted read-only)
   --restart-pending     when the applied cluster configuration leaves this
                         member's PostgreSQL pending a restart, restart it
                         (patronictl restart) and wait for its health; without
@@ -34,6 +38,7 @@ PENDING_RESTART=0
 own_flag() {
 	case $1 in
 	--no-packages) NO_PACKAGES=1 ;;
+	--packages-media) PACKAGES_MEDIA=${2:?--packages-media needs a tarball or a directory}; return 2 ;;
 	--restart-pending) RESTART_PENDING=1 ;;
 	--timeout-pending)
 		TIMEOUT_PENDING=${2:?}
@@ -58,6 +63,7 @@ set_state() {
 
 on_exit() {
 	local rc=$?
+	release_media
 	if [ "$rc" != 0 ] && [ -n "$STATE" ]; then
 		printf 'error: upgrade stopped; node %s is in this state: %s\n' "$PGHA_NODE" "$STATE" >&2
 	fi

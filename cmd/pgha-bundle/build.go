@@ -23,14 +23,20 @@ func buildCommand() *cli.Command {
 		Name:  "build",
 		Usage: "verify the packages and write every node's configs, install bundle and seed ISO",
 		UsageText: "pgha-bundle build [-f cluster.yaml] [--packages DIR] [--key FILE]... [--out DIR] [--secrets FILE]\n" +
-			"                  [--base-provides FILE] [--seed-without-packages] [--wait] [--quiet] [--format text|json]",
+			"                  [--base-provides FILE] [--packages-media per-node|shared] [--seed-without-packages]\n" +
+			"                  [--wait] [--quiet] [--format text|json]",
 		Description: "Loads and validates the spec, verifies every RPM of the packages directory (digests and\n" +
 			"signatures against the keys), takes the component paths from the packages' file lists, renders\n" +
 			"every node's files, cross-checks them, and writes OUT/<cluster>/:\n" +
 			"   nodes/<node>/<path on node>   the plain rendered configs (compare builds with pgha-bundle diff)\n" +
 			"   bundles/<node>.tar.gz         the offline install bundle (install.sh, upgrade.sh, uninstall.sh)\n" +
 			"   seeds/<node>.iso              the cloud-init NoCloud seed (label cidata)\n" +
+			"   media/<cluster>-packages.iso  with --packages-media shared: the packages, once for every node\n" +
+			"   media/<cluster>-packages.tar  (the ISO has a label of its own; the tarball is for air-gapped hosts)\n" +
 			"   manifest.json, SHA256SUMS\n" +
+			"With --packages-media shared no bundle or seed carries RPMs: each names the packages media by the\n" +
+			"sha256 of its SHA256SUMS, and install.sh (or the seed) finds the ISO by its label, or takes\n" +
+			"install.sh --packages-media PATH, checks it and refuses another build's.\n" +
 			"The output is written beside OUT/<cluster> and swapped into place in one step: a failed or\n" +
 			"interrupted build leaves the previous one intact. OUT/<cluster> is replaced only when it holds\n" +
 			"an earlier build of the same cluster (its manifest.json says so) and no input of the build; one\n" +
@@ -45,6 +51,7 @@ func buildCommand() *cli.Command {
 			"Examples:\n" +
 			"   pgha-bundle build -f cluster.yaml --packages ./rpms --key RPM-GPG-KEY-vendor\n" +
 			"   pgha-bundle build --out /srv/pgha --seed-without-packages   # images that carry the RPMs\n" +
+			"   pgha-bundle build --packages-media shared   # a fleet: one packages ISO beside every seed\n" +
 			"   pgha-bundle build --base-provides el7-provides.txt          # check requires against the image\n" +
 			"   render-spec | pgha-bundle build -f - --secrets prod.secrets.yaml   # a generated spec\n" +
 			"   pgha-bundle build --format json   # progress on stderr, one JSON document on stdout",
@@ -55,6 +62,7 @@ func buildCommand() *cli.Command {
 			&cli.StringFlag{Name: "packages", Usage: "RPM `DIR` (default: packages.dir of the spec)", TakesFile: true},
 			&cli.StringSliceFlag{Name: "key", Usage: "OpenPGP public key `FILE` the RPMs must be signed with (repeatable; default: packages.keys)", TakesFile: true},
 			&cli.StringFlag{Name: "base-provides", Usage: "`FILE` with `rpm -qa --provides` of the target image: fail on requires it lacks", TakesFile: true},
+			&cli.StringFlag{Name: "packages-media", Value: pipeline.MediaPerNode, Usage: "where the RPMs go: `per-node` (into every bundle and seed) or shared (one packages ISO and tarball under media/, named by every node's bundle and seed)"},
 			&cli.BoolFlag{Name: "seed-without-packages", Usage: "leave the RPMs out of the bundle inside each seed ISO (images that carry them)"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait for another build running into the same OUT/<cluster> instead of failing"},
 			quietFlag(),
@@ -88,6 +96,7 @@ func buildCommand() *cli.Command {
 				Keys:                c.StringSlice("key"),
 				BaseProvides:        c.String("base-provides"),
 				SeedWithoutPackages: c.Bool("seed-without-packages"),
+				PackagesMedia:       c.String("packages-media"),
 				InstallArgs:         c.StringSlice("install-arg"),
 				Version:             version,
 				Log:                 withBar(bar, buildLog(c, asJSON)),

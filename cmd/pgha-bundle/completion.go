@@ -19,6 +19,8 @@ var flagChoices = map[string][]string{
 	"network": {"static", "dhcp"},
 	"nodes":   {"3", "5", "7"},
 	"shell":   {"bash", "zsh", "fish"},
+	// build --packages-media
+	"packages-media": {"per-node", "shared"},
 }
 
 func completionCommand() *cli.Command {

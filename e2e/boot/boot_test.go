@@ -61,7 +61,7 @@ const (
 // Every boot must show these checks passing.
 var healthChecks = []string{"cloud-init-done", "hostname", "etc-hosts", "install-receipt",
 	"payload-files", "no-world-readable-keys", "etcd-health", "patroni-leader", "select-1-rw",
-	"nic-by-mac", "static-address", "default-route", "softdog-loaded", "watchdog-open"}
+	"nic-by-mac", "static-address", "default-route", "softdog-loaded", "watchdog-open", "packages-media-unmounted"}
 
 func TestBootSeed(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -110,6 +110,7 @@ func TestBootSeed(t *testing.T) {
 			Accel: accel, Image: img, Disk: overlay, Format: "qcow2",
 			Drives:  []string{checkDisk(t, work, n, s, freeze)},
 			CDROM:   s.ISO,
+			CDROM2:  s.MediaISO,
 			NIC:     guestNIC,
 			Serial:  filepath.Join(work, fmt.Sprintf("boot%d.serial", n)),
 			Timeout: timeout,
@@ -199,7 +200,7 @@ func TestBootSeed(t *testing.T) {
 	if n := atoi(r1.Info["install_runs"]); n != 1 {
 		t.Errorf("boot 1: install.sh completed %d times in the seed install log, want 1", n)
 	}
-	for _, want := range []string{verifyOKLine, installVerifyStep, installDonePrefix, installDoneLine} {
+	for _, want := range append([]string{verifyOKLine, installVerifyStep, installDonePrefix, installDoneLine}, mediaLines(seed1)...) {
 		if !logHas(r1.InstallLog, want) {
 			t.Errorf("boot 1: the seed install log lacks %q", want)
 		}
@@ -239,6 +240,11 @@ func TestBootSeed(t *testing.T) {
 	}
 	if a, b := atoi(r3.Info["install_runs"]), atoi(r2.Info["install_runs"]); a != b+1 {
 		t.Errorf("boot 3: install.sh completions %d, want %d", a, b+1)
+	}
+	for _, want := range mediaLines(seed2) {
+		if !logHas(r3.InstallLog, want) {
+			t.Errorf("boot 3: the seed install log lacks %q", want)
+		}
 	}
 	if !logHas(r3.InstallLog, installNoChanges) {
 		t.Errorf("boot 3: install.sh did not report nothing to change; its output:\n%s", strings.Join(r3.InstallLog, "\n"))

@@ -1,7 +1,12 @@
 // Package boot is the end-to-end boot test of the seed ISO: a Debian bookworm
 // VM under qemu (KVM when it really works, TCG otherwise) boots with a
 // generated seed ISO as its CD-ROM, and real cloud-init runs the node's
-// install bundle.
+// install bundle. The cluster is built with --packages-media shared: the
+// seed carries a bundle without RPMs, and the build's packages ISO is a
+// second CD-ROM, which the seed finds by its label and mounts and install.sh
+// checks (the SHA256SUMS digest its bundle pins, every file, rpm -K against
+// the key on the media) before its package step, skipped on this Debian
+// image (--no-packages); the checks see it unmounted afterwards.
 //
 // The VM's one NIC is qemu's user-mode network with restrict=on (nothing
 // leaves qemu) and a fixed MAC address; the guest kernel names it ens*/enp*.

@@ -12,7 +12,8 @@ import (
 
 // installArgFlags pass install.sh's test-only overrides through the build:
 // the OS check (the product targets EL, the image is Debian), the package
-// step (Debian's packages are preinstalled in the image), and shorter health
+// step (Debian's packages are preinstalled in the image: install.sh still
+// checks the shared packages media the seed hands it), and shorter health
 // waits than the production ones (900 s each), so that a service that never
 // comes up fails the boot in minutes. The limits still leave TCG on a busy
 // two-core machine several times what a healthy start takes.

@@ -54,6 +54,7 @@ type vm struct {
 	Snapshot bool     // discard every write (snapshot=on)
 	Drives   []string // extra read-only virtio disks (raw)
 	CDROM    string   // the seed ISO
+	CDROM2   string   // a second CD-ROM: the shared packages ISO
 	Append   string   // extra kernel command line
 	NIC      string   // qemu -nic value; empty means no NIC
 	Serial   string   // file the serial console is written to
@@ -113,6 +114,9 @@ func (v vm) args() []string {
 	}
 	if v.CDROM != "" {
 		a = append(a, "-drive", fmt.Sprintf("file=%s,format=raw,media=cdrom,readonly=on", v.CDROM))
+	}
+	if v.CDROM2 != "" {
+		a = append(a, "-drive", fmt.Sprintf("file=%s,format=raw,media=cdrom,readonly=on", v.CDROM2))
 	}
 	return append(a, "-serial", "file:"+v.Serial, "-pidfile", v.Serial+".pid")
 }

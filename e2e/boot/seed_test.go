@@ -22,6 +22,7 @@ import (
 	"github.com/pgha-bundle/pgha-bundle/cloudinit"
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/layout"
+	"github.com/pgha-bundle/pgha-bundle/manifest"
 )
 
 // What the seed's install script (cloudinit/seed-install.sh.tmpl) and the
@@ -42,6 +43,21 @@ const (
 	installDonePrefix = "==> done: "
 )
 
+// mediaLines are what a seed install from the shared packages ISO prints:
+// the seed found and mounted it by its label; install.sh (--no-packages,
+// as the image carries Debian's packages) was handed it, checked its
+// SHA256SUMS against the digest its bundle pins and every file against
+// SHA256SUMS, and verified each package's signature with rpm -K against
+// the key on the media.
+func mediaLines(s seed) []string {
+	lines := []string{"(label " + s.MediaLabel + ") mounted on /run/pgha-media.", "==> packages media " + s.MediaLabel,
+		"SHA256SUMS has the sha256 the bundle pins, and every file on the media matches it"}
+	for _, p := range s.Packages {
+		lines = append(lines, p+": digests signatures OK")
+	}
+	return lines
+}
+
 // logHas reports whether any line of an install log contains s.
 func logHas(lines []string, s string) bool {
 	for _, l := range lines {
@@ -54,8 +70,13 @@ func logHas(lines []string, s string) bool {
 
 // seed is one built seed ISO and what the guest checks need from its build.
 type seed struct {
-	ISO           string
-	Files         []byte // the bundle's FILES, read back out of the ISO
+	ISO string
+	// MediaISO is the build's shared packages ISO (--packages-media
+	// shared), attached as a second CD-ROM; MediaLabel its label.
+	MediaISO      string
+	MediaLabel    string
+	Packages      []string // the packages' file names
+	Files         []byte   // the bundle's FILES, read back out of the ISO
 	EtcdEndpoints string
 	PatroniURL    string
 }
@@ -93,7 +114,7 @@ func (b *seedBuilder) build(t *testing.T, generation int) seed {
 	}
 	out := filepath.Join(b.dir, "out")
 	args := []string{"build", "-f", spec, "--packages", b.packages, "--key", b.key, "--out", out,
-		"--seed-without-packages"}
+		"--packages-media", "shared"}
 	args = append(args, installArgFlags...)
 	cmd := exec.Command(b.bin, args...)
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
@@ -109,8 +130,26 @@ func (b *seedBuilder) build(t *testing.T, generation int) seed {
 	if err != nil {
 		t.Fatalf("seed %s: %v", iso, err)
 	}
+	m, err := manifest.Read(filepath.Join(out, clusterName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.PackagesMedia == nil {
+		t.Fatal("the build names no packages media")
+	}
+	mediaISO := filepath.Join(filepath.Dir(b.dir), fmt.Sprintf("media-g%d.iso", generation))
+	if err := copyFile(filepath.Join(out, clusterName, m.PackagesMedia.ISO), mediaISO); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for _, p := range m.Packages {
+		pkgs = append(pkgs, p.Filename)
+	}
 	return seed{
 		ISO:           iso,
+		MediaISO:      mediaISO,
+		MediaLabel:    m.PackagesMedia.Label,
+		Packages:      pkgs,
 		Files:         files,
 		EtcdEndpoints: fmt.Sprintf("https://%s:%d", nodeAddr, portEtcd),
 		PatroniURL:    fmt.Sprintf("https://%s:%d", nodeAddr, portAPI),

@@ -89,6 +89,13 @@ info "verify_runs=$(grep -c -F -- "$E2E_VERIFY_OK" "$out" 2>/dev/null)"
 awk -v start="$E2E_INSTALL_START" 'index($0, start) { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' "$out" 2>/dev/null |
 	grep -F -A10000 -- "$E2E_INSTALL_START" | sed 's/^/PGHA-E2E: INSTALL-LOG /' | tail -n 400
 
+# The shared packages ISO the seed mounted for install.sh is unmounted.
+if grep -q ' /run/pgha-media\.' /proc/mounts; then
+	fail packages-media-unmounted "$(grep ' /run/pgha-media\.' /proc/mounts | tr '\n' ' ')"
+else
+	pass packages-media-unmounted
+fi
+
 # Files: every payload file of the bundle with its mode, owner, group and
 # content as FILES says, and the secrets as the layout contract says.
 if [ -s "$here/FILES" ]; then

@@ -24,12 +24,16 @@ _pgha_bundle() {
             COMPREPLY=($(compgen -W "text json" -- "$cur"))
             return
             ;;
+        --packages-media)
+            COMPREPLY=($(compgen -W "per-node shared" -- "$cur"))
+            return
+            ;;
         --install-arg)
             return
             ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--file -f --out -o --secrets --packages --key --base-provides --seed-without-packages --wait --quiet -q --format --install-arg --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--file -f --out -o --secrets --packages --key --base-provides --packages-media --seed-without-packages --wait --quiet -q --format --install-arg --help" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -- "$cur"))
         fi

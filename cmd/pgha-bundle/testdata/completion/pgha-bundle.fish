@@ -42,6 +42,7 @@ complete -c pgha-bundle -n '__fish_seen_subcommand_from build' -l secrets -r -d 
 complete -c pgha-bundle -n '__fish_seen_subcommand_from build' -l packages -r -d 'RPM `DIR` (default: packages.dir of the spec)'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from build' -l key -r -d 'OpenPGP public key `FILE` the RPMs must be signed with (repeatable; default: packages.keys)'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from build' -l base-provides -r -d '`FILE` with `rpm -qa --provides` of the target image: fail on requires it lacks'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from build' -f -l packages-media -r -d 'where the RPMs go: `per-node` (into every bundle and seed) or shared (one packages ISO and tarball under media/, named by every node\'s bundle and seed)'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from build' -f -l seed-without-packages -d 'leave the RPMs out of the bundle inside each seed ISO (images that carry them)'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from build' -f -l wait -d 'wait for another build running into the same OUT/<cluster> instead of failing'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from build' -f -l quiet -s q -d 'print nothing on success (problems and warnings still go to standard error)'
