@@ -15,7 +15,9 @@ import (
 
 	"github.com/kdomanski/iso9660"
 
+	"github.com/pgha-bundle/pgha-bundle/internal/asynchash"
 	"github.com/pgha-bundle/pgha-bundle/internal/countio"
+	"github.com/pgha-bundle/pgha-bundle/internal/writeback"
 )
 
 // A tree image holds directories and names that a plain ISO 9660 image
@@ -102,7 +104,8 @@ const maxTreeName = 255 - 34 - 10 - 36 - 5 - 1
 // so the same inputs give the same bytes. The image is written to a
 // temporary file beside path (mode 0644), read back with ReadISO (names,
 // sizes, extents) and renamed into place. It returns the image's sha256,
-// computed while it was written.
+// computed while it was written. The image is not fsynced (its writeback is
+// started as it is written): the build syncs its whole output at once.
 func WriteTreeISO(path, label string, files []TreeFile, epoch time.Time) (sum string, err error) {
 	if y := epoch.UTC().Year(); y < 1970 || y > 2155 {
 		return "", fmt.Errorf("iso %s: epoch %s is outside what ISO 9660 dates hold", path, epoch.UTC().Format(time.RFC3339))
@@ -191,8 +194,11 @@ func WriteTreeISO(path, label string, files []TreeFile, epoch time.Time) (sum st
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	whole := sha256.New()
+	wb := writeback.New(tmp)
+	bw := bufio.NewWriterSize(wb, 1<<20)
+	// The image's digest is computed beside the writing, on another core.
+	whole := asynchash.New(sha256.New())
+	defer whole.Close()
 	out := &countio.Writer{W: io.MultiWriter(bw, whole)}
 	if _, err := out.Write(head); err != nil {
 		return "", fmt.Errorf("iso %s: write: %w", path, err)
@@ -220,9 +226,7 @@ func WriteTreeISO(path, label string, files []TreeFile, epoch time.Time) (sum st
 	if err := bw.Flush(); err != nil {
 		return "", fmt.Errorf("iso %s: write: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("iso %s: %w", path, err)
-	}
+	wb.Flush()
 	if err := verifyTree(tmp.Name(), label, files, fileSector); err != nil {
 		return "", fmt.Errorf("iso %s: read back: %w", path, err)
 	}
@@ -235,7 +239,7 @@ func WriteTreeISO(path, label string, files []TreeFile, epoch time.Time) (sum st
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", fmt.Errorf("iso %s: %w", path, err)
 	}
-	return hex.EncodeToString(whole.Sum(nil)), nil
+	return hex.EncodeToString(whole.Sum()), nil
 }
 
 // treeDirs builds the directories of the sorted files: the root and every

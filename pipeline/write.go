@@ -245,29 +245,55 @@ func (w *writer) writeMedia() error {
 	}
 	w.opts.logf("==> packages media %s (SHA256SUMS sha256 %s)", media.Label(cl), digest)
 	w.opts.progressStart("write packages media", 0)
-	tarPath := filepath.Join(w.dir, filepath.FromSlash(media.TarName(cl)))
 	// The media holds packages and public keys only: readable by all.
-	if err := os.MkdirAll(filepath.Dir(tarPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(w.dir, "media"), 0o755); err != nil {
 		return fmt.Errorf("packages media: %w", err)
 	}
+	// The tarball and the image are written side by side, each on a core.
+	var wg sync.WaitGroup
+	var isoErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		isoErr = w.writeMediaISO(in)
+	}()
+	tarErr := w.writeMediaTar(in)
+	wg.Wait()
+	if err := errors.Join(tarErr, isoErr); err != nil {
+		return err
+	}
+	w.shared = &bundle.Media{Label: media.Label(cl), SHA256: digest}
+	w.m.PackagesMedia = &manifest.PackagesMedia{Label: w.shared.Label, SHA256: digest,
+		ISO: media.ISOName(cl), Tarball: media.TarName(cl)}
+	return nil
+}
+
+// writeMediaTar writes the packages media's tarball, hashed on the way.
+func (w *writer) writeMediaTar(in media.Input) error {
+	tarPath := filepath.Join(w.dir, filepath.FromSlash(media.TarName(in.Cluster)))
 	f, err := os.OpenFile(tarPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("packages media: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	cw := &countio.Writer{W: io.MultiWriter(f, h), Ctx: w.ctx, Progress: w.opts.progressAdd}
+	h := asynchash.New(sha256.New())
+	defer h.Close()
+	wb := writeback.New(f)
+	cw := &countio.Writer{W: io.MultiWriter(wb, h), Ctx: w.ctx, Progress: w.opts.progressAdd}
 	if err := media.WriteTar(cw, in); err != nil {
 		return err
 	}
+	wb.Flush()
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("packages media: %w", err)
 	}
-	w.setKnown(tarPath, payload.Entry{Mode: "0644", Size: cw.N, SHA256: hex.EncodeToString(h.Sum(nil))})
-	if err := w.ctx.Err(); err != nil {
-		return err
-	}
-	isoPath := filepath.Join(w.dir, filepath.FromSlash(media.ISOName(cl)))
+	w.setKnown(tarPath, payload.Entry{Mode: "0644", Size: cw.N, SHA256: hex.EncodeToString(h.Sum())})
+	return nil
+}
+
+// writeMediaISO writes the packages media's image.
+func (w *writer) writeMediaISO(in media.Input) error {
+	isoPath := filepath.Join(w.dir, filepath.FromSlash(media.ISOName(in.Cluster)))
 	isoSum, err := media.WriteISO(isoPath, in)
 	if err != nil {
 		return err
@@ -278,9 +304,6 @@ func (w *writer) writeMedia() error {
 	}
 	w.opts.progressAdd(fi.Size())
 	w.setKnown(isoPath, payload.Entry{Mode: payload.FormatMode(fi.Mode()), Size: fi.Size(), SHA256: isoSum})
-	w.shared = &bundle.Media{Label: media.Label(cl), SHA256: digest}
-	w.m.PackagesMedia = &manifest.PackagesMedia{Label: w.shared.Label, SHA256: digest,
-		ISO: media.ISOName(cl), Tarball: media.TarName(cl)}
 	return nil
 }
 
