@@ -158,6 +158,30 @@ func TestInstallFromMedia(t *testing.T) {
 		{name: "not a media", setup: func(t *testing.T, h *host, tarball string) []string {
 			return []string{"--packages-media", h.state}
 		}, want: "holds no SHA256SUMS: not a packages media"},
+		{name: "tarball with members beyond its sums", setup: func(t *testing.T, h *host, tarball string) []string {
+			// A link out of the tree, then a file through it: only the
+			// members SHA256SUMS lists may be extracted.
+			outside := filepath.Join(h.dir, "outside")
+			must(t, os.MkdirAll(outside, 0o755))
+			extra := filepath.Join(h.dir, "extra")
+			must(t, os.MkdirAll(filepath.Join(extra, "demo-packages"), 0o755))
+			must(t, os.Symlink(outside, filepath.Join(extra, "demo-packages", "escape")))
+			if out, err := exec.Command("tar", "-rf", tarball, "-C", extra, "demo-packages/escape").CombinedOutput(); err != nil {
+				t.Fatalf("tar -r: %v\n%s", err, out)
+			}
+			must(t, os.Remove(filepath.Join(extra, "demo-packages", "escape")))
+			must(t, os.MkdirAll(filepath.Join(extra, "demo-packages", "escape"), 0o755))
+			must(t, os.WriteFile(filepath.Join(extra, "demo-packages", "escape", "owned"), []byte("x"), 0o644))
+			if out, err := exec.Command("tar", "-rf", tarball, "-C", extra, "demo-packages/escape/owned").CombinedOutput(); err != nil {
+				t.Fatalf("tar -r: %v\n%s", err, out)
+			}
+			t.Cleanup(func() {
+				if _, err := os.Stat(filepath.Join(outside, "owned")); err == nil {
+					t.Errorf("install.sh extracted a member SHA256SUMS does not list, through a link, out of its directory")
+				}
+			})
+			return []string{"--packages-media", tarball}
+		}, from: "tmp/pgha-media."},
 		{name: "missing path", setup: func(t *testing.T, h *host, tarball string) []string {
 			return []string{"--packages-media", h.dir + "/nowhere.tar"}
 		}, want: "no such file or directory"},

@@ -775,8 +775,15 @@ use_packages_media() {
 		tar -xOf "$src" "$top/SHA256SUMS" >"$MEDIA_TMP/SHA256SUMS.pinned" 2>/dev/null ||
 			check_media_sum "$src" ""
 		check_media_sum "$src" "$(sha256sum "$MEDIA_TMP/SHA256SUMS.pinned" | cut -d ' ' -f 1)"
+		# Only what the pinned SHA256SUMS lists is extracted: no other member
+		# of the tarball (a link out of the tree, a name elsewhere) reaches
+		# the disk.
+		local members=("$top/SHA256SUMS") listed
+		while read -r _ listed; do
+			members+=("$top/$listed")
+		done <"$MEDIA_TMP/SHA256SUMS.pinned"
 		info "extracting $src into $MEDIA_TMP"
-		tar -xf "$src" -C "$MEDIA_TMP" --no-same-owner --no-same-permissions "$top" ||
+		tar -xf "$src" -C "$MEDIA_TMP" --no-same-owner --no-same-permissions -- "${members[@]}" ||
 			die "cannot extract $src; nothing was changed"
 		dir=$MEDIA_TMP/$top
 	elif [ -d "$src" ]; then
