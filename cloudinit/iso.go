@@ -1,21 +1,15 @@
 package cloudinit
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/pgha-bundle/pgha-bundle/internal/asynchash"
-	"github.com/pgha-bundle/pgha-bundle/internal/countio"
-	"github.com/pgha-bundle/pgha-bundle/internal/writeback"
 )
 
 // ISO 9660 layout facts used to fix the dates (ECMA-119 8.4 and 9.1).
@@ -170,22 +164,16 @@ func writeISO(path string, render func(string) (Seed, error), bundleSize int64, 
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	img, err := createImage(path)
 	if err != nil {
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			img.abort()
 		}
 	}()
-	wb := writeback.New(tmp)
-	bw := bufio.NewWriterSize(wb, 1<<20)
-	// The image's digest is computed beside the writing, on another core.
-	whole := asynchash.New(sha256.New())
-	defer whole.Close()
-	out := &countio.Writer{W: io.MultiWriter(bw, whole)}
+	out := img.out
 	if _, err := out.Write(head); err != nil {
 		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
 	}
@@ -223,14 +211,8 @@ func writeISO(path string, render func(string) (Seed, error), bundleSize int64, 
 	if out.N != l.size() {
 		return "", fmt.Errorf("seed iso %s: %d bytes written, laid out for %d", path, out.N, l.size())
 	}
-	if err := bw.Flush(); err != nil {
-		return "", fmt.Errorf("seed iso %s: write: %w", path, err)
-	}
-	wb.Flush()
-	if durable {
-		if err := tmp.Sync(); err != nil {
-			return "", fmt.Errorf("seed iso %s: %w", path, err)
-		}
+	if err := img.flush(); err != nil {
+		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
 	// The read-back parses the image with ReadISO (its own reader): label,
 	// names, the small files' bytes, and that the bundle lies where it was
@@ -242,19 +224,14 @@ func writeISO(path string, render func(string) (Seed, error), bundleSize int64, 
 			bundleOff = l.offset(i)
 		}
 	}
-	if err := verifyISO(tmp.Name(), seed.Files(), bundleOff, bundleSize); err != nil {
+	if err := verifyISO(img.tmpName(), seed.Files(), bundleOff, bundleSize); err != nil {
 		return "", fmt.Errorf("seed iso %s: read back: %w", path, err)
 	}
-	if err := tmp.Chmod(0o600); err != nil { // the seed carries the bundle and its secrets
+	// 0600: the seed carries the bundle and its secrets.
+	if sum, err = img.commit(0o600, durable); err != nil {
 		return "", fmt.Errorf("seed iso %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("seed iso %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("seed iso %s: %w", path, err)
-	}
-	return hex.EncodeToString(whole.Sum()), nil
+	return sum, nil
 }
 
 func fileNamed(files []NamedFile, name string) []byte {

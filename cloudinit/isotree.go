@@ -1,23 +1,14 @@
 package cloudinit
 
 import (
-	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/kdomanski/iso9660"
-
-	"github.com/pgha-bundle/pgha-bundle/internal/asynchash"
-	"github.com/pgha-bundle/pgha-bundle/internal/countio"
-	"github.com/pgha-bundle/pgha-bundle/internal/writeback"
 )
 
 // A tree image holds directories and names that a plain ISO 9660 image
@@ -184,22 +175,16 @@ func WriteTreeISO(path, label string, files []TreeFile, epoch time.Time) (sum st
 		head = append(head, buf...)
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	img, err := createImage(path)
 	if err != nil {
 		return "", fmt.Errorf("iso %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			img.abort()
 		}
 	}()
-	wb := writeback.New(tmp)
-	bw := bufio.NewWriterSize(wb, 1<<20)
-	// The image's digest is computed beside the writing, on another core.
-	whole := asynchash.New(sha256.New())
-	defer whole.Close()
-	out := &countio.Writer{W: io.MultiWriter(bw, whole)}
+	out := img.out
 	if _, err := out.Write(head); err != nil {
 		return "", fmt.Errorf("iso %s: write: %w", path, err)
 	}
@@ -223,23 +208,17 @@ func WriteTreeISO(path, label string, files []TreeFile, epoch time.Time) (sum st
 	if out.N != l.size() {
 		return "", fmt.Errorf("iso %s: %d bytes written, laid out for %d", path, out.N, l.size())
 	}
-	if err := bw.Flush(); err != nil {
-		return "", fmt.Errorf("iso %s: write: %w", path, err)
+	if err := img.flush(); err != nil {
+		return "", fmt.Errorf("iso %s: %w", path, err)
 	}
-	wb.Flush()
-	if err := verifyTree(tmp.Name(), label, files, fileSector); err != nil {
+	if err := verifyTree(img.tmpName(), label, files, fileSector); err != nil {
 		return "", fmt.Errorf("iso %s: read back: %w", path, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	// Packages and public keys only: readable by all.
+	if sum, err = img.commit(0o644, false); err != nil {
 		return "", fmt.Errorf("iso %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("iso %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("iso %s: %w", path, err)
-	}
-	return hex.EncodeToString(whole.Sum()), nil
+	return sum, nil
 }
 
 // treeDirs builds the directories of the sorted files: the root and every
