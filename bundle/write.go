@@ -61,8 +61,8 @@ func (e *entry) size() int64 {
 // Write writes the bundle of one node to w as a gzip'd tarball, byte for byte
 // the same for the same input: entries sorted by name, every mtime Epoch,
 // owner root:root (uid/gid 0), a gzip header without name or time. RPMs are
-// streamed from their Path and re-hashed on the way; a digest or size that
-// differs from Input fails the write (the caller discards the partial output).
+// streamed from their Path by rpm.CopyVerified; a package that is no longer
+// the one verified fails the write (the caller discards the partial output).
 func Write(w io.Writer, in Input) error {
 	if err := in.validate(); err != nil {
 		return fmt.Errorf("bundle %s: %w", in.Node, err)

@@ -40,8 +40,8 @@ const (
 // Input is what the media holds.
 type Input struct {
 	Cluster string
-	// Packages are the verified RPMs, read from their Path and re-hashed
-	// while they are written.
+	// Packages are the verified RPMs, read from their Path by
+	// rpm.CopyVerified while they are written.
 	Packages []rpm.Package
 	// Keys are the public keys the packages were verified with.
 	Keys []rpm.KeyFile
@@ -182,7 +182,7 @@ func Digest(in Input) (string, error) {
 // the same input: a plain tar (the RPMs are compressed already: gzip would
 // only cost time, see bundle.Format's note), entries under TopDir in path
 // order with SHA256SUMS first, every mtime Epoch, root:root, files 0644 and
-// directories 0755. The packages are streamed and re-hashed on the way.
+// directories 0755. The packages are streamed by rpm.CopyVerified.
 func WriteTar(w io.Writer, in Input) error {
 	files, err := tree(&in)
 	if err != nil {

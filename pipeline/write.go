@@ -232,7 +232,7 @@ func (w *writer) bundleInput(n payload.Node, pkgs []rpm.Package) bundle.Input {
 
 // writeMedia writes the shared packages media once, before the nodes, whose
 // bundles and seeds name it: the tarball and the ISO, each streamed from
-// the verified packages (re-hashed on the way) and hashed as written.
+// the verified packages (rpm.CopyVerified) and hashed as written.
 func (w *writer) writeMedia() error {
 	cl := w.r.Spec.Cluster.Name
 	in := media.Input{Cluster: cl, Packages: w.r.Packages.Packages, Keys: w.r.Packages.Keys, Epoch: w.epoch}
