@@ -22,19 +22,13 @@ set -euo pipefail
 MIB=${1:-200}
 RUNS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "${PGHA_BENCH_DIR:-}" ]; then
-	WORK=$PGHA_BENCH_DIR
-	mkdir -p "$WORK"
-else
-	WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/pgha-build-bench.XXXXXX")
-	trap 'rm -rf "$WORK"' EXIT
-fi
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_work pgha-build-bench
 for tool in genisoimage sha256sum tar; do
 	command -v "$tool" >/dev/null || { echo "missing $tool (Debian: genisoimage, coreutils, tar)" >&2; exit 2; }
 done
 
-# shellcheck source=bench/lib.sh
-. "$ROOT/bench/lib.sh"
 bench_setup "$WORK" "$MIB"
 
 pk=$WORK/packages

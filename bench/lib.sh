@@ -1,6 +1,18 @@
 # shellcheck shell=bash
 # Helpers of bench/build.sh and bench/scale.sh (sourced).
 
+# bench_work NAME sets WORK: PGHA_BENCH_DIR when set (kept), else a new
+# directory NAME.XXXXXX under TMPDIR (default /var/tmp), removed on exit.
+bench_work() {
+	if [ -n "${PGHA_BENCH_DIR:-}" ]; then
+		WORK=$PGHA_BENCH_DIR
+		mkdir -p "$WORK"
+	else
+		WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/$1.XXXXXX")
+		trap 'rm -rf "$WORK"' EXIT
+	fi
+}
+
 # bench_setup WORK MIB: builds pgha-bundle into WORK, and, once, a signed
 # package set into WORK/packages: the el9 example's packages (internal/fixture,
 # example key) and one incompressible RPM of MIB MiB signed with a bench key.

@@ -22,17 +22,11 @@ shopt -s inherit_errexit
 MIB=${1:-200}
 BIG_MIB=${2:-1024}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "${PGHA_BENCH_DIR:-}" ]; then
-	WORK=$PGHA_BENCH_DIR
-	mkdir -p "$WORK"
-else
-	WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/pgha-scale-bench.XXXXXX")
-	trap 'rm -rf "$WORK"' EXIT
-fi
-command -v /usr/bin/time >/dev/null || { echo "missing /usr/bin/time (Debian: time)" >&2; exit 2; }
-
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_work pgha-scale-bench
+command -v /usr/bin/time >/dev/null || { echo "missing /usr/bin/time (Debian: time)" >&2; exit 2; }
+
 bench_setup "$WORK" "$MIB"
 bin=$WORK/pgha-bundle
 pk=$WORK/packages
