@@ -163,6 +163,10 @@ func findNode(s *cluster.Spec, name string) (cluster.Node, bool) {
 			return n, true
 		}
 	}
+	// The backup host boots from a seed of its own too.
+	if b := s.Backup; b != nil && b.Host != nil && b.Host.Name == name {
+		return s.BackupHostNode(), true
+	}
 	return cluster.Node{}, false
 }
 

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"net/netip"
 	"regexp"
 	"strings"
 )
@@ -14,8 +15,15 @@ type Backup struct {
 	// Stanza is pgBackRest's name for the cluster in the repository; the
 	// cluster name by default.
 	Stanza string `yaml:"stanza"`
-	// Repo is the repository (pgBackRest's repo1).
+	// Repo is the repository every member mounts (pgBackRest's repo1);
+	// its path is empty when the spec has a backup host and writes no
+	// repo.path: the backup host's repository is then the only one.
 	Repo BackupRepo `yaml:"repo"`
+	// Host, when set, is a dedicated backup host holding a repository of
+	// its own, reached over pgBackRest's TLS server (no SSH): repo2 beside
+	// a mounted repository, else repo1. It takes the scheduled backups of
+	// that repository from whichever member leads.
+	Host *BackupHost `yaml:"host"`
 	// Retention is how many backups of each kind the repository keeps.
 	Retention BackupRetention `yaml:"retention"`
 	// Schedule holds systemd OnCalendar expressions: when each kind of
@@ -38,6 +46,66 @@ type Backup struct {
 // in production): the same files seen from every node.
 type BackupRepo struct {
 	Path string `yaml:"path"`
+}
+
+// BackupHost is the dedicated backup host: a machine of its own, with its
+// own bundle and seed, running pgBackRest's TLS server. Each member runs one
+// too, so that the backup host reaches the leader's PostgreSQL for its
+// backups; both sides authenticate with certificates of the cluster's CA.
+type BackupHost struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	// Port is the TLS servers' port, on the backup host and on every member.
+	Port int `yaml:"port"`
+	// Path is the repository on the backup host's own disk.
+	Path string `yaml:"path"`
+}
+
+// BackupHostNode is the backup host as a machine of the cluster's network
+// (its name and address), for the hosts block and its certificate.
+func (s *Spec) BackupHostNode() Node {
+	h := s.Backup.Host
+	return Node{Name: h.Name, Address: h.Address}
+}
+
+// BackupRepoRef is one repository as pgBackRest numbers it on a member
+// (repoN-*): a mounted path, or a path on the backup host over TLS.
+type BackupRepoRef struct {
+	Index int
+	// Kind is BackupRepoPOSIX or BackupRepoTLS.
+	Kind string
+	Path string
+	// Host is the backup host of a BackupRepoTLS repository.
+	Host *BackupHost
+}
+
+// Kinds of repository.
+const (
+	BackupRepoPOSIX = "posix"
+	BackupRepoTLS   = "tls"
+)
+
+// Repos lists the repositories in pgBackRest's order: the mounted one
+// first (repo1), then the backup host's.
+func (b *Backup) Repos() []BackupRepoRef {
+	var out []BackupRepoRef
+	if b.Repo.Path != "" {
+		out = append(out, BackupRepoRef{Index: 1, Kind: BackupRepoPOSIX, Path: b.Repo.Path})
+	}
+	if b.Host != nil {
+		out = append(out, BackupRepoRef{Index: len(out) + 1, Kind: BackupRepoTLS, Path: b.Host.Path, Host: b.Host})
+	}
+	return out
+}
+
+// POSIXRepo is the mounted repository, if the spec has one.
+func (b *Backup) POSIXRepo() (BackupRepoRef, bool) {
+	for _, r := range b.Repos() {
+		if r.Kind == BackupRepoPOSIX {
+			return r, true
+		}
+	}
+	return BackupRepoRef{}, false
 }
 
 // BackupRetention counts full and differential backups kept
@@ -66,6 +134,8 @@ const (
 	DefaultBackupEncryption     = BackupCipherAES256CBC
 	DefaultBackupArchiveTimeout = 60
 	DefaultBackupVerify         = "Sun *-*-* 05:00:00"
+	// DefaultBackupHostPort is pgBackRest's own default tls-server-port.
+	DefaultBackupHostPort = 8432
 	// MaxBackupRetention is pgBackRest's largest retention count.
 	MaxBackupRetention = 9999999
 )
@@ -84,9 +154,9 @@ var BackupCompressions = []string{"none", "gz", "lz4", "zst", "bz2"}
 const (
 	msgBackupStanza        = "backup.stanza %q must be letters, digits, '-' or '_', at most 64 characters, starting with a letter or digit: pgBackRest names the repository's directories after it"
 	msgBackupRepoReq       = "backup.repo.path is required: the repository every member mounts"
-	msgBackupRepoSystem    = "backup.repo.path %s is a system directory: pgBackRest would write the cluster's backups into it; mount the repository on a directory of its own, e.g. /var/lib/pgbackrest"
-	msgBackupRepoTree      = "backup.repo.path %s is inside %s, which holds no data (configuration, devices, or files emptied at boot); mount the repository under /var/lib or on a data file system"
-	msgBackupRepoLayout    = "backup.repo.path %s overlaps %s, which the node's tools use; choose another directory"
+	msgBackupRepoSystem    = "%s %s is a system directory: pgBackRest would write the cluster's backups into it; mount the repository on a directory of its own, e.g. /var/lib/pgbackrest"
+	msgBackupRepoTree      = "%s %s is inside %s, which holds no data (configuration, devices, or files emptied at boot); mount the repository under /var/lib or on a data file system"
+	msgBackupRepoLayout    = "%s %s overlaps %s, which the node's tools use; choose another directory"
 	msgBackupRepoData      = "backup.repo.path %s overlaps %s %s: the backups would be copied, or lost, with that data; mount the repository apart from it"
 	msgBackupRetention     = "backup.retention.%s %d is out of range 1-9999999 (backups kept)"
 	msgBackupSchedule      = "%s %q is not a systemd calendar expression like \"Sun *-*-* 01:00:00\" or \"daily\"; leave it empty (\"\") to run none"
@@ -98,6 +168,10 @@ const (
 	msgBackupWithRestore   = "archive.restore_command is set but the spec has a backup section (line %d), whose restore_command fetches WAL from the repository; remove archive.restore_command"
 	msgArchiveLocalDir     = "archive.directory: each member copies WAL into a directory of its own, so after a failover the WAL chain is split across machines and no point-in-time recovery is possible; use a backup section (pgBackRest, one repository for every member) instead"
 	msgBackupScheduleChars = "%s holds a control character; write the calendar expression on one line"
+	msgBackupHostName      = "backup.host.name %q must be a DNS label (" + ruleDNSLabel + ")"
+	msgBackupHostNameDup   = "backup.host.name %q is the name of nodes[%d]: the backup host is a machine of its own, apart from the members"
+	msgBackupHostPort      = "backup.host.port %d is out of range 1024-65535 (pgBackRest's TLS server runs as postgres)"
+	msgBackupHostPortClash = "backup.host.port %d is ports.%s: every member runs pgBackRest's TLS server on it too; choose another port"
 )
 
 // backupStanzaRe is a stanza name pgBackRest accepts and the facts, units
@@ -130,7 +204,13 @@ func (s *Spec) applyBackupDefaults(set map[string]bool) {
 		}
 	}
 	str("backup.stanza", &b.Stanza, s.Cluster.Name)
-	str("backup.repo.path", &b.Repo.Path, DefaultBackupRepoPath)
+	if b.Host == nil || set["backup.repo.path"] {
+		str("backup.repo.path", &b.Repo.Path, DefaultBackupRepoPath)
+	}
+	if h := b.Host; h != nil {
+		num("backup.host.port", &h.Port, DefaultBackupHostPort)
+		str("backup.host.path", &h.Path, DefaultBackupRepoPath)
+	}
 	num("backup.retention.full", &b.Retention.Full, DefaultBackupRetentionFull)
 	num("backup.retention.diff", &b.Retention.Diff, DefaultBackupRetentionDiff)
 	str("backup.schedule.full", &b.Schedule.Full, DefaultBackupScheduleFull)
@@ -188,11 +268,13 @@ func (c *checker) backup() {
 		c.errorf("backup.stanza", msgBackupStanza, b.Stanza)
 	}
 	switch {
-	case b.Repo.Path == "":
+	case b.Repo.Path == "" && b.Host == nil:
 		c.errorf("backup.repo.path", msgBackupRepoReq)
+	case b.Repo.Path == "":
 	case c.checkPath("backup.repo.path", b.Repo.Path):
-		c.backupRepoDirs(b.Repo.Path)
+		c.backupRepoDirs("backup.repo.path", b.Repo.Path)
 	}
+	c.backupHost()
 	for _, r := range []struct {
 		key string
 		n   int
@@ -235,20 +317,23 @@ func (c *checker) backup() {
 // system directory nor in a system tree, apart from the tools' directories
 // and from every data directory of the node. PGDATA's default needs the
 // server major: CheckForMajor checks it then (backupRepoPGDATA).
-func (c *checker) backupRepoDirs(repo string) {
+func (c *checker) backupRepoDirs(at, repo string) {
 	switch {
 	case isSystemDir(repo):
-		c.errorf("backup.repo.path", msgBackupRepoSystem, repo)
+		c.errorf(at, msgBackupRepoSystem, at, repo)
 		return
 	case systemTree(repo) != "":
-		c.errorf("backup.repo.path", msgBackupRepoTree, repo, systemTree(repo))
+		c.errorf(at, msgBackupRepoTree, at, repo, systemTree(repo))
 		return
 	}
 	for _, l := range layoutDirs {
 		if within(repo, l) || within(l, repo) {
-			c.errorf("backup.repo.path", msgBackupRepoLayout, repo, l)
+			c.errorf(at, msgBackupRepoLayout, at, repo, l)
 			return
 		}
+	}
+	if at != "backup.repo.path" {
+		return // the backup host holds no data of the members
 	}
 	s := c.s
 	others := []struct{ what, dir string }{{"the etcd data directory", s.Etcd.DataDir}}
@@ -265,6 +350,46 @@ func (c *checker) backupRepoDirs(repo string) {
 		if o.dir != "" && (within(repo, o.dir) || within(o.dir, repo)) {
 			c.errorf("backup.repo.path", msgBackupRepoData, repo, o.what, o.dir)
 		}
+	}
+}
+
+// backupHost checks the backup host: a name and an address of its own, a
+// port no member uses, and a repository path on its disk.
+func (c *checker) backupHost() {
+	h := c.s.Backup.Host
+	if h == nil {
+		return
+	}
+	switch {
+	case h.Name == "":
+		c.errorf("backup.host.name", msgRequired, "backup.host.name")
+	case !dnsLabelRe.MatchString(h.Name):
+		c.errorf("backup.host.name", msgBackupHostName, h.Name)
+	default:
+		for i, n := range c.s.Nodes {
+			if n.Name == h.Name {
+				c.errorf("backup.host.name", msgBackupHostNameDup, h.Name, i)
+			}
+		}
+	}
+	seen := map[netip.Addr]string{}
+	for _, n := range c.s.Nodes {
+		if a, err := netip.ParseAddr(n.Address); err == nil {
+			seen[a] = n.Name
+		}
+	}
+	c.address("backup.host.address", Node{Name: h.Name, Address: h.Address}, seen)
+	if h.Port < 1024 || h.Port > 65535 {
+		c.errorf("backup.host.port", msgBackupHostPort, h.Port)
+	} else {
+		for _, p := range c.s.portList() {
+			if p.port == h.Port {
+				c.errorf("backup.host.port", msgBackupHostPortClash, h.Port, p.key)
+			}
+		}
+	}
+	if c.checkPath("backup.host.path", h.Path) {
+		c.backupRepoDirs("backup.host.path", h.Path)
 	}
 }
 

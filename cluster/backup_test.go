@@ -50,6 +50,15 @@ var backupBadSpecs = []struct {
 		`c.yaml:14:20: archive.restore_command is set but the spec has a backup section (line 15), whose restore_command fetches WAL from the repository; remove archive.restore_command`}},
 	{"archive local directory", base + "archive:\n  enabled: true\n  directory: /var/lib/pgsql/wal\n", []string{
 		`warning: c.yaml:14:14: archive.directory: each member copies WAL into a directory of its own, so after a failover the WAL chain is split across machines and no point-in-time recovery is possible; use a backup section (pgBackRest, one repository for every member) instead`}},
+	{"backup host bad", base + "backup:\n  host:\n    name: Backup_1\n    address: 10.0.0.300\n    port: 80\n    path: /var/lib\n", []string{
+		`c.yaml:14:11: backup.host.name "Backup_1" must be a DNS label (lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit)`,
+		`c.yaml:15:14: address "10.0.0.300" is not a valid IPv4 or IPv6 address`,
+		`c.yaml:16:11: backup.host.port 80 is out of range 1024-65535 (pgBackRest's TLS server runs as postgres)`,
+		`c.yaml:17:11: backup.host.path /var/lib is a system directory: pgBackRest would write the cluster's backups into it; mount the repository on a directory of its own, e.g. /var/lib/pgbackrest`}},
+	{"backup host a member's", base + "backup:\n  host:\n    name: n1\n    address: 10.0.0.1\n    port: 5432\n", []string{
+		`c.yaml:14:11: backup.host.name "n1" is the name of nodes[0]: the backup host is a machine of its own, apart from the members`,
+		`c.yaml:15:14: address 10.0.0.1 is already used by node "n1"`,
+		`c.yaml:16:11: backup.host.port 5432 is ports.postgresql: every member runs pgBackRest's TLS server on it too; choose another port`}},
 	{"every backup problem at once", base + "backup:\n  stanza: \"\"\n  repo:\n    path: /etc/pgbackrest\n  retention:\n    diff: 0\n  compression: lzma\n  encryption: yes-please\n  archive_timeout: 2000000000\n  schedule:\n    incr: \"hourly!\"\n", []string{
 		`c.yaml:13:11: backup.stanza "" must be letters, digits, '-' or '_', at most 64 characters, starting with a letter or digit: pgBackRest names the repository's directories after it`,
 		`c.yaml:15:11: backup.repo.path /etc/pgbackrest is inside /etc, which holds no data (configuration, devices, or files emptied at boot); mount the repository under /var/lib or on a data file system`,

@@ -100,10 +100,14 @@ var ServicesOf = map[string][]string{
 	PatroniKey:       {UnitPatroni},
 	HAProxyConfig:    {UnitHAProxy},
 	HAProxyUnit:      {UnitHAProxy},
-	CA:               {UnitEtcd, UnitPatroni, UnitHAProxy},
-	Cert:             {UnitEtcd, UnitPatroni, UnitHAProxy},
+	CA:               {UnitEtcd, UnitPatroni, UnitHAProxy, UnitBackupServer},
+	Cert:             {UnitEtcd, UnitPatroni, UnitHAProxy, UnitBackupServer},
 	KeepalivedConfig: {UnitKeepalived},
 	VIPCheck:         {UnitKeepalived},
+	// pgBackRest's TLS server reads its configuration and key at start.
+	PgBackRestConfig: {UnitBackupServer},
+	BackupServerUnit: {UnitBackupServer},
+	BackupHostKey:    {UnitBackupServer},
 }
 
 // ServiceOfPackage is the unit a package belongs to: etcd's, HAProxy's, or

@@ -53,7 +53,16 @@ const (
 	// postgres, which runs pgbackrest, and root only), the backup job's
 	// template unit and a timer per scheduled kind (BackupTimer).
 	PgBackRestConfig = "/etc/pgbackrest/pgbackrest.conf"
+	// PgBackRestLogDir is pgBackRest's log directory: PGDG's package makes
+	// it for postgres on the members; install.sh on the backup host.
+	PgBackRestLogDir = "/var/log/pgbackrest"
 	BackupUnit       = UnitDir + "/" + UnitBackup + ".service"
+	// BackupServerUnit runs pgBackRest's TLS server (a spec with a backup
+	// host): on the backup host, and on every member for the backup host.
+	BackupServerUnit = UnitDir + "/" + UnitBackupServer + ".service"
+	// BackupHostKey is the backup host's key, postgres's: pgBackRest's TLS
+	// server and client run as postgres there (members use PatroniKey).
+	BackupHostKey = PKIDir + "/pgbackrest.key"
 )
 
 // LibexecDir holds the scripts install.sh installs for the node's own use
@@ -127,6 +136,8 @@ const (
 	// UnitBackup is the backup job's template unit: pgha-backup@KIND runs
 	// backup.sh KIND (full, diff, incr or verify).
 	UnitBackup = "pgha-backup@"
+	// UnitBackupServer is pgBackRest's TLS server.
+	UnitBackupServer = "pgha-pgbackrest"
 	// DistroPostgreSQLUnit is masked by install.sh, with its per-major
 	// form postgresql-<major>.service.
 	DistroPostgreSQLUnit = "postgresql"
@@ -195,6 +206,13 @@ var VIPFiles = []File{
 var BackupFiles = []File{
 	{PgBackRestConfig, 0o640, "root", "postgres"},
 	{BackupUnit, 0o644, "root", "root"},
+	{BackupServerUnit, 0o644, "root", "root"},
+}
+
+// BackupHostFiles are the backup host's own, besides BackupFiles, the
+// timers, the CA, its certificate, the hosts block and its facts.
+var BackupHostFiles = []File{
+	{BackupHostKey, 0o600, "postgres", "postgres"},
 }
 
 // BackupTimerName is the timer unit of a kind of scheduled backup job
@@ -213,7 +231,7 @@ var BackupTimerKinds = []string{"full", "diff", "incr", "verify"}
 
 // FileOf returns the layout of a payload path.
 func FileOf(p string) (File, bool) {
-	all := append(append(append(append([]File(nil), Files...), WatchdogFiles...), VIPFiles...), BackupFiles...)
+	all := append(append(append(append(append([]File(nil), Files...), WatchdogFiles...), VIPFiles...), BackupFiles...), BackupHostFiles...)
 	for _, k := range BackupTimerKinds {
 		all = append(all, BackupTimerFile(k))
 	}
@@ -269,6 +287,7 @@ var PathKeys = map[string]string{
 	"run_sysctl_dir":    RunSysctlDir,
 	"vendor_sysctl_dir": VendorSysctlDir,
 	"pgbackrest_config": PgBackRestConfig,
+	"pgbackrest_log":    PgBackRestLogDir,
 	"libexec_dir":       LibexecDir,
 }
 

@@ -265,6 +265,11 @@ func load(opts Options) (*Rendered, error) {
 	if spec.Backup != nil && set.Components.PgBackRest == nil {
 		return nil, &cluster.SpecError{Problems: append(probs.Errors(), spec.ProblemAt("backup", false, "%s", rpm.NeedPgBackRest()))}
 	}
+	if b := spec.Backup; b != nil && b.Host != nil {
+		if err := set.Components.PgBackRest.CheckTLSRepo(); err != nil {
+			return nil, &cluster.SpecError{Problems: append(probs.Errors(), spec.ProblemAt("backup.host", false, "%s", err))}
+		}
+	}
 	if p := set.Components.Patroni; p.RewritesLeaderKey() {
 		r.Warnings = append(r.Warnings, spec.ProblemAt("packages.dir", true, msgPatroniLeaderKey, p.Version, p.Package))
 	}
@@ -363,6 +368,11 @@ func certIdentities(spec *cluster.Spec) []secrets.Identity {
 	members := make([]secrets.Member, 0, len(spec.Nodes))
 	for _, n := range spec.Nodes {
 		members = append(members, secrets.Member{Name: n.Name, FQDN: spec.FQDN(n), Address: n.Address})
+	}
+	// The backup host's certificate is the cluster CA's like the members'.
+	if b := spec.Backup; b != nil && b.Host != nil {
+		h := spec.BackupHostNode()
+		members = append(members, secrets.Member{Name: h.Name, FQDN: spec.FQDN(h), Address: h.Address})
 	}
 	// Test-only widening: cluster.allow_loopback is accepted for clusters
 	// sharing one host's loopback (the end-to-end tests), never a real one.

@@ -1,6 +1,9 @@
 package rpm
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // PgBackRestComponent is pgBackRest, which takes the cluster's backups and
 // archives its WAL. It is optional: only clusters with a backup section
@@ -45,4 +48,70 @@ func findPgBackRest(owner map[string][]*Package) (*PgBackRestComponent, error) {
 // packages hold no pgBackRest.
 func NeedPgBackRest() error {
 	return fmt.Errorf("backup: no package installs pgbackrest, which takes the backups and archives the WAL: add the pgbackrest RPM (PostgreSQL's PGDG repository, %s or later) and the libraries it requires to the packages directory, or remove the backup section", "2.37")
+}
+
+// PgBackRestPackages is what a backup host installs from the set:
+// pgBackRest's package and, transitively, every package of the set that
+// provides one of its requirements (PGDG's pgbackrest needs libpq, which
+// the set's PostgreSQL libraries may carry). Requirements no package of the
+// set provides are the base OS's, as for the members. Set order is kept;
+// nil when the set has no pgBackRest.
+func PgBackRestPackages(set *Set) []Package {
+	c := set.Components.PgBackRest
+	if c == nil || c.Package == "" {
+		return nil
+	}
+	want := map[int]bool{}
+	var queue []int
+	for i, p := range set.Packages {
+		if p.NEVRA == c.Package {
+			want[i] = true
+			queue = append(queue, i)
+		}
+	}
+	for len(queue) > 0 {
+		p := set.Packages[queue[0]]
+		queue = queue[1:]
+		if p.Info == nil {
+			continue
+		}
+		for _, r := range p.Info.Requires {
+			if r.Flags&senseRPMLib != 0 || strings.HasPrefix(r.Name, "rpmlib(") {
+				continue
+			}
+			for j, q := range set.Packages {
+				if want[j] || q.Info == nil || !provides(q.Info, r) {
+					continue
+				}
+				want[j] = true
+				queue = append(queue, j)
+			}
+		}
+	}
+	var out []Package
+	for i, p := range set.Packages {
+		if want[i] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// provides reports whether a package satisfies a requirement: by a
+// capability, or by a file it installs.
+func provides(i *Info, r Capability) bool {
+	if strings.HasPrefix(r.Name, "/") {
+		for _, f := range i.Files {
+			if f.Path == r.Name {
+				return true
+			}
+		}
+	}
+	var caps []Capability
+	for _, c := range i.Provides {
+		if c.Name == r.Name {
+			caps = append(caps, c)
+		}
+	}
+	return satisfied(r, caps)
 }

@@ -15,7 +15,13 @@ import (
 var backupOutputs = []output{
 	{file: mustFile(layout.PgBackRestConfig), template: "pgbackrest.conf.tmpl", secret: true, when: backupOn},
 	{file: mustFile(layout.BackupUnit), template: "pgha-backup@.service.tmpl", when: backupOn},
+	{file: mustFile(layout.BackupServerUnit), template: "pgha-pgbackrest.service.tmpl", when: backupServerOn},
 }
+
+// backupServerOn: a member of a cluster with a backup host runs
+// pgBackRest's TLS server, through which the backup host reaches its
+// PostgreSQL.
+func backupServerOn(v *view) bool { return v.Backup != nil && v.Backup.Host != nil }
 
 // backupTimerOutputs renders one timer per kind whose schedule is set.
 func backupTimerOutputs() []output {
@@ -41,8 +47,8 @@ func init() { outputs = append(append(outputs, backupOutputs...), backupTimerOut
 
 func backupOn(v *view) bool { return v.Backup != nil }
 
-// pgBackRest's own log directory: PGDG's package creates it for postgres.
-const pgbackrestLogPath = "/var/log/pgbackrest"
+// pgBackRest's own log directory.
+const pgbackrestLogPath = layout.PgBackRestLogDir
 
 // backupView is what pgbackrest.conf, Patroni's configuration, the units
 // and the facts need of the backups.
@@ -58,9 +64,29 @@ type backupView struct {
 	SocketPath string
 	Superuser  string
 	Script     string // backup.sh on the node, which the job unit runs
+	Config     string // pgbackrest.conf
 	Timers     []backupTimer
+	// Repos are the repositories, repo1 first; a backup host's is reached
+	// over TLS.
+	Repos []cluster.BackupRepoRef
+	// OnHost is true in the backup host's own view.
+	OnHost bool
+	// TLS is pgBackRest's TLS server and client on this machine, when the
+	// cluster has a backup host.
+	TLS *backupTLS
 	// The commands PostgreSQL and Patroni run.
 	ArchiveCommand, RestoreCommand, ReplicaCommand string
+}
+
+// backupTLS is what pgBackRest's TLS server and client need on a machine:
+// its address, the port, the cluster's CA, its certificate and key, and
+// the certificates' names (CN) allowed to reach it, each for the stanza.
+type backupTLS struct {
+	Address, Port          string
+	CA, Cert, Key          string
+	Auth                   string // tls-server-auth: "CN1,CN2=stanza"
+	Config, Unit, UnitName string
+	PeerNames, PeerAddrs   []string
 }
 
 // backupTimer is one scheduled kind of job.
@@ -93,6 +119,7 @@ func newBackupView(spec *cluster.Spec, comp rpm.Components, sec *secrets.Secrets
 	v := &backupView{
 		Backup: *b, Bin: comp.PgBackRest.Bin, Version: comp.PgBackRest.Version,
 		LogPath: pgbackrestLogPath, Superuser: users.Superuser, Script: layout.BackupScript,
+		Config: layout.PgBackRestConfig,
 	}
 	if b.Encrypted() {
 		if sec.BackupCipherPass == "" {
@@ -104,6 +131,30 @@ func newBackupView(spec *cluster.Spec, comp rpm.Components, sec *secrets.Secrets
 		first, _, _ := strings.Cut(dirs, ",")
 		v.SocketPath = strings.TrimSpace(first)
 	}
+	v.Repos = b.Repos()
+	if h := b.Host; h != nil {
+		self := spec.NodeByName(node)
+		v.TLS = &backupTLS{
+			Address: self.Address, Port: fmt.Sprint(h.Port), CA: layout.CA, Cert: layout.Cert, Key: layout.PatroniKey,
+			Auth: h.Name + "=" + b.Stanza, PeerNames: []string{h.Name}, PeerAddrs: []string{h.Address},
+			UnitName: layout.UnitBackupServer + ".service",
+		}
+	}
+	v.addTimers(b)
+	stanza := v.Bin + " --stanza=" + b.Stanza
+	v.ArchiveCommand = stanza + ` archive-push "%p"`
+	v.RestoreCommand = stanza + ` archive-get %f "%p"`
+	v.ReplicaCommand = stanza + " --delta restore --type=standby"
+	return v, nil
+}
+
+// addTimers adds a timer for each scheduled kind. The members' timers
+// back up the mounted repository: without one, the backup host takes
+// every backup, and the members have none.
+func (v *backupView) addTimers(b *cluster.Backup) {
+	if _, ok := b.POSIXRepo(); !ok && !v.OnHost {
+		return
+	}
 	sc := b.Schedules()
 	for _, kind := range layout.BackupTimerKinds {
 		if cal := sc[kind]; cal != "" {
@@ -111,11 +162,6 @@ func newBackupView(spec *cluster.Spec, comp rpm.Components, sec *secrets.Secrets
 				Service: layout.UnitBackup + kind + ".service"})
 		}
 	}
-	stanza := v.Bin + " --stanza=" + b.Stanza
-	v.ArchiveCommand = stanza + ` archive-push "%p"`
-	v.RestoreCommand = stanza + ` archive-get %f "%p"`
-	v.ReplicaCommand = stanza + " --delta restore --type=standby"
-	return v, nil
 }
 
 // backupFacts adds the facts of the backups (the restore and the scripts
@@ -127,7 +173,20 @@ func backupFacts(f *layout.Facts, b *backupView) {
 	}
 	f.Add("backup_stanza", b.Stanza)
 	f.Add("pgbackrest_bin", b.Bin)
-	f.Add("backup_repo", 1, "posix", b.Repo.Path)
+	for _, r := range b.Repos {
+		switch r.Kind {
+		case cluster.BackupRepoPOSIX:
+			f.Add("backup_repo", r.Index, r.Kind, r.Path)
+		default:
+			f.Add("backup_repo", r.Index, r.Kind, r.Path, r.Host.Name, r.Host.Port)
+		}
+	}
+	if t := b.TLS; t != nil {
+		f.Add("pgbackrest_tls", t.Address, t.Port, layout.UnitBackupServer+".service")
+		for i := range t.PeerNames {
+			f.Add("pgbackrest_peer", t.PeerNames[i], t.PeerAddrs[i])
+		}
+	}
 	for _, t := range b.Timers {
 		f.Add("backup_timer", t.Kind, t.Name)
 	}

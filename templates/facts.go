@@ -130,6 +130,12 @@ func nodeFacts(v *view) ([]byte, error) {
 	for _, d := range cluster.SystemTrees {
 		f.Add("system_tree", d)
 	}
+	addPathFacts(&f)
+	return f.Bytes()
+}
+
+// addPathFacts names every on-node path the scripts use (layout.PathKeys).
+func addPathFacts(f *layout.Facts) {
 	keys := make([]string, 0, len(layout.PathKeys))
 	for k := range layout.PathKeys {
 		keys = append(keys, k)
@@ -138,7 +144,6 @@ func nodeFacts(v *view) ([]byte, error) {
 	for _, k := range keys {
 		f.Add("path", k, layout.PathKeys[k])
 	}
-	return f.Bytes()
 }
 
 // inside reports whether directory d is base or below it.

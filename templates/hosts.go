@@ -8,14 +8,19 @@ import (
 )
 
 // HostsBlock is the cluster's block of /etc/hosts, its marker lines
-// included: one line "ADDRESS [FQDN] NAME" a member. It is rendered here
+// included: one line "ADDRESS [FQDN] NAME" a member, and
+// the backup host's. It is rendered here
 // only: the payload carries it (layout.HostsBlock) for install.sh and
 // upgrade.sh, and the seed script writes the same bytes before the bundle
 // is unpacked, so the members appear once and a re-run changes nothing.
 func HostsBlock(spec *cluster.Spec) []byte {
 	var b bytes.Buffer
 	b.WriteString(layout.HostsBegin(spec.Cluster.Name) + "\n")
-	for _, n := range spec.Nodes {
+	nodes := spec.Nodes
+	if spec.Backup != nil && spec.Backup.Host != nil {
+		nodes = append(append([]cluster.Node(nil), nodes...), spec.BackupHostNode())
+	}
+	for _, n := range nodes {
 		b.WriteString(n.Address + " ")
 		if fqdn := spec.FQDN(n); fqdn != n.Name {
 			b.WriteString(fqdn + " ")

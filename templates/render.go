@@ -31,6 +31,7 @@ var tmpl = template.Must(template.New("").Funcs(template.FuncMap{
 	"indent":     indent,
 	"neg":        func(i int) int { return -i },
 	"backupkind": backupKindWord,
+	"inc":        func(i int) int { return i + 1 },
 }).ParseFS(files, "files/*.tmpl"))
 
 // Database and API user names; their passwords are in the secrets file.
@@ -165,7 +166,8 @@ func markSecrets(n *payload.Node, values []string) {
 	}
 }
 
-// RenderAll renders every node of the spec, in spec order.
+// RenderAll renders every node of the spec, in spec order, then the
+// backup host when the spec has one.
 func RenderAll(spec *cluster.Spec, comp rpm.Components, sec *secrets.Secrets) ([]payload.Node, error) {
 	out := make([]payload.Node, 0, len(spec.Nodes))
 	for _, n := range spec.Nodes {
@@ -174,6 +176,13 @@ func RenderAll(spec *cluster.Spec, comp rpm.Components, sec *secrets.Secrets) ([
 			return nil, err
 		}
 		out = append(out, p)
+	}
+	host, ok, err := RenderBackupHost(spec, comp, sec)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		out = append(out, host)
 	}
 	return out, nil
 }

@@ -34,6 +34,17 @@ own_flag() {
 	return 1
 }
 
+# finish_run says what the run changed.
+finish_run() {
+	if [ "$CHANGES" = 0 ]; then
+		step "done: no changes, $PGHA_NODE already matches bundle $PGHA_BUNDLE_ID"
+	elif [ "$DRY_RUN" = 1 ]; then
+		step "dry run done: $CHANGES change(s) planned"
+	else
+		step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID"
+	fi
+}
+
 parse_args "$@"
 # The packages media mounted or extracted for this run goes with it.
 trap release_media EXIT
@@ -41,13 +52,36 @@ trap release_media EXIT
 load_bundle
 check_root
 start_log install
-step "install bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER member $PGHA_NODE ($PGHA_ADDRESS)"
+step "install bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER $(if backup_host; then echo "backup host"; else echo member; fi) $PGHA_NODE ($PGHA_ADDRESS)"
 [ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
 
 check_systemd
 check_os
 check_address
 load_receipt
+if backup_host; then
+	# The backup host: pgBackRest, its repository and TLS server, the
+	# backup timers; the members' leader makes the stanza over TLS.
+	if has_receipt; then
+		check_receipt_owner
+		if [ "$R_BUNDLE_ID" != "$PGHA_BUNDLE_ID" ] && ! same_content_as_receipt; then
+			die "this backup host runs bundle $R_BUNDLE_ID; apply this one ($PGHA_BUNDLE_ID) with upgrade.sh"
+		fi
+	fi
+	check_ports
+	verify_bundle
+	install_packages
+	check_binaries
+	ensure_accounts
+	ensure_host_repo
+	install_files
+	merge_hosts
+	open_firewall
+	write_receipt
+	start_host_services
+	finish_run
+	exit 0
+fi
 if has_receipt; then
 	check_receipt_owner
 	# A live member moves to another bundle through upgrade.sh only (health
@@ -83,10 +117,4 @@ write_receipt
 start_services
 backup_gate
 
-if [ "$CHANGES" = 0 ]; then
-	step "done: no changes, $PGHA_NODE already matches bundle $PGHA_BUNDLE_ID"
-elif [ "$DRY_RUN" = 1 ]; then
-	step "dry run done: $CHANGES change(s) planned"
-else
-	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID"
-fi
+finish_run

@@ -228,7 +228,8 @@ declare -A JOINING=() # name -> 1: members marked joins (nodes[].joins)
 ETCD_INITIAL_MEMBERS=() # the etcd members this node starts with (itself too)
 MASK_UNITS=()   # the distribution's units masked by install.sh
 FCONTEXTS=()    # default fallback-type dir: data directories moved off EL's defaults
-BACKUP_REPOS=() # index type path: pgBackRest's repositories (a cluster with backups)
+BACKUP_REPOS=() # index type path [host port]: pgBackRest's repositories (a cluster with backups)
+PGBR_PEERS=()   # name address: who reaches this machine's pgBackRest TLS server
 BACKUP_TIMERS=() # kind unit: the scheduled backup jobs' timers
 DB_ROLES=()      # kind user hash: the roles Patroni uses and their password hashes
 
@@ -276,9 +277,16 @@ load_facts() {
 			;;
 		backup_stanza) PGHA_BACKUP_STANZA=$a ;;
 		pgbackrest_bin) PGHA_PGBACKREST_BIN=$a ;;
-		backup_repo) BACKUP_REPOS+=("$a $b $c") ;;
+		backup_repo) BACKUP_REPOS+=("$a $b $c${d:+ $d $e}") ;;
 		backup_timer) BACKUP_TIMERS+=("$a $b") ;;
 		backup_encrypted) PGHA_BACKUP_ENCRYPTED=$a ;;
+		role) PGHA_ROLE=$a ;;
+		pgbackrest_tls)
+			PGBR_TLS_ADDRESS=$a
+			PGBR_TLS_PORT=$b
+			PGBR_TLS_UNIT=$c
+			;;
+		pgbackrest_peer) PGBR_PEERS+=("$a $b") ;;
 		port)
 			printf -v "PGHA_PORT_${a^^}" '%s' "$b"
 			if [ "$c" = zone ]; then ZONE_PORTS+=("$b"); else MEMBER_PORTS+=("$b"); fi
@@ -311,12 +319,16 @@ load_facts() {
 load_bundle() {
 	[ -r "$BUNDLE_DIR/FACTS" ] || die "$BUNDLE_DIR/FACTS missing: run the script from an extracted bundle"
 	load_facts "$BUNDLE_DIR/FACTS"
-	local v
-	for v in PGHA_BUNDLE_ID PGHA_CLUSTER PGHA_NODE PGHA_ADDRESS PGHA_OS PGHA_PGDATA PGHA_ETCD_DATA_DIR \
-		PGHA_ETCDCTL_BIN PGHA_HAPROXY_BIN PGHA_PATRONICTL_BIN PGHA_ETCD_ENDPOINT PATRONI_URL \
-		HAPROXY_STATS_URL HAPROXY_STATS_AUTH HAPROXY_RW_PROXY \
-		PGHA_PORT_POSTGRESQL PGHA_PORT_PATRONI_API PGHA_PORT_ETCD_CLIENT PGHA_PORT_ETCD_PEER \
-		PGHA_PORT_HAPROXY_RW PGHA_PORT_HAPROXY_RO PGHA_PORT_HAPROXY_STATS; do
+	local v need=(PGHA_BUNDLE_ID PGHA_CLUSTER PGHA_NODE PGHA_ADDRESS PGHA_OS)
+	if backup_host; then
+		need+=(PGHA_BACKUP_STANZA PGHA_PGBACKREST_BIN PGBR_TLS_ADDRESS PGBR_TLS_PORT PGBR_TLS_UNIT)
+	else
+		need+=(PGHA_PGDATA PGHA_ETCD_DATA_DIR PGHA_ETCDCTL_BIN PGHA_HAPROXY_BIN PGHA_PATRONICTL_BIN
+			PGHA_ETCD_ENDPOINT PATRONI_URL HAPROXY_STATS_URL HAPROXY_STATS_AUTH HAPROXY_RW_PROXY
+			PGHA_PORT_POSTGRESQL PGHA_PORT_PATRONI_API PGHA_PORT_ETCD_CLIENT PGHA_PORT_ETCD_PEER
+			PGHA_PORT_HAPROXY_RW PGHA_PORT_HAPROXY_RO PGHA_PORT_HAPROXY_STATS)
+	fi
+	for v in "${need[@]}"; do
 		[ -n "${!v:-}" ] || die "FACTS does not give $v"
 	done
 	PGHA_WATCHDOG=${PGHA_WATCHDOG:-off}
@@ -336,7 +348,12 @@ load_bundle() {
 	PATRONI_CONF=$ROOT${P[patroni_config]}
 }
 
-cluster_ports() { printf '%s\n' ${ZONE_PORTS[@]+"${ZONE_PORTS[@]}"} ${MEMBER_PORTS[@]+"${MEMBER_PORTS[@]}"}; }
+cluster_ports() { printf '%s\n' ${ZONE_PORTS[@]+"${ZONE_PORTS[@]}"} ${MEMBER_PORTS[@]+"${MEMBER_PORTS[@]}"} ${PGBR_TLS_PORT:+"$PGBR_TLS_PORT"}; }
+
+# backup_host: this bundle is the cluster's backup host (facts "role
+# backup-host"), not a member: pgBackRest alone, its repository and its
+# TLS server.
+backup_host() { [ "${PGHA_ROLE:-member}" = backup-host ]; }
 
 # mark_service records that the services a payload path concerns changed
 # (the facts say which).
@@ -1107,6 +1124,11 @@ check_binaries() {
 		return 0
 	fi
 	local v b missing=()
+	if backup_host; then
+		binary_present "$PGHA_PGBACKREST_BIN" || die "missing or not executable: $PGHA_PGBACKREST_BIN (the pgBackRest package not installed? --no-packages on an image without it?)"
+		info "pgBackRest is in place"
+		return 0
+	fi
 	for v in PGHA_ETCD_BIN PGHA_ETCDCTL_BIN PGHA_PATRONI_BIN PGHA_PATRONICTL_BIN PGHA_HAPROXY_BIN ${PGHA_BACKUP_STANZA:+PGHA_PGBACKREST_BIN}; do
 		b=${!v:-}
 		if [ -z "$b" ]; then
@@ -1434,10 +1456,13 @@ rich_rule() {
 # "ADDRESS vrrp" for every other member (VRRP, IP protocol 112, from no one
 # else).
 member_rules() {
-	local p a
+	local p a e
 	for p in $(member_ports); do
 		for a in $(member_addresses); do echo "$a $p/tcp"; done
 	done
+	# pgBackRest's TLS server: the backup host on a member, the members on
+	# the backup host.
+	for e in ${PGBR_PEERS[@]+"${PGBR_PEERS[@]}"}; do echo "${e#* } $PGBR_TLS_PORT/tcp"; done
 	vip_on || return 0
 	for a in $(member_addresses); do
 		[ "$a" = "$PGHA_ADDRESS" ] || echo "$a vrrp"
@@ -2024,8 +2049,13 @@ pgbackrest_run() {
 # made here would hold this node's WAL alone. It is never created.
 check_backup_repo() {
 	backup_on || return 0
+	backup_host && return 0 # its own disk: ensure_host_repo
 	local repo
-	repo=$(backup_repo_path) || die "FACTS give the stanza $PGHA_BACKUP_STANZA but no POSIX repository"
+	if ! repo=$(backup_repo_path); then
+		[ ${#PGBR_PEERS[@]} -gt 0 ] || die "FACTS give the stanza $PGHA_BACKUP_STANZA but no repository"
+		info "the backup repository is on the backup host only"
+		return 0
+	fi
 	if [ ! -d "$ROOT$repo" ]; then
 		die "the backup repository $repo does not exist: mount the repository share there (the same on every member) before installing; install.sh never creates it"
 	fi
@@ -2085,6 +2115,81 @@ remove_backup_scripts() {
 	if [ "$DRY_RUN" = 0 ] && [ -d "$dir" ]; then rmdir "$dir" 2>/dev/null || true; fi
 }
 
+# backup_repos_text names the repositories for the log.
+backup_repos_text() {
+	local e idx type path host port out=()
+	for e in ${BACKUP_REPOS[@]+"${BACKUP_REPOS[@]}"}; do
+		read -r idx type path host port <<<"$e"
+		if [ "$type" = tls ]; then out+=("repo$idx $path on $host:$port (TLS)"); else out+=("repo$idx $path"); fi
+	done
+	local IFS=,
+	echo "${out[*]}"
+}
+
+# backup_peers_text names the TLS peers (name address) for the log.
+backup_peers_text() {
+	local e out=()
+	for e in ${PGBR_PEERS[@]+"${PGBR_PEERS[@]}"}; do out+=("${e% *} ${e#* }:$PGBR_TLS_PORT"); done
+	local IFS=,
+	echo "${out[*]}"
+}
+
+# backup_peers_reachable: a member reaches the backup host's TLS server.
+backup_peers_reachable() {
+	local e
+	for e in ${PGBR_PEERS[@]+"${PGBR_PEERS[@]}"}; do
+		timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${e#* }" "$PGBR_TLS_PORT" 2>/dev/null || return 1
+	done
+}
+
+# tls_server_listening: pgBackRest's TLS server listens on this machine.
+tls_server_listening() {
+	ss -ltn | awk -v p="$PGBR_TLS_PORT" 'NR > 1 { n = split($4, a, ":"); if (a[n] == p) f = 1 } END { exit !f }'
+}
+
+# start_backup_server starts pgBackRest's TLS server (a cluster with a
+# backup host; restarted when its configuration or package changed) and
+# waits until it listens.
+start_backup_server() {
+	[ -n "${PGBR_TLS_UNIT:-}" ] || return 0
+	# The backup host's package counts as Patroni's (layout.ServiceOfPackage).
+	if backup_host && [ -n "${SERVICE_CHANGED[patroni]:-}" ]; then SERVICE_CHANGED[$PGBR_TLS_UNIT]=1; fi
+	daemon_reload
+	apply_service "$PGBR_TLS_UNIT" restart
+	wait_for "pgBackRest's TLS server listening on $PGBR_TLS_ADDRESS:$PGBR_TLS_PORT" "$TIMEOUT_PATRONI" tls_server_listening
+}
+
+# ensure_host_repo (the backup host): the repository lies on this host's
+# own disk, postgres's, mode 0750; made when missing, never emptied.
+ensure_host_repo() {
+	step "the backup repository"
+	local repo
+	repo=$(backup_repo_path) || die "FACTS give the backup host no repository"
+	ensure_dir "$repo" 0750 postgres postgres
+	[ "$DRY_RUN" = 1 ] || ensure_backup_dirs
+	ensure_dir "${P[pgbackrest_log]}" 0750 postgres postgres
+	info "repository $repo in place"
+}
+
+# start_host_services (the backup host): its TLS server, backup.sh and
+# the timers; the stanza is made by the members' leader, over TLS.
+start_host_services() {
+	if [ "$NO_START" = 1 ]; then
+		step "start services"
+		info "--no-start: not enabling or starting units"
+		return 0
+	fi
+	step "start pgBackRest's TLS server"
+	start_backup_server
+	install_backup_scripts
+	local e kind unit
+	for e in ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"}; do
+		read -r kind unit <<<"$e"
+		apply_service "$unit" restart
+	done
+	info "backup timers enabled: $(printf '%s\n' ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"} | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $2 }')"
+}
+
 # is_primary: this member leads a primary cluster (GET /primary 200): it
 # takes the backups (a standby cluster's leader replays another cluster's
 # WAL and archives none of its own).
@@ -2115,7 +2220,7 @@ backup_gate() {
 		remove_backup_scripts # a cluster whose backup section was dropped
 		return 0
 	fi
-	step "backups: pgBackRest stanza $PGHA_BACKUP_STANZA, repository $(backup_repo_path)"
+	step "backups: pgBackRest stanza $PGHA_BACKUP_STANZA, $(backup_repos_text)"
 	ensure_backup_dirs
 	install_backup_scripts
 	if [ "$NO_START" = 1 ]; then
@@ -2125,6 +2230,10 @@ backup_gate() {
 	if [ "$DRY_RUN" = 1 ]; then
 		info "would run: pgbackrest stanza-create (on the leader), pgbackrest check, and enable the backup timers"
 		return 0
+	fi
+	start_backup_server
+	if [ ${#PGBR_PEERS[@]} -gt 0 ]; then
+		wait_for "the backup host's pgBackRest TLS server ($(backup_peers_text))" "$TIMEOUT_PATRONI" backup_peers_reachable
 	fi
 	if is_primary; then
 		stanza_gate
