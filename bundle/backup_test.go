@@ -257,7 +257,7 @@ func TestBackupScript(t *testing.T) {
 		return h.run("backup.sh", args...)
 	}
 	out, code := run("full")
-	if code != 0 || index(h.calls(), "pgbackrest --config="+h.root+layout.PgBackRestConfig+" --stanza=demo backup --type=full") < 0 {
+	if code != 0 || index(h.calls(), "pgbackrest --config="+h.root+layout.PgBackRestConfig+" --stanza=demo backup --repo=1 --type=full") < 0 {
 		t.Fatalf("full on the leader: exit %d\n%s\n%s", code, out, strings.Join(h.calls(), "\n"))
 	}
 	writeFile(t, h.state+"/role", "replica")

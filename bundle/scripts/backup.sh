@@ -66,6 +66,9 @@ backup_on || die "$FACTS_FILE names no backup section: this cluster has no backu
 # Patroni does not answer cannot tell, and fails: a backup must never be
 # skipped silently on the leader.
 leads() {
+	# The backup host backs up its repository from whichever member leads
+	# (pgBackRest finds it among pg1..pgN).
+	backup_host && return 0
 	case $(patroni_code /primary) in
 	200) return 0 ;;
 	503)
@@ -85,7 +88,7 @@ backup_status() {
 	code=$(printf '%s' "$json" | grep -o '"status":{"code":[0-9]*' | tail -n 1 | sed 's/.*://')
 	message=$(printf '%s' "$json" | grep -o '"message":"[^"]*"' | tail -n 1 | sed 's/^"message":"//; s/"$//')
 	echo "stanza $PGHA_BACKUP_STANZA: ${message:-unknown} (status ${code:-?})"
-	echo "repository: $(backup_repo_path) (posix), encrypted: ${PGHA_BACKUP_ENCRYPTED:-no}"
+	echo "repositories: $(backup_repos_text), encrypted: ${PGHA_BACKUP_ENCRYPTED:-no}"
 	now=$(date +%s)
 	summary=$(printf '%s' "$json" | grep -oE '"error":(true|false)|"label":"[^"]*"|"timestamp":\{"start":[0-9]+,"stop":[0-9]+\},"type":"[a-z]+"' |
 		awk -F'"' '
@@ -113,14 +116,32 @@ backup_status() {
 	[ "${code:-1}" = 0 ] && [ "$stop" -gt 0 ]
 }
 
+# local_repo prints --repo=N of the repository this machine backs up:
+# the backup host's own, or the members' mounted one. A member of a cluster
+# whose only repository is the backup host's has none: the backup host
+# takes those backups.
+local_repo() {
+	local e idx type
+	for e in ${BACKUP_REPOS[@]+"${BACKUP_REPOS[@]}"}; do
+		read -r idx type _ <<<"$e"
+		if [ "$type" = posix ]; then
+			echo "--repo=$idx"
+			return 0
+		fi
+	done
+	die "$ACTION: the repository is on the backup host $(backup_peers_text): run backup.sh $ACTION there"
+}
+
 case $ACTION in
 full | diff | incr)
+	repo=$(local_repo)
 	leads || exit 0
-	pgbackrest_run backup --type="$ACTION"
+	pgbackrest_run backup "$repo" --type="$ACTION"
 	;;
 verify)
+	repo=$(local_repo)
 	leads || exit 0
-	pgbackrest_run verify
+	pgbackrest_run verify "$repo"
 	;;
 check)
 	leads || exit 0

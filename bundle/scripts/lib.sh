@@ -319,16 +319,16 @@ load_facts() {
 load_bundle() {
 	[ -r "$BUNDLE_DIR/FACTS" ] || die "$BUNDLE_DIR/FACTS missing: run the script from an extracted bundle"
 	load_facts "$BUNDLE_DIR/FACTS"
-	local v need=(PGHA_BUNDLE_ID PGHA_CLUSTER PGHA_NODE PGHA_ADDRESS PGHA_OS)
+	local v required=(PGHA_BUNDLE_ID PGHA_CLUSTER PGHA_NODE PGHA_ADDRESS PGHA_OS)
 	if backup_host; then
-		need+=(PGHA_BACKUP_STANZA PGHA_PGBACKREST_BIN PGBR_TLS_ADDRESS PGBR_TLS_PORT PGBR_TLS_UNIT)
+		required+=(PGHA_BACKUP_STANZA PGHA_PGBACKREST_BIN PGBR_TLS_ADDRESS PGBR_TLS_PORT PGBR_TLS_UNIT)
 	else
-		need+=(PGHA_PGDATA PGHA_ETCD_DATA_DIR PGHA_ETCDCTL_BIN PGHA_HAPROXY_BIN PGHA_PATRONICTL_BIN
+		required+=(PGHA_PGDATA PGHA_ETCD_DATA_DIR PGHA_ETCDCTL_BIN PGHA_HAPROXY_BIN PGHA_PATRONICTL_BIN
 			PGHA_ETCD_ENDPOINT PATRONI_URL HAPROXY_STATS_URL HAPROXY_STATS_AUTH HAPROXY_RW_PROXY
 			PGHA_PORT_POSTGRESQL PGHA_PORT_PATRONI_API PGHA_PORT_ETCD_CLIENT PGHA_PORT_ETCD_PEER
 			PGHA_PORT_HAPROXY_RW PGHA_PORT_HAPROXY_RO PGHA_PORT_HAPROXY_STATS)
 	fi
-	for v in "${need[@]}"; do
+	for v in "${required[@]}"; do
 		[ -n "${!v:-}" ] || die "FACTS does not give $v"
 	done
 	PGHA_WATCHDOG=${PGHA_WATCHDOG:-off}
@@ -2138,6 +2138,7 @@ backup_peers_text() {
 backup_peers_reachable() {
 	local e
 	for e in ${PGBR_PEERS[@]+"${PGBR_PEERS[@]}"}; do
+		# shellcheck disable=SC2016 # $1 and $2 are the inner shell's
 		timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${e#* }" "$PGBR_TLS_PORT" 2>/dev/null || return 1
 	done
 }
@@ -2450,6 +2451,7 @@ LEAVE_ETCD_ID=""
 # this member leaves etcd: when its etcd runs and other members remain. It
 # refuses when the remaining members would not hold etcd's quorum.
 check_leave_etcd() {
+	backup_host && return 0 # no etcd member
 	step "etcd membership"
 	if [ "$NO_START" = 1 ]; then
 		info "--no-start: etcd's membership is left as it is"

@@ -39,6 +39,10 @@ it: stop Patroni on every other member (systemctl stop patroni). Without
                         a number, current or latest): after a restore to an
                         earlier point, the WAL written before it lies on the
                         previous timeline; see docs/operations.md
+  --repo N              read repository N (pgBackRest's repoN: with a backup
+                        host, repo2 is its repository when the members
+                        also mount one; default: the first that holds a
+                        backup for the target)
   --repo-path DIR       read the repository at DIR (a copy of it) instead
                         of the configured repo1-path
   --no-backup           do not take the full backup that follows a restore
@@ -60,6 +64,7 @@ TARGET=""
 SET=""
 TIMELINE=""
 REPO_PATH=""
+REPO=""
 CONFIRM=0
 NO_BACKUP=0
 TIMEOUT_RECOVERY=${PGHA_TIMEOUT_RECOVERY:-3600}
@@ -92,6 +97,11 @@ own_flag() {
 		;;
 	--repo-path)
 		REPO_PATH=${2:?--repo-path needs a directory}
+		return 2
+		;;
+	--repo)
+		REPO=${2:?--repo needs a repository number}
+		case $REPO in [1-9] | [1-9][0-9]) ;; *) die "--repo $REPO: give a repository number (1, 2, ...)" ;; esac
 		return 2
 		;;
 	--no-backup) NO_BACKUP=1 ;;
@@ -139,6 +149,7 @@ as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 pgbackrest_cmd() {
 	local repo=()
 	[ -z "$REPO_PATH" ] || repo=(--repo1-path="$REPO_PATH")
+	[ -z "$REPO" ] || repo+=(--repo="$REPO")
 	(cd / && pgbackrest_run ${repo[@]+"${repo[@]}"} "$@")
 }
 
@@ -409,6 +420,7 @@ restore_staging() {
 	# relative %p against --pg1-path).
 	local get="$PGHA_PGBACKREST_BIN --config=$ROOT${P[pgbackrest_config]} --stanza=$PGHA_BACKUP_STANZA --pg1-path=$STAGE"
 	[ -z "$REPO_PATH" ] || get="$get --repo1-path=$REPO_PATH"
+	[ -z "$REPO" ] || get="$get --repo=$REPO"
 	local args=(--pg1-path="$STAGE" --type="$TYPE" --recovery-option="restore_command=$get archive-get %f \"%p\"") t0 rc=0 mb ms
 	if [ "$TYPE" != default ]; then args+=(--target="$TARGET" --target-action=promote); fi
 	[ -z "$SET" ] || args+=(--set="$SET")
@@ -604,7 +616,13 @@ full_backup() {
 		warn "--no-backup: take a full backup before building replicas from the repository: ${P[libexec_dir]}/backup.sh full"
 		return 0
 	fi
-	local t0
+	local t0 e
+	if ! backup_repo_path >/dev/null; then
+		for e in ${PGBR_PEERS[@]+"${PGBR_PEERS[@]}"}; do
+			warn "the repository is on the backup host ${e% *}: take a full backup there now (${P[libexec_dir]}/backup.sh full), before building replicas from it"
+		done
+		return 0
+	fi
 	t0=$(now_ms)
 	"$ROOT${P[libexec_dir]}/backup.sh" full
 	info "full backup taken in $(seconds_since "$t0") s"

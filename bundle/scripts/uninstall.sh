@@ -46,12 +46,14 @@ stop_units() {
 		info "--no-start: not touching systemd"
 		return 0
 	fi
-	local u
+	local u units=(keepalived haproxy patroni etcd)
 	# The backup jobs first: none may start while the services stop.
 	stop_backup_timers
-	# Reverse of the start order: clients of etcd first; this member leaves
-	# etcd once Patroni is stopped, before its etcd stops.
-	for u in keepalived haproxy patroni etcd; do
+	# The backup host runs pgBackRest's TLS server alone.
+	if backup_host; then units=(); fi
+	# Reverse of the start order: pgBackRest's TLS server, clients of etcd;
+	# this member leaves etcd once Patroni is stopped, before its etcd stops.
+	for u in ${PGBR_TLS_UNIT:+"$PGBR_TLS_UNIT"} ${units[@]+"${units[@]}"}; do
 		[ "$u" != etcd ] || leave_etcd
 		if systemctl is-active --quiet "$u"; then
 			run systemctl stop "$u"
@@ -157,6 +159,10 @@ remove_packages() {
 purge_data() {
 	step "data"
 	local d
+	if backup_host; then
+		info "kept the repository $(backup_repo_path): the cluster's backups are never deleted here"
+		return 0
+	fi
 	if [ -n "$LEAVE_ETCD_ID" ] && [ -d "$ROOT$PGHA_ETCD_DATA_DIR/member" ]; then
 		# A member removed from etcd can never start on its data again: a
 		# later install joins afresh.
@@ -223,12 +229,15 @@ installed_data_dirs() {
 	fi
 }
 installed_data_dirs
+if backup_host && [ "$PURGE" = 1 ]; then
+	die "--purge: uninstall.sh never deletes the backup host's repository $(backup_repo_path) (the cluster's backups); uninstall without --purge, then delete it yourself once no backup in it is needed"
+fi
 if [ "$PURGE" = 1 ] && [ "$YES" = 0 ]; then
 	die "--purge deletes PGDATA ($PGHA_PGDATA) and etcd's data ($PGHA_ETCD_DATA_DIR): add --yes to confirm"
 fi
 check_root
 start_log uninstall
-step "uninstall $PGHA_CLUSTER member $PGHA_NODE"
+step "uninstall $PGHA_CLUSTER $(if backup_host; then echo "backup host"; else echo member; fi) $PGHA_NODE"
 [ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
 if ! has_receipt; then
 	# Already uninstalled (a second run changes nothing), or never

@@ -536,7 +536,7 @@ STATE_FILE=$ROOT${P[upgrade_state]}
 check_root
 start_log upgrade
 trap on_exit EXIT
-step "upgrade to bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER member $PGHA_NODE ($PGHA_ADDRESS)"
+step "upgrade to bundle $PGHA_BUNDLE_ID: $PGHA_CLUSTER $(if backup_host; then echo "backup host"; else echo member; fi) $PGHA_NODE ($PGHA_ADDRESS)"
 [ "$DRY_RUN" = 1 ] && info "dry run: printing the plan, changing nothing"
 
 check_systemd
@@ -578,6 +578,26 @@ fi
 # A new PostgreSQL major version needs pg_upgrade of every member's data
 # directory, which package upgrades and a rolling restart cannot do.
 # The installed facts say which major runs (a format 1 member: its node.env).
+if backup_host; then
+	# The backup host: pgBackRest, its files and timers; no cluster state
+	# to check, no switchover. Its TLS server restarts for a new
+	# configuration, certificate or package.
+	[ "$NO_START" = 1 ] || disable_stale_backup_timers
+	open_firewall
+	if [ -n "$PKG_PLAN" ]; then
+		install_packages
+		check_binaries
+	fi
+	ensure_host_repo
+	install_files
+	remove_stale_files
+	merge_hosts
+	write_receipt
+	start_host_services
+	step "done: $CHANGES change(s); $PGHA_NODE runs bundle $PGHA_BUNDLE_ID"
+	exit 0
+fi
+
 INSTALLED_MAJOR=""
 if [ -r "$ROOT${P[node_facts]}" ]; then
 	while read -r fact_key fact_value _; do

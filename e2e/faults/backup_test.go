@@ -4,10 +4,18 @@ package faults
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/layout"
 )
@@ -36,6 +45,12 @@ import (
 // T), the other members rejoining (rebuilt from the repository), a restore
 // to the time noted at T along the first timeline (the same rows), and a
 // restore to the end of the switchover's timeline (every acknowledged row).
+//
+// The spec also has a backup host (bkHost), a container of its own
+// installed from its own seed: its repository is repo2, reached over
+// pgBackRest's TLS server. It takes a full backup from the leader and an
+// incremental one from the new leader after the switchover; its archive is
+// a continuous chain too, and the restore to the time noted at T reads it.
 
 const (
 	backupRepo = "/var/lib/pgbackrest"
@@ -47,13 +62,18 @@ const (
 	backupTag = "restore"
 )
 
-const backupSpec = "backup:\n  repo:\n    path: " + backupRepo + "\n"
+// bkHost is the backup host: repo2, on its own disk, over pgBackRest's
+// TLS server, beside the repository every member mounts (repo1).
+const bkHost = "pgbk"
+
+var backupSpec = "backup:\n  repo:\n    path: " + backupRepo + "\n  host:\n    name: " + bkHost + "\n    address: " + backupHostAddr() + "\n"
 
 func TestBackup(t *testing.T) {
 	ctx := testContext(t, backupOverall)
 	specExtra = backupSpec
 	extraPackages = []fixture.Package{fixture.PgBackRestPackage("el9", "x86_64", "")}
 	sharedMount = backupRepo
+	backupHostName = bkHost
 	start := time.Now()
 	h, topo := bringUp(t, ctx)
 	t.Logf("FIGURE backup bring-up %.0fs: leader %s, sync standby %s", time.Since(start).Seconds(), topo.leader.name, topo.sync.name)
@@ -69,6 +89,13 @@ func TestBackup(t *testing.T) {
 		}
 		_, err = b.pgbackrest(ctx, topo.leader, "check")
 		return err
+	})
+	host := h.backupHost
+	step(t, "the backup host "+bkHost+": installed from its own seed, its TLS server up; pgbackrest check from it reaches the leader over TLS, and a certificate of another CA is refused", func() error {
+		if _, err := b.pgbackrest(ctx, host, "check"); err != nil {
+			return err
+		}
+		return b.foreignCertRefused(ctx, host)
 	})
 
 	var targets []string
@@ -90,7 +117,12 @@ func TestBackup(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		t.Logf("FIGURE %s", fig)
+		t.Logf("FIGURE %s (repo1)", fig)
+		// The backup host's own, from the leader through its TLS server.
+		if fig, err = b.backup(ctx, host, "full"); err != nil {
+			return err
+		}
+		t.Logf("FIGURE %s (repo2, over TLS)", fig)
 		if err := l.untilAcked(ctx, "the full backup"); err != nil {
 			return err
 		}
@@ -142,7 +174,7 @@ func TestBackup(t *testing.T) {
 			}
 			t.Logf("FIGURE %s", fig)
 		}
-		info, err := b.info(ctx, leader)
+		info, err := b.info(ctx, leader, "--repo=1")
 		if err != nil {
 			return err
 		}
@@ -151,14 +183,24 @@ func TestBackup(t *testing.T) {
 			return fmt.Errorf("the last backup is %s %s, want an incr", last.Type, last.Label)
 		}
 		incr = last.Label
-		return nil
-	})
-	step(t, "the archive is one continuous chain across the switchover (pgbackrest info, the repository's files)", func() error {
-		fig, err := b.chain(ctx, leader)
+		// The backup host finds the new leader among the members.
+		fig, err := b.backup(ctx, host, "incr")
 		if err != nil {
 			return err
 		}
-		t.Logf("FIGURE %s", fig)
+		t.Logf("FIGURE %s (repo2, over TLS, from the new leader)", fig)
+		return nil
+	})
+	step(t, "the archive is one continuous chain across the switchover in both repositories (pgbackrest info, the repositories' files)", func() error {
+		fig, err := b.chain(ctx, leader, h.shared, "--repo=1")
+		if err != nil {
+			return err
+		}
+		t.Logf("FIGURE repo1: %s", fig)
+		if fig, err = b.chain(ctx, host, filepath.Join(host.root, backupRepo)); err != nil {
+			return err
+		}
+		t.Logf("FIGURE repo2 (the backup host): %s", fig)
 		return nil
 	})
 
@@ -267,16 +309,19 @@ func TestBackup(t *testing.T) {
 		return err
 	})
 
-	step(t, "restore.sh --time "+tAt+" --timeline 1 (the writers were quiesced around it): exactly the rows committed before it", func() error {
+	step(t, "restore.sh --repo 2 --time "+tAt+" --timeline 1 from the backup host's repository over TLS (the writers were quiesced around it): exactly the rows committed before it", func() error {
 		if err := eachNode(others, func(n *node) error { return n.systemctl(ctx, "stop", "patroni") }); err != nil {
 			return err
 		}
 		s := time.Now()
-		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-time", "--time", tAt, "--timeline", "1", "--yes-destroy-current-state", "--timeout-patroni", "240", "--no-backup")
+		out, err := leader.script(ctx, backupTag, "restore.sh", "restore-time", "--repo", "2", "--time", tAt, "--timeline", "1", "--yes-destroy-current-state", "--timeout-patroni", "240", "--no-backup")
 		if err != nil {
 			return fmt.Errorf("%v\n%s", err, out)
 		}
-		t.Logf("FIGURE restore.sh --time %s --timeline 1: %.1fs in all (%s)", tAt, time.Since(s).Seconds(), restoreFigures(out))
+		if !strings.Contains(out, "repo2") {
+			return fmt.Errorf("restore.sh --repo 2 does not say it read repo2:\n%s", out)
+		}
+		t.Logf("FIGURE restore.sh --repo 2 --time %s --timeline 1: %.1fs in all (%s)", tAt, time.Since(s).Seconds(), restoreFigures(out))
 		if err := b.rowsAfterRestore(ctx, leader, []runRows{{run1, out1, true}, {run2, out2, false}}); err != nil {
 			return err
 		}
@@ -333,7 +378,7 @@ func (h *harness) backupFacts() (*backups, error) {
 				b.stanza = l[1]
 			case l[0] == "pgbackrest_bin" && len(l) > 1:
 				b.bin = l[1]
-			case l[0] == "backup_repo" && len(l) > 3:
+			case l[0] == "backup_repo" && len(l) > 3 && l[2] == "posix":
 				repo = l[3]
 			case l[0] == "pgdata" && len(l) > 1:
 				b.pgdata = l[1]
@@ -361,6 +406,93 @@ func (b *backups) pgbackrest(ctx context.Context, n *node, args ...string) ([]by
 		return out, fmt.Errorf("%s: %w", n.name, errors.New(b.h.redact.Replace(err.Error())))
 	}
 	return out, nil
+}
+
+// foreignCertRefused shows that n's pgBackRest TLS server takes a member's
+// certificate of the cluster's CA (it greets the client) and refuses the
+// same name signed by another CA.
+func (b *backups) foreignCertRefused(ctx context.Context, n *node) error {
+	nc, ok := b.h.sec.NodeCertificate(nodeName(0))
+	if !ok {
+		return fmt.Errorf("the secrets hold no certificate for %s", nodeName(0))
+	}
+	member, err := tls.X509KeyPair([]byte(nc.Cert), []byte(nc.Key))
+	if err != nil {
+		return err
+	}
+	foreign, err := foreignCert(nodeName(0))
+	if err != nil {
+		return err
+	}
+	if err := b.tlsGreets(ctx, n, member); err != nil {
+		return fmt.Errorf("%s's TLS server with %s's certificate: %w", n.name, nodeName(0), err)
+	}
+	if err := b.tlsGreets(ctx, n, foreign); err == nil {
+		return fmt.Errorf("%s's TLS server greeted a client certificate of another CA", n.name)
+	} else {
+		b.h.t.Logf("a certificate of another CA, refused by %s: %v", n.name, err)
+	}
+	return nil
+}
+
+// tlsGreets connects to n's pgBackRest TLS server with cert and reads the
+// server's greeting, which it sends once it accepted the client.
+func (b *backups) tlsGreets(ctx context.Context, n *node, cert tls.Certificate) error {
+	conn, err := b.h.dial(ctx, net.JoinHostPort(n.addr, strconv.Itoa(cluster.DefaultBackupHostPort)))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b.h.ca)
+	c := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: n.name, Certificates: []tls.Certificate{cert}})
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return err
+	}
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	buf := make([]byte, 256)
+	k, err := c.Read(buf)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(buf[:k]), "pgBackRest") {
+		return fmt.Errorf("the server's first bytes are not pgBackRest's greeting: %q", buf[:k])
+	}
+	return nil
+}
+
+// foreignCert is a client certificate for name from a CA of its own.
+func foreignCert(name string) (tls.Certificate, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "another CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // pgbInfo is the part of `pgbackrest info --output=json` the test reads.
@@ -396,8 +528,8 @@ type pgbInfo struct {
 	} `json:"backup"`
 }
 
-func (b *backups) info(ctx context.Context, n *node) (pgbInfo, error) {
-	out, err := b.pgbackrest(ctx, n, "info", "--output=json")
+func (b *backups) info(ctx context.Context, n *node, args ...string) (pgbInfo, error) {
+	out, err := b.pgbackrest(ctx, n, append([]string{"info", "--output=json"}, args...)...)
 	if err != nil {
 		return pgbInfo{}, err
 	}
@@ -421,7 +553,7 @@ func (b *backups) backup(ctx context.Context, n *node, kind string) (string, err
 		return "", fmt.Errorf("backup.sh %s on %s: %w", kind, n.name, errors.New(b.h.redact.Replace(err.Error())))
 	}
 	d := time.Since(s)
-	info, err := b.info(ctx, n)
+	info, err := b.info(ctx, n, "--repo=1")
 	if err != nil {
 		return "", err
 	}
@@ -442,8 +574,8 @@ var reWAL = regexp.MustCompile(`^([0-9A-F]{8})([0-9A-F]{16})-[0-9a-f]{40}`)
 
 // chain compares pgbackrest info's archive range with the repository's WAL
 // files: every segment from min to max is there, on some timeline.
-func (b *backups) chain(ctx context.Context, n *node) (string, error) {
-	info, err := b.info(ctx, n)
+func (b *backups) chain(ctx context.Context, n *node, repo string, args ...string) (string, error) {
+	info, err := b.info(ctx, n, args...)
 	if err != nil {
 		return "", err
 	}
@@ -453,7 +585,7 @@ func (b *backups) chain(ctx context.Context, n *node) (string, error) {
 	a := info.Archive[0]
 	segs := map[uint64]bool{}
 	tls := map[string]int{}
-	dir := filepath.Join(b.h.shared, "archive", b.stanza, a.ID)
+	dir := filepath.Join(repo, "archive", b.stanza, a.ID)
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -501,7 +633,7 @@ func (b *backups) chain(ctx context.Context, n *node) (string, error) {
 // timelineOf returns the timeline a backup was taken on, from the first
 // WAL it needs.
 func (b *backups) timelineOf(ctx context.Context, n *node, label string) (string, error) {
-	info, err := b.info(ctx, n)
+	info, err := b.info(ctx, n, "--repo=1")
 	if err != nil {
 		return "", err
 	}
@@ -519,7 +651,7 @@ func (b *backups) timelineOf(ctx context.Context, n *node, label string) (string
 // reads it: the later backups refer to its files); it returns the copy and
 // the file.
 func (b *backups) damagedCopy(ctx context.Context, n *node) (string, string, error) {
-	info, err := b.info(ctx, n)
+	info, err := b.info(ctx, n, "--repo=1")
 	if err != nil {
 		return "", "", err
 	}

@@ -105,7 +105,12 @@ func bringUp(t *testing.T, ctx context.Context, opts ...func(*harness)) (*harnes
 					return err
 				}
 			}
-			return eachNode(h.nodes, func(n *node) error { return n.boot() })
+			if backupHostName != "" {
+				if _, err := h.newBackupHost(); err != nil {
+					return err
+				}
+			}
+			return eachNode(h.machines(), func(n *node) error { return n.boot() })
 		})
 		step(t, "cloud-init runs each seed's script and its install.sh (units started by systemd, health gates)", h.waitSeedInstall)
 	} else {
@@ -118,6 +123,13 @@ func bringUp(t *testing.T, ctx context.Context, opts ...func(*harness)) (*harnes
 				if err := n.boot(); err != nil {
 					return err
 				}
+			}
+			if backupHostName != "" {
+				n, err := h.newBackupHost()
+				if err != nil {
+					return err
+				}
+				return n.boot()
 			}
 			return nil
 		})

@@ -110,23 +110,32 @@ var (
 	// directory of the harness's work directory (as an NFS share would be:
 	// backup_test.go's repository).
 	sharedMount string
+	// backupHostName, when set, is the spec's backup host (backup.host,
+	// backup_test.go): a container of its own, installed from its own
+	// seed, beside the members and not one of h.nodes.
+	backupHostName string
 )
+
+// backupHostAddr is the backup host's address on the bridge.
+func backupHostAddr() string { return fmt.Sprintf("%s.%d", subnet, 30) }
 
 // harness owns everything the test creates: the network namespace with the
 // bridge, the nodes' overlays, cgroups and containers.
 type harness struct {
-	t       *testing.T
-	ctx     context.Context
-	id      string
-	work    string // scratch: build, node overlays
-	logs    string // artefacts kept after the run
-	base    string // the cached Debian tree (read-only lower layer)
-	netns   string // name under /run/netns
-	nsPath  string
-	cgroup  string // path below each hierarchy holding one cgroup per node
-	nodes   []*node
-	bundles map[string]string // node → bundle .tar.gz
-	seeds   map[string]string // node → its seed ISO's files, extracted
+	t      *testing.T
+	ctx    context.Context
+	id     string
+	work   string // scratch: build, node overlays
+	logs   string // artefacts kept after the run
+	base   string // the cached Debian tree (read-only lower layer)
+	netns  string // name under /run/netns
+	nsPath string
+	cgroup string // path below each hierarchy holding one cgroup per node
+	nodes  []*node
+	// backupHost is the backup host's container (backupHostName).
+	backupHost *node
+	bundles    map[string]string // node → bundle .tar.gz
+	seeds      map[string]string // node → its seed ISO's files, extracted
 	// fromSeeds: the nodes install themselves at first boot, cloud-init
 	// running the seed's script (which runs install.sh).
 	fromSeeds bool
@@ -307,7 +316,11 @@ func (h *harness) build() error {
 	h.redact = redactor(h.sec)
 	h.bundles = map[string]string{}
 	h.seeds = map[string]string{}
-	for _, n := range memberNames {
+	names := memberNames
+	if backupHostName != "" {
+		names = append(append([]string(nil), names...), backupHostName)
+	}
+	for _, n := range names {
 		h.bundles[n] = filepath.Join(out, clusterName, "bundles", n+".tar.gz")
 		if _, err := os.Stat(h.bundles[n]); err != nil {
 			return err
@@ -409,7 +422,27 @@ func dialIn(ctx context.Context, ns, addr string) (net.Conn, error) {
 // newNode prepares a node's overlay over the cached tree and its own
 // configuration (hostname, address unit, Debian's own services disabled).
 func (h *harness) newNode(i int) (*node, error) {
-	n := &node{h: h, name: nodeName(i), addr: memberAddr(i)}
+	return h.newMachine(nodeName(i), memberAddr(i), func(n *node) { h.nodes = append(h.nodes, n) })
+}
+
+// newBackupHost makes the backup host's container (backupHostName).
+func (h *harness) newBackupHost() (*node, error) {
+	return h.newMachine(backupHostName, backupHostAddr(), func(n *node) { h.backupHost = n })
+}
+
+// machines are every container: the nodes and the backup host.
+func (h *harness) machines() []*node {
+	if h.backupHost == nil {
+		return h.nodes
+	}
+	return append(append([]*node(nil), h.nodes...), h.backupHost)
+}
+
+// newMachine makes a container's tree, cgroups and file systems; record
+// keeps it (newNode, newBackupHost) once its tree is mounted, so that
+// teardown finds it even when this fails half-way.
+func (h *harness) newMachine(name, addr string, record func(*node)) (*node, error) {
+	n := &node{h: h, name: name, addr: addr}
 	n.dir = filepath.Join(h.work, "nodes", n.name)
 	n.root = filepath.Join(n.dir, "root")
 	n.cgroup = h.cgroup + "/" + n.name
@@ -431,7 +464,7 @@ func (h *harness) newNode(i int) (*node, error) {
 		"lowerdir="+lower+",upperdir="+filepath.Join(n.dir, "upper")+",workdir="+filepath.Join(n.dir, "wk"), n.root); err != nil {
 		return nil, err
 	}
-	h.nodes = append(h.nodes, n)
+	record(n)
 	w := func(p, s string, mode os.FileMode) error {
 		p = filepath.Join(n.root, p)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -673,9 +706,10 @@ func killCgroupIn(dir string, all bool) {
 // install copies each node's bundle in and runs its install.sh, all nodes
 // at once (etcd's health gate needs its peers).
 func (h *harness) install() error {
-	errs := make([]error, len(h.nodes))
+	all := h.machines()
+	errs := make([]error, len(all))
 	var wg sync.WaitGroup
-	for i, n := range h.nodes {
+	for i, n := range all {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -746,7 +780,7 @@ func (n *node) install(bundle string) error {
 // waitSeedInstall waits for cloud-init to finish on every node (its runcmd
 // ran the seed's script and install.sh), then reads what install() reads.
 func (h *harness) waitSeedInstall() error {
-	err := eachNode(h.nodes, func(n *node) error {
+	err := eachNode(h.machines(), func(n *node) error {
 		ctx, cancel := context.WithTimeout(h.ctx, 8*time.Minute)
 		defer cancel()
 		out, err := n.exec(ctx, "cloud-init", "status", "--wait")
@@ -805,7 +839,7 @@ func (h *harness) saveLog(name string, b []byte) {
 func (h *harness) saveJournals(suffix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, n := range h.nodes {
+	for _, n := range h.machines() {
 		if n.pid == 0 {
 			continue
 		}
@@ -817,11 +851,12 @@ func (h *harness) saveJournals(suffix string) {
 // teardown removes everything the test made, whatever state it is in.
 func (h *harness) teardown() {
 	h.saveJournals("")
-	for _, n := range h.nodes {
+	all := h.machines()
+	for _, n := range all {
 		n.kill()
 	}
 	killCgroup(h.cgroup, true)
-	for _, n := range h.nodes {
+	for _, n := range all {
 		for _, m := range []string{n.pgfs, n.root} {
 			for try := 0; try < 20 && m != ""; try++ {
 				if _, err := run(context.Background(), "umount", m); err == nil || !isMounted(m) {
@@ -836,7 +871,7 @@ func (h *harness) teardown() {
 			h.t.Errorf("teardown: %v", err)
 		}
 	}
-	for _, n := range h.nodes {
+	for _, n := range all {
 		for _, m := range []string{n.pgfs, n.root} {
 			if m != "" && isMounted(m) {
 				h.t.Errorf("teardown: %s is still mounted; the work directory %s is kept", m, h.work)
