@@ -49,9 +49,27 @@ type haproxyServer struct {
 // initial-cluster, Patroni's etcd3 hosts are the etcd client URLs, HAProxy's
 // servers are the Patroni members and its check port is their REST port. A
 // mismatch names both files.
-func CrossCheck(nodes []payload.Node) error {
+func CrossCheck(rendered []payload.Node) error {
 	var all []parsed
 	var errs []error
+	// The backup host runs none of the members' daemons: it must trust
+	// their CA, and nothing else here concerns it.
+	var nodes, hosts []payload.Node
+	for _, n := range rendered {
+		if _, ok := n.Lookup(layout.BackupHostKey); ok {
+			hosts = append(hosts, n)
+		} else {
+			nodes = append(nodes, n)
+		}
+	}
+	if len(nodes) > 0 {
+		ca, _ := nodes[0].Lookup(pki.CA)
+		for _, h := range hosts {
+			if hc, ok := h.Lookup(pki.CA); !ok || !bytes.Equal(hc.Content, ca.Content) {
+				errs = append(errs, fmt.Errorf("nodes/%s%s: not the CA of nodes/%s", h.Name, pki.CA, nodes[0].Name))
+			}
+		}
+	}
 	for _, n := range nodes {
 		p, err := parseNode(n)
 		if err != nil {
