@@ -58,6 +58,40 @@ func testSecrets(t *testing.T) *secrets.Secrets {
 	return s
 }
 
+// specSecrets are testSecrets with a certificate for every machine of
+// spec that the file lacks (a backup host), issued in memory as a build
+// would.
+func specSecrets(t *testing.T, spec *cluster.Spec) *secrets.Secrets {
+	t.Helper()
+	s := testSecrets(t)
+	if spec.Backup == nil || spec.Backup.Host == nil {
+		return s
+	}
+	raw, err := os.ReadFile("testdata/secrets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := filepath.Join(t.TempDir(), "secrets.yaml")
+	if err := os.WriteFile(private, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var members []secrets.Member
+	for _, n := range append(append([]cluster.Node(nil), spec.Nodes...), spec.BackupHostNode()) {
+		members = append(members, secrets.Member{Name: n.Name, FQDN: spec.FQDN(n), Address: n.Address})
+	}
+	ca, err := secrets.ParseCertificate(s.TLS.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file is cluster "test"'s, whatever the spec's name.
+	out, _, err := secrets.Preview(private, rand.Reader, secrets.Want{Cluster: "test",
+		Nodes: secrets.NodeIdentities(members, false), Now: ca.NotBefore.Add(time.Hour), Backup: spec.Backup.Encrypted()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func loadSpec(t *testing.T, name string, data []byte) *cluster.Spec {
 	t.Helper()
 	spec, probs, err := cluster.Parse(name, data)
@@ -85,10 +119,17 @@ func renderCases(t *testing.T) []renderCase {
 	backup = []byte(strings.ReplaceAll(string(backup), "el9-node", "co7-node"))
 	withBackup := el9Components
 	withBackup.PgBackRest = &rpm.PgBackRestComponent{Version: "2.54.1", Bin: "/usr/bin/pgbackrest"}
+	// Both repositories: the mounted one and a backup host's over TLS.
+	host := []byte(strings.Replace(string(backup), "backup:\n  repo:\n    path: /var/lib/pgbackrest\n",
+		"backup:\n  repo:\n    path: /var/lib/pgbackrest\n  host:\n    name: co7-backup\n    address: 192.168.0.90\n    path: /srv/pgbackrest\n", 1))
+	if bytes.Equal(host, backup) {
+		t.Fatal("the backup example has no backup.repo.path to add a host beside")
+	}
 	return []renderCase{
 		{"example-el7", cluster.Example(), el7Components},
 		{"example-el9", []byte(el9), el9Components},
 		{"backup-el9", backup, withBackup},
+		{"backuphost-el9", host, withBackup},
 	}
 }
 
@@ -96,7 +137,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, c := range renderCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			spec := loadSpec(t, c.name+".yaml", c.spec)
-			nodes, err := RenderAll(spec, c.comp, testSecrets(t))
+			nodes, err := RenderAll(spec, c.comp, specSecrets(t, spec))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +160,7 @@ func TestRenderGolden(t *testing.T) {
 func TestRenderedYAMLParsesAndDCSMatches(t *testing.T) {
 	for _, c := range renderCases(t) {
 		spec := loadSpec(t, c.name+".yaml", c.spec)
-		nodes, err := RenderAll(spec, c.comp, testSecrets(t))
+		nodes, err := RenderAll(spec, c.comp, specSecrets(t, spec))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +176,10 @@ func TestRenderedYAMLParsesAndDCSMatches(t *testing.T) {
 				}
 				docs[f.Path] = m
 			}
-			pat := docs["/etc/patroni/patroni.yml"]
+			pat, member := docs["/etc/patroni/patroni.yml"]
+			if !member {
+				continue // the backup host
+			}
 			dcs := pat["bootstrap"].(map[string]interface{})["dcs"]
 			if diff := cmp.Diff(docs["/etc/patroni/dcs.yml"], dcs); diff != "" {
 				t.Errorf("%s: dcs.yml differs from patroni.yml bootstrap.dcs:\n%s", n.Name, diff)
@@ -489,12 +533,15 @@ func TestHAProxyAcceptsConfig(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range renderCases(t) {
 		spec := loadSpec(t, c.name+".yaml", c.spec)
-		nodes, err := RenderAll(spec, c.comp, testSecrets(t))
+		nodes, err := RenderAll(spec, c.comp, specSecrets(t, spec))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range nodes {
-			f, _ := n.Lookup("/etc/haproxy/haproxy.cfg")
+			f, member := n.Lookup("/etc/haproxy/haproxy.cfg")
+			if !member {
+				continue // the backup host
+			}
 			ca, ok := n.Lookup(pki.CA)
 			if !ok || !bytes.Contains(f.Content, []byte("ca-file "+pki.CA)) {
 				t.Fatalf("%s of %s: no CA file, or haproxy.cfg does not use it", n.Name, c.name)

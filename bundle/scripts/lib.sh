@@ -332,7 +332,11 @@ load_bundle() {
 		[ -n "${!v:-}" ] || die "FACTS does not give $v"
 	done
 	PGHA_WATCHDOG=${PGHA_WATCHDOG:-off}
-	check_dirs
+	if backup_host; then
+		check_own_dir "the backup repository" "$(backup_repo_path)"
+	else
+		check_dirs
+	fi
 	if [ "$PGHA_CLUSTER" != "$PGHA_BUNDLE_CLUSTER" ] || [ "$PGHA_NODE" != "$PGHA_BUNDLE_NODE" ]; then
 		die "FACTS names the member $PGHA_CLUSTER/$PGHA_NODE and the bundle $PGHA_BUNDLE_CLUSTER/$PGHA_BUNDLE_NODE"
 	fi

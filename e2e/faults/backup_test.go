@@ -64,9 +64,13 @@ const (
 
 // bkHost is the backup host: repo2, on its own disk, over pgBackRest's
 // TLS server, beside the repository every member mounts (repo1).
-const bkHost = "pgbk"
+const (
+	bkHost = "pgbk"
+	// bkRepo is the backup host's repository, on its own disk.
+	bkRepo = "/srv/pgbackrest"
+)
 
-var backupSpec = "backup:\n  repo:\n    path: " + backupRepo + "\n  host:\n    name: " + bkHost + "\n    address: " + backupHostAddr() + "\n"
+var backupSpec = "backup:\n  repo:\n    path: " + backupRepo + "\n  host:\n    name: " + bkHost + "\n    address: " + backupHostAddr() + "\n    path: " + bkRepo + "\n"
 
 func TestBackup(t *testing.T) {
 	ctx := testContext(t, backupOverall)
@@ -197,7 +201,7 @@ func TestBackup(t *testing.T) {
 			return err
 		}
 		t.Logf("FIGURE repo1: %s", fig)
-		if fig, err = b.chain(ctx, host, filepath.Join(host.root, backupRepo)); err != nil {
+		if fig, err = b.chain(ctx, host, filepath.Join(host.root, bkRepo)); err != nil {
 			return err
 		}
 		t.Logf("FIGURE repo2 (the backup host): %s", fig)

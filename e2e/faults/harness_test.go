@@ -570,7 +570,9 @@ func (n *node) boot() error {
 	if h.fromSeeds {
 		args = append(args, "--bind-ro="+h.seeds[n.name]+":/var/lib/cloud/seed/nocloud")
 	}
-	if h.shared != "" {
+	// The members' share; the backup host keeps its repository on its own
+	// disk.
+	if h.shared != "" && n != h.backupHost {
 		args = append(args, "--bind="+h.shared+":"+sharedMount)
 	}
 	// A veth left by the node's previous life (its namespace still being
