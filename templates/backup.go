@@ -82,9 +82,11 @@ type backupView struct {
 // its address, the port, the cluster's CA, its certificate and key, and
 // the certificates' names (CN) allowed to reach it, each for the stanza.
 type backupTLS struct {
-	Address, Port          string
-	CA, Cert, Key          string
-	Auth                   string // tls-server-auth: "CN1,CN2=stanza"
+	Address, Port string
+	CA, Cert, Key string
+	// Auth are the tls-server-auth lines, "CN=stanza" each: one client
+	// CN a line (a comma would separate stanzas).
+	Auth                   []string
 	Config, Unit, UnitName string
 	PeerNames, PeerAddrs   []string
 }
@@ -136,7 +138,7 @@ func newBackupView(spec *cluster.Spec, comp rpm.Components, sec *secrets.Secrets
 		self := spec.NodeByName(node)
 		v.TLS = &backupTLS{
 			Address: self.Address, Port: fmt.Sprint(h.Port), CA: layout.CA, Cert: layout.Cert, Key: layout.PatroniKey,
-			Auth: h.Name + "=" + b.Stanza, PeerNames: []string{h.Name}, PeerAddrs: []string{h.Address},
+			Auth: []string{h.Name + "=" + b.Stanza}, PeerNames: []string{h.Name}, PeerAddrs: []string{h.Address},
 			UnitName: layout.UnitBackupServer + ".service",
 		}
 	}

@@ -3,7 +3,6 @@ package templates
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/layout"
@@ -50,14 +49,15 @@ func RenderBackupHost(spec *cluster.Spec, comp rpm.Components, sec *secrets.Secr
 		Cluster: spec.Cluster.Name, OS: spec.Cluster.OS, Node: spec.BackupHostNode(),
 		Members: mv.Members, Backup: &b, PGData: mv.Postgres.DataDir, PGPort: spec.Ports.PostgreSQL,
 	}
-	var names, addrs []string
+	var names, addrs, auth []string
 	for _, m := range v.Members {
 		names = append(names, m.Name)
 		addrs = append(addrs, m.Address)
+		auth = append(auth, m.Name+"="+b.Stanza)
 	}
 	b.TLS = &backupTLS{
 		Address: h.Address, Port: fmt.Sprint(h.Port), CA: layout.CA, Cert: layout.Cert, Key: layout.BackupHostKey,
-		Auth: strings.Join(names, ",") + "=" + b.Stanza, PeerNames: names, PeerAddrs: addrs,
+		Auth: auth, PeerNames: names, PeerAddrs: addrs,
 		UnitName: layout.UnitBackupServer + ".service",
 	}
 
