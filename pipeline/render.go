@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/pgha-bundle/pgha-bundle/rpm"
 	"github.com/pgha-bundle/pgha-bundle/secrets"
 	"github.com/pgha-bundle/pgha-bundle/templates"
 )
@@ -60,7 +61,11 @@ func render(opts Options) (*Rendered, error) {
 
 // renderNodes renders every node of r with its secrets and checks the result.
 func (r *Rendered) renderNodes(opts *Options) error {
-	opts.logf("==> render %d nodes", len(r.Spec.Nodes))
+	if b := r.Spec.Backup; b != nil && b.Host != nil {
+		opts.logf("==> render %d nodes and the backup host", len(r.Spec.Nodes))
+	} else {
+		opts.logf("==> render %d nodes", len(r.Spec.Nodes))
+	}
 	var err error
 	r.Nodes, err = templates.RenderAll(r.Spec, r.Packages.Components, r.Secrets)
 	if err != nil {
@@ -70,4 +75,14 @@ func (r *Rendered) renderNodes(opts *Options) error {
 		return fmt.Errorf("self-check of the rendered files failed:\n%w", err)
 	}
 	return nil
+}
+
+// PackagesOf is what a node's bundle carries and install.sh installs: the
+// whole set on a member; on the backup host pgBackRest's package and what
+// it requires of the set.
+func (r *Rendered) PackagesOf(node string) []rpm.Package {
+	if b := r.Spec.Backup; b != nil && b.Host != nil && node == b.Host.Name {
+		return rpm.PgBackRestPackages(r.Packages)
+	}
+	return r.Packages.Packages
 }

@@ -193,11 +193,7 @@ func (w *writer) node(ctx context.Context, i int) error {
 	w.opts.stepf("node " + n.Name + " tree")
 
 	bundlePath := filepath.Join(w.dir, "bundles", n.Name+".tar.gz")
-	pkgs := w.r.Packages.Packages
-	if b := w.r.Spec.Backup; b != nil && b.Host != nil && n.Name == b.Host.Name {
-		pkgs = rpm.PgBackRestPackages(w.r.Packages)
-	}
-	in := w.bundleInput(n, pkgs)
+	in := w.bundleInput(n, w.r.PackagesOf(n.Name))
 	if w.opts.SeedWithoutPackages && len(in.Packages) > 0 {
 		// The seed carries the same bundle without RPMs, made straight
 		// into the image; only the one with them is an output of its own.

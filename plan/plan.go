@@ -143,6 +143,14 @@ func ParseFacts(b []byte) (Facts, error) {
 			add("PGHA_ETCD_INITIAL_MEMBERS", l[1])
 		case l[0] == "mask_unit" && len(l) == 2:
 			add("PGHA_MASK_UNITS", l[1])
+		case l[0] == "pgbackrest_tls" && len(l) == 4:
+			out["PGHA_PGBACKREST_TLS_PORT"], out["PGHA_PGBACKREST_TLS_UNIT"] = l[2], l[3]
+		case l[0] == "pgbackrest_peer" && len(l) == 3:
+			add("PGHA_PGBACKREST_PEERS", l[2])
+		case l[0] == "backup_repo" && len(l) >= 4 && l[2] == "posix":
+			out["PGHA_BACKUP_POSIX_REPO"] = l[3]
+		case l[0] == "backup_timer" && len(l) == 3:
+			add("PGHA_BACKUP_TIMERS", l[2])
 		case len(l) == 2:
 			out["PGHA_"+strings.ToUpper(l[0])] = l[1]
 		}
@@ -178,11 +186,15 @@ func nodeInstall(n Node) (NodeInstall, string, error) {
 	}
 	sort.Slice(ni.Packages, func(i, j int) bool { return ni.Packages[i].Name < ni.Packages[j].Name })
 	zone, members := strings.Fields(f["PGHA_ZONE_PORTS"]), strings.Fields(f["PGHA_MEMBER_PORTS"])
+	busy := append(append([]string{}, zone...), members...)
+	if p := f["PGHA_PGBACKREST_TLS_PORT"]; p != "" {
+		busy = append(busy, p+"/tcp")
+	}
 	ni.Checks = []string{
 		"systemd runs the host",
 		"the OS is " + f["PGHA_OS"],
 		"the host has the address " + f["PGHA_ADDRESS"],
-		"ports free (or ours): " + strings.Join(append(append([]string{}, zone...), members...), " "),
+		"ports free (or ours): " + strings.Join(busy, " "),
 		"PGDATA " + f["PGHA_PGDATA"] + " is empty or this cluster's",
 		"etcd data " + f["PGHA_ETCD_DATA_DIR"] + " is empty or this cluster's",
 		"the bundle's files and packages match its SHA256SUMS and signatures",
@@ -203,13 +215,42 @@ func nodeInstall(n Node) (NodeInstall, string, error) {
 			ni.Firewall.MemberRules = append(ni.Firewall.MemberRules, Rule{Address: addr, Port: port})
 		}
 	}
+	tls := f["PGHA_PGBACKREST_TLS_PORT"]
+	for _, a := range strings.Fields(f["PGHA_PGBACKREST_PEERS"]) {
+		ni.Firewall.MemberRules = append(ni.Firewall.MemberRules, Rule{Address: a, Port: tls + "/tcp"})
+	}
 	ni.Watchdog = f["PGHA_WATCHDOG"] != "" && f["PGHA_WATCHDOG"] != "off"
+	if f["PGHA_ROLE"] == "backup-host" {
+		backupHostInstall(&ni, f)
+		return ni, f["PGHA_CLUSTER"], nil
+	}
 	ni.Start = []Unit{
 		{"etcd", "etcd member healthy"},
 		{"patroni", "Patroni healthy (GET /health 200)"},
 		{"haproxy", "HAProxy checked every server"},
 	}
+	if u := f["PGHA_PGBACKREST_TLS_UNIT"]; u != "" {
+		ni.Start = append(ni.Start, Unit{u, "pgBackRest's TLS server listening on port " + tls + ", the backup host's reachable"})
+	}
 	return ni, f["PGHA_CLUSTER"], nil
+}
+
+// backupHostInstall is install.sh's short flow on the backup host:
+// pgBackRest alone, its repository, its TLS server and timers.
+func backupHostInstall(ni *NodeInstall, f Facts) {
+	repo := f["PGHA_BACKUP_POSIX_REPO"]
+	ni.Checks = []string{
+		"systemd runs the host",
+		"the OS is " + f["PGHA_OS"],
+		"the host has the address " + f["PGHA_ADDRESS"],
+		"ports free (or ours): " + f["PGHA_PGBACKREST_TLS_PORT"] + "/tcp",
+		"the bundle's files and packages match its SHA256SUMS and signatures",
+	}
+	ni.Directories = []Dir{{repo, "0750", "postgres", "postgres", "the repository, on this host's disk; never deleted"}}
+	ni.Start = []Unit{{f["PGHA_PGBACKREST_TLS_UNIT"], "pgBackRest's TLS server listening on port " + f["PGHA_PGBACKREST_TLS_PORT"]}}
+	for _, t := range strings.Fields(f["PGHA_BACKUP_TIMERS"]) {
+		ni.Start = append(ni.Start, Unit{t, "enabled"})
+	}
 }
 
 // Accounts are the service accounts install.sh makes when the packages

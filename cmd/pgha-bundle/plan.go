@@ -159,7 +159,7 @@ func planSpec(c *cli.Context) (string, []plan.Node, error) {
 	}
 	var nodes []plan.Node
 	for _, n := range r.Nodes {
-		nodes = append(nodes, plan.Node{Payload: n, Packages: r.Packages.Packages})
+		nodes = append(nodes, plan.Node{Payload: n, Packages: r.PackagesOf(n.Name)})
 	}
 	return specPath, nodes, nil
 }
