@@ -63,6 +63,10 @@ func TestFactsKeysAreRead(t *testing.T) {
 			s.VIP = &cluster.VIP{Address: "10.0.0.10", Prefix: 24, Interface: "eth0", VirtualRouterID: 10, Mode: cluster.VIPModeHAProxy}
 		},
 		func(s *cluster.Spec) { s.Backup = backupSpec(t).Backup },
+		func(s *cluster.Spec) {
+			s.Backup = backupSpec(t).Backup
+			s.Backup.Host = &cluster.BackupHost{Name: "bk", Address: "10.0.0.9", Port: cluster.DefaultBackupHostPort, Path: "/srv/pgbackrest"}
+		},
 	} {
 		setFactsFrom(t, &in, fixtureSpec(t, edit), in.Components, sec)
 		m := manifest(&in, nil)
@@ -76,6 +80,20 @@ func TestFactsKeysAreRead(t *testing.T) {
 			if !read[l[0]] {
 				t.Errorf("FACTS key %s is not read by load_facts", l[0])
 			}
+		}
+	}
+	// The backup host's bundle.
+	hin := backupHostInput(t, dir)
+	m := manifest(&hin, nil)
+	nf, _ := hin.Payload.Lookup(layout.NodeFacts)
+	b, err := facts(&m, nf.Content)
+	must(t, err)
+	lines, err := layout.ParseFacts(b)
+	must(t, err)
+	for _, l := range lines {
+		written[l[0]] = true
+		if !read[l[0]] {
+			t.Errorf("the backup host's FACTS key %s is not read by load_facts", l[0])
 		}
 	}
 	var unread []string

@@ -9,8 +9,9 @@ import (
 )
 
 // hostPathsInScripts are the only absolute paths a script may write out:
-// not paths of the node's layout but of every shell.
-var hostPathsInScripts = map[string]bool{"/dev/null": true, "/usr/bin/env": true}
+// not paths of the node's layout but of every shell (/dev/tcp is bash's
+// own redirection to a TCP port).
+var hostPathsInScripts = map[string]bool{"/dev/null": true, "/usr/bin/env": true, "/dev/tcp": true}
 
 var (
 	// An on-node path: one under a top directory of the filesystem
