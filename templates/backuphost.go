@@ -42,7 +42,14 @@ func RenderBackupHost(spec *cluster.Spec, comp rpm.Components, sec *secrets.Secr
 	}
 	b := *mv.Backup
 	b.OnHost = true
-	b.Repos = []cluster.BackupRepoRef{{Index: 1, Kind: cluster.BackupRepoPOSIX, Path: h.Path}}
+	// Its repository on its own disk, under the members' index for it:
+	// pgBackRest passes the client's repoN options to the server, and two
+	// indexes naming one path are refused.
+	for _, r := range spec.Backup.Repos() {
+		if r.Kind == cluster.BackupRepoTLS {
+			b.Repos = []cluster.BackupRepoRef{{Index: r.Index, Kind: cluster.BackupRepoPOSIX, Path: h.Path}}
+		}
+	}
 	b.Timers = nil
 	b.addTimers(spec.Backup)
 	v := &hostView{

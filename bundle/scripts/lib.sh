@@ -2023,12 +2023,13 @@ reset_nonlocal_bind() {
 
 backup_on() { [ -n "${PGHA_BACKUP_STANZA:-}" ]; }
 
-# backup_repo_path prints the path of the POSIX repository (repo1).
+# backup_repo_path prints the path of the repository on this machine's
+# file systems: a member's mounted one (repo1), the backup host's own.
 backup_repo_path() {
 	local e idx type path
 	for e in ${BACKUP_REPOS[@]+"${BACKUP_REPOS[@]}"}; do
-		read -r idx type path <<<"$e"
-		if [ "$idx" = 1 ] && [ "$type" = posix ]; then
+		read -r idx type path _ <<<"$e"
+		if [ "$type" = posix ]; then
 			echo "$path"
 			return 0
 		fi

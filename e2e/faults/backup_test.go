@@ -557,7 +557,12 @@ func (b *backups) backup(ctx context.Context, n *node, kind string) (string, err
 		return "", fmt.Errorf("backup.sh %s on %s: %w", kind, n.name, errors.New(b.h.redact.Replace(err.Error())))
 	}
 	d := time.Since(s)
-	info, err := b.info(ctx, n, "--repo=1")
+	// A member's backup.sh backs up repo1, the backup host's its only one.
+	var repo []string
+	if n != b.h.backupHost {
+		repo = []string{"--repo=1"}
+	}
+	info, err := b.info(ctx, n, repo...)
 	if err != nil {
 		return "", err
 	}
