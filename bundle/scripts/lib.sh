@@ -1901,17 +1901,23 @@ patroni_code() { http_code "$PATRONI_URL$1"; }
 
 is_leader_role() { case $1 in master | primary | leader | standby_leader) return 0 ;; esac; return 1; }
 
-# cluster_healthy: every member of the facts is running or streaming and
-# there is exactly one leader. Members marked joins may be missing (not
-# installed yet: the running members get the new build first).
+# cluster_healthy [EXCEPT]: every member of the facts is running or
+# streaming and there is exactly one leader. Members marked joins may be
+# missing (not installed yet: the running members get the new build
+# first). Member EXCEPT may be missing or in any state but leading (an
+# upgrade resumed on a member whose Patroni an earlier run stopped).
 cluster_healthy() {
-	local members want=0 leaders=0 n=0 name role state m
+	local except=${1:-} members want=0 leaders=0 n=0 name role state m
 	members=$(patroni_members) || return 1
 	for m in ${MEMBERS[@]+"${MEMBERS[@]}"}; do
-		[ -n "${JOINING[${m%% *}]:-}" ] || want=$((want + 1))
+		[ -n "${JOINING[${m%% *}]:-}" ] || [ "${m%% *}" = "$except" ] || want=$((want + 1))
 	done
 	while read -r name role state _; do
 		[ -n "$name" ] || continue
+		if [ "$name" = "$except" ]; then
+			if is_leader_role "$role"; then return 1; fi
+			continue
+		fi
 		n=$((n + 1))
 		case $state in running | streaming) ;; *) return 1 ;; esac
 		is_leader_role "$role" && leaders=$((leaders + 1))
