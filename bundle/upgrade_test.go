@@ -518,11 +518,21 @@ func TestUpgradeRerunRestartsPending(t *testing.T) {
 // streams. Another member unhealthy still refuses it.
 func TestUpgradeResumesAfterFailedPackageStep(t *testing.T) {
 	t.Parallel()
-	for _, othersHealthy := range []bool{true, false} {
-		t.Run(map[bool]string{true: "resumes", false: "refused"}[othersHealthy], func(t *testing.T) {
+	for _, tc := range []struct {
+		name, fail    string
+		othersHealthy bool
+	}{
+		{"resumes", "rpm", true},
+		// rpm failed after it had upgraded etcd: the re-run has no package
+		// left to install, and must still restart etcd on its new files.
+		{"resumes after a partial transaction", "rpm-after-install", true},
+		{"refused", "rpm", false},
+	} {
+		othersHealthy := tc.othersHealthy
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h, in := installed(t)
-			writeFile(t, h.state+"/fail-rpm", "")
+			writeFile(t, h.state+"/fail-"+tc.fail, "")
 			v2 := newer(t, h, in, "v2", func(n *Input) {
 				n.Packages[1] = fakePackage(t, h.dir, "etcd", "etcd-3.5.13-1.el9.x86_64", 2000)
 			})
@@ -541,7 +551,7 @@ func TestUpgradeResumesAfterFailedPackageStep(t *testing.T) {
 			}
 			writeFile(t, h.state+"/members.tsv", patronictlList(leader, member{name: "pg2", role: "Replica", state: "stopped"}))
 			writeFile(t, h.state+"/members-after-start.tsv", healthyCluster)
-			must(t, os.Remove(h.state+"/fail-rpm"))
+			must(t, os.Remove(h.state+"/fail-"+tc.fail))
 
 			out, code = h.run("upgrade.sh", "--pkg-tool", "rpm")
 			calls := h.calls()
@@ -564,9 +574,19 @@ func TestUpgradeResumesAfterFailedPackageStep(t *testing.T) {
 				t.Error("the re-run stopped Patroni again")
 			}
 			install := index(calls, "rpm -Uvh --root "+h.root+" "+h.bd+"/packages/etcd-3.5.13-1.el9.x86_64.rpm")
+			restartEtcd := index(calls, "systemctl restart --no-block etcd")
 			start := index(calls, "systemctl start patroni")
-			if install < 0 || start < install {
-				t.Errorf("want rpm -Uvh, then systemctl start patroni; got %d %d\n%s", install, start, strings.Join(calls, "\n"))
+			if tc.fail == "rpm-after-install" {
+				if install >= 0 {
+					t.Error("the re-run installed etcd again")
+				}
+				install = 0
+			}
+			if install < 0 || restartEtcd < install || start < restartEtcd {
+				t.Errorf("want rpm -Uvh, restart etcd, then start patroni; got %d %d %d\n%s", install, restartEtcd, start, strings.Join(calls, "\n"))
+			}
+			if r, _ := h.receipt(); !hasPackage(r, "etcd", "etcd-3.5.13-1.el9.x86_64") {
+				t.Errorf("the receipt does not record etcd-3.5.13-1.el9.x86_64: %v", r.Packages)
 			}
 			if !strings.Contains(out, "pg2 streams from the leader again") {
 				t.Errorf("the re-run did not wait for the member to stream:\n%s", out)
@@ -576,4 +596,14 @@ func TestUpgradeResumesAfterFailedPackageStep(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hasPackage: the receipt records package name at nevra.
+func hasPackage(r receipt, name, nevra string) bool {
+	for _, p := range r.Packages {
+		if p.Name == name && p.NEVRA == nevra {
+			return true
+		}
+	}
+	return false
 }

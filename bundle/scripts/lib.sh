@@ -1028,6 +1028,10 @@ install_packages() {
 	todo=$(packages_pending)
 	if [ -z "$todo" ]; then
 		info "every package is installed at the bundle's version or newer"
+		# An earlier run's package tool may have installed them and failed
+		# afterwards, before the receipt took their versions.
+		record_installed_packages
+		save_receipt || true
 		return 0
 	fi
 	while read -r name kind file; do
@@ -1062,6 +1066,18 @@ install_packages() {
 		if receipt_has_package "$name"; then record_package "$name" "$nevra"; fi
 	done
 	save_receipt || true
+}
+
+# record_installed_packages: the receipt takes the bundle's NEVRA of each
+# package it records that is installed at exactly that version.
+record_installed_packages() {
+	local e name nevra
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra _ <<<"$e"
+		if receipt_has_package "$name" && grep -qxF "$(nvra "$nevra")" <<<"$(installed_nvra "$name")"; then
+			record_package "$name" "$nevra"
+		fi
+	done
 }
 
 # package_fact NAME N prints field N (1 name, 2 NEVRA, 3 file, 4 service)

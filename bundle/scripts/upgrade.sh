@@ -476,12 +476,30 @@ stopped_by_upgrade() {
 	! systemctl is-active --quiet patroni
 }
 
+# mark_resumed_services marks, on a resumed upgrade, the service of every
+# package of the bundle that the receipt does not record at the bundle's
+# version: the earlier run may have upgraded it before it stopped (the
+# receipt takes the new versions only once the package tool succeeded),
+# and then its daemon still runs the replaced files.
+mark_resumed_services() {
+	local e r name nevra rec
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra _ <<<"$e"
+		rec=""
+		for r in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
+			if [ "${r%% *}" = "$name" ]; then rec=${r#* }; fi
+		done
+		[ "$rec" = "$nevra" ] || SERVICE_CHANGED[$(package_service "$name")]=1
+	done
+}
+
 # rolling_restart stops Patroni (and with it PostgreSQL) on this replica,
 # upgrades the packages and files, starts it again and waits until it streams.
 rolling_restart() {
 	if [ "$RESUME" = 1 ]; then
 		step "Patroni on $PGHA_NODE"
 		info "stopped by the earlier run: no switchover, not stopped again"
+		mark_resumed_services
 	else
 		switch_over_if_leader
 		step "stop Patroni on $PGHA_NODE"
