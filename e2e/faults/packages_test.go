@@ -262,9 +262,10 @@ func (n *node) checkNewFiles(ctx context.Context, before map[string]daemon) erro
 
 // packageUpgrade applies the newer build (tag), whose packages are a new
 // release, with each node's own upgrade.sh and its real package step,
-// under the harness's load: the asynchronous replica, the synchronous
-// standby, then the leader, whose upgrade.sh switches over to the
-// synchronous standby itself. After each node: rpm -q reports the new
+// under the harness's load: the asynchronous replica (whose first run
+// fails in rpm's transaction and is re-run, failedPackageStep), the
+// synchronous standby, then the leader, whose upgrade.sh switches over to
+// the synchronous standby itself. After each node: rpm -q reports the new
 // release, the daemons run the new files, the cluster is healthy with
 // the node streaming. The checker must find no acknowledged row lost
 // and no two writable primaries at once.
@@ -302,19 +303,34 @@ func (h *harness) packageUpgrade(ctx context.Context, tag string) ([]string, err
 	}
 	defer l.stop()
 	t0 := time.Now()
-	for _, o := range order {
+	for i, o := range order {
 		n := o.n
 		before, err := n.daemons(ctx)
 		if err != nil {
 			return figs, err
 		}
 		s := time.Now()
+		want := fmt.Sprintf("installed %d package(s) with rpm", len(debianRPMList))
+		extra := ""
+		if i == 0 {
+			// The first node's first run fails in its package step, as
+			// a refused transaction would: its re-run must resume.
+			var fig string
+			if fig, err = h.failedPackageStep(ctx, n, tag); err != nil {
+				return figs, err
+			}
+			figs = append(figs, fig)
+			want, extra = "package(s) with rpm", ", resumed by a re-run"
+		}
 		out, err := n.script(ctx, tag, "upgrade.sh", "upgrade-packages", "--skip-os-check")
 		if err != nil {
 			return figs, fmt.Errorf("%v\n%s", err, out)
 		}
-		if want := fmt.Sprintf("installed %d package(s) with rpm", len(debianRPMList)); !strings.Contains(out, want) {
+		if !strings.Contains(out, want) {
 			return figs, fmt.Errorf("%s: upgrade.sh did not say %q:\n%s", n.name, want, out)
+		}
+		if i == 0 && !strings.Contains(out, "resuming the upgrade of "+n.name) {
+			return figs, fmt.Errorf("%s: the re-run of upgrade.sh did not resume:\n%s", n.name, out)
 		}
 		after, err := h.waitHealthy(ctx, 150*time.Second, true)
 		if err != nil {
@@ -333,7 +349,6 @@ func (h *harness) packageUpgrade(ctx context.Context, tag string) ([]string, err
 		if err := n.checkNewFiles(ctx, before); err != nil {
 			return figs, err
 		}
-		extra := ""
 		if o.role == "leader" {
 			extra = ", switched over to " + after.leader.name + " by upgrade.sh"
 		}
@@ -363,6 +378,35 @@ func (h *harness) packageUpgrade(ctx context.Context, tag string) ([]string, err
 		return figs, fmt.Errorf("two nodes acknowledged writes at once: %s for %v", ov.Nodes, ov.Duration())
 	}
 	return figs, nil
+}
+
+// failedPackageStep runs upgrade.sh on n with a directory in the way of
+// /usr/bin/patroni (Patroni, already running, does not read it again):
+// rpm's transaction fails on that package, upgrade.sh stops saying
+// Patroni is stopped and to re-run it. The cause is then removed (Patroni's
+// script goes with it: the re-run's package step puts it back).
+func (h *harness) failedPackageStep(ctx context.Context, n *node, tag string) (string, error) {
+	if out, err := n.exec(ctx, "bash", "-c", "rm -f /usr/bin/patroni && mkdir /usr/bin/patroni && touch /usr/bin/patroni/in-the-way"); err != nil {
+		return "", fmt.Errorf("%s: %v: %s", n.name, err, out)
+	}
+	s := time.Now()
+	out, err := n.script(ctx, tag, "upgrade.sh", "upgrade-packages-failed", "--skip-os-check")
+	d := time.Since(s)
+	if err == nil {
+		return "", fmt.Errorf("%s: upgrade.sh succeeded with a directory at /usr/bin/patroni:\n%s", n.name, out)
+	}
+	if want := "is in this state: Patroni stopped on " + n.name + ", packages being upgraded (recover: re-run upgrade.sh)"; !strings.Contains(out, want) {
+		return "", fmt.Errorf("%s: upgrade.sh failed without saying %q: %v\n%s", n.name, want, err, out)
+	}
+	v, err := n.rpmVersions(ctx)
+	if err != nil {
+		return "", err
+	}
+	if out, err := n.exec(ctx, "rm", "-r", "/usr/bin/patroni"); err != nil {
+		return "", fmt.Errorf("%s: %v: %s", n.name, err, out)
+	}
+	return fmt.Sprintf("package upgrade.sh on %s with a directory in the way of /usr/bin/patroni: failed after %.1fs in rpm's transaction, Patroni left stopped; rpm -q then: %s",
+		n.name, d.Seconds(), versionsString(v)), nil
 }
 
 // packagesRemoved checks, after uninstall.sh, that rpm no longer knows the
