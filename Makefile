@@ -98,9 +98,12 @@ e2e-faults:
 e2e-vip:
 	PGHA_E2E_RUN='^TestVIP$$' PGHA_E2E_TIMEOUT=26m bash e2e/faults/run.sh
 
-# The day-two operations on the same harness (e2e/faults/lifecycle_test.go):
+# The day-two operations on the same harness (e2e/faults/lifecycle_test.go),
+# installed with RPMs of the files Debian installed by install.sh's rpm step:
 # an upgrade refused on an unhealthy cluster, a config-only rolling upgrade
-# under load, uninstall.sh on every node (again, and --purge --yes).
+# under load, a rolling upgrade of every package under load (one node's
+# first run failing in rpm's transaction, then resumed), uninstall.sh on
+# every node (again, and --purge --yes).
 e2e-lifecycle:
 	PGHA_E2E_RUN='^TestLifecycle$$' bash e2e/faults/run.sh
 

@@ -508,3 +508,102 @@ func TestUpgradeRerunRestartsPending(t *testing.T) {
 		t.Fatalf("a second run with --restart-pending: exit %d, want the restart\n%s\n%s", code, out, strings.Join(h.calls(), "\n"))
 	}
 }
+
+// TestUpgradeResumesAfterFailedPackageStep: a package upgrade whose package
+// tool fails leaves Patroni stopped on the member, and its state says
+// "re-run upgrade.sh". The re-run must not be refused because that very
+// member is stopped: with every other member healthy and one leader
+// elsewhere it resumes (no switchover, Patroni not stopped again),
+// upgrades the packages, starts Patroni and waits until the member
+// streams. Another member unhealthy still refuses it.
+func TestUpgradeResumesAfterFailedPackageStep(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, fail    string
+		othersHealthy bool
+	}{
+		{"resumes", "rpm", true},
+		// rpm failed after it had upgraded etcd: the re-run has no package
+		// left to install, and must still restart etcd on its new files.
+		{"resumes after a partial transaction", "rpm-after-install", true},
+		{"refused", "rpm", false},
+	} {
+		othersHealthy := tc.othersHealthy
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, in := installed(t)
+			writeFile(t, h.state+"/fail-"+tc.fail, "")
+			v2 := newer(t, h, in, "v2", func(n *Input) {
+				n.Packages[1] = fakePackage(t, h.dir, "etcd", "etcd-3.5.13-1.el9.x86_64", 2000)
+			})
+			h.extract(v2)
+			out, code := h.run("upgrade.sh", "--pkg-tool", "rpm")
+			if want := "is in this state: Patroni stopped on pg2, packages being upgraded (recover: re-run upgrade.sh)"; code == 0 || !strings.Contains(out, want) {
+				t.Fatalf("exit %d, want a failure saying %q\n%s", code, want, out)
+			}
+			if _, err := os.Stat(h.state + "/active/patroni"); err == nil {
+				t.Fatal("Patroni still active after the failed package step")
+			}
+			// What etcd lists now: this member stopped.
+			leader := leader1("pg1")
+			if !othersHealthy {
+				leader.state = "stopped"
+			}
+			writeFile(t, h.state+"/members.tsv", patronictlList(leader, member{name: "pg2", role: "Replica", state: "stopped"}))
+			writeFile(t, h.state+"/members-after-start.tsv", healthyCluster)
+			must(t, os.Remove(h.state+"/fail-"+tc.fail))
+
+			out, code = h.run("upgrade.sh", "--pkg-tool", "rpm")
+			calls := h.calls()
+			if !othersHealthy {
+				if code == 0 || !strings.Contains(out, "the cluster is not healthy") {
+					t.Fatalf("exit %d, want the re-run refused on an unhealthy cluster\n%s", code, out)
+				}
+				if m := mutating(calls); len(m) > 0 {
+					t.Errorf("the refused re-run changed the host: %v", m)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("re-run exit %d\n%s\n%s", code, out, strings.Join(calls, "\n"))
+			}
+			if i := index(calls, "patronictl -c "+h.root+"/etc/patroni/patroni.yml switchover"); i >= 0 {
+				t.Error("the re-run switched over")
+			}
+			if i := index(calls, "systemctl stop patroni"); i >= 0 {
+				t.Error("the re-run stopped Patroni again")
+			}
+			install := index(calls, "rpm -Uvh --root "+h.root+" "+h.bd+"/packages/etcd-3.5.13-1.el9.x86_64.rpm")
+			restartEtcd := index(calls, "systemctl restart --no-block etcd")
+			start := index(calls, "systemctl start patroni")
+			if tc.fail == "rpm-after-install" {
+				if install >= 0 {
+					t.Error("the re-run installed etcd again")
+				}
+				install = 0
+			}
+			if install < 0 || restartEtcd < install || start < restartEtcd {
+				t.Errorf("want rpm -Uvh, restart etcd, then start patroni; got %d %d %d\n%s", install, restartEtcd, start, strings.Join(calls, "\n"))
+			}
+			if r, _ := h.receipt(); !hasPackage(r, "etcd", "etcd-3.5.13-1.el9.x86_64") {
+				t.Errorf("the receipt does not record etcd-3.5.13-1.el9.x86_64: %v", r.Packages)
+			}
+			if !strings.Contains(out, "pg2 streams from the leader again") {
+				t.Errorf("the re-run did not wait for the member to stream:\n%s", out)
+			}
+			if _, err := os.Stat(h.root + "/var/lib/pgha-bundle/upgrade.state"); err == nil {
+				t.Error("upgrade.state left after the resumed upgrade")
+			}
+		})
+	}
+}
+
+// hasPackage: the receipt records package name at nevra.
+func hasPackage(r receipt, name, nevra string) bool {
+	for _, p := range r.Packages {
+		if p.Name == name && p.NEVRA == nevra {
+			return true
+		}
+	}
+	return false
+}

@@ -1049,6 +1049,10 @@ install_packages() {
 	todo=$(packages_pending)
 	if [ -z "$todo" ]; then
 		info "every package is installed at the bundle's version or newer"
+		# An earlier run's package tool may have installed them and failed
+		# afterwards, before the receipt took their versions.
+		record_installed_packages
+		save_receipt || true
 		return 0
 	fi
 	while read -r name kind file; do
@@ -1083,6 +1087,18 @@ install_packages() {
 		if receipt_has_package "$name"; then record_package "$name" "$nevra"; fi
 	done
 	save_receipt || true
+}
+
+# record_installed_packages: the receipt takes the bundle's NEVRA of each
+# package it records that is installed at exactly that version.
+record_installed_packages() {
+	local e name nevra
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra _ <<<"$e"
+		if receipt_has_package "$name" && grep -qxF "$(nvra "$nevra")" <<<"$(installed_nvra "$name")"; then
+			record_package "$name" "$nevra"
+		fi
+	done
 }
 
 # package_fact NAME N prints field N (1 name, 2 NEVRA, 3 file, 4 service)
@@ -1930,17 +1946,23 @@ patroni_code() { http_code "$PATRONI_URL$1"; }
 
 is_leader_role() { case $1 in master | primary | leader | standby_leader) return 0 ;; esac; return 1; }
 
-# cluster_healthy: every member of the facts is running or streaming and
-# there is exactly one leader. Members marked joins may be missing (not
-# installed yet: the running members get the new build first).
+# cluster_healthy [EXCEPT]: every member of the facts is running or
+# streaming and there is exactly one leader. Members marked joins may be
+# missing (not installed yet: the running members get the new build
+# first). Member EXCEPT may be missing or in any state but leading (an
+# upgrade resumed on a member whose Patroni an earlier run stopped).
 cluster_healthy() {
-	local members want=0 leaders=0 n=0 name role state m
+	local except=${1:-} members want=0 leaders=0 n=0 name role state m
 	members=$(patroni_members) || return 1
 	for m in ${MEMBERS[@]+"${MEMBERS[@]}"}; do
-		[ -n "${JOINING[${m%% *}]:-}" ] || want=$((want + 1))
+		[ -n "${JOINING[${m%% *}]:-}" ] || [ "${m%% *}" = "$except" ] || want=$((want + 1))
 	done
 	while read -r name role state _; do
 		[ -n "$name" ] || continue
+		if [ "$name" = "$except" ]; then
+			if is_leader_role "$role"; then return 1; fi
+			continue
+		fi
 		n=$((n + 1))
 		case $state in running | streaming) ;; *) return 1 ;; esac
 		is_leader_role "$role" && leaders=$((leaders + 1))

@@ -261,10 +261,12 @@ restart_for_pending() {
 	wait_for "Patroni on $PGHA_NODE healthy, no restart pending" "$TIMEOUT_PATRONI" no_pending_restart
 }
 
+# restart_etcd_if_changed [STATE]: STATE is the state to record meanwhile
+# (default: etcd restarting, Patroni running).
 restart_etcd_if_changed() {
 	[ -n "${SERVICE_CHANGED[etcd]:-}" ] || return 0
 	step "restart etcd"
-	set_state "restarting etcd on $PGHA_NODE (recover: systemctl start etcd)"
+	set_state "${1:-restarting etcd on $PGHA_NODE (recover: systemctl start etcd)}"
 	# Type=notify: a blocking restart waits for a quorum; the health gate
 	# below bounds the wait instead.
 	run systemctl restart --no-block etcd
@@ -458,14 +460,53 @@ restapi_accepts() {
 	return 1
 }
 
+# RESUME is 1 when an earlier run of upgrade.sh stopped Patroni on this
+# member and ended before starting it again: its state file says so and
+# Patroni is not running. The re-run its state asks for then goes on from
+# there, when the other members are healthy with a leader among them.
+RESUME=0
+
+# stopped_by_upgrade: the state file left by an earlier run says it had
+# stopped Patroni on this member, and Patroni is still not running.
+stopped_by_upgrade() {
+	local prev
+	[ -r "$STATE_FILE" ] || return 1
+	read -r prev <"$STATE_FILE" || true
+	case $prev in "Patroni stopped on $PGHA_NODE,"*) ;; *) return 1 ;; esac
+	! systemctl is-active --quiet patroni
+}
+
+# mark_resumed_services marks, on a resumed upgrade, the service of every
+# package of the bundle that the receipt does not record at the bundle's
+# version: the earlier run may have upgraded it before it stopped (the
+# receipt takes the new versions only once the package tool succeeded),
+# and then its daemon still runs the replaced files.
+mark_resumed_services() {
+	local e r name nevra rec
+	for e in ${PACKAGES[@]+"${PACKAGES[@]}"}; do
+		read -r name nevra _ <<<"$e"
+		rec=""
+		for r in ${R_PACKAGES[@]+"${R_PACKAGES[@]}"}; do
+			if [ "${r%% *}" = "$name" ]; then rec=${r#* }; fi
+		done
+		[ "$rec" = "$nevra" ] || SERVICE_CHANGED[$(package_service "$name")]=1
+	done
+}
+
 # rolling_restart stops Patroni (and with it PostgreSQL) on this replica,
 # upgrades the packages and files, starts it again and waits until it streams.
 rolling_restart() {
-	switch_over_if_leader
-	step "stop Patroni on $PGHA_NODE"
-	set_state "Patroni stopped on $PGHA_NODE, packages not yet upgraded (recover: systemctl start patroni)"
-	run systemctl stop patroni
-	changed "stopped patroni"
+	if [ "$RESUME" = 1 ]; then
+		step "Patroni on $PGHA_NODE"
+		info "stopped by the earlier run: no switchover, not stopped again"
+		mark_resumed_services
+	else
+		switch_over_if_leader
+		step "stop Patroni on $PGHA_NODE"
+		set_state "Patroni stopped on $PGHA_NODE, packages not yet upgraded (recover: re-run upgrade.sh, or systemctl start patroni)"
+		run systemctl stop patroni
+		changed "stopped patroni"
+	fi
 	set_state "Patroni stopped on $PGHA_NODE, packages being upgraded (recover: re-run upgrade.sh)"
 	install_packages
 	check_binaries
@@ -475,7 +516,7 @@ rolling_restart() {
 	write_receipt
 	step "reload systemd"
 	daemon_reload
-	restart_etcd_if_changed
+	restart_etcd_if_changed "Patroni stopped on $PGHA_NODE, etcd restarting (recover: re-run upgrade.sh)"
 	step "start Patroni on $PGHA_NODE"
 	set_state "packages upgraded, Patroni starting on $PGHA_NODE (recover: systemctl start patroni)"
 	run systemctl start patroni
@@ -556,7 +597,11 @@ PKG_PLAN=""
 [ "$NO_PACKAGES" = 1 ] || PKG_PLAN=$(packages_pending)
 [ -z "$FILE_PLAN" ] || printf '%s\n' "$FILE_PLAN" | sed 's/^/    file: /'
 [ -z "$PKG_PLAN" ] || printf '%s\n' "$PKG_PLAN" | sed 's/^/    package: /'
-if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ]; then
+if [ "$NO_START" = 0 ] && stopped_by_upgrade; then
+	RESUME=1
+	info "an earlier run stopped Patroni on $PGHA_NODE and ended in this state: $(head -n 1 "$STATE_FILE")"
+fi
+if [ -z "$FILE_PLAN" ] && [ -z "$PKG_PLAN" ] && [ "$RESUME" = 0 ]; then
 	info "files and packages already match the bundle"
 	# A leader upgraded in place, then switched over: its restart, now as
 	# a replica (docs/operations.md).
@@ -622,6 +667,8 @@ check_backup_repo
 step "cluster health"
 if [ "$NO_START" = 1 ]; then
 	info "--no-start: not checking the running cluster"
+elif [ "$RESUME" = 1 ] && cluster_healthy "$PGHA_NODE"; then
+	info "every other member is running and there is one leader: resuming the upgrade of $PGHA_NODE"
 elif cluster_healthy; then
 	info "every member is running and there is one leader"
 else
@@ -637,7 +684,7 @@ rotate_passwords
 # one's etcd and Patroni before its install.sh runs, a member that left no
 # longer may.
 open_firewall
-if [ -n "$PKG_PLAN" ] || grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}" <<<"$FILE_PLAN"; then
+if [ "$RESUME" = 1 ] || [ -n "$PKG_PLAN" ] || grep -qxF -e "update ${P[patroni_unit]}" -e "remove ${P[patroni_unit]}" <<<"$FILE_PLAN"; then
 	if [ "$NO_START" = 1 ]; then
 		install_packages
 		configs_only

@@ -8,7 +8,9 @@
 // namespace the test creates: no address or rule is ever put in the
 // machine's own namespace and no packet leaves it. The bundles come from the
 // real `pgha-bundle build` (Debian-layout fixture packages; install.sh runs
-// with --skip-os-check --no-packages, as the tree carries Debian's daemons).
+// with --skip-os-check --no-packages, as the tree carries Debian's daemons;
+// the lifecycle test instead builds RPMs of the files Debian installed and
+// runs the scripts' real package step with the tree's rpm, packages_test.go).
 // Each seed ISO is extracted with cloudinit.ReadISO (the kernel has no ISO
 // 9660 driver) and bound read-only as the container's NoCloud seed
 // directory: cloud-init runs the seed's script at first boot, which runs

@@ -154,6 +154,13 @@ type harness struct {
 	patroniVersion   string // the tree's Debian package version
 	patroniBefore303 bool
 
+	// debianRPMs: the bundles' RPMs carry the files Debian installed for
+	// each component (packages_test.go), and install.sh and upgrade.sh run
+	// their package step with the tree's rpm; otherwise they are stubs and
+	// the scripts run with --no-packages.
+	debianRPMs bool
+	key        *fixture.Key // the packages' signing key
+
 	extraLower string // a tree layered over base in every node (vip_test.go)
 	// firewall turns firewalld on in every node, with the operator's own
 	// rules of firewall_test.go, before install.sh runs.
@@ -269,7 +276,8 @@ func lastLine(s string) string {
 
 // build runs the real pgha-bundle build on the spec, from Debian-layout
 // fixture packages (the tree carries Debian's daemons; install.sh runs with
-// --no-packages), and reads back the secrets.
+// --no-packages) or, with debianRPMs, RPMs of Debian's own files, and reads
+// back the secrets.
 func (h *harness) build() error {
 	dir := filepath.Join(h.work, "build")
 	pkgDir := filepath.Join(dir, "rpms")
@@ -280,7 +288,14 @@ func (h *harness) build() error {
 	if err != nil {
 		return err
 	}
-	if _, err := fixture.WriteSet(pkgDir, append(fixture.DebianComponents("el9", "x86_64"), extraPackages...), key); err != nil {
+	h.key = key
+	pkgs := fixture.DebianComponents("el9", "x86_64")
+	if h.debianRPMs {
+		if pkgs, err = debianTreePackages(h.ctx, h.base, releaseA); err != nil {
+			return err
+		}
+	}
+	if _, err := fixture.WriteSet(pkgDir, append(pkgs, extraPackages...), key); err != nil {
 		return err
 	}
 	keyPath := filepath.Join(dir, "RPM-GPG-KEY-e2e")
@@ -303,11 +318,7 @@ func (h *harness) build() error {
 	}
 	out := filepath.Join(dir, "out")
 	secPath := filepath.Join(dir, "secrets.yaml")
-	// The seeds' script runs install.sh with the image's overrides: the OS
-	// check (the target is EL, the tree Debian) and the package step (the
-	// tree carries Debian's daemons).
-	if _, err := run(h.ctx, bin, "build", "-f", spec, "--out", out, "--secrets", secPath, "--seed-without-packages",
-		"--install-arg", "--skip-os-check", "--install-arg", "--no-packages"); err != nil {
+	if _, err := run(h.ctx, bin, append([]string{"build", "-f", spec, "--out", out, "--secrets", secPath}, h.buildArgs()...)...); err != nil {
 		return err
 	}
 	if h.sec, err = secrets.Load(secPath); err != nil {
@@ -336,6 +347,28 @@ func (h *harness) build() error {
 		h.seeds[n] = dst
 	}
 	return nil
+}
+
+// buildArgs are the build's flags for the harness's Debian tree. The
+// seeds' script runs install.sh with the image's overrides: the OS check
+// (the target is EL, the tree Debian) and, unless the packages carry
+// Debian's own files (debianRPMs), the package step (the tree carries
+// Debian's daemons, the fixture RPMs stubs).
+func (h *harness) buildArgs() []string {
+	if h.debianRPMs {
+		return []string{"--install-arg", "--skip-os-check"}
+	}
+	return []string{"--seed-without-packages", "--install-arg", "--skip-os-check", "--install-arg", "--no-packages"}
+}
+
+// noPackages is install.sh's and upgrade.sh's --no-packages when the
+// bundles' RPMs are stubs (they would replace Debian's daemons), nothing
+// when they carry Debian's files (debianRPMs).
+func (h *harness) noPackages() []string {
+	if h.debianRPMs {
+		return nil
+	}
+	return []string{"--no-packages"}
 }
 
 // redactor replaces every secret value with a marker, for the logs kept.
@@ -771,7 +804,7 @@ func (n *node) install(bundle string) error {
 		return err
 	}
 	top := clusterName + "-" + n.name
-	out, err := n.exec(n.h.ctx, "bash", "-c", "cd /root && tar -xzf bundle.tar.gz && exec bash "+top+"/install.sh --skip-os-check --no-packages")
+	out, err := n.exec(n.h.ctx, "bash", "-c", "cd /root && tar -xzf bundle.tar.gz && exec bash "+top+"/install.sh --skip-os-check "+strings.Join(n.h.noPackages(), " "))
 	n.h.saveLog(n.name+".install.log", out)
 	if err != nil {
 		return fmt.Errorf("%s: install.sh: %w", n.name, errors.New(n.h.redact.Replace(err.Error())))

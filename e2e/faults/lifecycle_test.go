@@ -33,15 +33,29 @@ const (
 var wantV2 = map[string]string{"max_connections": "250", "work_mem": "8MB", "shared_buffers": "128MB"}
 
 // TestLifecycle runs the day-two operations on the harness's cluster (make
-// e2e-lifecycle): an upgrade refused on an unhealthy cluster, a config-only
-// rolling upgrade under load (replicas first, the leader last after a
-// switchover to the synchronous standby) that also rotates every password,
-// then uninstall.sh on every node, again, and with --purge --yes.
+// e2e-lifecycle), installed with its packages (RPMs of Debian's files,
+// packages_test.go) by install.sh's package step: an upgrade refused on an
+// unhealthy cluster, a config-only rolling upgrade under load (replicas
+// first, the leader last after a switchover to the synchronous standby)
+// that also rotates every password, a rolling upgrade of every package to
+// a newer release under load (replicas first, the leader last, its
+// upgrade.sh switching over itself), then uninstall.sh on every node,
+// again, and with --purge --yes.
 func TestLifecycle(t *testing.T) {
 	ctx := testContext(t, overall)
 	start := time.Now()
-	h, _ := bringUp(t, ctx)
+	h, _ := bringUp(t, ctx, func(h *harness) { h.debianRPMs = true })
 	t.Logf("FIGURE bring-up %.0fs", time.Since(start).Seconds())
+	step(t, "install.sh's package step put every package in rpm's database (release "+releaseA+")", func() error {
+		for _, n := range h.nodes {
+			v, err := n.wantRelease(ctx, releaseA)
+			if err != nil {
+				return err
+			}
+			t.Logf("FIGURE rpm -q on %s after install.sh: %s", n.name, v)
+		}
+		return nil
+	})
 
 	var v2 map[string]string
 	step(t, "every password and node certificate rotated into the secrets file (pgha-bundle secrets rotate)", h.rotatePasswords)
@@ -82,9 +96,31 @@ func TestLifecycle(t *testing.T) {
 		return h.checkServedCerts(ctx, h.sec, h.oldSec)
 	})
 
+	var v3 map[string]string
+	step(t, "third build: the same spec, every package at release "+releaseB+" (Debian's files again, Patroni's script changed)", func() error {
+		dir, err := h.writeDebianRPMs(releaseB)
+		if err != nil {
+			return err
+		}
+		v3, err = h.rebuildWith("v3", paramsV1, paramsV2,
+			"  dir: "+filepath.Join(h.work, "build", "rpms")+"\n", "  dir: "+dir+"\n")
+		return err
+	})
+	step(t, "the third bundle copied to every node", func() error {
+		return eachNode(h.nodes, func(n *node) error { return n.copyBundle(v3[n.name], "v3") })
+	})
+	step(t, "rolling package upgrade under load: each node's upgrade.sh with its package step, replicas first, the leader last", func() error {
+		var err error
+		figs, err = h.packageUpgrade(ctx, "v3")
+		return err
+	})
+	for _, f := range figs {
+		t.Logf("FIGURE %s", f)
+	}
+
 	step(t, "uninstall.sh on every node, again, then --purge --yes twice", func() error {
 		var err error
-		figs, err = h.uninstallAll(ctx)
+		figs, err = h.uninstallAll(ctx, "v3")
 		return err
 	})
 	for _, f := range figs {
@@ -96,21 +132,31 @@ func TestLifecycle(t *testing.T) {
 // rebuild builds the spec again with from replaced by to, into out-<tag>,
 // with the same secrets, and returns each node's bundle.
 func (h *harness) rebuild(from, to, tag string) (map[string]string, error) {
+	return h.rebuildWith(tag, from, to)
+}
+
+// rebuildWith is rebuild with several replacements of the harness's spec,
+// pairs of from and to, each made once in that order.
+func (h *harness) rebuildWith(tag string, pairs ...string) (map[string]string, error) {
 	dir := filepath.Join(h.work, "build")
 	b, err := os.ReadFile(filepath.Join(dir, "cluster.yaml"))
 	if err != nil {
 		return nil, err
 	}
-	if !strings.Contains(string(b), from) {
-		return nil, fmt.Errorf("the harness's spec has no %q", from)
+	text := string(b)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		from, to := pairs[i], pairs[i+1]
+		if !strings.Contains(text, from) {
+			return nil, fmt.Errorf("the harness's spec has no %q", from)
+		}
+		text = strings.Replace(text, from, to, 1)
 	}
 	spec := filepath.Join(dir, "cluster-"+tag+".yaml")
-	if err := os.WriteFile(spec, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
+	if err := os.WriteFile(spec, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
 	out := filepath.Join(dir, "out-"+tag)
-	if _, err := run(h.ctx, e2eBin(dir), "build", "-f", spec, "--out", out, "--secrets", filepath.Join(dir, "secrets.yaml"),
-		"--seed-without-packages", "--install-arg", "--skip-os-check", "--install-arg", "--no-packages"); err != nil {
+	if _, err := run(h.ctx, e2eBin(dir), append([]string{"build", "-f", spec, "--out", out, "--secrets", filepath.Join(dir, "secrets.yaml")}, h.buildArgs()...)...); err != nil {
 		return nil, err
 	}
 	bundles := map[string]string{}
@@ -215,7 +261,7 @@ func (h *harness) refusedUpgrade(ctx context.Context) error {
 		_ = down.systemctl(ctx, "start", "patroni")
 	}()
 	t0 := time.Now()
-	out, err := topo.leader.script(ctx, "v2", "upgrade.sh", "upgrade-refused", "--skip-os-check", "--no-packages", "--restart-pending")
+	out, err := topo.leader.script(ctx, "v2", "upgrade.sh", "upgrade-refused", append(append([]string{"--skip-os-check"}, h.noPackages()...), "--restart-pending")...)
 	if err == nil {
 		return fmt.Errorf("upgrade.sh on %s with Patroni stopped on %s succeeded:\n%s", topo.leader.name, down.name, out)
 	}
@@ -278,7 +324,7 @@ func (h *harness) rollingUpgrade(ctx context.Context) ([]string, error) {
 	}
 	upgradeWith := func(n *node, logName string, args ...string) func() error {
 		return func() error {
-			out, err := n.script(ctx, "v2", "upgrade.sh", logName, append([]string{"--skip-os-check", "--no-packages"}, args...)...)
+			out, err := n.script(ctx, "v2", "upgrade.sh", logName, append(append([]string{"--skip-os-check"}, h.noPackages()...), args...)...)
 			if err != nil {
 				return fmt.Errorf("%v\n%s", err, out)
 			}
@@ -489,7 +535,7 @@ var harnessFiles = map[string]bool{
 // uninstallAll runs uninstall.sh on every node and checks what is left,
 // runs it again (nothing to change), then with --purge --yes (the kept data
 // deleted) and once more.
-func (h *harness) uninstallAll(ctx context.Context) ([]string, error) {
+func (h *harness) uninstallAll(ctx context.Context, tag string) ([]string, error) {
 	var figs []string
 	for _, n := range h.nodes {
 		rc, err := readReceipt(n.root)
@@ -505,11 +551,18 @@ func (h *harness) uninstallAll(ctx context.Context) ([]string, error) {
 			return figs, fmt.Errorf("%s node.facts: no pgdata or etcd_data_dir", n.name)
 		}
 		s := time.Now()
-		if out, err := n.script(ctx, "v2", "uninstall.sh", "uninstall", "--skip-os-check"); err != nil {
+		if out, err := n.script(ctx, tag, "uninstall.sh", "uninstall", "--skip-os-check"); err != nil {
 			return figs, fmt.Errorf("%v\n%s", err, out)
 		}
 		figs = append(figs, fmt.Sprintf("uninstall.sh on %s: %.1fs", n.name, time.Since(s).Seconds()))
 		var errs []error
+		if h.debianRPMs {
+			if err := n.packagesRemoved(ctx); err != nil {
+				errs = append(errs, err)
+			} else {
+				figs = append(figs, fmt.Sprintf("uninstall.sh on %s removed the %d packages it installed (rpm -e): rpm -q says not installed, their files are gone (on this Debian tree dpkg's files at those paths)", n.name, len(debianRPMList)))
+			}
+		}
 		restored := map[string]bool{}
 		for _, b := range rc.Backups {
 			restored[b.Path] = true
@@ -555,7 +608,7 @@ func (h *harness) uninstallAll(ctx context.Context) ([]string, error) {
 			return figs, err
 		}
 
-		out, err := n.script(ctx, "v2", "uninstall.sh", "uninstall-again", "--skip-os-check")
+		out, err := n.script(ctx, tag, "uninstall.sh", "uninstall-again", "--skip-os-check")
 		if err != nil {
 			return figs, fmt.Errorf("a second uninstall.sh: %v\n%s", err, out)
 		}
@@ -563,7 +616,7 @@ func (h *harness) uninstallAll(ctx context.Context) ([]string, error) {
 			return figs, fmt.Errorf("%s: a second uninstall.sh reported changes:\n%s", n.name, out)
 		}
 		s = time.Now()
-		if out, err := n.script(ctx, "v2", "uninstall.sh", "uninstall-purge", "--skip-os-check", "--purge", "--yes"); err != nil {
+		if out, err := n.script(ctx, tag, "uninstall.sh", "uninstall-purge", "--skip-os-check", "--purge", "--yes"); err != nil {
 			return figs, fmt.Errorf("uninstall.sh --purge --yes: %v\n%s", err, out)
 		}
 		figs = append(figs, fmt.Sprintf("uninstall.sh --purge --yes on %s (after an uninstall): %.1fs", n.name, time.Since(s).Seconds()))
@@ -572,7 +625,7 @@ func (h *harness) uninstallAll(ctx context.Context) ([]string, error) {
 				return figs, fmt.Errorf("%s: %s still there after --purge --yes", n.name, d)
 			}
 		}
-		out, err = n.script(ctx, "v2", "uninstall.sh", "uninstall-purge-again", "--skip-os-check", "--purge", "--yes")
+		out, err = n.script(ctx, tag, "uninstall.sh", "uninstall-purge-again", "--skip-os-check", "--purge", "--yes")
 		if err != nil {
 			return figs, fmt.Errorf("a second uninstall.sh --purge --yes: %v\n%s", err, out)
 		}
