@@ -7,15 +7,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgha-bundle/pgha-bundle/cluster"
 	"github.com/pgha-bundle/pgha-bundle/internal/fixture"
 	"github.com/pgha-bundle/pgha-bundle/layout"
 )
@@ -95,11 +93,11 @@ func TestBackup(t *testing.T) {
 		return err
 	})
 	host := h.backupHost
-	step(t, "the backup host "+bkHost+": installed from its own seed, its TLS server up; pgbackrest check from it reaches the leader over TLS, and a certificate of another CA is refused", func() error {
+	step(t, "the backup host "+bkHost+": installed from its own seed, its TLS server up; pgbackrest check from it reaches the leader over TLS; its server takes a member's certificate only", func() error {
 		if _, err := b.pgbackrest(ctx, host, "check"); err != nil {
 			return err
 		}
-		return b.foreignCertRefused(ctx, host)
+		return b.tlsAuthChecked(ctx, topo.sync)
 	})
 
 	var targets []string
@@ -412,66 +410,60 @@ func (b *backups) pgbackrest(ctx context.Context, n *node, args ...string) ([]by
 	return out, nil
 }
 
-// foreignCertRefused shows that n's pgBackRest TLS server takes a member's
-// certificate of the cluster's CA (it greets the client) and refuses the
-// same name signed by another CA.
-func (b *backups) foreignCertRefused(ctx context.Context, n *node) error {
-	nc, ok := b.h.sec.NodeCertificate(nodeName(0))
+// tlsAuthChecked shows whom the backup host's TLS server lets in, with
+// pgBackRest's own client on member m: with m's certificate it lists the
+// repository (repo2); a certificate of another CA for the same name is
+// refused in the handshake; a certificate of the cluster's CA that the
+// server does not name for the stanza (the backup host's own) is denied.
+func (b *backups) tlsAuthChecked(ctx context.Context, m *node) error {
+	if _, err := b.pgbackrest(ctx, m, "--repo=2", "repo-ls"); err != nil {
+		return fmt.Errorf("with %s's own certificate: %w", m.name, err)
+	}
+	fcert, fkey, err := foreignCert(m.name)
+	if err != nil {
+		return err
+	}
+	hc, ok := b.h.sec.NodeCertificate(bkHost)
 	if !ok {
-		return fmt.Errorf("the secrets hold no certificate for %s", nodeName(0))
+		return fmt.Errorf("the secrets hold no certificate for %s", bkHost)
 	}
-	member, err := tls.X509KeyPair([]byte(nc.Cert), []byte(nc.Key))
-	if err != nil {
-		return err
-	}
-	foreign, err := foreignCert(nodeName(0))
-	if err != nil {
-		return err
-	}
-	if err := b.tlsGreets(ctx, n, member); err != nil {
-		return fmt.Errorf("%s's TLS server with %s's certificate: %w", n.name, nodeName(0), err)
-	}
-	if err := b.tlsGreets(ctx, n, foreign); err == nil {
-		return fmt.Errorf("%s's TLS server greeted a client certificate of another CA", n.name)
-	} else {
-		b.h.t.Logf("a certificate of another CA, refused by %s: %v", n.name, err)
-	}
-	return nil
-}
-
-// tlsGreets connects to n's pgBackRest TLS server with cert and reads the
-// server's greeting, which it sends once it accepted the client.
-func (b *backups) tlsGreets(ctx context.Context, n *node, cert tls.Certificate) error {
-	conn, err := b.h.dial(ctx, net.JoinHostPort(n.addr, strconv.Itoa(cluster.DefaultBackupHostPort)))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(b.h.ca)
-	c := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: n.name, Certificates: []tls.Certificate{cert}})
-	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		return err
-	}
-	if err := c.Handshake(); err != nil {
-		return err
-	}
-	buf := make([]byte, 256)
-	k, err := c.Read(buf)
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(string(buf[:k]), "pgBackRest") {
-		return fmt.Errorf("the server's first bytes are not pgBackRest's greeting: %q", buf[:k])
+	for _, c := range []struct{ what, cert, key, want string }{
+		{"a certificate of another CA", fcert, fkey, "unknown ca"},
+		{"the backup host's certificate, which it does not allow", hc.Cert, hc.Key, "access denied"},
+	} {
+		dir := "/run/pgha-e2e-cert"
+		if err := os.MkdirAll(filepath.Join(m.root, dir), 0o700); err != nil {
+			return err
+		}
+		for name, body := range map[string]string{"c.crt": c.cert, "c.key": c.key} {
+			if err := os.WriteFile(filepath.Join(m.root, dir, name), []byte(body), 0o600); err != nil {
+				return err
+			}
+		}
+		if _, err := m.exec(ctx, "chown", "-R", "postgres:postgres", dir); err != nil {
+			return err
+		}
+		out, err := b.pgbackrest(ctx, m, "--repo=2", "--repo2-host-cert-file="+dir+"/c.crt", "--repo2-host-key-file="+dir+"/c.key", "repo-ls")
+		if _, rmErr := m.exec(ctx, "rm", "-rf", dir); rmErr != nil {
+			return rmErr
+		}
+		if err == nil {
+			return fmt.Errorf("%s's TLS server let %s in with %s:\n%s", bkHost, m.name, c.what, out)
+		}
+		if !strings.Contains(err.Error()+string(out), c.want) {
+			return fmt.Errorf("%s's TLS server refused %s without saying %q: %v\n%s", bkHost, c.what, c.want, err, out)
+		}
+		b.h.t.Logf("%s, from %s: refused (%s)", c.what, m.name, c.want)
 	}
 	return nil
 }
 
-// foreignCert is a client certificate for name from a CA of its own.
-func foreignCert(name string) (tls.Certificate, error) {
+// foreignCert is a client certificate and key (PEM) for name, from a CA
+// of its own.
+func foreignCert(name string) (string, string, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, err
+		return "", "", err
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "another CA"},
@@ -479,24 +471,29 @@ func foreignCert(name string) (tls.Certificate, error) {
 		KeyUsage: x509.KeyUsageCertSign}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return tls.Certificate{}, err
+		return "", "", err
 	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return tls.Certificate{}, err
+		return "", "", err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, err
+		return "", "", err
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return tls.Certificate{}, err
+		return "", "", err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})), nil
 }
 
 // pgbInfo is the part of `pgbackrest info --output=json` the test reads.
