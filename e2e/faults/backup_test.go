@@ -431,7 +431,7 @@ func (b *backups) tlsAuthChecked(ctx context.Context, m *node) error {
 		{"a certificate of another CA", fcert, fkey, "unknown ca"},
 		{"the backup host's certificate, which it does not allow", hc.Cert, hc.Key, "access denied"},
 	} {
-		dir := "/run/pgha-e2e-cert"
+		dir := "/var/tmp/pgha-e2e-cert" // on the overlay root: the container mounts its own /run
 		if err := os.MkdirAll(filepath.Join(m.root, dir), 0o700); err != nil {
 			return err
 		}
