@@ -97,9 +97,13 @@ func bringUp(t *testing.T, ctx context.Context, opts ...func(*harness)) (*harnes
 		o(h)
 	}
 	step(t, "build the bundles with pgha-bundle", h.build)
+	containers := fmt.Sprintf("%d containers", len(memberNames))
+	if backupHostName != "" {
+		containers = fmt.Sprintf("%d containers (the backup host %s too)", len(memberNames)+1, backupHostName)
+	}
 	step(t, "network namespace with the bridge", h.network)
 	if h.fromSeeds {
-		step(t, "three containers booted with systemd, each with its seed's files as NoCloud seed directory", func() error {
+		step(t, containers+" booted with systemd, each with its seed's files as NoCloud seed directory", func() error {
 			for i := range memberNames {
 				if _, err := h.newNode(i); err != nil {
 					return err
@@ -114,7 +118,7 @@ func bringUp(t *testing.T, ctx context.Context, opts ...func(*harness)) (*harnes
 		})
 		step(t, "cloud-init runs each seed's script and its install.sh (units started by systemd, health gates)", h.waitSeedInstall)
 	} else {
-		step(t, "three containers booted with systemd", func() error {
+		step(t, containers+" booted with systemd", func() error {
 			for i := range memberNames {
 				n, err := h.newNode(i)
 				if err != nil {
