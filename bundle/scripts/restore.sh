@@ -342,7 +342,7 @@ print_plan() {
 	*) what="the end of the archived WAL" ;;
 	esac
 	step "plan: restore cluster $PGHA_CLUSTER on $PGHA_NODE to $what"
-	info "1. restore backup ${SET:-(pgBackRest chooses)} into $STAGE; PostgreSQL recovers it there to $what${TIMELINE:+ on timeline $TIMELINE} and promotes (the cluster untouched if this fails)"
+	info "1. restore backup ${SET:-(pgBackRest chooses)}${REPO:+ from repo$REPO} into $STAGE; PostgreSQL recovers it there to $what${TIMELINE:+ on timeline $TIMELINE} and promotes (the cluster untouched if this fails)"
 	info "2. stop Patroni on $PGHA_NODE and remove the cluster's state from etcd (patronictl remove $PGHA_CLUSTER)"
 	info "3. move PGDATA $PGHA_PGDATA aside to $ASIDE (kept, never deleted) and put the recovered copy in its place"
 	info "4. start Patroni on $PGHA_NODE: it leads the restored cluster"

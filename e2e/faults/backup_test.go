@@ -109,7 +109,8 @@ func TestBackup(t *testing.T) {
 	h.runs++
 	run1 := h.runs
 	var out1 map[int64]Outcome
-	step(t, "the load running, a full backup on the leader (backup.sh full)", func() error {
+	var hostFull string // the backup host's full backup, in repo2 only
+	step(t, "the load running, a full backup on the leader (backup.sh full) and one on the backup host", func() error {
 		l, err := h.startLoadAcked(ctx, targets, "the full backup")
 		if err != nil {
 			return err
@@ -124,6 +125,11 @@ func TestBackup(t *testing.T) {
 		if fig, err = b.backup(ctx, host, "full"); err != nil {
 			return err
 		}
+		info, err := b.info(ctx, host)
+		if err != nil {
+			return err
+		}
+		hostFull = info.Backup[len(info.Backup)-1].Label
 		t.Logf("FIGURE %s (repo2, over TLS)", fig)
 		if err := l.untilAcked(ctx, "the full backup"); err != nil {
 			return err
@@ -320,8 +326,8 @@ func TestBackup(t *testing.T) {
 		if err != nil {
 			return fmt.Errorf("%v\n%s", err, out)
 		}
-		if !strings.Contains(out, "repo2") {
-			return fmt.Errorf("restore.sh --repo 2 does not say it read repo2:\n%s", out)
+		if !strings.Contains(out, "from repo2") || !strings.Contains(out, "backup set "+hostFull+":") {
+			return fmt.Errorf("restore.sh --repo 2 did not restore the backup host's full backup %s from repo2:\n%s", hostFull, out)
 		}
 		t.Logf("FIGURE restore.sh --repo 2 --time %s --timeline 1: %.1fs in all (%s)", tAt, time.Since(s).Seconds(), restoreFigures(out))
 		if err := b.rowsAfterRestore(ctx, leader, []runRows{{run1, out1, true}, {run2, out2, false}}); err != nil {
