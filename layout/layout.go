@@ -54,6 +54,12 @@ const (
 	// template unit and a timer per scheduled kind (BackupTimer).
 	PgBackRestConfig = "/etc/pgbackrest/pgbackrest.conf"
 	BackupUnit       = UnitDir + "/" + UnitBackup + ".service"
+
+	// PgBackRestSourceConfig is pgBackRest's configuration of another
+	// cluster's repository, the first node of a cluster bootstrapped from
+	// that cluster's backups restores from (it carries that repository's
+	// passphrase; pgBackRest reads it only when named with --config).
+	PgBackRestSourceConfig = "/etc/pgbackrest/source.conf"
 )
 
 // LibexecDir holds the scripts install.sh installs for the node's own use
@@ -197,6 +203,12 @@ var BackupFiles = []File{
 	{BackupUnit, 0o644, "root", "root"},
 }
 
+// BootstrapFiles are the files of the first node of a cluster bootstrapped
+// from another cluster's backups: the source repository's configuration.
+var BootstrapFiles = []File{
+	{PgBackRestSourceConfig, 0o640, "root", "postgres"},
+}
+
 // BackupTimerName is the timer unit of a kind of scheduled backup job
 // (full, diff, incr, verify): pgha-backup-KIND.timer, which starts
 // pgha-backup@KIND.service.
@@ -213,7 +225,7 @@ var BackupTimerKinds = []string{"full", "diff", "incr", "verify"}
 
 // FileOf returns the layout of a payload path.
 func FileOf(p string) (File, bool) {
-	all := append(append(append(append([]File(nil), Files...), WatchdogFiles...), VIPFiles...), BackupFiles...)
+	all := append(append(append(append(append([]File(nil), Files...), WatchdogFiles...), VIPFiles...), BackupFiles...), BootstrapFiles...)
 	for _, k := range BackupTimerKinds {
 		all = append(all, BackupTimerFile(k))
 	}
