@@ -110,6 +110,11 @@ var (
 	// directory of the harness's work directory (as an NFS share would be:
 	// backup_test.go's repository).
 	sharedMount string
+	// cloneMounts, with sharedMount, binds in every node sharedMount's
+	// directory again, read-only, at [0] and a second shared directory
+	// read-write at [1] (clone_test.go: the source's repository and the
+	// clone's own).
+	cloneMounts [2]string
 )
 
 // harness owns everything the test creates: the network namespace with the
@@ -243,11 +248,13 @@ func newHarness(t *testing.T, ctx context.Context) *harness {
 		if err != nil {
 			t.Fatalf("postgres's ids: %v", err)
 		}
-		if err := os.MkdirAll(h.shared, 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := run(ctx, "chown", strings.TrimSpace(string(ids)), h.shared); err != nil {
-			t.Fatal(err)
+		for _, d := range []string{h.shared, h.shared + "-clone"} {
+			if err := os.MkdirAll(d, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := run(ctx, "chown", strings.TrimSpace(string(ids)), d); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return h
@@ -539,6 +546,9 @@ func (n *node) boot() error {
 	}
 	if h.shared != "" {
 		args = append(args, "--bind="+h.shared+":"+sharedMount)
+		if cloneMounts[0] != "" {
+			args = append(args, "--bind-ro="+h.shared+":"+cloneMounts[0], "--bind="+h.shared+"-clone:"+cloneMounts[1])
+		}
 	}
 	// A veth left by the node's previous life (its namespace still being
 	// torn down after a kill) would make nspawn fail with "File exists".
