@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -148,7 +149,15 @@ func testClone(t *testing.T, ctx context.Context, h *harness, b *backups, leader
 			figs = append(figs, fmt.Sprintf("%s %.1fs", n.name, took[i].Seconds()))
 		}
 		t.Logf("FIGURE clone install.sh (%s bootstraps from the source's backup; the others wait for it, then are cloned from it): %s", h.nodes[0].name, strings.Join(figs, ", "))
-		return h.cloneHealthy(ctx, h.nodes[0], 120*time.Second)
+		if err := h.cloneHealthy(ctx, h.nodes[0], 120*time.Second); err != nil {
+			return err
+		}
+		fig, err := bootstrapFigure(ctx, h.nodes[0])
+		if err != nil {
+			return err
+		}
+		t.Logf("FIGURE clone bootstrap on %s: %s", h.nodes[0].name, fig)
+		return nil
 	})
 
 	first := h.nodes[0]
@@ -294,6 +303,40 @@ func (h *harness) cloneHealthy(ctx context.Context, n *node, within time.Duratio
 		}
 	}
 	return fmt.Errorf("the clone did not become healthy in %s: %s", within, last)
+}
+
+// bootstrapFigure reads n's Patroni journal: the custom bootstrap ran the
+// restore from the source's configuration, PostgreSQL stopped at the
+// restore point; it returns how long the restore and the recovery took,
+// and until Patroni ran post_bootstrap.
+func bootstrapFigure(ctx context.Context, n *node) (string, error) {
+	out, err := n.exec(ctx, "journalctl", "-u", "patroni", "--no-pager", "-o", "cat")
+	if err != nil {
+		return "", err
+	}
+	at := func(re string) (time.Time, error) {
+		var last []string
+		for _, m := range regexp.MustCompile(`(?m)^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[.,]\d{3})\S* .*`+re).FindAllStringSubmatch(string(out), -1) {
+			last = m
+		}
+		if last == nil {
+			return time.Time{}, fmt.Errorf("%s's Patroni journal has no line matching %q", n.name, re)
+		}
+		return time.Parse("2006-01-02 15:04:05.000", strings.Replace(last[1], ",", ".", 1))
+	}
+	start, err := at(`INFO: Running custom bootstrap script: \S+ --config=/etc/pgbackrest/source\.conf --stanza=\S+ --type=name`)
+	if err != nil {
+		return "", err
+	}
+	stop, err := at(`LOG:  recovery stopping at restore point "` + clonePoint + `"`)
+	if err != nil {
+		return "", err
+	}
+	post, err := at(`INFO: running post_bootstrap`)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("pgBackRest restore and recovery to %s %.1fs, post_bootstrap after %.1fs", clonePoint, stop.Sub(start).Seconds(), post.Sub(start).Seconds()), nil
 }
 
 // clonePSQL runs one query as postgres over the clone leader's socket
