@@ -226,3 +226,16 @@ func (c *checker) sourceRepoDirs(repo string) {
 		}
 	}
 }
+
+// sourceRepoPGDATA reports a source repository that overlaps PGDATA once
+// its default is known (CheckForMajor).
+func (s *Spec) sourceRepoPGDATA(pgdata string) Problems {
+	f := s.FromBackup()
+	if f == nil || pgdata == "" || s.PostgreSQL.DataDir != "" || f.Repo.Path == "" || !nodePathRe.MatchString(f.Repo.Path) {
+		return nil
+	}
+	if within(f.Repo.Path, pgdata) || within(pgdata, f.Repo.Path) {
+		return Problems{s.ProblemAt("bootstrap.from_backup.repo.path", false, msgFromBackupRepoData, f.Repo.Path, "PGDATA", pgdata)}
+	}
+	return nil
+}
