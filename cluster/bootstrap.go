@@ -73,6 +73,7 @@ const (
 	msgFromBackupTime      = "bootstrap.from_backup.target.time %q is not a time with its zone like \"2026-12-04 05:40:00+00\": without the zone PostgreSQL would read it in the server's time zone"
 	msgFromBackupName      = "bootstrap.from_backup.target.name %q must be 1-63 letters, digits or '._:+-' (the name given to pg_create_restore_point)"
 	msgFromBackupSet       = "bootstrap.from_backup.set %q is not a pgBackRest backup label like 20261204-010000F or 20261204-010000F_20261205-010000D (pgbackrest info lists them)"
+	msgFromBackupNameNoSet = "bootstrap.from_backup.target.name without set: pgBackRest restores the source's newest backup, and a backup that ended after the restore point cannot stop at it; name the backup set made before the point (pgbackrest info lists them)"
 	msgFromBackupFirstNode = "bootstrap.from_backup: the first node %s restores the backup and leads the new cluster, so it cannot be %s; put another member first"
 )
 
@@ -174,6 +175,9 @@ func (c *checker) bootstrap() {
 	}
 	if c.set[p+".target.name"] && !targetNameRe.MatchString(t.Name) {
 		c.errorf(p+".target.name", msgFromBackupName, t.Name)
+	}
+	if t.Name != "" && t.Time == "" && f.Set == "" && targetNameRe.MatchString(t.Name) {
+		c.warnf(p+".target.name", msgFromBackupNameNoSet)
 	}
 	if c.set[p+".set"] && !backupLabelRe.MatchString(f.Set) {
 		c.errorf(p+".set", msgFromBackupSet, f.Set)

@@ -40,6 +40,8 @@ var bootstrapBadSpecs = []struct {
 		`c.yaml:19:13: bootstrap.from_backup.repo.path /srv/pg/data/src overlaps PGDATA /srv/pg/data; mount the source's repository apart from the node's data`}},
 	{"from_backup repo in PGDATA by default", base + "postgresql:\n  major: 16\nbackup:\nbootstrap:\n  from_backup:\n    stanza: prod\n    repo:\n      path: /var/lib/pgsql/16/data/src\n", []string{
 		`c.yaml:19:13: bootstrap.from_backup.repo.path /var/lib/pgsql/16/data/src overlaps PGDATA /var/lib/pgsql/16/data; mount the source's repository apart from the node's data`}},
+	{"from_backup restore point without a set", base + fromBackupOK + "    target:\n      name: before-migration-42\n", []string{
+		`warning: c.yaml:19:13: bootstrap.from_backup.target.name without set: pgBackRest restores the source's newest backup, and a backup that ended after the restore point cannot stop at it; name the backup set made before the point (pgbackrest info lists them)`}},
 	{"from_backup two targets", base + "backup:\nbootstrap:\n  from_backup:\n    stanza: prod\n    repo:\n      path: /mnt/prod\n    target:\n      time: \"2026-12-04 05:40:00\"\n      name: \"before migration\"\n", []string{
 		`c.yaml:18:5: bootstrap.from_backup.target sets both time and name: the recovery stops at one target; keep one (neither: the end of the source's archived WAL)`,
 		`c.yaml:19:13: bootstrap.from_backup.target.time "2026-12-04 05:40:00" is not a time with its zone like "2026-12-04 05:40:00+00": without the zone PostgreSQL would read it in the server's time zone`,
