@@ -52,6 +52,7 @@ func TestFactsKeysAreRead(t *testing.T) {
 	in.Components.PgBackRest = &rpm.PgBackRestComponent{Version: "2.45", Bin: "/usr/bin/pgbackrest"}
 	sec := rotationSecrets("1")
 	sec.VRRPPassword, sec.BackupCipherPass = "vrrp-test-password-0123", testCipherPass
+	sec.SourceBackupCipherPass = testCipherPass
 	// Bundles with every optional fact: an archive and a virtual IP; backups
 	// (which replace the archive section).
 	written := map[string]bool{}
@@ -66,6 +67,13 @@ func TestFactsKeysAreRead(t *testing.T) {
 		func(s *cluster.Spec) {
 			s.Backup = backupSpec(t).Backup
 			s.Backup.Host = &cluster.BackupHost{Name: "bk", Address: "10.0.0.9", Port: cluster.DefaultBackupHostPort, Path: "/srv/pgbackrest"}
+		},
+		// A cluster bootstrapped from another cluster's backups, as its
+		// first member (the one that restores them) sees it.
+		func(s *cluster.Spec) {
+			s.Backup = backupSpec(t).Backup
+			s.Bootstrap = &cluster.Bootstrap{FromBackup: &cluster.FromBackup{Stanza: "prod", Repo: cluster.SourceRepo{Path: "/mnt/prod"}, Encryption: cluster.BackupCipherAES256CBC}}
+			s.Nodes[0].Name, s.Nodes[1].Name = in.Node, s.Nodes[0].Name
 		},
 	} {
 		setFactsFrom(t, &in, fixtureSpec(t, edit), in.Components, sec)

@@ -96,8 +96,9 @@ func (s *Spec) applyDefaults(set map[string]bool) {
 	num("etcd.election_timeout", &s.Etcd.ElectionTimeout, DefaultEtcdElection)
 	str("etcd.token", &s.Etcd.Token, s.Cluster.Name)
 	str("etcd.initial_cluster_state", &s.Etcd.InitialClusterState, DefaultInitialClusterState)
-	s.applyVIPDefaults(set)    // vip.go
-	s.applyBackupDefaults(set) // backup.go
+	s.applyVIPDefaults(set)       // vip.go
+	s.applyBackupDefaults(set)    // backup.go
+	s.applyBootstrapDefaults(set) // bootstrap.go
 }
 
 // DataDir is PGDATA for the given server major: postgresql.data_dir when set,

@@ -70,6 +70,7 @@ func (s *Spec) CheckForMajor(major int) Problems {
 	if major > 0 && s.PostgreSQL.DataDir == "" {
 		ps = append(ps, s.dirChecks(s.DataDir(major), true)...)
 		ps = append(ps, s.backupRepoPGDATA(s.DataDir(major))...)
+		ps = append(ps, s.sourceRepoPGDATA(s.DataDir(major))...)
 	}
 	// postgresql.major itself is checked by validate; a major from the
 	// packages is checked here.

@@ -26,7 +26,7 @@ func messageConsts(t *testing.T) map[string]string {
 	t.Helper()
 	fset := token.NewFileSet()
 	exprs := map[string]ast.Expr{}
-	for _, file := range []string{"errors.go", "spec.go", "vip.go", "backup.go"} {
+	for _, file := range []string{"errors.go", "spec.go", "vip.go", "backup.go", "bootstrap.go"} {
 		f, err := parser.ParseFile(fset, file, nil, 0)
 		if err != nil {
 			t.Fatal(err)

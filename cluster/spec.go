@@ -27,6 +27,10 @@ type Spec struct {
 	// Backup, when set, is the cluster's backups and WAL archive with
 	// pgBackRest (backup.go); nil when the spec has no backup section.
 	Backup *Backup `yaml:"backup"`
+	// Bootstrap, when set, makes the new cluster a copy of another
+	// cluster restored from its backups (bootstrap.go); nil for an empty
+	// initdb.
+	Bootstrap *Bootstrap `yaml:"bootstrap"`
 
 	// file is the spec's file name, as given to Parse or Load.
 	file string

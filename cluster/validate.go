@@ -49,8 +49,9 @@ func (s *Spec) validate(set map[string]bool) Problems {
 	c.archive()
 	c.haproxyEtcd()
 	c.usersPackages()
-	c.vip()    // vip.go
-	c.backup() // backup.go
+	c.vip()       // vip.go
+	c.backup()    // backup.go
+	c.bootstrap() // bootstrap.go
 	pgdata := s.PostgreSQL.DataDir
 	if pgdata != "" && (path.Clean(pgdata) != pgdata || !nodePathRe.MatchString(pgdata)) {
 		pgdata = "" // reported above

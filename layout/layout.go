@@ -63,6 +63,12 @@ const (
 	// BackupHostKey is the backup host's key, postgres's: pgBackRest's TLS
 	// server and client run as postgres there (members use PatroniKey).
 	BackupHostKey = PKIDir + "/pgbackrest.key"
+
+	// PgBackRestSourceConfig is pgBackRest's configuration of another
+	// cluster's repository, the first node of a cluster bootstrapped from
+	// that cluster's backups restores from (it carries that repository's
+	// passphrase; pgBackRest reads it only when named with --config).
+	PgBackRestSourceConfig = "/etc/pgbackrest/source.conf"
 )
 
 // LibexecDir holds the scripts install.sh installs for the node's own use
@@ -215,6 +221,12 @@ var BackupHostFiles = []File{
 	{BackupHostKey, 0o600, "postgres", "postgres"},
 }
 
+// BootstrapFiles are the files of the first node of a cluster bootstrapped
+// from another cluster's backups: the source repository's configuration.
+var BootstrapFiles = []File{
+	{PgBackRestSourceConfig, 0o640, "root", "postgres"},
+}
+
 // BackupTimerName is the timer unit of a kind of scheduled backup job
 // (full, diff, incr, verify): pgha-backup-KIND.timer, which starts
 // pgha-backup@KIND.service.
@@ -231,7 +243,7 @@ var BackupTimerKinds = []string{"full", "diff", "incr", "verify"}
 
 // FileOf returns the layout of a payload path.
 func FileOf(p string) (File, bool) {
-	all := append(append(append(append(append([]File(nil), Files...), WatchdogFiles...), VIPFiles...), BackupFiles...), BackupHostFiles...)
+	all := append(append(append(append(append(append([]File(nil), Files...), WatchdogFiles...), VIPFiles...), BackupFiles...), BackupHostFiles...), BootstrapFiles...)
 	for _, k := range BackupTimerKinds {
 		all = append(all, BackupTimerFile(k))
 	}

@@ -286,7 +286,7 @@ func load(opts Options) (*Rendered, error) {
 		r.SecretsPath = DefaultSecretsPath(opts.SpecPath)
 	}
 	rnd, now := randAndClock(opts.Rand, opts.Now)
-	r.want = secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now, VRRP: spec.VIP != nil, Backup: spec.Backup.Encrypted()}
+	r.want = secretsWant(spec, now)
 	r.rnd = rnd
 	return r, nil
 }
@@ -385,6 +385,11 @@ func certIdentities(spec *cluster.Spec) []secrets.Identity {
 
 // randAndClock gives the randomness and the time secrets are made with:
 // the caller's (tests), else crypto/rand and the clock.
+// secretsWant is what a build of spec needs in its secrets file.
+func secretsWant(spec *cluster.Spec, now time.Time) secrets.Want {
+	return secrets.Want{Cluster: spec.Cluster.Name, Nodes: certIdentities(spec), Now: now, VRRP: spec.VIP != nil, Backup: spec.Backup.Encrypted()}
+}
+
 func randAndClock(rnd io.Reader, now time.Time) (io.Reader, time.Time) {
 	if rnd == nil {
 		rnd = secrets.Reader

@@ -265,7 +265,7 @@ func checksOut(path string) bool {
 
 // keys lists the keys of the file in the order they are written.
 var keys = []string{"cluster", "superuser_password", "replication_password", "rewind_password",
-	"restapi_password", "haproxy_stats_password", "vrrp_password", "backup_cipher_pass", "tls"}
+	"restapi_password", "haproxy_stats_password", "vrrp_password", "backup_cipher_pass", "source_backup_cipher_pass", "tls"}
 
 // parse checks data whole and returns the secrets, or the line and reason of
 // the first problem. Reasons name keys and YAML kinds, never values nor Go
@@ -307,6 +307,8 @@ func parse(data []byte) (*Secrets, int, string) {
 			return text(k, v, key, &s.VRRPPassword)
 		case "backup_cipher_pass":
 			return text(k, v, key, &s.BackupCipherPass)
+		case "source_backup_cipher_pass":
+			return text(k, v, key, &s.SourceBackupCipherPass)
 		}
 		for _, f := range s.fields() {
 			if f.key == key {
@@ -463,6 +465,11 @@ func check(s *Secrets, lines map[string]int) (int, string) {
 	if s.BackupCipherPass != "" {
 		if err := validPassword("backup_cipher_pass", s.BackupCipherPass); err != nil {
 			return lines["backup_cipher_pass"], err.Error()
+		}
+	}
+	if s.SourceBackupCipherPass != "" {
+		if err := validPassword("source_backup_cipher_pass", s.SourceBackupCipherPass); err != nil {
+			return lines["source_backup_cipher_pass"], err.Error()
 		}
 	}
 	if _, _, err := s.TLS.ca(); err != nil {

@@ -34,7 +34,12 @@ type Secrets struct {
 	// encrypted backup section have one (backup.go). The backups cannot
 	// be read without it.
 	BackupCipherPass string `yaml:"backup_cipher_pass,omitempty"`
-	TLS              TLS    `yaml:"tls,omitempty"`
+	// SourceBackupCipherPass is the passphrase of another cluster's
+	// encrypted repository that this cluster was bootstrapped from
+	// (bootstrap.from_backup), imported from that cluster's secrets file
+	// by ImportBackupPassphrase; only such clusters have one.
+	SourceBackupCipherPass string `yaml:"source_backup_cipher_pass,omitempty"`
+	TLS                    TLS    `yaml:"tls,omitempty"`
 }
 
 const header = "# pgha-bundle cluster secrets: generated once, reused by every build.\n" +
@@ -94,6 +99,9 @@ func (s *Secrets) Values() []string {
 	if s.BackupCipherPass != "" {
 		out = append(out, s.BackupCipherPass)
 	}
+	if s.SourceBackupCipherPass != "" {
+		out = append(out, s.SourceBackupCipherPass)
+	}
 	if s.TLS.CAKey != "" {
 		out = append(out, s.TLS.CAKey)
 	}
@@ -140,7 +148,12 @@ func (s *Secrets) Validate() error {
 		}
 	}
 	if s.BackupCipherPass != "" {
-		return validPassword("backup_cipher_pass", s.BackupCipherPass)
+		if err := validPassword("backup_cipher_pass", s.BackupCipherPass); err != nil {
+			return err
+		}
+	}
+	if s.SourceBackupCipherPass != "" {
+		return validPassword("source_backup_cipher_pass", s.SourceBackupCipherPass)
 	}
 	return nil
 }

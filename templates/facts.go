@@ -77,6 +77,7 @@ func nodeFacts(v *view) ([]byte, error) {
 		f.Add("vip", v.VIP.Address, v.VIP.Mode)
 	}
 	backupFacts(&f, v.Backup)
+	bootstrapFacts(&f, v)
 	for _, p := range []struct {
 		name string
 		port int

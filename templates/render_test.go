@@ -130,6 +130,10 @@ func renderCases(t *testing.T) []renderCase {
 		{"example-el9", []byte(el9), el9Components},
 		{"backup-el9", backup, withBackup},
 		{"backuphost-el9", host, withBackup},
+		// A clone of another cluster, to a restore point of a given backup
+		// set: the first node restores it, the others wait.
+		{"clone-el9", []byte(string(backup) + "bootstrap:\n  from_backup:\n    stanza: prod\n    repo:\n      path: /mnt/prod-backups\n" +
+			"    target:\n      name: before-migration-42\n    set: 20261204-010000F\n"), withBackup},
 	}
 }
 
@@ -180,7 +184,17 @@ func TestRenderedYAMLParsesAndDCSMatches(t *testing.T) {
 			if !member {
 				continue // the backup host
 			}
-			dcs := pat["bootstrap"].(map[string]interface{})["dcs"]
+			boot, ok := pat["bootstrap"].(map[string]interface{})
+			if !ok {
+				// A member of a cluster bootstrapped from another
+				// cluster's backups that is not the first never
+				// initialises it: no bootstrap section.
+				if spec.BootstrapNode() != "" && n.Name != spec.BootstrapNode() {
+					continue
+				}
+				t.Fatalf("%s: patroni.yml has no bootstrap section", n.Name)
+			}
+			dcs := boot["dcs"]
 			if diff := cmp.Diff(docs["/etc/patroni/dcs.yml"], dcs); diff != "" {
 				t.Errorf("%s: dcs.yml differs from patroni.yml bootstrap.dcs:\n%s", n.Name, diff)
 			}

@@ -37,7 +37,12 @@ type view struct {
 	DCS        string      // the bootstrap.dcs section, rendered first
 	VIP        *vipView    // nil without a virtual IP (vip.go)
 	Backup     *backupView // nil without backups (backup.go)
-	spec       *cluster.Spec
+	// Bootstrap is the restore of another cluster's backups on the member
+	// that bootstraps the cluster from them (bootstrap.go); BootstrapWait
+	// marks the other members of such a cluster, which never bootstrap it.
+	Bootstrap     *bootstrapView
+	BootstrapWait bool
+	spec          *cluster.Spec
 }
 
 type member struct {
@@ -141,6 +146,10 @@ func newView(spec *cluster.Spec, nodeName string, comp rpm.Components, sec *secr
 		return nil, err
 	}
 	v.Backup = backup
+	if v.Bootstrap, err = newBootstrapView(spec, comp, sec, nodeName); err != nil {
+		return nil, err
+	}
+	v.BootstrapWait = spec.FromBackup() != nil && v.Bootstrap == nil
 	params := defaultParameters(major)
 	if backup != nil {
 		// pgBackRest archives and fetches the WAL; the spec refuses

@@ -287,6 +287,8 @@ load_facts() {
 			PGBR_TLS_UNIT=$c
 			;;
 		pgbackrest_peer) PGBR_PEERS+=("$a $b") ;;
+		bootstrap_node) PGHA_BOOTSTRAP_NODE=$a ;;
+		bootstrap_from) BOOTSTRAP_FROM="$a $b $c $d" ;;
 		port)
 			printf -v "PGHA_PORT_${a^^}" '%s' "$b"
 			if [ "$c" = zone ]; then ZONE_PORTS+=("$b"); else MEMBER_PORTS+=("$b"); fi
@@ -1902,6 +1904,7 @@ start_services() {
 	step "reload systemd"
 	if [ "$DAEMON_RELOAD" = 1 ]; then daemon_reload; else info "units unchanged"; fi
 	start_etcd
+	bootstrap_source_gate
 	start_patroni
 	start_haproxy
 	start_keepalived
@@ -2265,6 +2268,7 @@ backup_gate() {
 	fi
 	if is_primary; then
 		stanza_gate
+		first_full_backup
 	else
 		wait_for "stanza $PGHA_BACKUP_STANZA in the repository (created by the leader)" "$TIMEOUT_PATRONI" stanza_present
 	fi
@@ -2292,6 +2296,87 @@ stanza_gate() {
 		die "pgbackrest check failed on the leader $PGHA_NODE (output above): WAL does not reach the repository, and PostgreSQL keeps it in pg_wal until the disk fills; fix the repository, then re-run"
 	fi
 	info "pgbackrest check: WAL archiving reaches the repository"
+}
+
+# ---------------------------------------------------------------- bootstrap from backups
+# A cluster bootstrapped from another cluster's backups (bootstrap_node):
+# its first member (BOOTSTRAP_FROM: stanza repository set-or-"-" config)
+# restores the source's backup through Patroni's custom bootstrap, reading
+# the source's repository with source.conf; the cluster then archives into
+# its own repository, where install.sh takes its first full backup.
+
+# pgbackrest_source runs pgbackrest against the source's stanza with the
+# source's configuration, as postgres. Only reading commands are run.
+pgbackrest_source() {
+	local stanza repo set conf
+	read -r stanza repo set conf <<<"$BOOTSTRAP_FROM"
+	local cmd=("$PGHA_PGBACKREST_BIN" --config="$ROOT$conf" --stanza="$stanza" "$@")
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "${cmd[@]}"
+	else
+		"${cmd[@]}"
+	fi
+}
+
+# cluster_has_leader: etcd holds a leader of this cluster (patronictl list).
+cluster_has_leader() {
+	local name role _rest
+	while read -r name role _rest; do
+		[ -n "$name" ] && is_leader_role "$role" && return 0
+	done < <(patroni_members)
+	return 1
+}
+
+# bootstrap_source_gate runs on the member that bootstraps the cluster from
+# another cluster's backups, after etcd and before Patroni starts: when
+# Patroni is to bootstrap (an empty PGDATA, no leader in etcd yet), the
+# source's repository must be mounted and pgBackRest must read the
+# source's stanza with the imported passphrase and find a backup there
+# (the set the spec names, if any). `pgbackrest info` only reads.
+bootstrap_source_gate() {
+	[ -n "${BOOTSTRAP_FROM:-}" ] || return 0
+	local stanza repo set conf out code
+	read -r stanza repo set conf <<<"$BOOTSTRAP_FROM"
+	step "bootstrap from the backups of stanza $stanza in $repo"
+	if ! dir_empty "$ROOT$PGHA_PGDATA"; then
+		info "PGDATA holds data: Patroni does not bootstrap the cluster again"
+		return 0
+	fi
+	if [ "$DRY_RUN" = 0 ] && cluster_has_leader; then
+		info "cluster $PGHA_CLUSTER already has a leader: this member becomes its replica, the source is not read"
+		return 0
+	fi
+	[ -d "$ROOT$repo" ] || die "the source repository $repo does not exist: mount the repository of the cluster to copy there (read-only is enough) before installing $PGHA_NODE, the member that bootstraps $PGHA_CLUSTER"
+	if [ "$DRY_RUN" = 1 ]; then
+		info "would run: pgbackrest --stanza=$stanza info (the source), then Patroni restores its backup"
+		return 0
+	fi
+	if ! out=$(pgbackrest_source --output=json info 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "pgbackrest cannot read stanza $stanza in $repo (output above): is the source's repository mounted there, and its passphrase imported (pgha-bundle secrets import-backup-passphrase)?"
+	fi
+	code=$(printf '%s\n' "$out" | grep -o '"status":{"code":[0-9]*' | tail -n 1 | sed 's/.*://')
+	if [ "$code" != 0 ]; then
+		die "stanza $stanza in $repo has no backup to restore (pgbackrest info status ${code:-unknown}): bootstrap.from_backup names the source's stanza and repository"
+	fi
+	if [ "$set" != - ] && ! printf '%s\n' "$out" | grep -q "\"label\":\"$set\""; then
+		die "backup set $set is not in stanza $stanza of $repo: pgbackrest --stanza=$stanza info lists the sets (bootstrap.from_backup.set)"
+	fi
+	info "stanza $stanza in $repo holds $(printf '%s\n' "$out" | grep -o '"label":"[^"]*"' | wc -l) backup(s); Patroni restores ${set/#-/the backup pgBackRest picks} and replays the source's WAL (only read)"
+}
+
+# first_full_backup, on the leader of a cluster bootstrapped from another
+# cluster's backups whose own stanza has no backup yet: a full backup, so
+# that replicas and restores have one of the new cluster's own.
+first_full_backup() {
+	[ -n "${PGHA_BOOTSTRAP_NODE:-}" ] || return 0
+	[ "$(stanza_status)" = 2 ] || return 0
+	local out start=$SECONDS
+	if ! out=$(pgbackrest_run --type=full backup 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "the first full backup of $PGHA_CLUSTER failed (output above)"
+	fi
+	changed "took the first full backup of $PGHA_CLUSTER into stanza $PGHA_BACKUP_STANZA ($((SECONDS - start))s)"
 }
 
 # disable_stale_backup_timers (upgrade.sh, before the files change): the

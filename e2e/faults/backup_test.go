@@ -354,6 +354,7 @@ func TestBackup(t *testing.T) {
 		return b.rowsAfterRestore(ctx, leader, []runRows{{run1, out1, true}, {run2, out2, true}})
 	})
 	t.Logf("FIGURE backup scenario wall time %.0fs", time.Since(start).Seconds())
+	testClone(t, ctx, h, b, leader)
 }
 
 // backups is what the scenario reads from the nodes' facts.

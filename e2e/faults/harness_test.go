@@ -114,6 +114,11 @@ var (
 	// backup_test.go): a container of its own, installed from its own
 	// seed, beside the members and not one of h.nodes.
 	backupHostName string
+	// cloneMounts, with sharedMount, binds in every node sharedMount's
+	// directory again, read-only, at [0] and a second shared directory
+	// read-write at [1] (clone_test.go: the source's repository and the
+	// clone's own).
+	cloneMounts [2]string
 )
 
 // backupHostAddr is the backup host's address on the bridge.
@@ -259,11 +264,13 @@ func newHarness(t *testing.T, ctx context.Context) *harness {
 		if err != nil {
 			t.Fatalf("postgres's ids: %v", err)
 		}
-		if err := os.MkdirAll(h.shared, 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := run(ctx, "chown", strings.TrimSpace(string(ids)), h.shared); err != nil {
-			t.Fatal(err)
+		for _, d := range []string{h.shared, h.shared + "-clone"} {
+			if err := os.MkdirAll(d, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := run(ctx, "chown", strings.TrimSpace(string(ids)), d); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return h
@@ -382,7 +389,8 @@ func redactor(ss ...*secrets.Secrets) *strings.Replacer {
 		}
 		b, _ := yaml.Marshal(s)
 		for _, line := range strings.Split(string(b), "\n") {
-			if _, v, ok := strings.Cut(line, ": "); ok && len(strings.TrimSpace(v)) >= 8 {
+			// The cluster's name is no secret (clone_test.go's is long).
+			if k, v, ok := strings.Cut(line, ": "); ok && k != "cluster" && len(strings.TrimSpace(v)) >= 8 {
 				pairs = append(pairs, strings.Trim(strings.TrimSpace(v), `"'`), "[REDACTED]")
 			}
 		}
@@ -607,6 +615,9 @@ func (n *node) boot() error {
 	// disk.
 	if h.shared != "" && n != h.backupHost {
 		args = append(args, "--bind="+h.shared+":"+sharedMount)
+		if cloneMounts[0] != "" {
+			args = append(args, "--bind-ro="+h.shared+":"+cloneMounts[0], "--bind="+h.shared+"-clone:"+cloneMounts[1])
+		}
 	}
 	// A veth left by the node's previous life (its namespace still being
 	// torn down after a kill) would make nspawn fail with "File exists".

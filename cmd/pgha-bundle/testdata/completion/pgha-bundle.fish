@@ -2,7 +2,7 @@
 
 function __fish_pgha-bundle_no_subcommand --description 'Test if there has been any subcommand yet'
     for i in (commandline -opc)
-        if contains -- $i version init validate build diff inspect plan verify connect secrets rotate completion help h man
+        if contains -- $i version init validate build diff inspect plan verify connect secrets rotate import-backup-passphrase completion help h man
             return 1
         end
     end
@@ -84,6 +84,11 @@ complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -l file -s f -r 
 complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -l secrets -r -d 'secrets `FILE` (default: <spec>.secrets.yaml beside the spec; required with -f -)'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -f -l password -r -d 'rotate the password `NAME` (repeatable): superuser, replication, rewind, restapi, haproxy_stats'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from rotate' -f -l node-cert -r -d 'reissue the certificate of `NODE` from the cluster\'s CA (repeatable)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from import-backup-passphrase' -f -l help -s h -d 'show help'
+complete -r -c pgha-bundle -n '__fish_seen_subcommand_from secrets' -a 'import-backup-passphrase' -d 'take the backup passphrase of the cluster this one is bootstrapped from'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from import-backup-passphrase' -l file -s f -r -d 'the cluster spec `FILE` (- for standard input)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from import-backup-passphrase' -l secrets -r -d 'secrets `FILE` (default: <spec>.secrets.yaml beside the spec; required with -f -)'
+complete -c pgha-bundle -n '__fish_seen_subcommand_from import-backup-passphrase' -l from -r -d 'the source cluster\'s secrets `FILE`'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from completion' -f -l help -s h -d 'show help'
 complete -r -c pgha-bundle -n '__fish_pgha-bundle_no_subcommand' -a 'completion' -d 'print the shell completion script for bash, zsh or fish'
 complete -c pgha-bundle -n '__fish_seen_subcommand_from completion' -f -l help -s h -d 'show help'
