@@ -354,6 +354,58 @@ func upgradePendingRestart(t *testing.T, leads bool) {
 	}
 }
 
+// TestUpgradeRestartAskedAgainAfterReset: Patroni's REST API resets a
+// request while it opens its listener anew (a new certificate): the
+// restart of --restart-pending is asked again, up to five times; any other
+// refusal stops upgrade.sh at once, as five resets do.
+func TestUpgradeRestartAskedAgainAfterReset(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		resets   string
+		refused  bool
+		calls    int
+		wantFail string
+	}{
+		{name: "one reset", resets: "1", calls: 2},
+		{name: "reset five times", resets: "9", calls: 5, wantFail: "patronictl restart of pg2 failed"},
+		{name: "refused", refused: true, calls: 1, wantFail: "restart already in progress"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h, in := installed(t)
+			writeFile(t, h.state+"/dcs-needs-restart", "")
+			if c.resets != "" {
+				writeFile(t, h.state+"/restart-resets", c.resets)
+			}
+			if c.refused {
+				writeFile(t, h.state+"/fail-patronictl-restart", "")
+			}
+			v2 := newer(t, h, in, "v2", func(n *Input) {
+				setContent(n, "/etc/patroni/dcs.yml", "ttl: 30\nloop_wait: 10\npostgresql:\n  parameters:\n    max_connections: 200\n")
+			})
+			h.extract(v2)
+			out, code := h.run("upgrade.sh", "--restart-pending")
+			restart := "patronictl -c " + h.root + "/etc/patroni/patroni.yml restart --force demo pg2"
+			n := 0
+			for _, call := range h.calls() {
+				if call == restart {
+					n++
+				}
+			}
+			if n != c.calls {
+				t.Errorf("%d restart requests, want %d\n%s", n, c.calls, out)
+			}
+			switch {
+			case c.wantFail == "" && code != 0:
+				t.Errorf("exit %d\n%s", code, out)
+			case c.wantFail != "" && (code == 0 || !strings.Contains(out, c.wantFail)):
+				t.Errorf("exit %d without %q\n%s", code, c.wantFail, out)
+			}
+		})
+	}
+}
+
 // TestUpgradeListenChangeRestarts: a patroni.yml whose postgresql.listen
 // changes (the VIP's address joining it when vip.mode becomes leader)
 // leaves PostgreSQL pending a restart after Patroni's reload, with no

@@ -256,7 +256,20 @@ check_pending_restart() {
 # waits until it is healthy with no restart pending.
 restart_for_pending() {
 	set_state "PostgreSQL restarting on $PGHA_NODE for pending parameters (recover: patronictl -c ${P[patroni_config]} restart $PGHA_CLUSTER $PGHA_NODE)"
-	run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" restart --force "$PGHA_CLUSTER" "$PGHA_NODE"
+	local out tries=1
+	# Patroni opens its REST API's listener anew when it takes a new
+	# certificate, and a request meeting that moment is reset before it is
+	# read: only then is the restart asked again.
+	until out=$(run "$PGHA_PATRONICTL_BIN" -c "$PATRONI_CONF" restart --force "$PGHA_CLUSTER" "$PGHA_NODE" 2>&1); do
+		if [ "$tries" -ge 5 ] || ! grep -qE 'Connection (reset by peer|refused|aborted)' <<<"$out"; then
+			printf '%s\n' "$out" >&2
+			die "patronictl restart of $PGHA_NODE failed (output above)"
+		fi
+		info "Patroni's REST API on $PGHA_NODE reset the request (a new listener?): asking again ($tries)"
+		tries=$((tries + 1))
+		sleep "$POLL_INTERVAL"
+	done
+	printf '%s\n' "$out"
 	changed "restarted PostgreSQL on $PGHA_NODE for pending parameters"
 	wait_for "Patroni on $PGHA_NODE healthy, no restart pending" "$TIMEOUT_PATRONI" no_pending_restart
 }
