@@ -113,6 +113,10 @@ e2e-lifecycle:
 # load, then restore.sh to the point (exactly the rows before it), the
 # replicas rebuilt from the repository, and to the end of the archive (every
 # acknowledged row); refused and failing restores leave the data untouched.
+# Beside it a backup host, installed from its own seed, holds repo2 over
+# pgBackRest's TLS server (its own backups from the leader, a point-in-time
+# restore read from it); at the end a new cluster is bootstrapped from the
+# first one's backups to a restore point.
 e2e-backup:
 	PGHA_E2E_RUN='^TestBackup$$' PGHA_E2E_TIMEOUT=15m bash e2e/faults/run.sh
 
