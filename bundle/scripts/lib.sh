@@ -2066,11 +2066,17 @@ backup_repo_path() {
 # configuration, as postgres (runuser when run as root): the repository's
 # files and the socket's peer authentication are postgres's.
 pgbackrest_run() {
-	local cmd=("$PGHA_PGBACKREST_BIN" --config="$ROOT${P[pgbackrest_config]}" --stanza="$PGHA_BACKUP_STANZA" "$@")
+	as_postgres "$PGHA_PGBACKREST_BIN" --config="$ROOT${P[pgbackrest_config]}" --stanza="$PGHA_BACKUP_STANZA" "$@"
+}
+
+# as_postgres COMMAND... runs COMMAND as postgres, from a directory it may
+# enter: through runuser when run as root, as it is otherwise (the tests'
+# stand-ins).
+as_postgres() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "${cmd[@]}"
+		(cd / && runuser -u postgres -- "$@")
 	else
-		"${cmd[@]}"
+		"$@"
 	fi
 }
 
@@ -2310,12 +2316,7 @@ stanza_gate() {
 pgbackrest_source() {
 	local stanza repo set conf
 	read -r stanza repo set conf <<<"$BOOTSTRAP_FROM"
-	local cmd=("$PGHA_PGBACKREST_BIN" --config="$ROOT$conf" --stanza="$stanza" "$@")
-	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "${cmd[@]}"
-	else
-		"${cmd[@]}"
-	fi
+	as_postgres "$PGHA_PGBACKREST_BIN" --config="$ROOT$conf" --stanza="$stanza" "$@"
 }
 
 # cluster_has_leader: etcd holds a leader of this cluster (patronictl list).

@@ -139,10 +139,6 @@ ASIDE=""
 # pgbackrest info (check_space).
 ARCHIVE_ID=""
 
-# as_postgres runs a command as the postgres account, from a directory it
-# may enter.
-as_postgres() { (cd / && runuser -u postgres -- "$@"); }
-
 # pgbackrest_cmd runs pgBackRest as postgres with the node's configuration
 # and stanza (lib.sh's pgbackrest_run), reading the repository at
 # --repo-path when given.

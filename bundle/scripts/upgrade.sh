@@ -370,15 +370,6 @@ COMMIT;
 EOF
 }
 
-# as_postgres COMMAND...: runs COMMAND as postgres (runuser when root).
-as_postgres() {
-	if [ "$(id -u)" = 0 ]; then
-		(cd / && runuser -u postgres -- "$@")
-	else
-		"$@"
-	fi
-}
-
 # leader_psql NAME ADDRESS runs the SQL on stdin on the leader, stopping at
 # the first error, and prints what it selects. On the leader itself it goes
 # through the local socket with peer authentication; from another member

@@ -57,23 +57,9 @@ func rotateAction(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return exitWith(exitUsage, fmt.Errorf("secrets rotate takes no arguments; name the spec with -f (usage: %s)", c.Command.UsageText))
 	}
-	spec, ps, name, data, err := loadSpecData(c.String("file"))
-	var specErr *cluster.SpecError
-	if errors.As(err, &specErr) {
-		for _, p := range ps {
-			fmt.Fprintln(c.App.ErrWriter, p)
-		}
-		return exitWith(exitUsage, errInvalid)
-	}
+	spec, path, err := specAndSecrets(c)
 	if err != nil {
-		return exitWith(exitUsage, err)
-	}
-	path := c.String("secrets")
-	if path == "" {
-		if data != nil {
-			return exitWith(exitUsage, errStdinSecrets)
-		}
-		path = pipeline.DefaultSecretsPath(name)
+		return err
 	}
 	passwords, nodes := c.StringSlice("password"), c.StringSlice("node-cert")
 	if len(passwords) == 0 && len(nodes) == 0 {
@@ -124,23 +110,9 @@ func importPassphraseAction(c *cli.Context) error {
 	if from == "" {
 		return exitWith(exitUsage, fmt.Errorf("secrets import-backup-passphrase needs --from, the source cluster's secrets file (usage: %s)", c.Command.UsageText))
 	}
-	spec, ps, name, data, err := loadSpecData(c.String("file"))
-	var specErr *cluster.SpecError
-	if errors.As(err, &specErr) {
-		for _, p := range ps {
-			fmt.Fprintln(c.App.ErrWriter, p)
-		}
-		return exitWith(exitUsage, errInvalid)
-	}
+	spec, path, err := specAndSecrets(c)
 	if err != nil {
-		return exitWith(exitUsage, err)
-	}
-	path := c.String("secrets")
-	if path == "" {
-		if data != nil {
-			return exitWith(exitUsage, errStdinSecrets)
-		}
-		path = pipeline.DefaultSecretsPath(name)
+		return err
 	}
 	rep, err := pipeline.ImportBackupPassphrase(pipeline.PassphraseImport{Spec: spec, SecretsPath: path, From: from})
 	if err != nil {
@@ -162,4 +134,29 @@ func importPassphraseAction(c *cli.Context) error {
 		fmt.Fprintf(w, "imported into %s the backup passphrase of %s (source_backup_cipher_pass; the previous version is kept in %s)\n", path, src, secrets.PrevPath(path))
 	}
 	return nil
+}
+
+// specAndSecrets loads the spec of -f (its problems printed, the error an
+// exit status) and names its secrets file: --secrets, else the default
+// beside the spec; a spec read from stdin must name it.
+func specAndSecrets(c *cli.Context) (*cluster.Spec, string, error) {
+	spec, ps, name, data, err := loadSpecData(c.String("file"))
+	var specErr *cluster.SpecError
+	if errors.As(err, &specErr) {
+		for _, p := range ps {
+			fmt.Fprintln(c.App.ErrWriter, p)
+		}
+		return nil, "", exitWith(exitUsage, errInvalid)
+	}
+	if err != nil {
+		return nil, "", exitWith(exitUsage, err)
+	}
+	path := c.String("secrets")
+	if path == "" {
+		if data != nil {
+			return nil, "", exitWith(exitUsage, errStdinSecrets)
+		}
+		path = pipeline.DefaultSecretsPath(name)
+	}
+	return spec, path, nil
 }
