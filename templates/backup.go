@@ -86,9 +86,11 @@ type backupTLS struct {
 	CA, Cert, Key string
 	// Auth are the tls-server-auth lines, "CN=stanza" each: one client
 	// CN a line (a comma would separate stanzas).
-	Auth                   []string
-	Config, Unit, UnitName string
-	PeerNames, PeerAddrs   []string
+	Auth []string
+	// UnitName is the TLS server's unit; PeerNames and PeerAddrs are who
+	// may reach it (the firewall's rules).
+	UnitName             string
+	PeerNames, PeerAddrs []string
 }
 
 // backupTimer is one scheduled kind of job.
@@ -184,7 +186,7 @@ func backupFacts(f *layout.Facts, b *backupView) {
 		}
 	}
 	if t := b.TLS; t != nil {
-		f.Add("pgbackrest_tls", t.Address, t.Port, layout.UnitBackupServer+".service")
+		f.Add("pgbackrest_tls", t.Address, t.Port, t.UnitName)
 		for i := range t.PeerNames {
 			f.Add("pgbackrest_peer", t.PeerNames[i], t.PeerAddrs[i])
 		}
