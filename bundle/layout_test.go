@@ -77,33 +77,11 @@ func TestFactsKeysAreRead(t *testing.T) {
 		},
 	} {
 		setFactsFrom(t, &in, fixtureSpec(t, edit), in.Components, sec)
-		m := manifest(&in, nil)
-		nf, _ := in.Payload.Lookup(layout.NodeFacts)
-		b, err := facts(&m, nf.Content)
-		must(t, err)
-		lines, err := layout.ParseFacts(b)
-		must(t, err)
-		for _, l := range lines {
-			written[l[0]] = true
-			if !read[l[0]] {
-				t.Errorf("FACTS key %s is not read by load_facts", l[0])
-			}
-		}
+		factKeysRead(t, &in, read, written)
 	}
 	// The backup host's bundle.
 	hin := backupHostInput(t, dir)
-	m := manifest(&hin, nil)
-	nf, _ := hin.Payload.Lookup(layout.NodeFacts)
-	b, err := facts(&m, nf.Content)
-	must(t, err)
-	lines, err := layout.ParseFacts(b)
-	must(t, err)
-	for _, l := range lines {
-		written[l[0]] = true
-		if !read[l[0]] {
-			t.Errorf("the backup host's FACTS key %s is not read by load_facts", l[0])
-		}
-	}
+	factKeysRead(t, &hin, read, written)
 	var unread []string
 	for k := range read {
 		if !written[k] {
@@ -113,5 +91,23 @@ func TestFactsKeysAreRead(t *testing.T) {
 	sort.Strings(unread)
 	if len(unread) > 0 {
 		t.Errorf("load_facts reads keys no bundle writes: %v", unread)
+	}
+}
+
+// factKeysRead checks that load_facts reads every key of in's FACTS, and
+// records them in written.
+func factKeysRead(t *testing.T, in *Input, read, written map[string]bool) {
+	t.Helper()
+	m := manifest(in, nil)
+	nf, _ := in.Payload.Lookup(layout.NodeFacts)
+	b, err := facts(&m, nf.Content)
+	must(t, err)
+	lines, err := layout.ParseFacts(b)
+	must(t, err)
+	for _, l := range lines {
+		written[l[0]] = true
+		if !read[l[0]] {
+			t.Errorf("%s's FACTS key %s is not read by load_facts", in.Node, l[0])
+		}
 	}
 }

@@ -132,12 +132,6 @@ func hostFacts(v *hostView) ([]byte, error) {
 	for _, m := range v.Members {
 		f.Add("member", m.Name, m.Address)
 	}
-	for _, d := range cluster.SystemDirs {
-		f.Add("system_dir", d)
-	}
-	for _, d := range cluster.SystemTrees {
-		f.Add("system_tree", d)
-	}
 	addPathFacts(&f)
 	return f.Bytes()
 }

@@ -125,18 +125,20 @@ func nodeFacts(v *view) ([]byte, error) {
 		}
 		f.Add("fcontext", d.def[0], d.def[1], d.dir)
 	}
+	addPathFacts(&f)
+	return f.Bytes()
+}
+
+// addPathFacts names the directories the scripts never hand to a service
+// account (cluster.SystemDirs, cluster.SystemTrees) and every on-node path
+// they use (layout.PathKeys).
+func addPathFacts(f *layout.Facts) {
 	for _, d := range cluster.SystemDirs {
 		f.Add("system_dir", d)
 	}
 	for _, d := range cluster.SystemTrees {
 		f.Add("system_tree", d)
 	}
-	addPathFacts(&f)
-	return f.Bytes()
-}
-
-// addPathFacts names every on-node path the scripts use (layout.PathKeys).
-func addPathFacts(f *layout.Facts) {
 	keys := make([]string, 0, len(layout.PathKeys))
 	for k := range layout.PathKeys {
 		keys = append(keys, k)

@@ -41,8 +41,17 @@ var el9Components = rpm.Components{
 
 func testSecrets(t *testing.T) *secrets.Secrets {
 	t.Helper()
-	// git keeps no 0600 mode, and Load rightly refuses anything looser: load
-	// a private copy.
+	s, err := secrets.Load(privateSecrets(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// privateSecrets is a private copy of testdata/secrets.yaml: git keeps no
+// 0600 mode, and Load rightly refuses anything looser.
+func privateSecrets(t *testing.T) string {
+	t.Helper()
 	raw, err := os.ReadFile("testdata/secrets.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -51,11 +60,7 @@ func testSecrets(t *testing.T) *secrets.Secrets {
 	if err := os.WriteFile(private, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := secrets.Load(private)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return private
 }
 
 // specSecrets are testSecrets with a certificate for every machine of
@@ -67,14 +72,6 @@ func specSecrets(t *testing.T, spec *cluster.Spec) *secrets.Secrets {
 	if spec.Backup == nil || spec.Backup.Host == nil {
 		return s
 	}
-	raw, err := os.ReadFile("testdata/secrets.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	private := filepath.Join(t.TempDir(), "secrets.yaml")
-	if err := os.WriteFile(private, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var members []secrets.Member
 	for _, n := range append(append([]cluster.Node(nil), spec.Nodes...), spec.BackupHostNode()) {
 		members = append(members, secrets.Member{Name: n.Name, FQDN: spec.FQDN(n), Address: n.Address})
@@ -84,7 +81,7 @@ func specSecrets(t *testing.T, spec *cluster.Spec) *secrets.Secrets {
 		t.Fatal(err)
 	}
 	// The file is cluster "test"'s, whatever the spec's name.
-	out, _, err := secrets.Preview(private, rand.Reader, secrets.Want{Cluster: "test",
+	out, _, err := secrets.Preview(privateSecrets(t), rand.Reader, secrets.Want{Cluster: "test",
 		Nodes: secrets.NodeIdentities(members, false), Now: ca.NotBefore.Add(time.Hour), Backup: spec.Backup.Encrypted()})
 	if err != nil {
 		t.Fatal(err)

@@ -2219,6 +2219,12 @@ start_host_services() {
 	step "start pgBackRest's TLS server"
 	start_backup_server
 	install_backup_scripts
+	enable_backup_timers
+}
+
+# enable_backup_timers enables and starts the timers of the scheduled
+# backup jobs (restarted when their schedule changed).
+enable_backup_timers() {
 	local e kind unit
 	for e in ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"}; do
 		read -r kind unit <<<"$e"
@@ -2278,12 +2284,7 @@ backup_gate() {
 	else
 		wait_for "stanza $PGHA_BACKUP_STANZA in the repository (created by the leader)" "$TIMEOUT_PATRONI" stanza_present
 	fi
-	local e kind unit
-	for e in ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"}; do
-		read -r kind unit <<<"$e"
-		apply_service "$unit" restart
-	done
-	info "backup timers enabled: $(printf '%s\n' ${BACKUP_TIMERS[@]+"${BACKUP_TIMERS[@]}"} | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $2 }')"
+	enable_backup_timers
 }
 
 # stanza_gate, on the leader: the stanza is created (idempotent) and
